@@ -1,0 +1,1 @@
+"""Shuidian server: the Sanic app and the business contexts."""

@@ -1,0 +1,1 @@
+"""Shuidian background workers: collector, controller, scheduler, notifier."""

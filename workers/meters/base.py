@@ -1,0 +1,138 @@
+"""The one interface every meter driver implements, and what it returns.
+
+Drivers never return a silent None: a meter that does not answer raises `MeterUnreachable`,
+a meter that answers "no" raises `MeterRejected` with the meter's own error code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+
+class MeterKind(StrEnum):
+    ELECTRICITY = "electricity"
+    WATER = "water"
+
+
+class Protocol_(StrEnum):
+    """Wire protocol a meter is reached by (stored on the meter row)."""
+
+    DLT645 = "dlt645"
+    MODBUS_TCP = "modbus_tcp"
+    MODBUS_RTU_TCP = "modbus_rtu_tcp"
+    CJT188 = "cjt188"
+    MQTT_GATEWAY = "mqtt_gateway"
+
+
+class RelayState(StrEnum):
+    CLOSED = "closed"  # power on / valve open
+    OPEN = "open"  # tripped / valve closed
+    UNKNOWN = "unknown"
+
+
+class RelayAction(StrEnum):
+    TRIP = "trip"  # 跳闸 / 关阀
+    CLOSE = "close"  # 合闸 / 开阀
+    CLOSE_ALLOWED = "close_allowed"  # 允许合闸: a person presses the button
+    PROTECT_ON = "protect_on"  # 保电
+    PROTECT_OFF = "protect_off"  # 保电解除
+
+
+class MeterError(Exception):
+    """Base of the typed driver errors."""
+
+
+class MeterUnreachable(MeterError):
+    """No (valid) answer from the meter within the timeout: offline, silent or garbled."""
+
+
+class MeterRejected(MeterError):
+    """The meter answered with an error reply; `code` is the meter's own error code."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class RechargeRefused(MeterRejected):
+    """The meter refused a recharge, e.g. its purchase count is not last + 1."""
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyRegisters:
+    """Cumulative register values as the meter keeps them (before CT/PT multiplier).
+
+    `bands` maps tariff band number (1 sharp, 2 peak, 3 flat, 4 valley, 5 deep valley) to kWh
+    (m³ for water meters, which have no bands).
+    """
+
+    total: Decimal
+    bands: dict[int, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Instant:
+    voltage: Decimal | None = None  # V
+    current: Decimal | None = None  # A
+    power: Decimal | None = None  # kW
+    power_factor: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyRegister:
+    """Meter-side billing registers (表端计费)."""
+
+    remaining_fen: int
+    purchase_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class MeterStatus:
+    relay: RelayState
+    protected: bool = False  # 保电
+    alarm_1: bool = False
+    alarm_2: bool = False
+    owing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSnapshot:
+    """Everything one billing round reads from a meter, stamped with when it was read."""
+
+    address: str
+    read_at: datetime
+    energy: EnergyRegisters
+    status: MeterStatus
+    instant: Instant | None = None
+    money: MoneyRegister | None = None
+
+
+@runtime_checkable
+class MeterDriver(Protocol):
+    """One meter behind one protocol. Every method raises MeterError subclasses on failure."""
+
+    async def read_energy(self) -> EnergyRegisters: ...
+
+    async def read_instant(self) -> Instant: ...
+
+    async def read_money(self) -> MoneyRegister: ...
+
+    async def read_status(self) -> MeterStatus: ...
+
+    async def read_snapshot(self) -> MeterSnapshot: ...
+
+    async def relay(self, action: RelayAction) -> MeterStatus:
+        """Carry out `action`, then read the status back and return what the meter says."""
+        ...
+
+    async def write_prices(self, prices_yuan_per_kwh: dict[int, Decimal]) -> None: ...
+
+    async def write_alarm_amounts(self, alarm_1_fen: int, alarm_2_fen: int) -> None: ...
+
+    async def write_recharge(self, amount_fen: int, purchase_count: int) -> MoneyRegister:
+        """Write a recharge; `purchase_count` must be the meter's count + 1."""
+        ...
