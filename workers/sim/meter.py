@@ -318,5 +318,5 @@ class SimMeter:
             energy=self.energy(),
             status=self.status(),
             instant=self.instant(),
-            money=self.money(),
+            money=self.money() if self.meter_billing else None,
         )
