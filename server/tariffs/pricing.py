@@ -131,7 +131,14 @@ def split_quantity(total: Decimal, weights: Sequence[int]) -> list[Decimal]:
     # The grid is 10⁻⁶ or the quantity's own finer one, so `total` is a whole number of steps.
     exponent = min(QUANTUM.as_tuple().exponent, total.as_tuple().exponent)
     steps = int(total.scaleb(-exponent))  # type: ignore[arg-type]
-    return [Decimal(p).scaleb(exponent) for p in split_by_weights(steps, list(weights))]  # type: ignore[arg-type]
+    parts = [Decimal(p).scaleb(exponent) for p in split_by_weights(steps, list(weights))]  # type: ignore[arg-type]
+    return [_tidy(p, total) for p in parts]
+
+
+def _tidy(part: Decimal, like: Decimal) -> Decimal:
+    """`part` with `like`'s decimals when that loses nothing (7 kWh, not 7.000000 kWh)."""
+    short = part.quantize(Decimal(1).scaleb(like.as_tuple().exponent))  # type: ignore[arg-type]
+    return short if short == part else part
 
 
 def tier_split(plan: TieredPlan, before: Decimal, quantity: Decimal) -> list[tuple[int, Decimal]]:
