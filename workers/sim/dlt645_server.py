@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from workers.meters.base import MeterKind, RelayAction, RelayState
 from workers.meters.dlt645 import dataid as di
@@ -104,28 +105,31 @@ for _band, _di in di.PRICES.items():
     READERS[_di] = lambda m, b=_band: m.prices.get(b, Decimal(0))
 
 
-class Dlt645Server:
-    """Serve `meters` (shared with the park; water meters are skipped) over TCP."""
+class SimTcpServer:
+    """Transport and fault injection shared by the simulator's protocol servers.
 
-    def __init__(
-        self,
-        meters: dict[str, SimMeter],
-        clock: SimClock | None = None,
-        *,
-        password: str = "02000000",
-        max_data: int = 200,
-        seed: int = 0,
-    ) -> None:
-        self.meters, self.clock = meters, clock
-        self.password = encode_password(password)
-        self.max_data = max_data
+    Subclasses provide `parse_all`, `handle(frame) -> reply | None`, `encode(reply,
+    preamble)` and `meter_of(reply)` (the SimMeter a reply comes from, for its switches).
+    """
+
+    def __init__(self, seed: int = 0) -> None:
         self.faults = Faults()
         self.meter_faults: dict[str, Faults] = {}
-        self.last_broadcast_time: datetime | None = None
         self._rng = random.Random(seed)
-        self._pending: dict[tuple[str, int], list[bytes]] = {}
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+
+    def parse_all(self, buf: bytes) -> tuple[list[Any], bytes]:
+        raise NotImplementedError
+
+    def handle(self, request: Any) -> Any | None:
+        raise NotImplementedError
+
+    def encode(self, reply: Any, preamble: int) -> bytes:
+        raise NotImplementedError
+
+    def meter_of(self, reply: Any) -> SimMeter | None:
+        raise NotImplementedError
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -152,7 +156,7 @@ class Dlt645Server:
         buf = b""
         try:
             while data := await reader.read(4096):
-                results, buf = parse_all(buf + data)
+                results, buf = self.parse_all(buf + data)
                 for item in results:
                     if isinstance(item, Parsed):  # a garbled request is ignored, as on a bus
                         await self._answer(item.frame, writer)
@@ -162,16 +166,16 @@ class Dlt645Server:
             self._connections.discard(task)
             writer.close()
 
-    async def _answer(self, request: Frame, writer: asyncio.StreamWriter) -> None:
+    async def _answer(self, request: Any, writer: asyncio.StreamWriter) -> None:
         reply = self.handle(request)
         if reply is None:
             return
-        faults = self.meter_faults.get(reply.address, self.faults)
-        meter = self.meters.get(reply.address)
+        meter = self.meter_of(reply)
+        faults = self.meter_faults.get(meter.address, self.faults) if meter else self.faults
         if faults.silence or self.faults.silence or (meter is not None and not meter.online):
             return
         preamble = self._rng.randint(0, 4) if faults.random_preamble else 4
-        wire = bytearray(build_frame(reply, preamble))
+        wire = bytearray(self.encode(reply, preamble))
         if faults.bad_checksum:
             wire[-2] ^= 0x5A
         if faults.slow_seconds:
@@ -190,6 +194,35 @@ class Dlt645Server:
             await writer.drain()
             await asyncio.sleep(0.005)
             i += n
+
+
+class Dlt645Server(SimTcpServer):
+    """Serve `meters` (shared with the park; water meters are skipped) over TCP."""
+
+    def __init__(
+        self,
+        meters: dict[str, SimMeter],
+        clock: SimClock | None = None,
+        *,
+        password: str = "02000000",
+        max_data: int = 200,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(seed)
+        self.meters, self.clock = meters, clock
+        self.password = encode_password(password)
+        self.max_data = max_data
+        self.last_broadcast_time: datetime | None = None
+        self._pending: dict[tuple[str, int], list[bytes]] = {}
+
+    def parse_all(self, buf: bytes) -> tuple[list[Any], bytes]:
+        return parse_all(buf)  # type: ignore[return-value]
+
+    def encode(self, reply: Frame, preamble: int) -> bytes:
+        return build_frame(reply, preamble)
+
+    def meter_of(self, reply: Frame) -> SimMeter | None:
+        return self.meters.get(reply.address)
 
     # -- protocol -------------------------------------------------------------------------
     def _now(self) -> datetime:
