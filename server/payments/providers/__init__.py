@@ -1,0 +1,43 @@
+"""Payment platform clients behind one `PaymentProvider` interface (see base.py)."""
+
+from server.payments.providers.base import (
+    AlipayOrder,
+    BillRow,
+    BillRowType,
+    Channel,
+    CreatedOrder,
+    NotificationKind,
+    NotificationRejected,
+    OrderNotFound,
+    OrderState,
+    PaymentProvider,
+    ProviderError,
+    RefundState,
+    RefundStatus,
+    RejectReason,
+    TradeStatus,
+    VerifiedNotification,
+    WechatJsapiOrder,
+    WechatPayParams,
+)
+
+__all__ = [
+    "AlipayOrder",
+    "BillRow",
+    "BillRowType",
+    "Channel",
+    "CreatedOrder",
+    "NotificationKind",
+    "NotificationRejected",
+    "OrderNotFound",
+    "OrderState",
+    "PaymentProvider",
+    "ProviderError",
+    "RefundState",
+    "RefundStatus",
+    "RejectReason",
+    "TradeStatus",
+    "VerifiedNotification",
+    "WechatJsapiOrder",
+    "WechatPayParams",
+]
