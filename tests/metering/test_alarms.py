@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -422,3 +424,40 @@ def test_a_platform_trip_always_ends_closed_once_the_balance_is_back(
         assert shop.relay is RelayState.OPEN
     else:
         assert shop.relay is RelayState.CLOSED
+
+
+# --- purity --------------------------------------------------------------------------
+
+PURE_MODULES = ["alarms", "forecast", "ingest", "nocut"]
+ALLOWED_IMPORTS = {
+    "__future__",
+    "collections",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "enum",
+    "itertools",
+    "typing",
+    "zoneinfo",
+    "chinese_calendar",
+    "server.core.money",
+    "server.metering",
+    "server.metering.forecast",
+    "workers.meters.base",
+}
+
+
+@pytest.mark.parametrize("name", PURE_MODULES)
+def test_decision_modules_import_no_framework_and_read_no_clock(name: str) -> None:
+    path = Path(__file__).parents[2] / "server" / "metering" / f"{name}.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+        elif isinstance(node, ast.Attribute):
+            assert node.attr not in {"now", "today", "utcnow", "time_ns"}, f"{name} reads the clock"
+    imported = {m if not m.startswith("collections") else "collections" for m in imported}
+    assert imported <= ALLOWED_IMPORTS, imported - ALLOWED_IMPORTS
