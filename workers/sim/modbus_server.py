@@ -33,6 +33,7 @@ from pymodbus.server import ModbusTcpServer
 
 from workers.meters.base import RelayAction, RelayState
 from workers.meters.modbus.registers import ModelMap, Register
+from workers.sim.clock import SimClock
 from workers.sim.meter import SimMeter, SimRechargeRefused, SimRefused
 
 READ_CODES = (3, 4)
@@ -166,8 +167,10 @@ def _relay_action(model: ModelMap, register: str, words: list[int]) -> RelayActi
 class SimModbusContext(ModbusServerContext):
     """pymodbus server context backed by SimSlaves, keyed by slave id."""
 
-    def __init__(self, slaves: dict[int, SimSlave]) -> None:  # no super(): see module doc
+    def __init__(self, slaves: dict[int, SimSlave], clock: SimClock | None = None) -> None:
+        # No super().__init__(): see the module docstring.
         self.slaves = slaves
+        self.clock = clock
         self.old_simulator = True
         self.simdevices = []
         self._devices = {}
@@ -181,6 +184,8 @@ class SimModbusContext(ModbusServerContext):
             raise NoSuchIdException(f"slave {device_id} does not answer")
         if slave.delay:
             await asyncio.sleep(slave.delay)
+        if self.clock is not None:
+            slave.meter.advance(self.clock.now())  # registers are current when read
         return slave
 
     async def async_getValues(
@@ -209,8 +214,9 @@ class SimModbusServer:
         host: str = "127.0.0.1",
         port: int = 0,
         framer: FramerType = FramerType.SOCKET,
+        clock: SimClock | None = None,
     ) -> None:
-        self.context = SimModbusContext(slaves)
+        self.context = SimModbusContext(slaves, clock)
         self.host = host
         self._requested_port = port
         self.framer = framer
