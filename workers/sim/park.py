@@ -58,7 +58,8 @@ class SimPark:
         address: str, rng: random.Random, seed: int, factory: bool, billing_share: float
     ) -> SimMeter:
         if factory:
-            profile, rated = LoadProfile.FACTORY, Decimal(rng.randint(60, 200))
+            # Secondary-side values must fit DL/T 645 formats (XX.XXXX kW signed): <= 79 kW.
+            profile, rated = LoadProfile.FACTORY, Decimal(rng.randint(30, 75))
         else:
             profiles, weights, ranges = zip(*_MIX, strict=True)
             k = rng.choices(range(len(profiles)), weights=weights)[0]
