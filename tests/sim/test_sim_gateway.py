@@ -190,3 +190,16 @@ async def test_batches_split_a_large_gateway():
         await r.gateway.collect()
         sizes = [len((await r.next_data())[1].meters) for _ in range(3)]
     assert sizes == [3, 3, 1]
+
+
+async def test_bad_command_is_acked_as_such(rig):
+    acks: asyncio.Queue = asyncio.Queue()
+
+    async def on_ack(gw, ack):
+        await acks.put(ack)
+
+    rig.client.on_ack = on_ack
+    cmd = '{"v":1,"cmd_id":"bad-1","expires_at":"2099-01-01T00:00:00Z","addr":"1","op":"fly"}'
+    await rig.client._mqtt.publish(f"{rig.prefix}gw/{rig.gw_id}/down/cmd", cmd, qos=1)
+    ack = await asyncio.wait_for(acks.get(), WAIT)
+    assert (ack.cmd_id, ack.ok, ack.error) == ("bad-1", False, "bad_command")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import uuid
@@ -172,10 +173,11 @@ class SimGateway:
         async for message in self._mqtt.messages:
             if not self.link_up or self.drop_commands:
                 continue
+            raw = bytes(message.payload or b"")
             try:
-                cmd = Command.model_validate_json(bytes(message.payload or b""))
+                cmd = Command.model_validate_json(raw)
             except ValidationError as exc:
-                log.warning("sim gateway %s: bad command dropped: %s", self.gw_id, exc)
+                await self._refuse_bad(raw, exc)
                 continue
             try:
                 ack = self._acks.get(cmd.cmd_id) or self._execute(cmd)
@@ -183,6 +185,24 @@ class SimGateway:
                 await self._publish(TopicKind.ACK, ack.model_dump_json(exclude_none=True))
             except Exception:  # one bad command must not stop the gateway
                 log.exception("sim gateway %s: command %s failed", self.gw_id, cmd.cmd_id)
+
+    async def _refuse_bad(self, raw: bytes, exc: ValidationError) -> None:
+        """Ack `bad_command` when a cmd_id can be found, else drop with a log line."""
+        try:
+            cmd_id = json.loads(raw).get("cmd_id")
+        except (ValueError, AttributeError):
+            cmd_id = None
+        if not isinstance(cmd_id, str) or not 1 <= len(cmd_id) <= 64:
+            log.warning("sim gateway %s: unreadable command dropped: %s", self.gw_id, exc)
+            return
+        ack = Ack(
+            cmd_id=cmd_id,
+            ok=False,
+            error=AckError.BAD_COMMAND,
+            message=str(exc.errors()[0]["msg"]),
+            ts=datetime.now(UTC),
+        )
+        await self._publish(TopicKind.ACK, ack.model_dump_json(exclude_none=True))
 
     def _remember(self, ack: Ack) -> None:
         self._acks[ack.cmd_id] = ack

@@ -285,3 +285,7 @@ def main(argv: list[str] | None = None) -> int:
 
     asyncio.run(_run())
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
