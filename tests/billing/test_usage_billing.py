@@ -24,7 +24,9 @@ from server.tariffs import (
     Band,
     DaySchedule,
     FlatPlan,
+    PlanVersion,
     Season,
+    Tariff,
     Tier,
     TieredPlan,
     TierPeriod,
@@ -161,3 +163,26 @@ def test_batch_of_nothing_returns_the_states_it_was_given() -> None:
     states = {"a": BillingState(carry_fen=D("0.3"))}
     result = bill_batch([], states)
     assert result.results == () and result.states == states
+
+
+def test_a_price_change_between_readings_is_billed_piece_by_piece() -> None:
+    # ¥0.60 until 06:00, ¥0.65 from then. Readings at 00:00, 06:00 and 12:00: 30 + 40 kWh.
+    change = T0 + timedelta(hours=6)
+    tariff = Tariff(
+        (
+            PlanVersion(T0 - timedelta(days=1), FlatPlan(D("0.60"))),
+            PlanVersion(change, FlatPlan(D("0.65"))),
+        )
+    )
+    r0, r6, r12 = reading(0, "100"), reading(6 * 60, "130"), reading(12 * 60, "170")
+    # With a reading at the change nothing is guessed: 30 × 0.60 + 40 × 0.65 = 18 + 26 = ¥44.
+    morning = bill_usage(r0, r6, tariff=tariff)
+    noon = bill_usage(r6, r12, tariff=tariff, state=morning.state)
+    assert (morning.exact_yuan, noon.exact_yuan) == (D("18.00"), D("26.00"))
+    # One long reading is split by time: 70 kWh over 12 h is 35 + 35 → 21.00 + 22.75 = ¥43.75.
+    long = bill_usage(r0, r12, tariff=tariff)
+    assert [(line.quantity, line.unit_price) for line in long.lines] == [
+        (D(35), D("0.60")),
+        (D(35), D("0.65")),
+    ]
+    assert long.deduct_fen == 4375
