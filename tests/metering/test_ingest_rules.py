@@ -256,9 +256,10 @@ class Store:
         return result.outcome
 
 
-series = st.lists(
-    st.integers(min_value=0, max_value=376), min_size=2, max_size=30
-)  # quarter-hour use in 0.01 kWh steps, up to the 3.76 kWh allowance
+# Quarter-hour use in 0.01 kWh steps up to 10 kW × 0.25 h × 1.5 = 3.75 kWh: the part of the
+# allowance that scales with time, so any run of steps is plausible over its whole span
+# (the one-step slack of 0.01 does not add up over several quarter hours).
+series = st.lists(st.integers(min_value=0, max_value=375), min_size=2, max_size=30)
 
 
 @settings(max_examples=150, deadline=None)
