@@ -29,7 +29,7 @@ from decimal import ROUND_FLOOR, Context, Decimal, Inexact, InvalidOperation
 from server.core.errors import Conflict, ShuidianError, ValidationFailed
 from server.core.money import FEN_PER_YUAN
 from server.tariffs.calendar import HolidayRule
-from server.tariffs.plans import Band, Plan, Tariff, Unit, tou_of
+from server.tariffs.plans import Band, Plan, Tariff, Unit, as_tariff, tou_of
 from server.tariffs.pricing import (
     LineKind,
     PriceLine,
@@ -191,6 +191,7 @@ def bill_usage(
 ) -> UsageCharge:
     """Bill the use between two consecutive readings to an account in `state`."""
     state = state or BillingState()
+    tariff = as_tariff(tariff)  # once, not in each pricing call
     usage = usage_between(prev, curr, multiplier=multiplier, register_max=register_max)
     period = tier_period_start_at(tariff, usage.start)
     same_period = period is not None and period == state.tier_period_start
