@@ -109,7 +109,7 @@ async def test_tampered_body_and_wrong_apiv3_key(wechat, wechat_endpoint, sandbo
     sandbox.wechat.pay("W202403010001")
     await sandbox.wechat.notifier.drain()
     body = json.dumps(wechat_endpoint.accepted[0].raw["envelope"]).encode()
-    headers = sandbox.wechat._builder(body, None)()[0]
+    headers = sandbox.wechat.signer.builder(body)()[0]
     now = datetime.now(SHANGHAI)
     assert wechat.verify_notification(headers, body, now).amount_fen == 1234
     with pytest.raises(NotificationRejected) as err:
@@ -176,3 +176,10 @@ async def test_close_and_unknown_order(wechat, wechat_endpoint):
     assert (await wechat.query_order("W202403010001")).status is TradeStatus.CLOSED
     with pytest.raises(OrderNotFound):
         await wechat.query_order("W209901010001")
+
+
+async def test_both_providers_implement_the_protocol(wechat, alipay):
+    from server.payments.providers.base import PaymentProvider
+
+    assert isinstance(wechat, PaymentProvider) and isinstance(alipay, PaymentProvider)
+    assert {wechat.channel.value, alipay.channel.value} == {"wechat", "alipay"}

@@ -22,7 +22,8 @@ from server.payments.providers.wechat import WechatPayConfig
 from server.payments.sandbox.alipay import AlipayFault, FakeAlipay
 from server.payments.sandbox.http import ALIPAY_RESEND_S, WECHAT_RESEND_S, Attempt, Notifier
 from server.payments.sandbox.keys import SandboxKeys
-from server.payments.sandbox.wechat import FakeWechatPay, WechatFault
+from server.payments.sandbox.wechat import FakeWechatPay
+from server.payments.sandbox.wechat_signing import WechatFault
 
 
 class PaymentSandbox:

@@ -15,25 +15,13 @@ import hashlib
 import json
 import re
 import secrets
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from server.core.money import yuan
-from server.payments.providers.crypto import (
-    CryptoFailure,
-    aes_gcm_encrypt,
-    load_private_key,
-    load_public_key,
-    new_rsa_key,
-    sign_sha256_rsa,
-    verify_sha256_rsa,
-)
 from server.payments.sandbox.billfiles import wechat_trade_bill
 from server.payments.sandbox.http import (
     WECHAT_RESEND_S,
@@ -44,18 +32,10 @@ from server.payments.sandbox.http import (
     wechat_accepts,
 )
 from server.payments.sandbox.keys import SandboxKeys
+from server.payments.sandbox.wechat_signing import FORGED, WechatFault, WechatPlatformSigner
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _AUTH = re.compile(r'(\w+)="([^"]*)"')
-
-
-class WechatFault(StrEnum):
-    SIGNTEST = "signtest"
-    STALE_TIMESTAMP = "stale_timestamp"
-    BAD_SIGNATURE = "bad_signature"
-    UNKNOWN_SERIAL = "unknown_serial"
-    WRONG_MCHID = "wrong_mchid"
-    AMOUNT_MISMATCH = "amount_mismatch"
 
 
 @dataclass
@@ -85,10 +65,6 @@ class FakeRefund:
     success_time: datetime | None = None
 
 
-def _json(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-
-
 class FakeWechatPay:
     def __init__(
         self,
@@ -107,8 +83,7 @@ class FakeWechatPay:
         self.corrupt_bill_hash = False
         self.extra_bill_lines: list[dict[str, str]] = []
         self._bills: dict[str, bytes] = {}
-        self._platform_key = load_private_key(keys.platform_private_key)
-        self._merchant_public = load_public_key(keys.merchant_public_key)
+        self.signer = WechatPlatformSigner(keys, clock)
         self._server = HttpServer(self._handle)
         self.base_url = ""
 
@@ -122,42 +97,10 @@ class FakeWechatPay:
 
     # ---- HTTP -------------------------------------------------------------------------
     def _signed(self, status: int, data: Any = None) -> Response:
-        body = b"" if data is None else _json(data)
-        ts, nonce = str(int(time.time())), secrets.token_hex(16)
-        sig = sign_sha256_rsa(self._platform_key, f"{ts}\n{nonce}\n".encode() + body + b"\n")
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "Request-ID": uuid.uuid4().hex,
-            "Wechatpay-Nonce": nonce,
-            "Wechatpay-Signature": sig,
-            "Wechatpay-Timestamp": ts,
-            "Wechatpay-Serial": self.keys.platform_public_key_id,
-            "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
-        }
-        return Response(status, body, headers)
+        return self.signer.response(status, data)
 
     def _error(self, status: int, code: str, message: str) -> Response:
-        return self._signed(status, {"code": code, "message": message})
-
-    def _authorized(self, req: Request) -> bool:
-        scheme, _, rest = req.headers.get("authorization", "").partition(" ")
-        fields = dict(_AUTH.findall(rest))
-        if scheme != "WECHATPAY2-SHA256-RSA2048" or fields.get("mchid") != self.keys.wechat_mchid:
-            return False
-        if fields.get("serial_no") != self.keys.merchant_serial_no:
-            return False
-        message = (
-            (
-                f"{req.method}\n{req.target}\n{fields.get('timestamp')}\n{fields.get('nonce_str')}\n"
-            ).encode()
-            + req.body
-            + b"\n"
-        )
-        try:
-            verify_sha256_rsa(self._merchant_public, message, fields.get("signature", ""))
-        except CryptoFailure:
-            return False
-        return True
+        return self.signer.response(status, {"code": code, "message": message})
 
     async def _handle(self, req: Request) -> Response:
         if req.path.startswith("/v3/billdownload/"):
@@ -167,7 +110,7 @@ class FakeWechatPay:
             return Response(200, content, {"Content-Type": "application/octet-stream"})
         if req.path.startswith("/sandbox/pay/"):
             return await self._pay_page(req)
-        if not self._authorized(req):
+        if not self.signer.authorized(req):
             return self._error(401, "SIGN_ERROR", "签名错误")
         route = self._route(req)
         if route is None:
@@ -409,54 +352,10 @@ class FakeWechatPay:
     ) -> list[int]:
         if fault is WechatFault.WRONG_MCHID:
             resource = {**resource, "mchid": "1900000000"}
-        nonce = secrets.token_urlsafe(9)[:12]
-        envelope = {
-            "id": str(uuid.uuid4()),
-            "create_time": self.clock().isoformat(timespec="seconds"),
-            "resource_type": "encrypt-resource",
-            "event_type": event,
-            "summary": summary,
-            "resource": {
-                "original_type": original_type,
-                "algorithm": "AEAD_AES_256_GCM",
-                "ciphertext": aes_gcm_encrypt(
-                    self.keys.apiv3_key, nonce, _json(resource), original_type
-                ),
-                "associated_data": original_type,
-                "nonce": nonce,
-            },
-        }
-        body = _json(envelope)
-        schedule = () if fault in _FORGED else WECHAT_RESEND_S
-        build = self._builder(body, fault)
+        body = self.signer.envelope(event, summary, original_type, resource)
+        schedule = () if fault in FORGED else WECHAT_RESEND_S
+        build = self.signer.builder(body, fault)
         return [self.notifier.send(url, build, wechat_accepts, schedule) for _ in range(copies)]
-
-    def _builder(
-        self, body: bytes, fault: WechatFault | None
-    ) -> Callable[[], tuple[dict[str, str], bytes]]:
-        def build() -> tuple[dict[str, str], bytes]:
-            ts = int(self.clock().timestamp())
-            if fault is WechatFault.STALE_TIMESTAMP:
-                ts -= 600
-            nonce = secrets.token_hex(16)
-            key = self._platform_key if fault is not WechatFault.BAD_SIGNATURE else new_rsa_key()
-            sig = sign_sha256_rsa(key, f"{ts}\n{nonce}\n".encode() + body + b"\n")
-            if fault is WechatFault.SIGNTEST:
-                sig = "WECHATPAY/SIGNTEST/" + sig
-            serial = self.keys.platform_public_key_id
-            if fault is WechatFault.UNKNOWN_SERIAL:
-                serial = "PUB_KEY_ID_" + "0" * 24
-            headers = {
-                "Content-Type": "application/json",
-                "Wechatpay-Serial": serial,
-                "Wechatpay-Signature": sig,
-                "Wechatpay-Timestamp": str(ts),
-                "Wechatpay-Nonce": nonce,
-                "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
-            }
-            return headers, body
-
-        return build
 
     # ---- daily trade bill ---------------------------------------------------------------
     def _tradebill(self, req: Request) -> Response:
@@ -522,12 +421,3 @@ class FakeWechatPay:
             "商品名称": order.description,
             "费率": "0.60%",
         }
-
-
-_FORGED = {
-    WechatFault.SIGNTEST,
-    WechatFault.STALE_TIMESTAMP,
-    WechatFault.BAD_SIGNATURE,
-    WechatFault.UNKNOWN_SERIAL,
-    WechatFault.WRONG_MCHID,
-}
