@@ -199,6 +199,18 @@ class Dlt645Driver:
             money=money,
         )
 
+    async def read_billing(self) -> MeterSnapshot:
+        """What a billing round needs: energy, status, money if meter-billed; no instant.
+
+        Two frames for a platform-billed meter, six for a meter-billed one, where
+        `read_snapshot` adds four instant-value frames the bill does not use.
+        """
+        energy = await self.read_energy()
+        status, money = await self._status()
+        return MeterSnapshot(
+            address=self.address, read_at=self.clock(), energy=energy, status=status, money=money
+        )
+
     async def relay(self, action: RelayAction) -> MeterStatus:
         valid_until = self.clock() + self.valid_for
         control, data = self.security.relay_request(

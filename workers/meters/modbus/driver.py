@@ -201,6 +201,22 @@ class ModbusDriver:
             money=self._money(v) if has_money else None,
         )
 
+    async def read_billing(self) -> MeterSnapshot:
+        """What a billing round needs (energy, status, money where kept), no instant values.
+
+        Skipping U/I/P/PF keeps a DDSY1352 at two short reads however the map is laid out.
+        """
+        has_money = self.model.has(*MONEY)
+        names = self._energy_names() + ["status"] + (list(MONEY) if has_money else [])
+        v = await self._read(names)
+        return MeterSnapshot(
+            address=self.address,
+            read_at=self._now(),
+            energy=self._energy(v),
+            status=self._status(v),
+            money=self._money(v) if has_money else None,
+        )
+
     # -- writes -----------------------------------------------------------------------------
     async def relay(self, action: RelayAction) -> MeterStatus:
         write = self.model.relay_writes.get(action.value)
