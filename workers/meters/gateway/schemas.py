@@ -16,12 +16,12 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
+    GetCoreSchemaHandler,
     model_validator,
 )
+from pydantic_core import core_schema
 
 from workers.meters.base import (
     EnergyRegisters,
@@ -42,12 +42,30 @@ def _decimal_string(value: Any) -> Any:
     return value
 
 
-DecStr = Annotated[
-    Decimal,
-    BeforeValidator(_decimal_string),
-    Field(allow_inf_nan=False),
-    PlainSerializer(str, return_type=str),
-]
+class _DecimalString:
+    """Validation of `DecStr`, built as one pydantic-core schema.
+
+    JSON (every incoming message): a strict string, then the Decimal parse, both in Rust —
+    the Python-level validators this replaces cost ~40 % of validating a reading.
+    Python (our own code building payloads): a Decimal or a string, never a float.
+    """
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        decimal = core_schema.decimal_schema(allow_inf_nan=False)
+        as_string = core_schema.custom_error_schema(
+            core_schema.str_schema(strict=True),
+            "decimal_string",
+            custom_error_message="decimals travel as strings, never as JSON numbers",
+        )
+        return core_schema.json_or_python_schema(
+            json_schema=core_schema.chain_schema([as_string, decimal]),
+            python_schema=core_schema.no_info_before_validator_function(_decimal_string, decimal),
+            serialization=core_schema.to_string_ser_schema(when_used="always"),
+        )
+
+
+DecStr = Annotated[Decimal, _DecimalString]
 Address = Annotated[str, Field(pattern=r"^[0-9A-Za-z]{1,16}$")]
 Fen = Annotated[int, Field(strict=True)]
 
