@@ -497,53 +497,65 @@ def mqtt_body(
 
 # -- the run -----------------------------------------------------------------------------------
 async def run(args: argparse.Namespace) -> list[Result]:
-    n, k, t = args.meters, args.per_bus, args.timeout
+    """Each path raw and ours, `--rounds` times, the order flipped every round."""
+    n, k, t, m = args.meters, args.per_bus, args.timeout, args.messages
     server, rows, dlt_port = await Server.start(n, k, args.seed)
+    prefix = f"bench-{os.getpid()}/"
+    paths: list[tuple[str, str, Callable[[bool], Body]]] = []
+    if "dlt645" in args.paths:
+        dlt = (dlt645_ours, dlt645_raw)
+        paths.append(("DL/T 645", "meters", lambda o: dlt[not o](rows, k, dlt_port, t)))
+    if "modbus" in args.paths:
+        mb = (modbus_ours, modbus_raw)
+        paths.append(("Modbus TCP", "meters", lambda o: mb[not o](rows, k, t)))
+    if "mqtt" in args.paths:
+        per, w = args.per_message, args.window
+        paths.append(("MQTT", "messages", lambda o: mqtt_body(server, prefix, m, per, w, o)))
+        server.send(f"prep {m} {per} {prefix}")
+        await server.expect("ready", 600)
     out: list[Result] = []
     try:
-        if "dlt645" in args.paths:
-            out.append(
-                await measure("DL/T 645 raw", "meters", server, dlt645_raw(rows, k, dlt_port, t))
-            )
-            out.append(
-                await measure("DL/T 645 ours", "meters", server, dlt645_ours(rows, k, dlt_port, t))
-            )
-        if "modbus" in args.paths:
-            out.append(await measure("Modbus TCP raw", "meters", server, modbus_raw(rows, k, t)))
-            out.append(await measure("Modbus TCP ours", "meters", server, modbus_ours(rows, k, t)))
-        if "mqtt" in args.paths:
-            prefix = f"bench-{os.getpid()}/"
-            server.send(f"prep {args.messages} {args.per_message} {prefix}")
-            await server.expect("ready", 600)
-            m, per, w = args.messages, args.per_message, args.window
-            for name, ours in (("MQTT raw", False), ("MQTT ours", True)):
-                body = mqtt_body(server, prefix, m, per, w, ours)
-                out.append(await measure(name, "messages", server, body))
+        for name, unit, make in paths:
+            for r in range(args.rounds):
+                for ours in (r % 2 == 1, r % 2 == 0):
+                    label = f"{name} {'ours' if ours else 'raw'}"
+                    out.append(await measure(label, unit, server, make(ours)))
     finally:
         await server.stop()
-    return out  # fmt: skip
+    return out
 
 
 def report(results: list[Result], args: argparse.Namespace) -> str:
     lines = [
         f"collect benchmark {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
         f"{args.meters} meters ({args.per_bus} per bus, all buses at once), "
-        f"{args.messages} messages x {args.per_message} reading(s)",
-        f"{'path':<16}{'items':>16}{'wall s':>8}{'rate /s':>10}{'ours/raw':>9}"
-        f"{'req/rd':>9}{'err':>5}{'CPU s: client':>15}{'sim':>6}{'broker':>7}",
+        f"{args.messages} messages x {args.per_message} reading(s), {args.rounds} round(s)",
+        f"{'path':<16}{'items':>16}{'wall s':>8}{'rate /s':>9}{'req/rd':>9}{'err':>5}"
+        f"{'client us/item':>15}{'CPU s: client':>14}{'sim':>6}{'broker':>7}",
     ]
-    raw: dict[str, float] = {}
     for r in results:
-        family = r.path.rsplit(" ", 1)[0]
-        ratio = ""
-        if r.path.endswith("raw"):
-            raw[family] = r.rate
-        elif raw.get(family):
-            ratio = f"{r.rate / raw[family]:.2f}"
         lines.append(
-            f"{r.path:<16}{r.items:>7} {r.unit:<8}{r.seconds:>8.2f}{r.rate:>10.0f}{ratio:>9}"
-            f"{r.requests:>9}{r.errors:>5}{r.client_cpu:>15.2f}{r.server_cpu:>6.2f}"
-            f"{r.broker_cpu:>7.2f}"
+            f"{r.path:<16}{r.items:>7} {r.unit:<8}{r.seconds:>8.2f}{r.rate:>9.0f}"
+            f"{r.requests:>9}{r.errors:>5}{r.client_cpu / max(r.items, 1) * 1e6:>15.0f}"
+            f"{r.client_cpu:>14.2f}{r.server_cpu:>6.2f}{r.broker_cpu:>7.2f}"
+        )
+    lines.append("summary over all rounds (rate = items / wall seconds):")
+    for family in dict.fromkeys(r.path.rsplit(" ", 1)[0] for r in results):
+        ours = [r for r in results if r.path == f"{family} ours"]
+        raw = [r for r in results if r.path == f"{family} raw"]
+        rate = {
+            k: sum(r.items for r in v) / sum(r.seconds for r in v)
+            for k, v in (("o", ours), ("r", raw))
+        }
+        cpu = {
+            k: sum(r.client_cpu for r in v) / sum(r.items for r in v)
+            for k, v in (("o", ours), ("r", raw))
+        }
+        lines.append(
+            f"  {family:<11} ours {rate['o']:>7.0f}/s  raw {rate['r']:>7.0f}/s  "
+            f"ours/raw {rate['o'] / rate['r']:.2f}   client CPU per item ours/raw "
+            f"{cpu['o'] * 1e6:.0f}/{cpu['r'] * 1e6:.0f} us  slowest ours round "
+            f"{max(r.seconds for r in ours):.1f} s"
         )
     return "\n".join(lines)
 
@@ -557,6 +569,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--window", type=int, default=800, help="messages in flight, < 1000")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds per request")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=2, help="raw/ours pairs, order flipped")
     p.add_argument("--paths", default="dlt645,modbus,mqtt")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
