@@ -1,0 +1,104 @@
+"""Database set-up: one Tortoise app ("models") over every context's models.py, migrated by
+Tortoise's own migrations in `migrations/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from tortoise import Tortoise, connections
+
+from server.core.errors import ConfigError
+from server.core.settings import Settings
+
+MODEL_MODULES = [
+    "server.places.models",
+    "server.accounts.models",
+    "server.metering.models",
+    "server.staff.models",
+]
+
+
+def tortoise_config(settings: Settings, db_url: str | None = None) -> dict[str, Any]:
+    url = db_url or settings.db_url
+    if url.startswith("postgresql://"):
+        url = "postgres://" + url.removeprefix("postgresql://")
+    if url.startswith("postgres://"):
+        sep = "&" if "?" in url else "?"
+        if "maxsize=" not in url:
+            url = f"{url}{sep}minsize=1&maxsize={settings.db_pool_max}"
+    return {
+        "connections": {"default": url},
+        "apps": {
+            "models": {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": "migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def is_postgres() -> bool:
+    return connections.get("default").capabilities.dialect == "postgres"
+
+
+async def init_db(settings: Settings, db_url: str | None = None) -> None:
+    """Connect, naming the setting in a one-line ConfigError when the database is unreachable."""
+    url = db_url or settings.db_url
+    _ensure_sqlite_dir(url)
+    try:
+        await Tortoise.init(config=tortoise_config(settings, url))
+        await asyncio.wait_for(connections.get("default").execute_query("SELECT 1"), 10)
+    except (OSError, TimeoutError, ConnectionError) as exc:
+        await close_db()
+        raise ConfigError(
+            f"SHUIDIAN_DB_URL: cannot reach the database at {_safe(url)}: {exc}"
+        ) from None
+    except Exception as exc:
+        await close_db()
+        if type(exc).__module__.startswith(("asyncpg", "tortoise", "sqlite3")):
+            raise ConfigError(f"SHUIDIAN_DB_URL: {_safe(url)}: {exc}") from None
+        raise
+
+
+async def close_db() -> None:
+    try:
+        await Tortoise.close_connections()
+    except Exception:
+        pass
+
+
+async def migrate(settings: Settings, db_url: str | None = None) -> None:
+    """Apply every pending migration (idempotent)."""
+    from tortoise.migrations.api import migrate as run_migrations
+
+    url = db_url or settings.db_url
+    _ensure_sqlite_dir(url)
+    try:
+        await asyncio.wait_for(run_migrations(config=tortoise_config(settings, url)), 300)
+    except (OSError, TimeoutError, ConnectionError) as exc:
+        raise ConfigError(
+            f"SHUIDIAN_DB_URL: cannot migrate the database at {_safe(url)}: {exc!r}"
+        ) from None
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    """Create the SQLite file's folder: Tortoise waits forever on a file it cannot open."""
+    if url.startswith("sqlite://"):
+        path = url.removeprefix("sqlite://")
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for error messages and logs."""
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url

@@ -1,0 +1,113 @@
+"""Settings: one pydantic-settings class, `SHUIDIAN_*` environment variables over an optional
+TOML file (`SHUIDIAN_CONFIG`, default ./shuidian.toml). Every default works in embedded mode.
+
+Secrets (payment keys, SMS keys) come from the environment or from files outside the repo,
+named by *_file settings; they are never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from server.core.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "shuidian.toml"
+
+
+class Settings(BaseSettings):
+    """All of Shuidian's configuration. Field `x` is set by `SHUIDIAN_X` or `x = …` in TOML."""
+
+    model_config = SettingsConfigDict(env_prefix="SHUIDIAN_", extra="forbid")
+
+    mode: Literal["embedded", "production"] = "embedded"
+    data_dir: Path = Path("data")
+    # Database: sqlite://PATH (embedded) or postgres://user:pass@host:port/db (production).
+    db_url: str = "sqlite://data/shuidian.sqlite3"
+    db_pool_max: int = 20
+    # Redis: empty means in-process queue and cache (embedded mode only).
+    redis_url: str = ""
+    # MQTT broker: empty means an in-process broker (embedded mode); else mqtt://host:port.
+    mqtt_url: str = ""
+    embedded_mqtt_port: int = 18830
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    web_workers: int = 1
+    public_url: str = "http://127.0.0.1:8000"
+    timezone: str = "Asia/Shanghai"
+    secret_key: str = Field(default="", repr=False)
+    log_level: str = "INFO"
+
+    # Simulator used by `shuidian demo`.
+    demo_meters: int = 240
+    demo_speed: float = 60.0
+
+    @field_validator("db_url")
+    @classmethod
+    def _known_db(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgres://", "postgresql://")):
+            raise ValueError("must start with sqlite:// or postgres://")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        ZoneInfo(value)
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite://")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = os.environ.get("SHUIDIAN_CONFIG", DEFAULT_CONFIG_FILE)
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file)
+        return (init_settings, env_settings, toml)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings; a bad value raises ConfigError naming the setting in one line."""
+    try:
+        return Settings(**overrides)
+    except Exception as exc:  # pydantic.ValidationError or a TOML parse error
+        raise ConfigError(_one_line(exc)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def _one_line(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        parts = []
+        for err in errors():
+            name = ".".join(str(p) for p in err.get("loc", ())) or "?"
+            parts.append(f"SHUIDIAN_{name.upper()}: {err.get('msg')}")
+        return "invalid setting " + "; ".join(parts)
+    return f"invalid configuration: {exc}"

@@ -1,0 +1,71 @@
+"""Where things are: organisation (集团) → site (园区/项目) → building → floor → room.
+
+Structure cascades downwards (deleting an empty building removes its floors and rooms), but a
+room that has an account cannot be deleted: accounts hold money history (RESTRICT there).
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Organisation(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=100, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "organisation"
+
+
+class Site(Model):
+    id = fields.IntField(primary_key=True)
+    organisation: fields.ForeignKeyRelation[Organisation] = fields.ForeignKeyField(
+        "models.Organisation", related_name="sites", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=100)
+    address = fields.CharField(max_length=200, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "site"
+        unique_together = (("organisation", "name"),)
+
+
+class Building(Model):
+    id = fields.IntField(primary_key=True)
+    site: fields.ForeignKeyRelation[Site] = fields.ForeignKeyField(
+        "models.Site", related_name="buildings", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=100)
+
+    class Meta:
+        table = "building"
+        unique_together = (("site", "name"),)
+
+
+class Floor(Model):
+    id = fields.IntField(primary_key=True)
+    building: fields.ForeignKeyRelation[Building] = fields.ForeignKeyField(
+        "models.Building", related_name="floors", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=50)
+    sort_order = fields.IntField(default=0)
+
+    class Meta:
+        table = "floor"
+        unique_together = (("building", "name"),)
+
+
+class Room(Model):
+    id = fields.IntField(primary_key=True)
+    floor: fields.ForeignKeyRelation[Floor] = fields.ForeignKeyField(
+        "models.Floor", related_name="rooms", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=50)
+    area_m2 = fields.DecimalField(max_digits=10, decimal_places=2, default=0)
+
+    class Meta:
+        table = "room"
+        unique_together = (("floor", "name"),)

@@ -1,0 +1,131 @@
+"""Test fixtures: a fresh database per test run (PostgreSQL by default, SQLite with
+SHUIDIAN_TEST_DB=sqlite), migrated once; tables emptied after each test that used it; a clean
+Redis database; the real Mosquitto broker.
+
+Tests that need PostgreSQL semantics (row locks, triggers, concurrency) carry
+`@pytest.mark.postgres` and are skipped on the SQLite run.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator
+
+import pytest
+from tortoise import Tortoise, connections
+
+from server.core.db import close_db, init_db, migrate
+from server.core.settings import Settings, load_settings
+
+TEST_DB = os.environ.get("SHUIDIAN_TEST_DB", "postgres")
+PG_ADMIN_URL = os.environ.get("SHUIDIAN_TEST_PG", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_BASE = os.environ.get("SHUIDIAN_TEST_REDIS", "redis://127.0.0.1:6379")
+MQTT_HOST = os.environ.get("SHUIDIAN_TEST_MQTT_HOST", "127.0.0.1")
+MQTT_PORT = int(os.environ.get("SHUIDIAN_TEST_MQTT_PORT", "1883"))
+KEEP_TABLES = {"tortoise_migrations"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if TEST_DB != "sqlite":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (SHUIDIAN_TEST_DB=sqlite run)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://", 1))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    """Create, migrate and finally drop one database for this test run."""
+    if TEST_DB == "sqlite":
+        folder = tempfile.mkdtemp(prefix="shuidian-test-")
+        url = f"sqlite://{folder}/test.sqlite3"
+        await migrate(load_settings(), url)
+        await close_db()
+        yield url
+        return
+    name = f"shuidian_test_{os.getpid()}"
+    await _pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
+    await _pg_admin(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    await migrate(load_settings(), url)
+    await close_db()
+    yield url
+    await close_db()
+    await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return load_settings(db_url=database_url, data_dir=tempfile.mkdtemp(prefix="shuidian-data-"))
+
+
+@pytest.fixture(scope="session")
+async def _connected(settings: Settings) -> AsyncIterator[None]:
+    await init_db(settings)
+    yield
+    await close_db()
+
+
+@pytest.fixture
+async def db(_connected: None) -> AsyncIterator[None]:
+    """A migrated, empty database; everything written is removed after the test."""
+    yield
+    await truncate_all()
+
+
+async def truncate_all() -> None:
+    conn = connections.get("default")
+    tables = sorted(
+        {model._meta.db_table for model in Tortoise.apps["models"].values()}
+        | {
+            field.through
+            for model in Tortoise.apps["models"].values()
+            for field in model._meta.fields_map.values()
+            if getattr(field, "through", None)
+        }
+    )
+    tables = [t for t in tables if t not in KEEP_TABLES]
+    if conn.capabilities.dialect == "postgres":
+        quoted = ", ".join(f'"{t}"' for t in tables)
+        await conn.execute_script(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+    else:
+        statements = ["PRAGMA foreign_keys = OFF"]
+        statements += [f'DELETE FROM "{t}"' for t in tables]
+        statements += ["DELETE FROM sqlite_sequence", "PRAGMA foreign_keys = ON"]
+        await conn.execute_script(";\n".join(statements))
+
+
+@pytest.fixture
+def redis_url() -> str:
+    # One Redis database per test process (1..15), so concurrent runs do not flush each other.
+    return f"{REDIS_BASE}/{1 + os.getpid() % 15}"
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[object]:
+    """A clean Redis database over a real connection."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_url)
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture
+def mqtt_broker() -> tuple[str, int]:
+    """The real MQTT broker (Mosquitto) tests talk to."""
+    return MQTT_HOST, MQTT_PORT
