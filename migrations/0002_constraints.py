@@ -1,6 +1,7 @@
 """Database constraints that back the model invariants (Tortoise 1.1 does not emit
-Meta.constraints): one active device per address, ratios and areas sane, and the wallet never
-below its floor. SQLite cannot ALTER TABLE ADD CHECK, so there the checks are triggers.
+Meta.constraints): one active device per address, ratios and areas sane. The wallet floor is
+the ledger service's rule, not a CHECK: consumption already used is charged in full and may
+take a wallet into arrears (欠费), while discretionary debits stop at the floor. SQLite cannot ALTER TABLE ADD CHECK, so there the checks are triggers.
 """
 
 from tortoise import migrations
@@ -26,12 +27,6 @@ def _sqlite_guard(name: str, table: str, columns: str, condition: str, message: 
 CHECKS = [
     ("room_area_not_negative", "room", "area_m2", "CAST(NEW.area_m2 AS NUMERIC) >= 0"),
     ("account_credit_not_negative", "account", "credit_limit_fen", "NEW.credit_limit_fen >= 0"),
-    (
-        "account_balance_above_floor",
-        "account",
-        "balance_fen, credit_limit_fen",
-        "NEW.balance_fen >= -NEW.credit_limit_fen",
-    ),
     (
         "meter_ratio_positive",
         "meter",

@@ -66,16 +66,6 @@ async def test_the_same_address_on_two_modbus_units_is_two_devices() -> None:
     assert await Meter.filter(address="BOX-1").count() == 2
 
 
-async def test_balance_cannot_go_below_the_credit_floor_even_bypassing_services() -> None:
-    account = await create_account(credit_limit_fen=1000)
-    await Account.filter(id=account.id).update(balance_fen=-1000)
-    with pytest.raises(DB_REFUSALS):
-        async with in_transaction():
-            await Account.filter(id=account.id).update(balance_fen=-1001)
-    await account.refresh_from_db()
-    assert account.balance_fen == -1000
-
-
 async def test_ct_ratio_must_be_positive() -> None:
     with pytest.raises(DB_REFUSALS):
         async with in_transaction():
