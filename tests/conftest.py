@@ -129,3 +129,32 @@ async def redis(redis_url: str) -> AsyncIterator[object]:
 def mqtt_broker() -> tuple[str, int]:
     """The real MQTT broker (Mosquitto) tests talk to."""
     return MQTT_HOST, MQTT_PORT
+
+
+_exit_status: list[int] = [0]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status[0] = int(exitstatus)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """aiosqlite's worker threads are not daemons: one connection left open by a library
+    (seen intermittently after Tortoise's migration run) keeps the interpreter alive forever.
+    Give them a moment, then say so and exit with pytest's own status instead of hanging CI.
+    """
+    import sys
+    import threading
+
+    stuck = [
+        t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon
+    ]
+    for thread in stuck:
+        thread.join(timeout=5)
+    stuck = [t for t in stuck if t.is_alive()]
+    if stuck:
+        names = ", ".join(t.name for t in stuck)
+        print(f"\nwarning: non-daemon threads still alive at exit ({names})", file=sys.stderr)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(_exit_status[0])
