@@ -19,6 +19,7 @@ MODEL_MODULES = [
     "server.accounts.models",
     "server.metering.models",
     "server.staff.models",
+    "server.audit.models",
 ]
 
 
