@@ -20,6 +20,9 @@ MODEL_MODULES = [
     "server.metering.models",
     "server.staff.models",
     "server.audit.models",
+    "server.ledger.models",
+    "server.tariffs.models",
+    "server.billing.models",
 ]
 
 

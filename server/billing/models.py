@@ -1,0 +1,60 @@
+"""Usage billing persistence: what billing remembers per account, and one row per billed
+reading pair.
+
+`BillingStateRow` is the stored `server.billing.usage.BillingState` of one account for one
+utility (tier use in kWh and m³ cannot share a counter). Decimals are kept as exact strings
+(`carry_fen` in [0, 1) fen, `cumulative` in kWh/m³) and only ever computed on in Python, never
+as floats and never with SQL decimal arithmetic, so SQLite and PostgreSQL agree to the digit.
+
+`UsageChargeRow` is unique on (meter, reading_at): that pair is the reading's idempotency key,
+so a repeated reading never bills twice. `transaction` is the ledger transaction that debited
+the wallet (None when the charge rounded to 0 fen and only the carry moved).
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from server.tariffs.models import TariffKind
+
+
+class BillingStateRow(Model):
+    id = fields.IntField(primary_key=True)
+    account: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Account", related_name="billing_states", on_delete=fields.CASCADE
+    )
+    kind = fields.CharEnumField(TariffKind, max_length=16)
+    carry_fen = fields.CharField(max_length=64, default="0")
+    tier_period_start = fields.DatetimeField(null=True)
+    cumulative = fields.CharField(max_length=64, default="0")
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "billing_state"
+        unique_together = (("account", "kind"),)
+
+
+class UsageChargeRow(Model):
+    id = fields.BigIntField(primary_key=True)
+    meter: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Meter", related_name="usage_charges", on_delete=fields.RESTRICT
+    )
+    account: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Account", related_name="usage_charges", on_delete=fields.RESTRICT
+    )
+    prev_reading_at = fields.DatetimeField()
+    reading_at = fields.DatetimeField()
+    quantity = fields.CharField(max_length=64)  # kWh or m³, multiplier applied
+    exact_yuan = fields.CharField(max_length=64)  # exact price before rounding to fen
+    amount_fen = fields.BigIntField()  # deducted from the wallet now
+    lines = fields.JSONField()  # [[label, quantity, unit price, amount], …] for the bill
+    transaction: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.LedgerTransaction", related_name="usage_charges", on_delete=fields.RESTRICT,
+        null=True,
+    )  # fmt: skip
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "usage_charge"
+        unique_together = (("meter", "reading_at"),)
