@@ -77,6 +77,14 @@ class Meter(Model):
     missed_reads = fields.IntField(default=0)
     installed_at = fields.DatetimeField(null=True)
     removed_at = fields.DatetimeField(null=True)
+    # Who opened the relay (alarms.TripCause), set when the meter confirms an open relay.
+    trip_cause = fields.CharField(max_length=16, null=True)
+    relay_confirmed_at = fields.DatetimeField(null=True)
+    last_reading_at = fields.DatetimeField(null=True)
+    # Meter-billed (表端计费): the meter's money register as last confirmed by the meter.
+    purchase_count = fields.IntField(default=0)
+    money_fen = fields.BigIntField(null=True)
+    money_read_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "meter"
@@ -86,3 +94,198 @@ class Meter(Model):
     @property
     def multiplier(self) -> int:
         return self.ct_ratio * self.pt_ratio
+
+
+# -- readings ---------------------------------------------------------------------------------
+class ReadingSource(StrEnum):
+    POLL = "poll"  # the collector's scheduled round over a bus
+    READ_NOW = "read_now"  # 点抄: a person asked for a reading now
+    GATEWAY = "gateway"  # a gateway's realtime message (src=RT)
+    HISTORY = "history"  # a gateway's replay of buffered readings (src=HIS)
+    MANUAL = "manual"  # entered by staff (换表 final reading of a dead meter)
+
+
+class BillingStatus(StrEnum):
+    NONE = "none"  # nothing to bill: baseline, late point, meter-billed meter
+    PENDING = "pending"  # a delta waits for the billing service
+    BILLED = "billed"
+    FAILED = "failed"  # billing refused it (no tariff, …); see billing_error
+
+
+class Reading(Model):
+    """An accepted register reading (raw, before CT×PT). Unique by (meter, taken_at): the
+    reading's idempotency key, so a replayed or duplicated reading is a no-op."""
+
+    id = fields.BigIntField(primary_key=True)
+    meter: fields.ForeignKeyRelation[Meter] = fields.ForeignKeyField(
+        "models.Meter", related_name="readings", on_delete=fields.RESTRICT
+    )
+    taken_at = fields.DatetimeField()
+    total = fields.DecimalField(max_digits=14, decimal_places=4)
+    bands = fields.JSONField(default=dict)  # {"1": "12.34", …} exact strings
+    outcome = fields.CharField(max_length=16)  # server.metering.ingest.Outcome
+    source = fields.CharEnumField(ReadingSource, max_length=10)
+    # Billing of the delta from the previous accepted reading to this one.
+    billing = fields.CharEnumField(BillingStatus, max_length=8, default=BillingStatus.NONE)
+    prev_taken_at = fields.DatetimeField(null=True)
+    energy = fields.CharField(max_length=40, default="0")  # billed delta × multiplier (exact)
+    billing_error = fields.CharField(max_length=200, default="")
+    money_fen = fields.BigIntField(null=True)  # meter-billed: remaining money at this reading
+    purchase_count = fields.IntField(null=True)
+    received_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "meter_reading"
+        unique_together = (("meter", "taken_at"),)
+
+
+class ReviewStatus(StrEnum):
+    OPEN = "open"
+    ACCEPTED = "accepted"  # staff accepted it (a new baseline, or a corrected value)
+    REJECTED = "rejected"
+
+
+class HeldReading(Model):
+    """A reading held for review (conflict, reset, implausible jump): stored, never billed."""
+
+    id = fields.BigIntField(primary_key=True)
+    meter: fields.ForeignKeyRelation[Meter] = fields.ForeignKeyField(
+        "models.Meter", related_name="held_readings", on_delete=fields.RESTRICT
+    )
+    taken_at = fields.DatetimeField()
+    total = fields.DecimalField(max_digits=14, decimal_places=4)
+    bands = fields.JSONField(default=dict)
+    outcome = fields.CharField(max_length=16)
+    reason = fields.CharField(max_length=300)  # Chinese, for the review queue
+    source = fields.CharEnumField(ReadingSource, max_length=10)
+    status = fields.CharEnumField(ReviewStatus, max_length=10, default=ReviewStatus.OPEN)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "held_reading"
+        unique_together = (("meter", "taken_at"),)
+
+
+# -- commands ---------------------------------------------------------------------------------
+class CommandOp(StrEnum):
+    TRIP = "trip"
+    CLOSE = "close"
+    CLOSE_ALLOWED = "close_allowed"
+    PROTECT_ON = "protect_on"
+    PROTECT_OFF = "protect_off"
+    RECHARGE = "recharge"  # params: amount_fen; purchase_count fixed at the first send
+    READ = "read"  # 点抄
+    PRICES = "prices"
+    ALARM_AMOUNTS = "alarm_amounts"
+
+
+class CommandStatus(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"  # handed to the wire; a crash here is resolved by reading the meter
+    ACKED = "acked"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+TERMINAL = frozenset({CommandStatus.ACKED, CommandStatus.FAILED, CommandStatus.EXPIRED})
+
+
+class MeterCommand(Model):
+    """A command to a meter: a durable row first, then work for the controller."""
+
+    id = fields.BigIntField(primary_key=True)
+    meter: fields.ForeignKeyRelation[Meter] = fields.ForeignKeyField(
+        "models.Meter", related_name="commands", on_delete=fields.RESTRICT
+    )
+    op = fields.CharEnumField(CommandOp, max_length=16)
+    params = fields.JSONField(default=dict)
+    status = fields.CharEnumField(CommandStatus, max_length=8, default=CommandStatus.QUEUED)
+    key = fields.CharField(max_length=160, null=True, unique=True)  # idempotency key
+    actor = fields.CharField(max_length=64)  # "staff:12", "system:alarms", …
+    reason = fields.CharField(max_length=300, default="")
+    batch_id = fields.CharField(max_length=64, null=True, db_index=True)
+    attempts = fields.IntField(default=0)
+    max_attempts = fields.IntField(default=5)
+    last_error = fields.CharField(max_length=500, default="")
+    result = fields.JSONField(default=dict)  # what the meter confirmed
+    created_at = fields.DatetimeField(auto_now_add=True)
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    expires_at = fields.DatetimeField()
+    sent_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "meter_command"
+
+
+# -- alarms -----------------------------------------------------------------------------------
+class MeteringPolicy(Model):
+    """A site's collection and alarm rules (absent: the defaults)."""
+
+    id = fields.IntField(primary_key=True)
+    site: fields.OneToOneRelation = fields.OneToOneField(
+        "models.Site", related_name="metering_policy", on_delete=fields.CASCADE
+    )
+    poll_interval_s = fields.IntField(default=900)
+    offline_after = fields.IntField(default=3)  # missed reads before a meter is offline
+    alarm = fields.JSONField(default=dict)  # server.metering.services.config schema
+
+    class Meta:
+        table = "metering_policy"
+
+
+class AccountAlarmState(Model):
+    """`alarms.AlarmState` of one account, its per-account override, and the forecast rate."""
+
+    id = fields.IntField(primary_key=True)
+    account: fields.OneToOneRelation = fields.OneToOneField(
+        "models.Account", related_name="alarm_state", on_delete=fields.CASCADE
+    )
+    state = fields.JSONField(default=dict)
+    override = fields.JSONField(default=dict)
+    daily_use_fen = fields.CharField(max_length=40, null=True)  # forecast rate, daily refresh
+    deferred_until = fields.DatetimeField(null=True)  # a trip waits for this moment
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "account_alarm_state"
+
+
+class AlarmRecord(Model):
+    """An alarm for the tenant, handed to the notifier (`notified_at` is the notifier's)."""
+
+    id = fields.BigIntField(primary_key=True)
+    account: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Account", related_name="alarms", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=16)  # alarms.AlarmKind
+    level = fields.IntField()
+    balance_fen = fields.BigIntField()
+    message = fields.CharField(max_length=200)
+    created_at = fields.DatetimeField(db_index=True)
+    notified_at = fields.DatetimeField(null=True, db_index=True)
+
+    class Meta:
+        table = "alarm_record"
+
+
+# -- meter-billed reconciliation --------------------------------------------------------------
+class ReconciliationItem(Model):
+    """One difference (or a clean match) between a meter-billed meter and the platform."""
+
+    id = fields.BigIntField(primary_key=True)
+    meter: fields.ForeignKeyRelation[Meter] = fields.ForeignKeyField(
+        "models.Meter", related_name="reconciliations", on_delete=fields.RESTRICT
+    )
+    day = fields.DateField()
+    kind = fields.CharField(max_length=24)  # services.reconcile.Difference
+    meter_count = fields.IntField(null=True)
+    platform_count = fields.IntField(null=True)
+    meter_fen = fields.BigIntField(null=True)
+    platform_fen = fields.BigIntField(null=True)
+    detail = fields.CharField(max_length=300, default="")  # Chinese, for staff
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "meter_reconciliation"
+        unique_together = (("meter", "day", "kind"),)
