@@ -17,28 +17,12 @@ reversing transaction.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from tortoise import fields
 from tortoise.models import Model
 
+from server.ledger.posting import LedgerAccountKind, TxKind
 
-class LedgerAccountKind(StrEnum):
-    WALLET = "wallet"  # a tenant account's prepaid wallet (liability to the tenant)
-    CLEARING = "clearing"  # a payment channel's clearing account (asset)
-    REVENUE = "revenue"  # income per charge type
-    REFUNDS_PAYABLE = "refunds_payable"  # refunds accepted but not yet paid out
-    ADJUSTMENTS = "adjustments"  # manual corrections by staff, with a reason
-
-
-class TxKind(StrEnum):
-    RECHARGE = "recharge"
-    CHARGE = "charge"
-    ADJUSTMENT = "adjustment"
-    REFUND_HOLD = "refund_hold"
-    REFUND_SETTLE = "refund_settle"
-    REFUND_VOID = "refund_void"
-    REVERSAL = "reversal"
+__all__ = ["LedgerAccount", "LedgerAccountKind", "LedgerLeg", "LedgerTransaction", "TxKind"]
 
 
 class LedgerAccount(Model):

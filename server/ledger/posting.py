@@ -1,0 +1,201 @@
+"""Posting rules: which accounts move, and by how much, for each kind of money event. Pure.
+
+Chart of accounts, by code (credit-positive amounts, see models.py):
+
+    wallet:<account id>     a tenant's prepaid wallet           recharge +, charge −
+    clearing:<channel>      money held by WeChat Pay / Alipay / cash / bank
+    revenue:<charge type>   electricity, water, rent, property fee, … income
+    refunds_payable         refunds promised but not yet paid out (two-phase refunds)
+    adjustments             staff corrections, each with a reason
+
+    recharge       wallet +a, clearing −a
+    charge         wallet −a, revenue +a
+    adjustment     wallet ±a, adjustments ∓a
+    refund hold    wallet −a, refunds_payable +a          (phase 1: money set aside)
+    refund settle  refunds_payable −a, clearing +a        (phase 2a: money left the channel)
+    refund void    refunds_payable −a, wallet +a          (phase 2b: refund failed)
+    reversal       every leg of the original, negated
+
+Everything here is a value in, a value out; the service does the database work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from server.ledger.errors import UnbalancedTransaction
+
+
+class LedgerAccountKind(StrEnum):
+    WALLET = "wallet"  # a tenant account's prepaid wallet (liability to the tenant)
+    CLEARING = "clearing"  # a payment channel's clearing account (asset)
+    REVENUE = "revenue"  # income per charge type
+    REFUNDS_PAYABLE = "refunds_payable"  # refunds accepted but not yet paid out
+    ADJUSTMENTS = "adjustments"  # manual corrections by staff, with a reason
+
+
+class TxKind(StrEnum):
+    RECHARGE = "recharge"
+    CHARGE = "charge"
+    ADJUSTMENT = "adjustment"
+    REFUND_HOLD = "refund_hold"
+    REFUND_SETTLE = "refund_settle"
+    REFUND_VOID = "refund_void"
+    REVERSAL = "reversal"
+
+
+class Channel(StrEnum):
+    WECHAT = "wechat"
+    ALIPAY = "alipay"
+    CASH = "cash"
+    BANK = "bank"
+
+
+class ChargeType(StrEnum):
+    ELECTRICITY = "electricity"
+    WATER = "water"
+    RENT = "rent"
+    PROPERTY_FEE = "property_fee"
+    SERVICE_FEE = "service_fee"
+    COMMON_SHARE = "common_share"  # 公摊
+    LOSS_SHARE = "loss_share"  # 线损分摊
+    CAPACITY = "capacity"  # 基本电费 (capacity / demand)
+
+
+REFUNDS_PAYABLE = "refunds_payable"
+ADJUSTMENTS = "adjustments"
+
+_CHANNEL_NAMES = {
+    Channel.WECHAT: "微信支付清算",
+    Channel.ALIPAY: "支付宝清算",
+    Channel.CASH: "现金",
+    Channel.BANK: "银行转账",
+}
+_CHARGE_NAMES = {
+    ChargeType.ELECTRICITY: "电费收入",
+    ChargeType.WATER: "水费收入",
+    ChargeType.RENT: "租金收入",
+    ChargeType.PROPERTY_FEE: "物业费收入",
+    ChargeType.SERVICE_FEE: "服务费收入",
+    ChargeType.COMMON_SHARE: "公摊费用收入",
+    ChargeType.LOSS_SHARE: "损耗分摊收入",
+    ChargeType.CAPACITY: "基本电费收入",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """`amount_fen` added to the account named by `code` (credit-positive)."""
+
+    code: str
+    amount_fen: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSpec:
+    """What a ledger account row is, derived from its code alone."""
+
+    code: str
+    kind: LedgerAccountKind
+    name: str
+    account_id: int | None  # the tenant account, for wallets
+
+
+def wallet(account_id: int) -> str:
+    return f"wallet:{int(account_id)}"
+
+
+def clearing(channel: Channel) -> str:
+    return f"clearing:{Channel(channel).value}"
+
+
+def revenue(charge_type: ChargeType) -> str:
+    return f"revenue:{ChargeType(charge_type).value}"
+
+
+def spec_of(code: str) -> AccountSpec:
+    """Parse a code; an unknown one is refused (no account springs from a typo)."""
+    head, _, tail = code.partition(":")
+    if head == "wallet" and tail.isdigit():
+        return AccountSpec(code, LedgerAccountKind.WALLET, f"账户{tail}钱包", int(tail))
+    if head == "clearing" and tail in Channel._value2member_map_:
+        return AccountSpec(code, LedgerAccountKind.CLEARING, _CHANNEL_NAMES[Channel(tail)], None)
+    if head == "revenue" and tail in ChargeType._value2member_map_:
+        return AccountSpec(code, LedgerAccountKind.REVENUE, _CHARGE_NAMES[ChargeType(tail)], None)
+    if code == REFUNDS_PAYABLE:
+        return AccountSpec(code, LedgerAccountKind.REFUNDS_PAYABLE, "应付退款", None)
+    if code == ADJUSTMENTS:
+        return AccountSpec(code, LedgerAccountKind.ADJUSTMENTS, "调账", None)
+    raise UnbalancedTransaction("未知的会计科目", code=code)
+
+
+def wallet_id(code: str) -> int | None:
+    """The tenant account id of a wallet code, else None."""
+    return int(code[7:]) if code.startswith("wallet:") else None
+
+
+def check_amount(amount_fen: int) -> int:
+    """A positive whole number of fen (bool and Decimal are refused: no implicit rounding)."""
+    if type(amount_fen) is not int or amount_fen <= 0:
+        raise UnbalancedTransaction("金额必须是正整数（分）", amount_fen=amount_fen)
+    return amount_fen
+
+
+def validate(legs: Sequence[Leg]) -> tuple[Leg, ...]:
+    """At least two legs on distinct known accounts, whole non-zero fen, summing to zero."""
+    legs = tuple(legs)
+    if len(legs) < 2:
+        raise UnbalancedTransaction("一笔记账至少需要两条分录", legs=len(legs))
+    for leg in legs:
+        if type(leg.amount_fen) is not int or leg.amount_fen == 0:
+            raise UnbalancedTransaction("分录金额必须是非零整数（分）", code=leg.code)
+        spec_of(leg.code)
+    if len({leg.code for leg in legs}) != len(legs):
+        raise UnbalancedTransaction("同一科目在一笔记账中只能出现一次")
+    total = sum(leg.amount_fen for leg in legs)
+    if total != 0:
+        raise UnbalancedTransaction("借贷不平衡：分录合计不为零", total_fen=total)
+    return legs
+
+
+def fingerprint(kind: TxKind, legs: Sequence[Leg]) -> tuple[str, tuple[tuple[str, int], ...]]:
+    """What must match for a replayed key to count as the same effect."""
+    return TxKind(kind).value, tuple(sorted((leg.code, leg.amount_fen) for leg in legs))
+
+
+def recharge_legs(account_id: int, channel: Channel, amount_fen: int) -> tuple[Leg, ...]:
+    a = check_amount(amount_fen)
+    return Leg(wallet(account_id), a), Leg(clearing(channel), -a)
+
+
+def charge_legs(account_id: int, charge_type: ChargeType, amount_fen: int) -> tuple[Leg, ...]:
+    a = check_amount(amount_fen)
+    return Leg(wallet(account_id), -a), Leg(revenue(charge_type), a)
+
+
+def adjust_legs(account_id: int, amount_fen: int) -> tuple[Leg, ...]:
+    """+ credits the wallet, − debits it; the adjustments account takes the other side."""
+    if type(amount_fen) is not int or amount_fen == 0:
+        raise UnbalancedTransaction("调整金额必须是非零整数（分）", amount_fen=amount_fen)
+    return Leg(wallet(account_id), amount_fen), Leg(ADJUSTMENTS, -amount_fen)
+
+
+def refund_hold_legs(account_id: int, amount_fen: int) -> tuple[Leg, ...]:
+    a = check_amount(amount_fen)
+    return Leg(wallet(account_id), -a), Leg(REFUNDS_PAYABLE, a)
+
+
+def refund_settle_legs(channel: Channel, amount_fen: int) -> tuple[Leg, ...]:
+    a = check_amount(amount_fen)
+    return Leg(REFUNDS_PAYABLE, -a), Leg(clearing(channel), a)
+
+
+def refund_void_legs(account_id: int, amount_fen: int) -> tuple[Leg, ...]:
+    a = check_amount(amount_fen)
+    return Leg(REFUNDS_PAYABLE, -a), Leg(wallet(account_id), a)
+
+
+def reversal_legs(legs: Sequence[Leg]) -> tuple[Leg, ...]:
+    return tuple(Leg(leg.code, -leg.amount_fen) for leg in legs)

@@ -1,0 +1,81 @@
+"""Small raw-SQL helpers shared by the ledger and billing services.
+
+Queries are written once with PostgreSQL's numbered `$n` parameters; on SQLite they become
+`?n`, which SQLite also reads by number, so a parameter may appear twice in either dialect.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from server.ledger.posting import spec_of
+
+_PARAM = re.compile(r"\$(\d+)")
+
+
+def is_pg(conn: BaseDBAsyncClient) -> bool:
+    return conn.capabilities.dialect == "postgres"
+
+
+def q(conn: BaseDBAsyncClient, sql: str) -> str:
+    return sql if is_pg(conn) else _PARAM.sub(r"?\1", sql)
+
+
+def placeholders(start: int, count: int) -> str:
+    return ", ".join(f"${i}" for i in range(start, start + count))
+
+
+def values_rows(width: int, rows: int, start: int = 1) -> str:
+    """`($1, $2), ($3, $4)…` for a multi-row VALUES of `rows` rows of `width` columns."""
+    return ", ".join(f"({placeholders(start + r * width, width)})" for r in range(rows))
+
+
+async def fetch(conn: BaseDBAsyncClient, sql: str, params: Sequence[Any] = ()) -> list[dict]:
+    return list(await conn.execute_query_dict(q(conn, sql), list(params)))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def ledger_account_ids(conn: BaseDBAsyncClient, codes: Sequence[str]) -> dict[str, int]:
+    """Ids of the ledger accounts named by `codes`, creating missing ones (chart rows are
+    created on first use: a wallet when its tenant first pays, a revenue line on first charge).
+    """
+    wanted = sorted(set(codes))
+    found = await _select_ids(conn, wanted)
+    missing = [c for c in wanted if c not in found]
+    if missing:
+        specs = [spec_of(c) for c in missing]
+        params: list[Any] = []
+        stamp = now()
+        for s in specs:
+            params += [s.code, s.kind.value, s.name, s.account_id, stamp]
+        await conn.execute_query(
+            q(
+                conn,
+                "INSERT INTO ledger_account (code, kind, name, account_id, created_at) VALUES "
+                f"{values_rows(5, len(specs))} ON CONFLICT (code) DO NOTHING",
+            ),
+            params,
+        )
+        found |= await _select_ids(conn, missing)
+    return found
+
+
+async def _select_ids(conn: BaseDBAsyncClient, codes: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for i in range(0, len(codes), 5000):
+        chunk = codes[i : i + 5000]
+        rows = await fetch(
+            conn,
+            f"SELECT id, code FROM ledger_account WHERE code IN ({placeholders(1, len(chunk))})",
+            chunk,
+        )
+        found |= {r["code"]: r["id"] for r in rows}
+    return found
