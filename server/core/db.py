@@ -23,6 +23,7 @@ MODEL_MODULES = [
     "server.ledger.models",
     "server.tariffs.models",
     "server.billing.models",
+    "server.payments.models",
 ]
 
 

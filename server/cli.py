@@ -1,0 +1,233 @@
+"""`shuidian` — the command line: demo, serve, worker, migrate, seed, createadmin, simulate,
+ledger check. A wrong setting ends the command with one line naming it, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from server.core.errors import ConfigError, ShuidianError
+from server.core.logs import configure_logging
+from server.core.settings import Settings, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulate"]:
+        from workers.sim.run import main as simulate_main
+
+        return simulate_main(argv[1:])
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        return int(args.func(settings, args) or 0)
+    except ConfigError as exc:
+        print(f"shuidian: {exc}", file=sys.stderr)
+        return 2
+    except ShuidianError as exc:
+        print(f"shuidian: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="shuidian", description="水电 Shuidian 预付费水电平台")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="embedded mode: everything in one process with a simulated park")
+    sub.add_parser("serve", help="run the web/API server (production: several workers)")
+    w = sub.add_parser("worker", help="run one background worker")
+    w.add_argument("name", help="collector | controller | scheduler | notifier")
+    sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("seed", help="register the sample park (as `shuidian simulate` serves it)")
+    a = sub.add_parser("createadmin", help="create a staff user")
+    a.add_argument("--username", required=True)
+    a.add_argument("--password", help="prompted for when omitted; or SHUIDIAN_ADMIN_PASSWORD")
+    a.add_argument("--role", default="superadmin")
+    a.add_argument("--organisation", help="organisation name (not for superadmin)")
+    sub.add_parser("simulate", help="run the simulated park (see `shuidian simulate --help`)")
+    led = sub.add_parser("ledger", help="ledger tools")
+    led.add_argument("action", choices=["check"])
+    for name, parser in sub.choices.items():
+        parser.set_defaults(func=COMMANDS.get(name))
+    return p
+
+
+def _run(coro_factory: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    return asyncio.run(coro_factory())
+
+
+def cmd_demo(settings: Settings, _: argparse.Namespace) -> int:
+    from server.runtime import demo, stop_on_signals
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        await demo(settings, stop)
+
+    _run(go)
+    return 0
+
+
+def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
+    from server.runtime import serve_web, stop_on_signals
+
+    if settings.web_workers > 1:
+        return _serve_multi(settings)
+
+    async def go() -> None:
+        from server.core.db import init_db
+
+        await init_db(settings)  # fail fast with a one-line error before listening
+        from server.core.db import close_db
+
+        await close_db()
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        print(f"shuidian: serving on http://{settings.host}:{settings.port}", flush=True)
+        await serve_web(settings, stop, manage_db=True)
+
+    _run(go)
+    return 0
+
+
+def _serve_multi(settings: Settings) -> int:
+    """Several Sanic worker processes (production), each building the app from settings."""
+    from functools import partial
+
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from server.core.app import create_app
+
+    loader = AppLoader(factory=partial(create_app, settings))
+    app = loader.load()
+    app.prepare(host=settings.host, port=settings.port, workers=settings.web_workers)
+    Sanic.serve(primary=app, app_loader=loader)
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from server.runtime import run_worker, stop_on_signals
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        await run_worker(args.name, settings, stop)
+
+    _run(go)
+    return 0
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
+    from server.core.db import close_db, migrate
+
+    async def go() -> None:
+        await migrate(settings)
+        await close_db()
+
+    _run(go)
+    print("shuidian: database is up to date")
+    return 0
+
+
+def cmd_seed(settings: Settings, _: argparse.Namespace) -> int:
+    from server.core.db import close_db, init_db, migrate
+    from server.places.seed import seed_park
+    from workers.sim.run import SimConfig, Simulation
+
+    async def go() -> Any:
+        await migrate(settings)
+        await close_db()
+        await init_db(settings)
+        sim = Simulation(SimConfig(meters=settings.demo_meters, mqtt_url=None))
+        try:
+            await sim.start()
+            return await seed_park(sim.park.meters.values(), sim.directory, now=datetime.now(UTC))
+        finally:
+            await sim.stop()
+            await close_db()
+
+    summary = _run(go)
+    print(
+        f"shuidian: site {summary.site_id}: {summary.accounts} accounts, "
+        f"{summary.meters} meters, {summary.rooms} rooms"
+    )
+    return 0
+
+
+def cmd_createadmin(settings: Settings, args: argparse.Namespace) -> int:
+    from server.core.db import close_db, init_db
+    from server.places.models import Organisation
+    from server.staff.models import StaffRole
+    from server.staff.service import create_admin
+
+    password = args.password or os.environ.get("SHUIDIAN_ADMIN_PASSWORD")
+    if not password:
+        password = getpass.getpass("password: ")
+    try:
+        role = StaffRole(args.role)
+    except ValueError:
+        raise ConfigError(
+            f"--role: one of {', '.join(r.value for r in StaffRole)}, not {args.role!r}"
+        ) from None
+
+    async def go() -> None:
+        await init_db(settings)
+        try:
+            org = None
+            if args.organisation:
+                org = await Organisation.get_or_none(name=args.organisation)
+                if org is None:
+                    raise ConfigError(
+                        f"--organisation: no organisation named {args.organisation!r}"
+                    )
+            await create_admin(args.username, password, role=role, organisation=org)
+        finally:
+            await close_db()
+
+    _run(go)
+    print(f"shuidian: created {role} {args.username}")
+    return 0
+
+
+def cmd_ledger(settings: Settings, args: argparse.Namespace) -> int:
+    from server.core.db import close_db, init_db
+
+    try:
+        from server.ledger.check import check_ledger, format_discrepancies
+    except ImportError as exc:
+        raise ConfigError(f"ledger check is not available: {exc}") from None
+
+    async def go() -> list[Any]:
+        await init_db(settings)
+        try:
+            return await check_ledger()
+        finally:
+            await close_db()
+
+    problems = _run(go)
+    print(format_discrepancies(problems))
+    return 1 if problems else 0
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "demo": cmd_demo,
+    "serve": cmd_serve,
+    "worker": cmd_worker,
+    "migrate": cmd_migrate,
+    "seed": cmd_seed,
+    "createadmin": cmd_createadmin,
+    "ledger": cmd_ledger,
+}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,158 @@
+"""Running the platform: the web app inside an asyncio loop, the workers beside it, and the
+embedded demo that starts everything in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from server.core.app import create_app
+from server.core.db import close_db, init_db, migrate
+from server.core.errors import ConfigError
+from server.core.services import start_embedded_broker
+from server.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+WORKERS = ("collector", "controller", "scheduler", "notifier")
+
+WorkerRun = Callable[[Settings, asyncio.Event], Awaitable[None]]
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+def find_worker(name: str) -> WorkerRun | None:
+    """`workers.<name>.run(settings, stop)`, or None when that worker does not exist yet."""
+    if name not in WORKERS:
+        raise ConfigError(f"unknown worker {name!r}; one of: {', '.join(WORKERS)}")
+    try:
+        module = importlib.import_module(f"workers.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"workers.{name}":
+            return None
+        raise
+    return getattr(module, "run", None)
+
+
+async def serve_web(settings: Settings, stop: asyncio.Event, *, manage_db: bool) -> None:
+    """Serve the Sanic app on settings.host:port until `stop` is set (one process)."""
+    app = create_app(settings, manage_db=manage_db)
+    try:
+        server = await app.create_server(
+            host=settings.host, port=settings.port, return_asyncio_server=True
+        )
+    except OSError as exc:
+        raise ConfigError(
+            f"SHUIDIAN_PORT: cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
+        ) from None
+    if server is None:
+        raise ConfigError(f"SHUIDIAN_PORT: cannot listen on {settings.host}:{settings.port}")
+    await server.startup()
+    await server.before_start()
+    await server.after_start()
+    try:
+        await stop.wait()
+    finally:
+        await server.before_stop()
+        await server.close()
+        await server.after_stop()
+
+
+async def run_worker(name: str, settings: Settings, stop: asyncio.Event) -> None:
+    run = find_worker(name)
+    if run is None:
+        raise ConfigError(f"worker {name!r} is not available in this version")
+    await init_db(settings)
+    try:
+        await run(settings, stop)
+    finally:
+        await close_db()
+
+
+async def demo(settings: Settings, stop: asyncio.Event) -> None:
+    """Embedded mode in one process: database, MQTT broker, simulated park, workers, web."""
+    from server.places.seed import seed_park
+    from workers.sim.run import SimConfig, Simulation
+
+    await migrate(settings)
+    await close_db()
+    await init_db(settings)
+    broker: Any = None
+    sim: Simulation | None = None
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        if not settings.mqtt_url:
+            broker = await start_embedded_broker(settings.embedded_mqtt_port)
+            mqtt_url = f"mqtt://127.0.0.1:{settings.embedded_mqtt_port}"
+        else:
+            mqtt_url = settings.mqtt_url
+        sim = Simulation(
+            SimConfig(
+                meters=settings.demo_meters,
+                speed=settings.demo_speed,
+                mqtt_url=mqtt_url,
+                dlt645_port=0,
+                modbus_port=0,
+                modbus_rtu_port=0,
+                cjt188_port=0,
+            )
+        )
+        endpoints = await sim.start()
+        summary = await seed_park(sim.park.meters.values(), sim.directory, now=datetime.now(UTC))
+        for name in WORKERS:
+            run = find_worker(name)
+            if run is not None:
+                tasks.append(asyncio.create_task(run(settings, stop), name=f"worker:{name}"))
+        web = asyncio.create_task(serve_web(settings, stop, manage_db=False), name="web")
+        tasks.append(web)
+        await asyncio.sleep(0.2)
+        if web.done():
+            web.result()  # raise the web server's start-up error (port in use …)
+        _print_banner(settings, endpoints, summary, [t.get_name() for t in tasks])
+        await stop.wait()
+    finally:
+        stop.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        if sim is not None:
+            await sim.stop()
+        if broker is not None:
+            await broker.shutdown()
+        await close_db()
+        for result in results:
+            if isinstance(result, ConfigError):
+                raise result
+            if isinstance(result, Exception):
+                log.error("task ended with an error: %r", result)
+
+
+def _print_banner(
+    settings: Settings, endpoints: dict[str, str], summary: Any, tasks: list[str]
+) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    lines = [
+        "",
+        "水电 Shuidian — embedded demo is running",
+        f"  API          {base}/api/v1",
+        f"  API docs     {base}/docs",
+        f"  Health       {base}/healthz",
+        f"  Admin panel  {base}/admin (when the admin panel is installed)",
+        f"  Database     {settings.db_url}",
+        f"  Park         {summary.accounts} accounts, {summary.meters} meters, "
+        f"{summary.rooms} rooms in 2 buildings, {summary.gateways} buses/gateways",
+        f"  Running      {', '.join(tasks)}",
+        "  Simulator:",
+        *(f"    {k:<18} {v}" for k, v in endpoints.items()),
+        "Press Ctrl-C to stop.",
+    ]
+    print("\n".join(lines), flush=True)
