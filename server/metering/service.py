@@ -1,0 +1,89 @@
+"""Metering use cases other contexts call. The work lives in `server.metering.services.*`.
+
+    queue_command(meter_id, op, params, *, actor, reason, batch_id=None, key=None)
+    read_now(meter_id, *, actor)                                          点抄
+    on_wallet_credited(account_id, *, reason, credit_key=None)            after a recharge
+    evaluate_accounts(account_ids, *, now)                                alarms + relay
+    ingest(items, *, now)                                                 readings
+
+`on_wallet_credited` is safe to call twice for one credit: with `credit_key` the recharge
+command is keyed on it; without, the amount sent to a meter-billed meter is the wallet money
+not already in an open recharge command, so a repeat finds nothing left to send.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tortoise.transactions import in_transaction
+
+from server.accounts.models import Account
+from server.core.errors import NotFound
+from server.metering.models import CommandOp, Meter, MeterBilling, MeterCommand, MeterStatus
+from server.metering.services.alarm_service import evaluate_accounts
+from server.metering.services.commands import pending_recharge_fen, queue_command
+from server.metering.services.readings import IncomingReading, IngestReport, ingest
+
+__all__ = [
+    "IncomingReading",
+    "IngestReport",
+    "evaluate_accounts",
+    "ingest",
+    "on_wallet_credited",
+    "queue_command",
+    "read_now",
+]
+
+
+async def read_now(meter_id: int, *, actor: str, now: datetime | None = None) -> MeterCommand:
+    """点抄: ask the controller to read the meter now; the reading is ingested like any other."""
+    return await queue_command(
+        meter_id, CommandOp.READ, {}, actor=actor, reason="点抄", now=now or datetime.now(UTC)
+    )
+
+
+async def on_wallet_credited(
+    account_id: int,
+    *,
+    reason: str,
+    credit_key: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """A recharge reached the wallet: move it on to meter-billed meters, then re-evaluate
+    alarms (which may close a relay the platform opened)."""
+    now = now or datetime.now(UTC)
+    account = await Account.get_or_none(id=account_id)
+    if account is None:
+        raise NotFound("账户不存在", account_id=account_id)
+    meters = await Meter.filter(
+        account_id=account_id, status=MeterStatus.ACTIVE, billing=MeterBilling.METER
+    ).order_by("id")
+    if meters:
+        async with in_transaction():
+            # Locked: two credits computing the free money at once would send it twice.
+            account = await Account.filter(id=account_id).select_for_update().first()
+            assert account is not None
+            await _recharge_meter(account, meters[0], reason, credit_key, now)
+    await evaluate_accounts([account_id], now=now)
+
+
+async def _recharge_meter(
+    account: Account, meter: Meter, reason: str, credit_key: str | None, now: datetime
+) -> None:
+    """Send the wallet's free money to the (first) meter-billed meter of the account.
+
+    The wallet is debited when the meter confirms the recharge (the controller), so until
+    then the money shows in both places only as an open command, subtracted here.
+    """
+    free = account.balance_fen - await pending_recharge_fen([meter.id])
+    if free <= 0:
+        return
+    await queue_command(
+        meter.id,
+        CommandOp.RECHARGE,
+        {"amount_fen": free, "account_id": account.id},
+        actor="system:payments",
+        reason=reason or "钱包充值转入表端",
+        key=f"meter-recharge:{credit_key}" if credit_key else None,
+        now=now,
+    )

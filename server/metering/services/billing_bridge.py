@@ -1,0 +1,49 @@
+"""The seam to the billing service: pending readings in, one outcome per reading out.
+
+Billing (`server.billing.service.bill_readings`) prices each (previous, current) pair and
+debits the wallet, idempotent per (meter, reading time). This module only translates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from server.metering.models import Reading
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    ok: bool
+    error: str = ""
+
+
+def _bands(raw: dict[str, str]) -> dict[int, Decimal]:
+    return {int(k): Decimal(v) for k, v in raw.items()}
+
+
+async def bill(rows: Sequence[Reading]) -> list[Outcome]:
+    """Bill `rows` (pending readings with `meter` fetched) in one call to billing."""
+    from server.billing import service as billing
+    from server.billing.usage import MeterReading
+
+    prev_at = {(r.meter_id, r.prev_taken_at) for r in rows}
+    prevs = {
+        (p.meter_id, p.taken_at): p
+        for p in await Reading.filter(
+            meter_id__in={m for m, _ in prev_at}, taken_at__in={t for _, t in prev_at}
+        )
+    }
+    items = []
+    for row in rows:
+        prev = prevs[(row.meter_id, row.prev_taken_at)]
+        items.append(
+            billing.ReadingToBill(
+                meter_id=row.meter_id,
+                prev=MeterReading(prev.taken_at, Decimal(prev.total), _bands(prev.bands)),
+                curr=MeterReading(row.taken_at, Decimal(row.total), _bands(row.bands)),
+            )
+        )
+    results = await billing.bill_readings(items)
+    return [Outcome(ok=r.ok, error=getattr(r, "error", "") or "") for r in results]

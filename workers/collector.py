@@ -1,0 +1,221 @@
+"""Collector worker: reads every meter and turns readings into bills and alarms.
+
+Two inputs, one pipeline (`server.metering.services.pipeline.process_readings`):
+
+- polling: every site's meters on wired buses (DL/T 645, CJ/T 188, Modbus) are read each
+  `MeteringPolicy.poll_interval_s` (default 15 min). Buses are read concurrently, meters on one
+  bus one after another (the bus object serialises them anyway). A meter that does not answer
+  counts a miss; after `offline_after` misses it is offline (logged once), and its next good
+  reading brings it back (logged once).
+- MQTT gateways: `GatewayLink` subscribes to every gateway's data; messages are queued and
+  flushed in batches (`flush_every` readings or `flush_interval` seconds), so a gateway
+  replaying a month of buffered history becomes a few large ingest batches. `src=HIS`
+  replays keep their original collection time; readings are idempotent per (meter, time), so
+  duplicates and redeliveries after a broker restart are no-ops. Gateway meters that have
+  been silent for `offline_after` poll intervals are marked offline by a sweep.
+
+`run(settings, stop)` is the worker entry point (`shuidian worker collector`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from server.core.settings import Settings
+from server.metering.models import Gateway, Meter, MeteringPolicy, MeterStatus, ReadingSource
+from server.metering.services.pipeline import ProcessReport, bill_pending, process_readings
+from server.metering.services.readings import IncomingReading, record_misses
+from workers.meters.base import MeterError, MeterSnapshot
+from workers.meters.base import Protocol_ as P
+from workers.meters.gateway.schemas import DataMessage, GatewayStatus, Source
+from workers.registry import DriverRegistry, NoRoute, bus_key
+
+log = logging.getLogger(__name__)
+DEFAULT_INTERVAL = 900
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _item(meter_id: int, snap: MeterSnapshot, source: ReadingSource) -> IncomingReading:
+    return IncomingReading(
+        meter_id=meter_id,
+        taken_at=snap.read_at,
+        total=snap.energy.total,
+        bands=snap.energy.bands,
+        source=source,
+        relay=snap.status.relay,
+        protected=snap.status.protected,
+        money=snap.money,
+    )
+
+
+@dataclass
+class RoundReport:
+    read: int = 0
+    missed: int = 0
+    offline: list[int] = field(default_factory=list)
+    process: ProcessReport | None = None
+
+
+class Collector:
+    def __init__(
+        self,
+        registry: DriverRegistry,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        offline_after: int = 3,
+        flush_every: int = 2000,
+    ) -> None:
+        self.registry, self.clock = registry, clock
+        self.offline_after, self.flush_every = offline_after, flush_every
+        self._queue: list[IncomingReading] = []
+        self._flushed = asyncio.Event()
+        self._gw_meters: dict[tuple[str, str], int] = {}
+        self._lock = asyncio.Lock()  # one pipeline run at a time in this process
+
+    # -- polling ------------------------------------------------------------------------------
+    async def poll_round(self, site_ids: Sequence[int] | None = None) -> RoundReport:
+        """Read every wired meter (of `site_ids`) once and process the readings."""
+        query = Meter.filter(status=MeterStatus.ACTIVE, gateway_id__isnull=False).exclude(
+            protocol=P.MQTT_GATEWAY
+        )
+        if site_ids is not None:
+            query = query.filter(site_id__in=list(site_ids))
+        meters = await query.prefetch_related("gateway")
+        buses: dict[str, list[Meter]] = {}
+        for meter in meters:
+            buses.setdefault(bus_key(meter), []).append(meter)
+        results = await asyncio.gather(*(self._poll_bus(ms) for ms in buses.values()))
+        items = [i for good, _ in results for i in good]
+        errors = {m: e for _, bad in results for m, e in bad.items()}
+        report = RoundReport(read=len(items), missed=len(errors))
+        now = self.clock()
+        if errors:
+            report.offline = await record_misses(
+                list(errors), errors, offline_after=self.offline_after, now=now
+            )
+        async with self._lock:
+            report.process = await process_readings(items, now=now)
+        return report
+
+    async def _poll_bus(self, meters: list[Meter]) -> tuple[list[IncomingReading], dict[int, str]]:
+        good: list[IncomingReading] = []
+        bad: dict[int, str] = {}
+        for meter in meters:
+            try:
+                driver = self.registry.driver(meter)
+                read = getattr(driver, "read_billing", driver.read_snapshot)
+                good.append(_item(meter.id, await read(), ReadingSource.POLL))
+            except (MeterError, NoRoute) as exc:
+                bad[meter.id] = str(exc) or type(exc).__name__
+        return good, bad
+
+    # -- gateways -----------------------------------------------------------------------------
+    async def _meter_id(self, gw: str, addr: str) -> int | None:
+        key = (gw, addr)
+        if key not in self._gw_meters:
+            row = await Meter.filter(
+                gateway__code=gw, address=addr, status=MeterStatus.ACTIVE
+            ).first()
+            if row is None:
+                return None
+            self._gw_meters[key] = row.id
+        return self._gw_meters[key]
+
+    async def on_data(self, gw: str, msg: DataMessage) -> None:
+        source = ReadingSource.HISTORY if msg.src is Source.HISTORY else ReadingSource.GATEWAY
+        for reading in msg.meters:
+            meter_id = await self._meter_id(gw, reading.addr)
+            if meter_id is None:
+                log.warning("gateway %s reports unknown meter %s", gw, reading.addr)
+                continue
+            self._queue.append(_item(meter_id, reading.snapshot(msg.ts_collect), source))
+        if len(self._queue) >= self.flush_every:
+            await self.flush()
+
+    async def on_status(self, gw: str, status: GatewayStatus) -> None:
+        await Gateway.filter(code=gw).update(online=status.online, last_seen_at=self.clock())
+
+    async def flush(self) -> ProcessReport | None:
+        """Process everything the gateways delivered so far."""
+        async with self._lock:
+            items, self._queue = self._queue, []
+            if not items:
+                return None
+            return await process_readings(items, now=self.clock())
+
+    async def sweep_silent(self, interval: timedelta) -> list[int]:
+        """Gateway meters silent for `offline_after` intervals: count misses (offline once)."""
+        cutoff = self.clock() - interval * self.offline_after
+        silent = await Meter.filter(
+            status=MeterStatus.ACTIVE,
+            protocol=P.MQTT_GATEWAY,
+            online=True,
+            last_reading_at__lt=cutoff,
+        ).values_list("id", flat=True)
+        if not silent:
+            return []
+        await Meter.filter(id__in=list(silent)).update(missed_reads=self.offline_after - 1)
+        errors = dict.fromkeys(silent, "网关无上报")
+        return await record_misses(
+            list(silent), errors, offline_after=self.offline_after, now=self.clock()
+        )
+
+    # -- the loop -----------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event, *, tick: float = 1.0) -> None:
+        """Poll each site on its interval, flush gateway readings every `tick` seconds."""
+        await bill_pending()  # readings a crash left unbilled
+        last_poll: dict[int, datetime] = {}
+        while not stop.is_set():
+            try:
+                await self._due_polls(last_poll)
+                await self.flush()
+            except Exception:
+                log.exception("collector pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), tick)
+        await self.flush()
+
+    async def _due_polls(self, last_poll: dict[int, datetime]) -> None:
+        now = self.clock()
+        intervals = dict(await MeteringPolicy.all().values_list("site_id", "poll_interval_s"))
+        sites = set(await Meter.filter(status=MeterStatus.ACTIVE).values_list("site_id", flat=True))
+        due = [
+            s
+            for s in sites
+            if s not in last_poll
+            or now - last_poll[s] >= timedelta(seconds=intervals.get(s, DEFAULT_INTERVAL))
+        ]
+        if due:
+            for s in due:
+                last_poll[s] = now
+            await self.poll_round(due)
+            await self.sweep_silent(
+                timedelta(seconds=min(intervals.values(), default=DEFAULT_INTERVAL))
+            )
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """Worker entry point: connect, subscribe to gateways, poll until `stop` is set."""
+    from server.core.db import close_db, init_db
+    from workers.mqtt import gateway_link_from
+
+    await init_db(settings)
+    registry = DriverRegistry()
+    collector = Collector(registry)
+    try:
+        async with gateway_link_from(
+            settings, on_data=collector.on_data, on_status=collector.on_status
+        ) as link:
+            registry.gateway_client = link
+            await collector.run(stop)
+    finally:
+        await registry.close()
+        await close_db()

@@ -1,0 +1,117 @@
+"""A GatewayClient that stays connected: reconnects after the broker restarts.
+
+`GatewayClient` (workers.meters.gateway.client) holds one MQTT connection; when the broker
+goes away its listening task ends. `GatewayLink` owns the current client, re-creates it (and
+so re-subscribes) after a pause, and offers the `request()` the GatewayDriver needs: while
+disconnected a request fails as a timeout, which the driver reports as MeterUnreachable, so
+the controller retries it later like any silent meter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import aiomqtt
+
+from server.core.settings import Settings
+from workers.meters.gateway.client import GatewayClient, OnAck, OnData, OnStatus
+from workers.meters.gateway.schemas import Ack, Command
+
+log = logging.getLogger(__name__)
+
+
+class GatewayLink:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        prefix: str = "",
+        on_data: OnData | None = None,
+        on_ack: OnAck | None = None,
+        on_status: OnStatus | None = None,
+        retry: float = 1.0,
+    ) -> None:
+        self.host, self.port, self.prefix, self.retry = host, port, prefix, retry
+        self.on_data, self.on_ack, self.on_status = on_data, on_ack, on_status
+        self.client: GatewayClient | None = None
+        self.connected = asyncio.Event()
+        self.connects = 0
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    async def __aenter__(self) -> GatewayLink:
+        self._task = asyncio.create_task(self._keep(), name="gateway-link")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _keep(self) -> None:
+        down_logged = False
+        while not self._stop.is_set():
+            try:
+                client = GatewayClient(
+                    self.host,
+                    self.port,
+                    prefix=self.prefix,
+                    on_data=self.on_data,
+                    on_ack=self.on_ack,
+                    on_status=self.on_status,
+                )
+                async with client:
+                    self.client, self.connects = client, self.connects + 1
+                    self.connected.set()
+                    if down_logged:
+                        log.warning("MQTT broker %s:%s reachable again", self.host, self.port)
+                    down_logged = False
+                    # The client's listener ends when the connection is lost.
+                    listener = client._task
+                    assert listener is not None
+                    with contextlib.suppress(aiomqtt.MqttError):
+                        await listener
+            except aiomqtt.MqttError as exc:
+                if not down_logged:
+                    log.warning("MQTT broker %s:%s unreachable: %s", self.host, self.port, exc)
+                    down_logged = True
+            finally:
+                self.client = None
+                self.connected.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.retry)
+
+    async def request(self, gw: str, cmd: Command, ack_wait: float) -> Ack:
+        client = self.client
+        if client is None:
+            raise TimeoutError("MQTT broker not connected")
+        try:
+            return await client.request(gw, cmd, ack_wait)
+        except aiomqtt.MqttError as exc:
+            raise TimeoutError(f"MQTT publish failed: {exc}") from exc
+
+
+@contextlib.asynccontextmanager
+async def gateway_link_from(
+    settings: Settings,
+    *,
+    on_data: OnData | None = None,
+    on_status: OnStatus | None = None,
+) -> AsyncIterator[GatewayLink | None]:
+    """A GatewayLink to the configured broker, or None when no broker is configured."""
+    if not settings.mqtt_url:
+        yield None
+        return
+    url = urlsplit(settings.mqtt_url)
+    link = GatewayLink(
+        url.hostname or "127.0.0.1", url.port or 1883, on_data=on_data, on_status=on_status
+    )
+    async with link:
+        yield link
