@@ -152,6 +152,8 @@ class Controller:
         if cmd.status == CommandStatus.QUEUED and now >= cmd.expires_at:
             await cmds.transition(cmd, CommandStatus.EXPIRED, now=now, error="命令已过期")
             return
+        cmd.attempts += 1  # every try counts, a resolving read as much as a send
+        await cmd.save(update_fields=["attempts"])
         try:
             driver = self.registry.driver(cmd.meter)
             op = CommandOp(cmd.op)
@@ -172,10 +174,9 @@ class Controller:
 
     async def _mark_sent(self, cmd: MeterCommand, params: dict[str, Any] | None = None) -> None:
         cmd.status, cmd.sent_at = CommandStatus.SENT, self.clock()
-        cmd.attempts += 1
         if params is not None:
             cmd.params = params
-        await cmd.save(update_fields=["status", "sent_at", "attempts", "params"])
+        await cmd.save(update_fields=["status", "sent_at", "params"])
 
     async def _unreachable(self, cmd: MeterCommand, error: str) -> None:
         now = self.clock()
@@ -193,7 +194,7 @@ class Controller:
 
     async def _relay(self, cmd: MeterCommand, op: CommandOp, driver: MeterDriver) -> None:
         target = _TARGET.get(op)
-        if target is not None and (cmd.attempts > 0 or cmd.status == CommandStatus.SENT):
+        if target is not None and (cmd.attempts > 1 or cmd.status == CommandStatus.SENT):
             status = await driver.read_status()  # resolve an earlier attempt first
             if status.relay is target:
                 await self._confirm_relay(cmd, op, status, resent=False)
