@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,3 +80,56 @@ async def _select_ids(conn: BaseDBAsyncClient, codes: Sequence[str]) -> dict[str
         )
         found |= {r["code"]: r["id"] for r in rows}
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Col:
+    """A column for `insert_rows`: its name, its PostgreSQL type, and an optional cast applied
+    after unnest (e.g. text → jsonb)."""
+
+    name: str
+    pg_type: str
+    cast: str | None = None
+
+
+def in_list(
+    conn: BaseDBAsyncClient, column: str, values: Sequence[Any], n: int, pg_type: str
+) -> tuple[str, list[Any]]:
+    """`column IN (…)` as one array parameter `$n` on PostgreSQL, a list on SQLite."""
+    if is_pg(conn):
+        return f"{column} = ANY(${n}::{pg_type}[])", [list(values)]
+    return f"{column} IN ({placeholders(n, len(values))})", list(values)
+
+
+async def insert_rows(
+    conn: BaseDBAsyncClient,
+    table: str,
+    cols: Sequence[Col],
+    rows: Sequence[Sequence[Any]],
+    *,
+    suffix: str = "",
+) -> list[dict]:
+    """Insert many rows in one statement: `unnest` of one array per column on PostgreSQL (one
+    round trip, no per-row parameter parsing), chunked multi-row VALUES on SQLite."""
+    if not rows:
+        return []
+    names = ", ".join(c.name for c in cols)
+    if is_pg(conn):
+        arrays = [list(column) for column in zip(*rows, strict=True)]
+        unnest = ", ".join(f"${i + 1}::{c.pg_type}[]" for i, c in enumerate(cols))
+        select = ", ".join(
+            f"u.c{i}" + (f"::{c.cast}" if c.cast else "") for i, c in enumerate(cols)
+        )
+        alias = ", ".join(f"c{i}" for i in range(len(cols)))
+        sql = (
+            f"INSERT INTO {table} ({names}) SELECT {select}"
+            f" FROM unnest({unnest}) AS u({alias}) {suffix}"
+        )
+        return await fetch(conn, sql, arrays)
+    out: list[dict] = []
+    per = max(1, 30_000 // len(cols))
+    for i in range(0, len(rows), per):
+        chunk = rows[i : i + per]
+        sql = f"INSERT INTO {table} ({names}) VALUES {values_rows(len(cols), len(chunk))} {suffix}"
+        out += await fetch(conn, sql, [v for r in chunk for v in r])
+    return out

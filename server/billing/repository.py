@@ -1,0 +1,258 @@
+"""Usage billing's database reads and writes, one statement per table per batch.
+
+Used by service.py only. Every query takes the whole batch: `= ANY($n)` arrays and `unnest`
+inserts on PostgreSQL (one round trip each), chunked lists on SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from server.billing.usage import BillingState, UsageCharge
+from server.ledger import posting
+from server.ledger.posting import ChargeType, TxKind
+from server.ledger.service import move_wallet
+from server.ledger.sql import Col, fetch, in_list, insert_rows, is_pg, ledger_account_ids, now
+from server.metering.models import MeterBilling
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterInfo:
+    id: int
+    account_id: int | None
+    kind: str  # "electricity" / "water": also the tariff kind and the revenue charge type
+    multiplier: Decimal
+    platform: bool  # 平台计费
+
+
+def usage_key(meter_id: int, reading_at: datetime) -> str:
+    """The ledger idempotency key of one billed reading."""
+    return f"usage:{meter_id}:{reading_at.astimezone(UTC).isoformat()}"
+
+
+def as_datetime(value: Any) -> datetime:
+    """asyncpg gives datetimes; SQLite gives the ISO text Tortoise stored."""
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+async def fetch_meters(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, MeterInfo]:
+    where, params = in_list(conn, "id", ids, 1, "int")
+    rows = await fetch(
+        conn, f"SELECT id, account_id, kind, ct_ratio, pt_ratio, billing FROM meter WHERE {where}",
+        params,
+    )  # fmt: skip
+    return {
+        r["id"]: MeterInfo(
+            r["id"],
+            r["account_id"],
+            r["kind"],
+            Decimal(r["ct_ratio"] * r["pt_ratio"]),
+            r["billing"] == MeterBilling.PLATFORM.value,
+        )
+        for r in rows
+    }
+
+
+async def lock_accounts(conn: BaseDBAsyncClient, ids: list[int]) -> set[int]:
+    """Row-lock the accounts (in id order: no deadlock between batches); the open ones."""
+    if not ids:
+        return set()
+    where, params = in_list(conn, "id", ids, 1, "int")
+    lock = " FOR UPDATE" if is_pg(conn) else ""
+    rows = await fetch(
+        conn, f"SELECT id, status FROM account WHERE {where} ORDER BY id{lock}", params
+    )
+    return {r["id"] for r in rows if r["status"] == "open"}
+
+
+async def fetch_billed(
+    conn: BaseDBAsyncClient, meter_ids: list[int], since: datetime
+) -> dict[tuple[int, datetime], dict[str, Any]]:
+    """Already-billed (meter, reading_at) pairs at or after `since`, with their result."""
+    if not meter_ids:
+        return {}
+    where, params = in_list(conn, "u.meter_id", meter_ids, 2, "int")
+    rows = await fetch(
+        conn,
+        "SELECT u.meter_id, u.reading_at, u.amount_fen, u.transaction_id, t.balance_after_fen"
+        " FROM usage_charge u LEFT JOIN ledger_transaction t ON t.id = u.transaction_id"
+        f" WHERE u.reading_at >= $1 AND {where}",
+        [since.astimezone(UTC), *params],
+    )
+    return {(r["meter_id"], as_datetime(r["reading_at"]).astimezone(UTC)): r for r in rows}
+
+
+async def fetch_states(
+    conn: BaseDBAsyncClient, account_ids: list[int]
+) -> dict[tuple[int, str], BillingState]:
+    if not account_ids:
+        return {}
+    where, params = in_list(conn, "account_id", account_ids, 1, "int")
+    rows = await fetch(
+        conn,
+        "SELECT account_id, kind, carry_fen, tier_period_start, cumulative FROM billing_state"
+        f" WHERE {where}",
+        params,
+    )
+    return {
+        (r["account_id"], r["kind"]): BillingState(
+            Decimal(r["carry_fen"]),
+            as_datetime(r["tier_period_start"]) if r["tier_period_start"] else None,
+            Decimal(r["cumulative"]),
+        )
+        for r in rows
+    }
+
+
+async def fetch_tariff_rows(
+    conn: BaseDBAsyncClient, account_ids: list[int]
+) -> tuple[list[dict], list[dict]]:
+    """(assignments of these accounts, every version of the plans they are on)."""
+    if not account_ids:
+        return [], []
+    where, params = in_list(conn, "account_id", account_ids, 1, "int")
+    assigned = await fetch(
+        conn, f"SELECT account_id, kind, plan_id FROM tariff_assignment WHERE {where}", params
+    )
+    plan_ids = sorted({r["plan_id"] for r in assigned})
+    if not plan_ids:
+        return assigned, []
+    where, params = in_list(conn, "plan_id", plan_ids, 1, "int")
+    versions = await fetch(
+        conn,
+        f"SELECT plan_id, effective_from, spec FROM tariff_version WHERE {where}"
+        " ORDER BY plan_id, effective_from",
+        params,
+    )
+    return assigned, versions
+
+
+Charged = tuple[int, Any, MeterInfo, UsageCharge]  # (index, ReadingToBill, meter, charge)
+
+
+async def write_charges(
+    conn: BaseDBAsyncClient,
+    charged: Sequence[Charged],
+    states: Mapping[Hashable, BillingState],
+    actor: str,
+) -> list[tuple[int | None, int | None]]:
+    """Post the charges, record the usage rows and states; per charge (transaction id,
+    wallet balance after) — (None, balance now) for a charge that rounded to 0 fen."""
+    if not charged:
+        return []
+    finals = await _move_wallets(conn, charged)
+    running = dict(finals)  # walk back from the final balance to each charge's balance after
+    for _, _, m, usage in reversed(charged):
+        running[m.account_id] = running[m.account_id] + usage.deduct_fen
+    after: list[int] = []
+    for _, _, m, usage in charged:
+        running[m.account_id] -= usage.deduct_fen
+        after.append(running[m.account_id])
+    tx_ids = await _post_transactions(conn, charged, after, actor)
+    await _insert_usage(conn, charged, tx_ids)
+    await _upsert_states(conn, {(m.account_id, m.kind) for _, _, m, _ in charged}, states)
+    return [
+        (tx_ids.get(usage_key(it.meter_id, it.curr.read_at)), balance)
+        for (_, it, _, _), balance in zip(charged, after, strict=True)
+    ]
+
+
+async def _move_wallets(conn: BaseDBAsyncClient, charged: Sequence[Charged]) -> dict[int, int]:
+    """Debit each wallet by its batch total (arrears allowed: consumption already used)."""
+    totals: dict[int, int] = {}
+    for _, _, m, usage in charged:
+        totals[m.account_id] = totals.get(m.account_id, 0) - usage.deduct_fen  # type: ignore[index]
+    ids = sorted(totals)
+    if not is_pg(conn):
+        return {a: await move_wallet(conn, a, totals[a], True, False) for a in ids}
+    rows = await fetch(
+        conn,
+        "UPDATE account AS a SET balance_fen = a.balance_fen + u.d"
+        " FROM unnest($1::int[], $2::bigint[]) AS u(id, d) WHERE a.id = u.id"
+        " RETURNING a.id, a.balance_fen",
+        [ids, [totals[a] for a in ids]],
+    )
+    return {r["id"]: int(r["balance_fen"]) for r in rows}
+
+
+async def _post_transactions(
+    conn: BaseDBAsyncClient, charged: Sequence[Charged], after: list[int], actor: str
+) -> dict[str, int]:
+    rows, legs = [], []
+    stamp = now()
+    for (_, it, m, usage), balance in zip(charged, after, strict=True):
+        if usage.deduct_fen == 0:
+            continue
+        key = usage_key(it.meter_id, it.curr.read_at)
+        memo = f"{'电' if m.kind == 'electricity' else '水'}费 {usage.quantity}"
+        rows.append((key, TxKind.CHARGE.value, memo, actor, m.account_id, balance, stamp))
+        legs.append((key, posting.wallet(m.account_id), -usage.deduct_fen))  # type: ignore[arg-type]
+        legs.append((key, posting.revenue(ChargeType(m.kind)), usage.deduct_fen))
+    if not rows:
+        return {}
+    cols = [Col('"key"', "text"), Col("kind", "text"), Col("memo", "text"), Col("actor", "text"),
+            Col("account_id", "int"), Col("balance_after_fen", "bigint"),
+            Col("created_at", "timestamptz")]  # fmt: skip
+    inserted = await insert_rows(
+        conn, "ledger_transaction", cols, rows, suffix='RETURNING id, "key"'
+    )
+    tx_ids = {r["key"]: int(r["id"]) for r in inserted}
+    account_ids = await ledger_account_ids(conn, sorted({code for _, code, _ in legs}))
+    leg_rows = [(tx_ids[key], account_ids[code], amount) for key, code, amount in legs]
+    leg_cols = [Col("transaction_id", "bigint"), Col("ledger_account_id", "int"),
+                Col("amount_fen", "bigint")]  # fmt: skip
+    await insert_rows(conn, "ledger_leg", leg_cols, leg_rows)
+    return tx_ids
+
+
+async def _insert_usage(
+    conn: BaseDBAsyncClient, charged: Sequence[Charged], tx_ids: dict[str, int]
+) -> None:
+    stamp = now()
+    rows = []
+    for _, it, m, usage in charged:
+        lines = [
+            [ln.label, str(ln.quantity), str(ln.unit_price), str(ln.amount)] for ln in usage.lines
+        ]
+        rows.append((
+            it.meter_id, m.account_id, it.prev.read_at.astimezone(UTC),
+            it.curr.read_at.astimezone(UTC), str(usage.quantity), str(usage.exact_yuan),
+            usage.deduct_fen, json.dumps(lines, ensure_ascii=False, separators=(",", ":")),
+            tx_ids.get(usage_key(it.meter_id, it.curr.read_at)), stamp,
+        ))  # fmt: skip
+    cols = [Col("meter_id", "int"), Col("account_id", "int"), Col("prev_reading_at", "timestamptz"),
+            Col("reading_at", "timestamptz"), Col("quantity", "text"), Col("exact_yuan", "text"),
+            Col("amount_fen", "bigint"), Col("lines", "text", "jsonb"),
+            Col("transaction_id", "bigint"), Col("created_at", "timestamptz")]  # fmt: skip
+    await insert_rows(conn, "usage_charge", cols, rows)
+
+
+async def _upsert_states(
+    conn: BaseDBAsyncClient, keys: set[tuple[Any, str]], states: Mapping[Hashable, BillingState]
+) -> None:
+    stamp = now()
+    rows = []
+    for account_id, kind in sorted(keys):
+        s = states[(account_id, kind)]
+        rows.append(
+            (account_id, kind, str(s.carry_fen), s.tier_period_start, str(s.cumulative), stamp)
+        )
+    cols = [Col("account_id", "int"), Col("kind", "text"), Col("carry_fen", "text"),
+            Col("tier_period_start", "timestamptz"), Col("cumulative", "text"),
+            Col("updated_at", "timestamptz")]  # fmt: skip
+    await insert_rows(
+        conn, "billing_state", cols, rows,
+        suffix="ON CONFLICT (account_id, kind) DO UPDATE SET carry_fen = excluded.carry_fen,"
+        " tier_period_start = excluded.tier_period_start, cumulative = excluded.cumulative,"
+        " updated_at = excluded.updated_at",
+    )  # fmt: skip

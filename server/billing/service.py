@@ -1,0 +1,189 @@
+"""Usage billing service: meter readings in, wallet debits out — in batches.
+
+`bill_readings` is what the collector calls once per round with every (prev, curr) reading
+pair it read. Per batch, in one database transaction:
+
+1. lock the accounts involved (`SELECT … FOR UPDATE`, ordered by id), so two batches that
+   share an account serialise and the carry/tier state cannot be read stale;
+2. read back which (meter, reading_at) pairs are already billed (UNIQUE on usage_charge: a
+   repeated reading is a no-op that returns the first result), the accounts' BillingState and
+   their tariffs — one query each for the whole batch;
+3. price with the pure `bill_batch` (server.billing.usage), threading each account's state
+   (carry in [0, 1) fen, tier use) through its readings in order;
+4. write with one statement per table: the wallet totals (`UPDATE … FROM unnest`), the ledger
+   transactions (key `usage:<meter>:<reading_at UTC ISO>`, wallet − / revenue +, in arrears if
+   need be: consumption already used is never lost), their legs, the usage_charge rows and the
+   new states.
+
+A reading that cannot be billed (meter unknown or not on an account, no tariff, closed
+account, register backwards…) gets a REFUSED outcome with its typed error and writes nothing;
+the rest of the batch goes ahead. Sub-fen charges move only the carry (no ledger transaction).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from server.billing import repository as repo
+from server.billing.repository import MeterInfo as _Meter
+from server.billing.usage import BillingRequest, BillingState, MeterReading, UsageCharge, bill_batch
+from server.core.errors import NotFound, ShuidianError
+from server.ledger.errors import AccountClosed
+from server.tariffs.calendar import HolidayRule
+from server.tariffs.plans import PlanVersion, Tariff
+from server.tariffs.schemas import to_plan
+from server.tariffs.service import TariffNotAssigned
+
+ZERO = Decimal(0)
+
+
+class BillStatus(StrEnum):
+    BILLED = "billed"  # charged now (possibly 0 fen: only the carry moved)
+    DUPLICATE = "duplicate"  # this reading was billed before; the first result is returned
+    REFUSED = "refused"  # not billed; `error` says why (held for review by the caller)
+    NOT_PLATFORM = "not_platform"  # the meter bills itself (表端计费): nothing to do here
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingToBill:
+    """One meter's previous and current reading (register values before the multiplier)."""
+
+    meter_id: int
+    prev: MeterReading
+    curr: MeterReading
+    register_max: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BillOutcome:
+    meter_id: int
+    reading_at: datetime
+    status: BillStatus
+    account_id: int | None = None
+    amount_fen: int = 0
+    transaction_id: int | None = None
+    balance_after_fen: int | None = None  # wallet after this charge (for relay decisions)
+    error: ShuidianError | None = None
+
+
+@dataclass(slots=True)
+class _Context:
+    meters: dict[int, _Meter]
+    open_accounts: set[int]
+    billed: dict[tuple[int, datetime], dict[str, Any]]
+    states: dict[tuple[int, str], BillingState]
+    tariffs: dict[tuple[int, str], Tariff]
+
+
+async def bill_readings(
+    items: Sequence[ReadingToBill],
+    *,
+    actor: str = "system:collector",
+    is_holiday: HolidayRule = None,
+) -> list[BillOutcome]:
+    """Bill a batch of reading pairs; `result[i]` answers `items[i]` (see module docstring).
+    Pairs of one meter must come in reading order."""
+    if not items:
+        return []
+    outcomes: list[BillOutcome | None] = [None] * len(items)
+    async with in_transaction() as conn:
+        ctx = await _load(conn, items)
+        todo = _triage(items, ctx, outcomes)
+        requests = [
+            BillingRequest(
+                account=(m.account_id, m.kind), prev=it.prev, curr=it.curr,
+                tariff=ctx.tariffs[(m.account_id, m.kind)], multiplier=m.multiplier,
+                register_max=it.register_max,
+            )
+            for _, it, m in todo
+        ]  # fmt: skip
+        batch = bill_batch(requests, ctx.states, is_holiday=is_holiday)
+        charged: list[tuple[int, ReadingToBill, _Meter, UsageCharge]] = []
+        for (i, it, m), result in zip(todo, batch.results, strict=True):
+            if isinstance(result, UsageCharge):
+                charged.append((i, it, m, result))
+            else:
+                outcomes[i] = _refused(it, m.account_id, result)
+        written = await repo.write_charges(conn, charged, batch.states, actor)
+        for (i, it, m, usage), (tx_id, balance) in zip(charged, written, strict=True):
+            outcomes[i] = BillOutcome(
+                it.meter_id, it.curr.read_at, BillStatus.BILLED, m.account_id,
+                usage.deduct_fen, tx_id, balance,
+            )  # fmt: skip
+    assert all(o is not None for o in outcomes)
+    return outcomes  # type: ignore[return-value]
+
+
+def _triage(
+    items: Sequence[ReadingToBill], ctx: _Context, outcomes: list[BillOutcome | None]
+) -> list[tuple[int, ReadingToBill, _Meter]]:
+    """Decide per item: duplicate, refused, not ours, or to be priced."""
+    todo = []
+    seen: set[tuple[int, datetime]] = set()
+    for i, it in enumerate(items):
+        at = it.curr.read_at
+        m = ctx.meters.get(it.meter_id)
+        pair = (it.meter_id, at.astimezone(UTC))
+        if pair in ctx.billed or pair in seen:
+            first = ctx.billed.get(pair, {})
+            outcomes[i] = BillOutcome(
+                it.meter_id, at, BillStatus.DUPLICATE, m.account_id if m else None,
+                int(first.get("amount_fen") or 0), first.get("transaction_id"),
+                first.get("balance_after_fen"),
+            )  # fmt: skip
+        elif m is None or m.account_id is None:
+            outcomes[i] = _refused(
+                it, None, NotFound("电表不存在或未绑定账户", meter_id=it.meter_id)
+            )
+        elif not m.platform:
+            outcomes[i] = BillOutcome(it.meter_id, at, BillStatus.NOT_PLATFORM, m.account_id)
+        elif m.account_id not in ctx.open_accounts:
+            outcomes[i] = _refused(it, m.account_id, AccountClosed("账户已销户，不能扣费"))
+        elif (m.account_id, m.kind) not in ctx.tariffs:
+            error = TariffNotAssigned("账户未设置价格方案", account_id=m.account_id, kind=m.kind)
+            outcomes[i] = _refused(it, m.account_id, error)
+        else:
+            todo.append((i, it, m))
+        seen.add(pair)
+    return todo
+
+
+def _refused(it: ReadingToBill, account_id: int | None, error: ShuidianError) -> BillOutcome:
+    return BillOutcome(it.meter_id, it.curr.read_at, BillStatus.REFUSED, account_id, error=error)
+
+
+async def _load(conn: BaseDBAsyncClient, items: Sequence[ReadingToBill]) -> _Context:
+    meters = await repo.fetch_meters(conn, sorted({it.meter_id for it in items}))
+    account_ids = sorted({m.account_id for m in meters.values() if m.account_id is not None})
+    open_accounts = await repo.lock_accounts(conn, account_ids)
+    since = min(it.curr.read_at for it in items) - timedelta(seconds=1)
+    billed = await repo.fetch_billed(conn, sorted(meters), since)
+    states = await repo.fetch_states(conn, account_ids)
+    tariffs = await _tariffs(conn, account_ids)
+    return _Context(meters, open_accounts, billed, states, tariffs)
+
+
+async def _tariffs(
+    conn: BaseDBAsyncClient, account_ids: list[int]
+) -> dict[tuple[int, str], Tariff]:
+    assigned, versions = await repo.fetch_tariff_rows(conn, account_ids)
+    by_plan: dict[int, list[PlanVersion]] = {}
+    for row in versions:
+        spec = json.loads(row["spec"]) if isinstance(row["spec"], str) else row["spec"]
+        at = repo.as_datetime(row["effective_from"])
+        by_plan.setdefault(row["plan_id"], []).append(PlanVersion(at, to_plan(spec)))
+    plans = {pid: Tariff(tuple(vs)) for pid, vs in by_plan.items()}
+    return {
+        (row["account_id"], row["kind"]): plans[row["plan_id"]]
+        for row in assigned
+        if row["plan_id"] in plans
+    }
