@@ -83,11 +83,9 @@ def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
         return _serve_multi(settings)
 
     async def go() -> None:
-        from server.core.db import init_db
+        from server.core.db import close_db, init_db
 
         await init_db(settings)  # fail fast with a one-line error before listening
-        from server.core.db import close_db
-
         await close_db()
         stop = asyncio.Event()
         stop_on_signals(stop)
@@ -127,13 +125,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
-    from server.core.db import close_db, migrate
+    from server.core.db import migrate
 
-    async def go() -> None:
-        await migrate(settings)
-        await close_db()
-
-    _run(go)
+    _run(lambda: migrate(settings))
     print("shuidian: database is up to date")
     return 0
 
@@ -145,7 +139,6 @@ def cmd_seed(settings: Settings, _: argparse.Namespace) -> int:
 
     async def go() -> Any:
         await migrate(settings)
-        await close_db()
         await init_db(settings)
         sim = Simulation(SimConfig(meters=settings.demo_meters, mqtt_url=None))
         try:

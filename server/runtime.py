@@ -86,7 +86,6 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
     from workers.sim.run import SimConfig, Simulation
 
     await migrate(settings)
-    await close_db()
     await init_db(settings)
     broker: Any = None
     sim: Simulation | None = None

@@ -52,7 +52,6 @@ async def database_url() -> AsyncIterator[str]:
         folder = tempfile.mkdtemp(prefix="shuidian-test-")
         url = f"sqlite://{folder}/test.sqlite3"
         await migrate(load_settings(), url)
-        await close_db()
         yield url
         return
     name = f"shuidian_test_{os.getpid()}"
@@ -60,7 +59,6 @@ async def database_url() -> AsyncIterator[str]:
     await _pg_admin(f'CREATE DATABASE "{name}"')
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     await migrate(load_settings(), url)
-    await close_db()
     yield url
     await close_db()
     await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -146,9 +144,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     import sys
     import threading
 
-    stuck = [
-        t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon
-    ]
+    stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
     for thread in stuck:
         thread.join(timeout=5)
     stuck = [t for t in stuck if t.is_alive()]

@@ -80,13 +80,22 @@ async def close_db() -> None:
 
 
 async def migrate(settings: Settings, db_url: str | None = None) -> None:
-    """Apply every pending migration (idempotent)."""
+    """Apply every pending migration (idempotent); leaves no connection open."""
     from tortoise.migrations.api import migrate as run_migrations
 
     url = db_url or settings.db_url
     _ensure_sqlite_dir(url)
+
+    async def run_and_close() -> None:
+        # Same task as Tortoise.init: its context (and so its connections) lives in a
+        # contextvar, which a caller outside wait_for's task would never see to close.
+        try:
+            await run_migrations(config=tortoise_config(settings, url))
+        finally:
+            await close_db()
+
     try:
-        await asyncio.wait_for(run_migrations(config=tortoise_config(settings, url)), 300)
+        await asyncio.wait_for(run_and_close(), 300)
     except (OSError, TimeoutError, ConnectionError) as exc:
         raise ConfigError(
             f"SHUIDIAN_DB_URL: cannot migrate the database at {_safe(url)}: {exc!r}"

@@ -46,4 +46,11 @@ async def bill(rows: Sequence[Reading]) -> list[Outcome]:
             )
         )
     results = await billing.bill_readings(items)
-    return [Outcome(ok=r.ok, error=getattr(r, "error", "") or "") for r in results]
+    done = {billing.BillStatus.BILLED, billing.BillStatus.DUPLICATE}
+    return [
+        Outcome(
+            ok=r.status in done,
+            error="" if r.error is None else getattr(r.error, "message", str(r.error)),
+        )
+        for r in results
+    ]

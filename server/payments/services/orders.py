@@ -1,0 +1,184 @@
+"""Recharge orders: create (inside the configured limits), credit exactly once, close/expire.
+
+Every path that learns "this order is paid" — the notification, the order-query poller, a
+replayed notification — ends in `credit_order`, which locks the order row and posts the
+ledger credit under `pay:{channel}:{out_trade_no}`. The order, not the notification, names
+the credit, so all paths converge on one ledger transaction; the order row lock makes the
+loser of a race see `paid` and do nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tortoise.transactions import in_transaction
+
+from server.accounts.models import Account, AccountStatus
+from server.ledger import service as ledger
+from server.ledger.posting import Channel as LedgerChannel
+from server.payments.errors import AmountOutOfLimits, OrderNotFound, WrongStatus
+from server.payments.models import (
+    CreditFollowUp,
+    EventOutcome,
+    OrderStatus,
+    QuarantineReason,
+    RechargeOrder,
+)
+from server.payments.providers.base import Channel, CreatedOrder
+from server.payments.services.quarantine import quarantine
+from server.payments.services.runtime import Payments
+
+
+def new_number(prefix: str, now: datetime) -> str:
+    """`R20260301` + 20 hex digits (80 random bits): unique in practice and unguessable; the
+    UNIQUE constraint catches the rest. 29 characters, inside WeChat's 6–32."""
+    return f"{prefix}{now:%Y%m%d}{secrets.token_hex(10)}"
+
+
+def credit_key(channel: Channel | str, out_trade_no: str) -> str:
+    return f"pay:{Channel(channel).value}:{out_trade_no}"
+
+
+@dataclass(frozen=True, slots=True)
+class CreditResult:
+    outcome: EventOutcome
+    followup_key: str = ""  # set when this call credited: run the follow-up after commit
+
+
+async def create_recharge_order(
+    payments: Payments,
+    account_id: int,
+    channel: Channel | str,
+    amount_fen: int,
+    *,
+    actor: str,
+    payer_openid: str = "",
+    description: str = "",
+    now: datetime | None = None,
+) -> tuple[RechargeOrder, CreatedOrder]:
+    """Create an order for a tenant (or staff at the counter) and open it at the platform."""
+    channel = Channel(channel)
+    cfg = payments.settings
+    now = now or datetime.now(UTC)
+    if (
+        type(amount_fen) is not int
+        or not cfg.min_recharge_fen <= amount_fen <= cfg.max_recharge_fen
+    ):
+        raise AmountOutOfLimits(
+            "充值金额超出允许范围", min_fen=cfg.min_recharge_fen, max_fen=cfg.max_recharge_fen
+        )
+    provider = payments.provider(channel)
+    account = await Account.get_or_none(id=account_id)
+    if account is None or account.status != AccountStatus.OPEN:
+        raise OrderNotFound("账户不存在或已销户", account_id=account_id)
+    order = await RechargeOrder.create(
+        out_trade_no=new_number("R", now),
+        account_id=account_id,
+        channel=channel,
+        amount_fen=amount_fen,
+        expires_at=now + timedelta(minutes=cfg.order_ttl_minutes),
+        payer_openid=payer_openid,
+        created_by=actor,
+    )
+    # If this fails the order stays `created`: the poller queries and expires it.
+    created = await provider.create_order(
+        order.out_trade_no,
+        amount_fen,
+        description or f"{account.number} 预付费充值",
+        payer_openid or None,
+        order.expires_at,
+        payments.notify_url(channel),
+    )
+    return order, created
+
+
+async def credit_order(
+    channel: Channel,
+    out_trade_no: str,
+    *,
+    amount_fen: int,
+    transaction_id: str,
+    paid_at: datetime | None,
+    source: str,
+    now: datetime | None = None,
+) -> CreditResult:
+    """The platform says `out_trade_no` is paid `amount_fen`: credit it once, or quarantine.
+
+    Runs in its own transaction (a savepoint inside the caller's)."""
+    now = now or datetime.now(UTC)
+    async with in_transaction():
+        order = await RechargeOrder.select_for_update().get_or_none(out_trade_no=out_trade_no)
+        if order is None or order.channel != channel:
+            await quarantine(
+                channel,
+                QuarantineReason.UNKNOWN_ORDER,
+                out_trade_no,
+                out_trade_no=out_trade_no,
+                notified_fen=amount_fen,
+                detail={"transaction_id": transaction_id, "source": source},
+            )
+            return CreditResult(EventOutcome.QUARANTINED)
+        if order.status == OrderStatus.PAID:
+            return CreditResult(EventOutcome.ALREADY_DONE)
+        if order.status == OrderStatus.HELD:
+            return CreditResult(EventOutcome.QUARANTINED)
+        if amount_fen != order.amount_fen:
+            order.status = OrderStatus.HELD
+            await order.save(update_fields=["status", "updated_at"])
+            await quarantine(
+                channel,
+                QuarantineReason.AMOUNT_MISMATCH,
+                out_trade_no,
+                out_trade_no=out_trade_no,
+                expected_fen=order.amount_fen,
+                notified_fen=amount_fen,
+                detail={"transaction_id": transaction_id, "source": source},
+            )
+            return CreditResult(EventOutcome.QUARANTINED)
+        # A closed/expired order that the platform reports paid was paid in a race with the
+        # close: the money is real and the amount is right, so it is credited.
+        key = credit_key(channel, out_trade_no)
+        await ledger.recharge(
+            order.account_id,
+            LedgerChannel(channel.value),
+            order.amount_fen,
+            key=key,
+            actor=f"system:pay-{source}",
+            memo=f"{_CHANNEL_NAMES[channel]}充值 {out_trade_no}",
+        )
+        order.status = OrderStatus.PAID
+        order.transaction_id = transaction_id[:64]
+        order.paid_at = paid_at or now
+        order.credited_by = source
+        await order.save(
+            update_fields=["status", "transaction_id", "paid_at", "credited_by", "updated_at"]
+        )
+        await CreditFollowUp.create(credit_key=key, account_id=order.account_id, reason="recharge")
+        return CreditResult(EventOutcome.CREDITED, key)
+
+
+async def close_order(
+    payments: Payments, out_trade_no: str, *, actor: str, status: OrderStatus = OrderStatus.CLOSED
+) -> RechargeOrder:
+    """Close an unpaid order at the platform, then here. A paid order is not closed."""
+    order = await RechargeOrder.get_or_none(out_trade_no=out_trade_no)
+    if order is None:
+        raise OrderNotFound("订单不存在", out_trade_no=out_trade_no)
+    if order.status != OrderStatus.CREATED:
+        raise WrongStatus("订单已支付或已关闭", status=order.status.value)
+    await payments.provider(order.channel).close_order(out_trade_no)
+    await mark_unpaid_final(order.id, status)
+    return await RechargeOrder.get(id=order.id)
+
+
+async def mark_unpaid_final(order_id: int, status: OrderStatus) -> bool:
+    """created → closed/expired, only if still unpaid (a credit may have won meanwhile)."""
+    updated = await RechargeOrder.filter(id=order_id, status=OrderStatus.CREATED).update(
+        status=status, updated_at=datetime.now(UTC)
+    )
+    return updated == 1
+
+
+_CHANNEL_NAMES = {Channel.WECHAT: "微信支付", Channel.ALIPAY: "支付宝"}

@@ -1,0 +1,91 @@
+"""Quarantine: verified facts from a platform we will not act on by ourselves."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from server.audit.service import record
+from server.payments.errors import WrongStatus
+from server.payments.models import Quarantine, QuarantineReason
+from server.payments.providers.base import Channel
+
+ACTOR = "system:payments"
+
+
+async def quarantine(
+    channel: Channel,
+    reason: QuarantineReason,
+    number: str,
+    *,
+    out_trade_no: str = "",
+    out_refund_no: str = "",
+    expected_fen: int | None = None,
+    notified_fen: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> Quarantine:
+    """Store one quarantine row per (channel, reason, number); a repeat returns the first."""
+    dedupe_key = f"{channel.value}:{reason.value}:{number}"[:120]
+    try:
+        async with in_transaction():  # a savepoint inside the caller's transaction
+            row = await Quarantine.create(
+                dedupe_key=dedupe_key,
+                channel=channel,
+                reason=reason,
+                out_trade_no=out_trade_no,
+                out_refund_no=out_refund_no,
+                expected_fen=expected_fen,
+                notified_fen=notified_fen,
+                detail=detail or {},
+            )
+            await record(
+                ACTOR,
+                "payment.quarantine",
+                target_type="quarantine",
+                target_id=row.id,
+                reason=_REASONS[reason],
+                detail={
+                    "channel": channel.value,
+                    "number": number,
+                    "expected_fen": expected_fen,
+                    "notified_fen": notified_fen,
+                },
+            )
+            return row
+    except IntegrityError:
+        return await Quarantine.get(dedupe_key=dedupe_key)
+
+
+async def resolve_quarantine(quarantine_id: int, *, actor: str, resolution: str) -> Quarantine:
+    """A person looked at it and says what was done (e.g. an adjustment was posted)."""
+    async with in_transaction():
+        row = await Quarantine.select_for_update().get(id=quarantine_id)
+        if row.resolved_at is not None:
+            raise WrongStatus("该异常记录已处理", quarantine_id=quarantine_id)
+        if not resolution.strip():
+            raise WrongStatus("请填写处理说明", quarantine_id=quarantine_id)
+        row.resolved_at = datetime.now(UTC)
+        row.resolved_by = actor
+        row.resolution = resolution[:500]
+        await row.save(update_fields=["resolved_at", "resolved_by", "resolution"])
+        await record(
+            actor,
+            "payment.quarantine.resolve",
+            target_type="quarantine",
+            target_id=row.id,
+            reason=resolution,
+        )
+        return row
+
+
+_REASONS = {
+    QuarantineReason.AMOUNT_MISMATCH: "通知金额与订单金额不符",
+    QuarantineReason.UNKNOWN_ORDER: "通知的订单不存在",
+    QuarantineReason.UNKNOWN_REFUND: "通知的退款单不存在",
+    QuarantineReason.WRONG_MERCHANT: "通知的商户号或应用号不是本商户",
+    QuarantineReason.ORDER_NOT_PAYABLE: "订单状态不允许入账",
+    QuarantineReason.REFUND_ABNORMAL: "退款异常，需人工处理",
+}

@@ -1,0 +1,54 @@
+"""The CLI: a wrong setting ends with one line naming it, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _shuidian(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SHUIDIAN_DB_URL", "postgres://postgres@127.0.0.1:1/nowhere"),
+        ("SHUIDIAN_DB_URL", "mysql://root@127.0.0.1/x"),
+        ("SHUIDIAN_TIMEZONE", "Mars/Olympus"),
+        ("SHUIDIAN_PORT", "not-a-number"),
+    ],
+)
+def test_demo_with_a_bad_setting_stops_with_one_line(
+    variable: str, value: str, tmp_path: Path
+) -> None:
+    result = _shuidian("demo", env={variable: value}, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_migrate_then_seed_registers_the_sample_park(tmp_path: Path) -> None:
+    env = {"SHUIDIAN_DB_URL": f"sqlite://{tmp_path}/s.sqlite3", "SHUIDIAN_DEMO_METERS": "130"}
+    assert _shuidian("migrate", env=env, cwd=tmp_path).returncode == 0
+    first = _shuidian("seed", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = _shuidian("seed", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert first.stdout.split(":", 1)[1] == again.stdout.split(":", 1)[1]  # idempotent
+    assert "meters" in first.stdout
