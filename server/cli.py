@@ -193,22 +193,16 @@ def cmd_createadmin(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_ledger(settings: Settings, args: argparse.Namespace) -> int:
     from server.core.db import close_db, init_db
+    from server.ledger.check import run_check
 
-    try:
-        from server.ledger.check import check_ledger, format_discrepancies
-    except ImportError as exc:
-        raise ConfigError(f"ledger check is not available: {exc}") from None
-
-    async def go() -> list[Any]:
+    async def go() -> int:
         await init_db(settings)
         try:
-            return await check_ledger()
+            return await run_check()
         finally:
             await close_db()
 
-    problems = _run(go)
-    print(format_discrepancies(problems))
-    return 1 if problems else 0
+    return int(_run(go))
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {

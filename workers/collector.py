@@ -76,6 +76,7 @@ class Collector:
         self.registry, self.clock = registry, clock
         self.offline_after, self.flush_every = offline_after, flush_every
         self._queue: list[IncomingReading] = []
+        self.received = 0  # gateway readings received (tests and metrics)
         self._flushed = asyncio.Event()
         self._gw_meters: dict[tuple[str, str], int] = {}
         self._lock = asyncio.Lock()  # one pipeline run at a time in this process
@@ -137,6 +138,7 @@ class Collector:
                 log.warning("gateway %s reports unknown meter %s", gw, reading.addr)
                 continue
             self._queue.append(_item(meter_id, reading.snapshot(msg.ts_collect), source))
+            self.received += 1
         if len(self._queue) >= self.flush_every:
             await self.flush()
 

@@ -22,6 +22,8 @@ from server.ledger import service as ledger
 from server.ledger.posting import Channel
 from server.metering.models import Gateway, GatewayKind, Meter, MeterBilling
 from server.places.models import Site
+from server.tariffs.models import TariffKind
+from server.tariffs.service import assign, create_plan
 from tests.factories import create_account, create_site
 from workers.meters.base import MeterKind
 from workers.meters.base import Protocol_ as P
@@ -68,9 +70,23 @@ async def credit(account_id: int, amount_fen: int) -> str:
     return key
 
 
-async def register(sim: Simulation, balance_fen: int = 10_000) -> Park:
-    """One site, one account per meter (credited `balance_fen`), gateways per bus."""
+async def register(
+    sim: Simulation, balance_fen: int = 10_000, price: str = "0.6583", water: str = "4.90"
+) -> Park:
+    """One site, one account per meter (credited `balance_fen`, on flat tariffs at `price`
+    per kWh and `water` per m³), gateways per bus."""
     site = await create_site()
+    since = datetime(2026, 1, 1, tzinfo=SHANGHAI)
+    plans = {
+        MeterKind.ELECTRICITY: await create_plan(
+            site.id, "电价", TariffKind.ELECTRICITY,
+            {"kind": "flat", "unit": "kWh", "price": price}, effective_from=since, actor="staff:1",
+        ),
+        MeterKind.WATER: await create_plan(
+            site.id, "水价", TariffKind.WATER,
+            {"kind": "flat", "unit": "m³", "price": water}, effective_from=since, actor="staff:1",
+        ),
+    }  # fmt: skip
     gateways: dict[tuple[str, str, int], Gateway] = {}
     meters: dict[str, Meter] = {}
     for address, ep in sim.directory.items():
@@ -87,6 +103,7 @@ async def register(sim: Simulation, balance_fen: int = 10_000) -> Park:
                 site=site, code=code, kind=kind, host=ep.host, port=ep.port, online=True
             )
         account = await create_account(site=site)
+        await assign(account.id, plans[sm.kind].id)
         if balance_fen:
             await credit(account.id, balance_fen)
         meters[address] = await Meter.create(
