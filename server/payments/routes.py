@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, empty, json, text
 
 from server.payments.config import PaymentSettings
@@ -28,13 +28,13 @@ bp = Blueprint("payments")
 
 
 @bp.before_server_start
-async def _start_payments(app, _loop) -> None:  # type: ignore[no-untyped-def]
+async def _start_payments(app: Sanic) -> None:
     if getattr(app.ctx, "payments", None) is None:
         app.ctx.payments = build_payments(PaymentSettings())
 
 
 @bp.after_server_stop
-async def _stop_payments(app, _loop) -> None:  # type: ignore[no-untyped-def]
+async def _stop_payments(app: Sanic) -> None:
     payments = getattr(app.ctx, "payments", None)
     if payments is not None:
         await payments.aclose()
