@@ -50,8 +50,8 @@ def pay_settings(url: str = "http://127.0.0.1:9", **kw: object) -> PaymentSettin
     return PaymentSettings(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def pay_app(
+@pytest.fixture(name="pay_app")
+async def pay_app_fixture(
     db: None,
     settings: Settings,
     sandbox: PaymentSandbox,

@@ -22,7 +22,7 @@ from tests.payments.service_fixtures import (  # noqa: F401  (fixtures)
     credits_of,
     drain,
     new_order,
-    pay_app,
+    pay_app_fixture,
 )
 
 
