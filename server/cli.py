@@ -134,7 +134,7 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 def cmd_seed(settings: Settings, _: argparse.Namespace) -> int:
     from server.core.db import close_db, init_db, migrate
-    from server.places.seed import seed_park
+    from server.places.seed import seed_money, seed_park
     from workers.sim.run import SimConfig, Simulation
 
     async def go() -> Any:
@@ -143,7 +143,10 @@ def cmd_seed(settings: Settings, _: argparse.Namespace) -> int:
         sim = Simulation(SimConfig(meters=settings.demo_meters, mqtt_url=None))
         try:
             await sim.start()
-            return await seed_park(sim.park.meters.values(), sim.directory, now=datetime.now(UTC))
+            now = datetime.now(UTC)
+            summary = await seed_park(sim.park.meters.values(), sim.directory, now=now)
+            await seed_money(summary.site_id, now=now)
+            return summary
         finally:
             await sim.stop()
             await close_db()

@@ -82,9 +82,10 @@ async def run_worker(name: str, settings: Settings, stop: asyncio.Event) -> None
 
 async def demo(settings: Settings, stop: asyncio.Event) -> None:
     """Embedded mode in one process: database, MQTT broker, simulated park, workers, web."""
-    from server.places.seed import seed_park
+    from server.places.seed import seed_money, seed_park
     from workers.sim.run import SimConfig, Simulation
 
+    settings = _fresh_demo_database(settings)
     await migrate(settings)
     await init_db(settings)
     broker: Any = None
@@ -108,7 +109,9 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
             )
         )
         endpoints = await sim.start()
-        summary = await seed_park(sim.park.meters.values(), sim.directory, now=datetime.now(UTC))
+        now = datetime.now(UTC)
+        summary = await seed_park(sim.park.meters.values(), sim.directory, now=now)
+        await seed_money(summary.site_id, now=now)
         for name in WORKERS:
             run = find_worker(name)
             if run is not None:
@@ -133,6 +136,18 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
                 raise result
             if isinstance(result, Exception):
                 log.error("task ended with an error: %r", result)
+
+
+def _fresh_demo_database(settings: Settings) -> Settings:
+    """The simulated park starts anew at every demo start (its meters keep no state), so the
+    demo's own database does too: with the default database URL the demo uses
+    data/demo.sqlite3 and rebuilds it. A database named explicitly is never deleted."""
+    if settings.db_url != Settings.model_fields["db_url"].default:
+        return settings
+    path = settings.data_dir / "demo.sqlite3"
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    return settings.model_copy(update={"db_url": f"sqlite://{path}"})
 
 
 def _print_banner(

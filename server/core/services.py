@@ -60,12 +60,15 @@ async def start_embedded_broker(port: int, host: str = "127.0.0.1") -> Any:
 
 
 async def check_mqtt(settings: Settings) -> Health:
+    """A real MQTT CONNECT/DISCONNECT: an open port alone does not prove a broker answers."""
+    import aiomqtt
+
     host, port = mqtt_address(settings)
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2)
-        writer.close()
-        await writer.wait_closed()
-    except (OSError, TimeoutError) as exc:
+        async with asyncio.timeout(3):
+            async with aiomqtt.Client(host, port, identifier="", timeout=2):
+                pass
+    except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
         return Health("mqtt", False, f"{host}:{port} unreachable: {exc}")
     return Health("mqtt", True, f"{host}:{port}")
 

@@ -192,3 +192,67 @@ async def _meter(
         relay_state=RelayState.UNKNOWN,
         installed_at=now,
     )
+
+
+def park_tou_spec() -> dict[str, object]:
+    """The sample park's commercial TOU plan, on the same calendar as the simulated meters:
+    valley 23–7, peak 8–11 and 17–22, sharp 19–21 in July and August, flat otherwise."""
+
+    def day(sharp: bool) -> list[dict[str, object]]:
+        cuts = [("00:00", "07:00", 4), ("07:00", "08:00", 3), ("08:00", "11:00", 2)]
+        cuts += [("11:00", "17:00", 3)]
+        if sharp:
+            cuts += [("17:00", "19:00", 2), ("19:00", "21:00", 1), ("21:00", "22:00", 2)]
+        else:
+            cuts += [("17:00", "22:00", 2)]
+        cuts += [("22:00", "23:00", 3), ("23:00", "24:00", 4)]
+        return [{"start": a, "end": b, "band": band} for a, b, band in cuts]
+
+    return {
+        "kind": "tou",
+        "prices": {"1": "1.2000", "2": "0.9500", "3": "0.6500", "4": "0.3500"},
+        "seasons": [
+            {"name": "夏季", "months": [7, 8], "workday": day(True)},
+            {"name": "非夏季", "months": [1, 2, 3, 4, 5, 6, 9, 10, 11, 12], "workday": day(False)},
+        ],
+    }
+
+
+WATER_SPEC = {"kind": "flat", "unit": "m³", "price": "4.2000"}
+OPENING_BALANCE_FEN = 30000  # ¥300 paid at the counter when the account was opened
+
+
+async def seed_money(site_id: int, *, now: datetime) -> int:
+    """Tariff plans for the site, assigned to every account, and an opening cash recharge
+    through the ledger (idempotent by key). Returns how many accounts were funded now."""
+    from server.ledger.service import Channel, recharge
+    from server.tariffs.models import TariffAssignment, TariffKind, TariffPlan
+    from server.tariffs.service import assign, create_plan
+
+    plans: dict[TariffKind, TariffPlan] = {}
+    for kind, name, spec in (
+        (TariffKind.ELECTRICITY, "商业分时电价", park_tou_spec()),
+        (TariffKind.WATER, "非居民用水", WATER_SPEC),
+    ):
+        plan = await TariffPlan.get_or_none(site_id=site_id, name=name)
+        if plan is None:
+            plan = await create_plan(
+                site_id, name, kind, spec, effective_from=now, actor="system:seed"
+            )
+        plans[kind] = plan
+    funded = 0
+    async for account in Account.filter(site_id=site_id):
+        async with in_transaction():
+            for plan in plans.values():
+                if not await TariffAssignment.exists(account_id=account.id, plan_id=plan.id):
+                    await assign(account.id, plan.id)
+            posted = await recharge(
+                account.id,
+                Channel.CASH,
+                OPENING_BALANCE_FEN,
+                key=f"seed:opening:{account.id}",
+                actor="system:seed",
+                memo="开户预存",
+            )
+            funded += posted.created
+    return funded
