@@ -158,13 +158,11 @@ async def write_charges(
     for _, _, m, usage in charged:
         running[m.account_id] -= usage.deduct_fen
         after.append(running[m.account_id])
-    tx_ids = await _post_transactions(conn, charged, after, actor)
-    await _insert_usage(conn, charged, tx_ids)
+    keys = [usage_key(it.meter_id, it.curr.read_at) for _, it, _, _ in charged]
+    tx_ids = await _post_transactions(conn, charged, keys, after, actor)
+    await _insert_usage(conn, charged, [tx_ids.get(k) for k in keys])
     await _upsert_states(conn, {(m.account_id, m.kind) for _, _, m, _ in charged}, states)
-    return [
-        (tx_ids.get(usage_key(it.meter_id, it.curr.read_at)), balance)
-        for (_, it, _, _), balance in zip(charged, after, strict=True)
-    ]
+    return [(tx_ids.get(key), balance) for key, balance in zip(keys, after, strict=True)]
 
 
 async def _move_wallets(conn: BaseDBAsyncClient, charged: Sequence[Charged]) -> dict[int, int]:
@@ -186,14 +184,17 @@ async def _move_wallets(conn: BaseDBAsyncClient, charged: Sequence[Charged]) -> 
 
 
 async def _post_transactions(
-    conn: BaseDBAsyncClient, charged: Sequence[Charged], after: list[int], actor: str
+    conn: BaseDBAsyncClient,
+    charged: Sequence[Charged],
+    keys: list[str],
+    after: list[int],
+    actor: str,
 ) -> dict[str, int]:
     rows, legs = [], []
     stamp = now()
-    for (_, it, m, usage), balance in zip(charged, after, strict=True):
+    for (_, _, m, usage), key, balance in zip(charged, keys, after, strict=True):
         if usage.deduct_fen == 0:
             continue
-        key = usage_key(it.meter_id, it.curr.read_at)
         memo = f"{'电' if m.kind == 'electricity' else '水'}费 {usage.quantity}"
         rows.append((key, TxKind.CHARGE.value, memo, actor, m.account_id, balance, stamp))
         legs.append((key, posting.wallet(m.account_id), -usage.deduct_fen))  # type: ignore[arg-type]
@@ -216,11 +217,11 @@ async def _post_transactions(
 
 
 async def _insert_usage(
-    conn: BaseDBAsyncClient, charged: Sequence[Charged], tx_ids: dict[str, int]
+    conn: BaseDBAsyncClient, charged: Sequence[Charged], tx_ids: list[int | None]
 ) -> None:
     stamp = now()
     rows = []
-    for _, it, m, usage in charged:
+    for (_, it, m, usage), tx_id in zip(charged, tx_ids, strict=True):
         lines = [
             [ln.label, str(ln.quantity), str(ln.unit_price), str(ln.amount)] for ln in usage.lines
         ]
@@ -228,7 +229,7 @@ async def _insert_usage(
             it.meter_id, m.account_id, it.prev.read_at.astimezone(UTC),
             it.curr.read_at.astimezone(UTC), str(usage.quantity), str(usage.exact_yuan),
             usage.deduct_fen, json.dumps(lines, ensure_ascii=False, separators=(",", ":")),
-            tx_ids.get(usage_key(it.meter_id, it.curr.read_at)), stamp,
+            tx_id, stamp,
         ))  # fmt: skip
     cols = [Col("meter_id", "int"), Col("account_id", "int"), Col("prev_reading_at", "timestamptz"),
             Col("reading_at", "timestamptz"), Col("quantity", "text"), Col("exact_yuan", "text"),
