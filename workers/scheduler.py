@@ -1,0 +1,147 @@
+"""Scheduler worker: the periodic work around meters.
+
+Every `tick` (default 60 s):
+- expire queued commands past their `expires_at` (the controller also does it when it
+  reaches them; the sweep covers meters whose bus is stuck behind a silent one);
+- sweep alarms: accounts with an active level, a negative balance or a deferred trip whose
+  no-cut window has ended are evaluated again (repeats, arrears reminders, deferred trips).
+
+Once a day (at `daily_at`, local time):
+- refresh each account's days-left forecast rate from its last 14 days of usage charges;
+- reconcile every meter-billed meter: read its money register and purchase count and store
+  every difference with the platform's (server.metering.services.reconcile).
+
+`run(settings, stop)` is the worker entry point (`shuidian worker scheduler`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from server.accounts.models import Account
+from server.billing.models import UsageChargeRow
+from server.core.settings import Settings
+from server.metering.forecast import DailyCharge, days_left
+from server.metering.models import (
+    AccountAlarmState,
+    CommandStatus,
+    Meter,
+    MeterBilling,
+    MeterCommand,
+    MeterStatus,
+)
+from server.metering.services import commands as cmds
+from server.metering.services.alarm_service import evaluate_accounts
+from server.metering.services.reconcile import reconcile_meter
+from workers.meters.base import MeterError
+from workers.registry import DriverRegistry, NoRoute
+
+log = logging.getLogger(__name__)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Scheduler:
+    def __init__(
+        self, registry: DriverRegistry, *, clock: Callable[[], datetime] = _utc_now
+    ) -> None:
+        self.registry, self.clock = registry, clock
+
+    async def expire_commands(self) -> int:
+        now = self.clock()
+        stale = await MeterCommand.filter(
+            status=CommandStatus.QUEUED, expires_at__lte=now
+        ).prefetch_related("meter")
+        for cmd in stale:
+            await cmds.transition(cmd, CommandStatus.EXPIRED, now=now, error="命令已过期")
+        return len(stale)
+
+    async def sweep_alarms(self) -> int:
+        now = self.clock()
+        rows = await AccountAlarmState.all().values_list("account_id", "state", "deferred_until")
+        ids = {
+            account_id
+            for account_id, state, deferred in rows
+            if (state or {}).get("level") or (deferred is not None and deferred <= now)
+        }
+        ids |= set(await Account.filter(balance_fen__lt=0).values_list("id", flat=True))
+        return await evaluate_accounts(ids, now=now) if ids else 0
+
+    async def refresh_forecasts(self, window_days: int = 14) -> None:
+        today = self.clock().astimezone(SHANGHAI).date()
+        since = datetime.combine(today - timedelta(days=window_days), time(), SHANGHAI)
+        per_day: dict[int, dict[date, int]] = {}
+        rows = await UsageChargeRow.filter(reading_at__gte=since).values_list(
+            "account_id", "reading_at", "amount_fen"
+        )
+        for account_id, at, fen in rows:
+            day = at.astimezone(SHANGHAI).date()
+            days = per_day.setdefault(account_id, {})
+            days[day] = days.get(day, 0) + fen
+        for account_id, days in per_day.items():
+            history = [DailyCharge(d, f) for d, f in days.items()]
+            forecast = days_left(1, history, today, window_days)
+            rate = None if forecast.daily_fen is None else str(forecast.daily_fen)
+            row, _ = await AccountAlarmState.get_or_create(account_id=account_id)
+            row.daily_use_fen = rate
+            await row.save(update_fields=["daily_use_fen"])
+
+    async def reconcile(self) -> int:
+        """Read every meter-billed meter's money register and store the differences."""
+        now = self.clock()
+        day = now.astimezone(SHANGHAI).date()
+        meters = await Meter.filter(
+            billing=MeterBilling.METER, status=MeterStatus.ACTIVE
+        ).prefetch_related("gateway")
+        differences = 0
+        for meter in meters:
+            try:
+                money = await self.registry.driver(meter).read_money()
+                rows = await reconcile_meter(meter, money, day=day, now=now)
+            except (MeterError, NoRoute) as exc:
+                rows = await reconcile_meter(meter, None, day=day, now=now, error=str(exc))
+            differences += sum(r.kind != "match" for r in rows)
+        return differences
+
+    async def run(
+        self, stop: asyncio.Event, *, tick: float = 60.0, daily_at: time = time(2, 0)
+    ) -> None:
+        last_daily: date | None = None
+        while not stop.is_set():
+            try:
+                await self.expire_commands()
+                await self.sweep_alarms()
+                local = self.clock().astimezone(SHANGHAI)
+                if local.time() >= daily_at and last_daily != local.date():
+                    last_daily = local.date()
+                    await self.refresh_forecasts()
+                    await self.reconcile()
+            except Exception:
+                log.exception("scheduler pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), tick)
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """Worker entry point."""
+    from server.core.db import close_db, init_db
+    from workers.mqtt import gateway_link_from
+
+    await init_db(settings)
+    try:
+        async with gateway_link_from(settings) as link:
+            registry = DriverRegistry(gateway_client=link)  # type: ignore[arg-type]
+            try:
+                await Scheduler(registry).run(stop)
+            finally:
+                await registry.close()
+    finally:
+        await close_db()
