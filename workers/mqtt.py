@@ -13,10 +13,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
 
 import aiomqtt
 
+from server.core.services import mqtt_address
 from server.core.settings import Settings
 from workers.meters.gateway.client import GatewayClient, OnAck, OnData, OnStatus
 from workers.meters.gateway.schemas import Ack, Command
@@ -105,13 +105,8 @@ async def gateway_link_from(
     on_data: OnData | None = None,
     on_status: OnStatus | None = None,
 ) -> AsyncIterator[GatewayLink | None]:
-    """A GatewayLink to the configured broker, or None when no broker is configured."""
-    if not settings.mqtt_url:
-        yield None
-        return
-    url = urlsplit(settings.mqtt_url)
-    link = GatewayLink(
-        url.hostname or "127.0.0.1", url.port or 1883, on_data=on_data, on_status=on_status
-    )
+    """A GatewayLink to the configured broker (the embedded one when none is configured)."""
+    host, port = mqtt_address(settings)
+    link = GatewayLink(host, port, on_data=on_data, on_status=on_status)
     async with link:
         yield link
