@@ -15,16 +15,18 @@ Nothing here trusts Redis or memory; the database constraints decide.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tortoise.exceptions import IntegrityError
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from server.payments.models import EventOutcome, PaymentEvent, QuarantineReason
+from server.ledger.sql import fetch, q
+from server.payments.models import EventOutcome, QuarantineReason
 from server.payments.providers.base import (
     Channel,
     NotificationKind,
@@ -34,7 +36,7 @@ from server.payments.providers.base import (
     TradeStatus,
     VerifiedNotification,
 )
-from server.payments.services.orders import credit_order
+from server.payments.services.orders import PaidFact, credit_in_transaction
 from server.payments.services.quarantine import quarantine
 from server.payments.services.refunds import apply_refund_result
 from server.payments.services.runtime import Payments
@@ -81,62 +83,61 @@ async def receive_notification(
                 channel, QuarantineReason.WRONG_MERCHANT, digest, detail={"detail": exc.detail}
             )
         raise
-    event = await _store(verified, headers, body)
-    if event.handled_at is not None:
+    event_id, handled = await _store(verified, headers, body, now)
+    if handled:
         return NotifyResult(EventOutcome.ALREADY_DONE)
-    return await _handle(event, verified, now)
+    return await _handle(event_id, verified, now)
 
 
 async def _store(
-    verified: VerifiedNotification, headers: Mapping[str, str], body: bytes
-) -> PaymentEvent:
+    verified: VerifiedNotification, headers: Mapping[str, str], body: bytes, now: datetime
+) -> tuple[int, bool]:
+    """Insert the raw event once; returns (event id, already handled)."""
     kept = {k: v for k, v in ((k.lower(), v) for k, v in headers.items()) if k in _KEPT_HEADERS}
-    try:
-        return await PaymentEvent.create(
-            channel=verified.channel,
-            external_id=verified.external_id[:64],
-            kind=verified.kind.value,
-            notification_id=verified.notification_id[:64],
-            headers=kept,
-            body=body.decode("utf-8", "replace"),
-        )
-    except IntegrityError:
-        return await PaymentEvent.get(
-            channel=verified.channel, external_id=verified.external_id[:64]
-        )
+    conn = connections.get("default")
+    external_id = verified.external_id[:64]
+    rows = await fetch(
+        conn,
+        "INSERT INTO payment_event (channel, external_id, kind, notification_id, headers,"
+        " body, verified, received_at, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '')"
+        " ON CONFLICT (channel, external_id) DO NOTHING RETURNING id",
+        [verified.channel.value, external_id, verified.kind.value,
+         verified.notification_id[:64], json.dumps(kept, ensure_ascii=False),
+         body.decode("utf-8", "replace"), True, now],
+    )  # fmt: skip
+    if rows:
+        return int(rows[0]["id"]), False
+    rows = await fetch(
+        conn,
+        "SELECT id, handled_at FROM payment_event WHERE channel = $1 AND external_id = $2",
+        [verified.channel.value, external_id],
+    )
+    return int(rows[0]["id"]), rows[0]["handled_at"] is not None
 
 
-async def _handle(event: PaymentEvent, v: VerifiedNotification, now: datetime) -> NotifyResult:
-    async with in_transaction():
+async def _handle(event_id: int, v: VerifiedNotification, now: datetime) -> NotifyResult:
+    async with in_transaction() as conn:
         keys: tuple[str, ...] = ()
         if v.kind is NotificationKind.PAYMENT:
             if v.status in (TradeStatus.SUCCESS, TradeStatus.REFUND):
-                result = await credit_order(
-                    v.channel,
-                    v.out_trade_no,
-                    amount_fen=v.amount_fen,
-                    transaction_id=v.transaction_id,
-                    paid_at=paid_time(v),
-                    source="notify",
-                    now=now,
-                )
+                fact = PaidFact(v.channel, v.out_trade_no, v.amount_fen, v.transaction_id,
+                                paid_time(v), "notify")  # fmt: skip
+                result = await credit_in_transaction(conn, fact, now)
                 outcome = result.outcome
                 keys = (result.followup_key,) if result.followup_key else ()
             else:
                 outcome = EventOutcome.IGNORED
         else:
             outcome = await apply_refund_result(
-                v.channel,
-                v.out_refund_no,
-                RefundStatus(v.status),
-                source="notify",
-                notified_fen=v.amount_fen,
-                cumulative=v.channel is Channel.ALIPAY,
+                v.channel, v.out_refund_no, RefundStatus(v.status), source="notify",
+                notified_fen=v.amount_fen, cumulative=v.channel is Channel.ALIPAY,
                 settled_at=refund_time(v),
-            )
-        await PaymentEvent.filter(id=event.id, handled_at=None).update(
-            handled_at=now, outcome=outcome.value
-        )
+            )  # fmt: skip
+        await conn.execute_query(
+            q(conn, "UPDATE payment_event SET handled_at = $1, outcome = $2"
+                    " WHERE id = $3 AND handled_at IS NULL"),
+            [now, outcome.value, event_id],
+        )  # fmt: skip
         return NotifyResult(outcome, keys)
 
 

@@ -1,0 +1,341 @@
+"""Notification benchmark (issue #6): verified WeChat Pay notifications → credited wallets.
+
+    .venv/bin/python -m bench.notify --orders 20000 --concurrency 32
+
+Layout
+------
+Our Sanic app (`create_app`, one worker) runs in a subprocess on its own PostgreSQL database
+(`shuidian_bench_notify_<pid>`, created, migrated and dropped by the run), so on 2 cores the
+server and the client each get one, with PostgreSQL beside them. The client pre-builds one
+notification per order exactly as WeChat Pay does (AES-GCM resource, SHA256withRSA over
+"timestamp\\nnonce\\nbody\\n" with the platform key: `server.payments.sandbox` signing), then
+posts them over keep-alive HTTP/1.1 connections, `--concurrency` requests in flight:
+
+- baseline: the same bodies and headers to `/bench/noop` on the same server, which answers
+  204 without any work (the HTTP floor of this machine);
+- ours: `/api/v1/pay/notify/wechat`: verify (RSA + AES-GCM), inbox row, order row lock,
+  ledger credit, follow-up marker, answer; the follow-up (metering `on_wallet_credited`)
+  runs after the answer in the same process, so its cost is in the rate too.
+
+`--dupes` adds that fraction of duplicate notifications (resends), sent concurrently with the
+originals. Afterwards every order must be credited exactly once and `check_ledger()` must
+pass; the run fails otherwise. Latency is per request, measured by the client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+
+from sanic import Request
+from sanic.response import HTTPResponse, empty
+
+HOST = "127.0.0.1"
+PG_ADMIN = os.environ.get("SHUIDIAN_BENCH_PG", "postgres://postgres@127.0.0.1:5432/postgres")
+NOTIFY_PATH = "/api/v1/pay/notify/wechat"
+NOOP_PATH = "/bench/noop"
+
+
+# -- server side (subprocess) ---------------------------------------------------------------
+async def noop(request: Request) -> HTTPResponse:
+    """The same server answering without work: the HTTP floor."""
+    return empty(204)
+
+
+def serve(db_url: str, port: int, keys_file: str) -> None:
+    import logging
+
+    from server.core.app import create_app
+    from server.core.settings import load_settings
+    from server.payments.config import PaymentSettings
+    from server.payments.providers.base import Channel
+    from server.payments.providers.wechat import WechatPayProvider
+    from server.payments.sandbox.keys import SandboxKeys
+    from server.payments.services.runtime import Payments
+
+    logging.disable(logging.WARNING)
+    keys = SandboxKeys(**json.loads(open(keys_file).read()))
+    settings = load_settings(db_url=db_url, db_pool_max=20, log_level="WARNING")
+    # manage_db=False: init_db() binds Tortoise to the listener's context only, which the
+    # request tasks do not see; a global context is what a long-running server needs.
+    app = create_app(settings, name="bench_notify", manage_db=False)
+
+    @app.before_server_start
+    async def _db(app: object) -> None:
+        from tortoise import Tortoise
+
+        from server.core.db import tortoise_config
+
+        await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+
+    wechat = WechatPayProvider(keys.wechat_config("http://127.0.0.1:9"))
+    app.ctx.payments = Payments(PaymentSettings(), {Channel.WECHAT: wechat})
+
+    app.add_route(noop, NOOP_PATH, methods=["POST"])
+    app.run(host=HOST, port=port, single_process=True, access_log=False, motd=False)
+
+
+# -- client side -----------------------------------------------------------------------------
+@dataclass
+class Phase:
+    name: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN.replace("postgres://", "postgresql://", 1))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _prepare(db_url: str, orders: int) -> list[tuple[str, int]]:
+    """Accounts and recharge orders written directly (setup, not measured)."""
+    from server.core.db import init_db, migrate
+    from server.core.settings import load_settings
+
+    settings = load_settings(db_url=db_url)
+    await migrate(settings, db_url)
+    await init_db(settings, db_url)
+    from server.accounts.models import Account
+    from server.payments.models import RechargeOrder
+    from server.payments.providers.base import Channel
+    from server.payments.services.orders import new_number
+    from server.places.models import Building, Floor, Organisation, Room, Site
+
+    org = await Organisation.create(name="基准集团")
+    site = await Site.create(organisation=org, name="基准园区")
+    floor = await Floor.create(building=await Building.create(site=site, name="1号楼"), name="1F")
+    room = await Room.create(floor=floor, name="0101", area_m2="50")
+    now = datetime.now(UTC)
+    accounts = [
+        Account(site=site, room=room, number=f"B{i:07d}", tenant_name="基准租户", opened_at=now)
+        for i in range(orders)
+    ]
+    await Account.bulk_create(accounts, batch_size=1000)
+    ids = [a.id async for a in Account.filter(site=site).order_by("id").only("id")]
+    rows = [
+        RechargeOrder(out_trade_no=new_number("R", now), account_id=aid, channel=Channel.WECHAT,
+                      amount_fen=1000 + i % 5000, expires_at=now + timedelta(hours=1),
+                      created_by="bench")
+        for i, aid in enumerate(ids)
+    ]  # fmt: skip
+    await RechargeOrder.bulk_create(rows, batch_size=1000)
+    return [(r.out_trade_no, r.amount_fen) for r in rows]
+
+
+def _notifications(keys: object, orders: list[tuple[str, int]]) -> list[tuple[bytes, bytes]]:
+    """(header block, body) per order, signed as WeChat Pay signs them."""
+    from server.payments.sandbox.wechat_signing import WechatPlatformSigner
+
+    signer = WechatPlatformSigner(keys, lambda: datetime.now(UTC))  # type: ignore[arg-type]
+    out = []
+    for no, amount in orders:
+        resource = {
+            "appid": keys.wechat_appid, "mchid": keys.wechat_mchid,  # type: ignore[attr-defined]
+            "out_trade_no": no, "transaction_id": "42" + secrets.token_hex(13),
+            "trade_type": "JSAPI", "trade_state": "SUCCESS", "trade_state_desc": "支付成功",
+            "bank_type": "OTHERS", "attach": "",
+            "success_time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "payer": {"openid": "o-bench"},
+            "amount": {"total": amount, "payer_total": amount, "currency": "CNY",
+                       "payer_currency": "CNY"},
+        }  # fmt: skip
+        body = signer.envelope("TRANSACTION.SUCCESS", "支付成功", "transaction", resource)
+        headers, body = signer.builder(body, None)()
+        lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        out.append((lines.encode(), body))
+    return out
+
+
+class Conn:
+    """A keep-alive HTTP/1.1 connection (one request at a time); small and predictable."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def post(self, path: str, head: bytes, body: bytes) -> int:
+        self.writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: {len(body)}\r\n".encode()
+            + head + b"\r\n" + body
+        )  # fmt: skip
+        status_line = await self.reader.readline()
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if length:
+            await self.reader.readexactly(length)
+        return int(status_line.split()[1])
+
+
+async def _phase(
+    name: str, port: int, path: str, items: list[tuple[bytes, bytes]], concurrency: int
+) -> Phase:
+    queue = list(reversed(items))
+    latencies: list[float] = []
+    errors = 0
+
+    async def worker() -> None:
+        nonlocal errors
+        conn = Conn(*await asyncio.open_connection(HOST, port))
+        while queue:
+            head, body = queue.pop()
+            t0 = time.perf_counter()
+            status = await asyncio.wait_for(conn.post(path, head, body), 30)
+            latencies.append(time.perf_counter() - t0)
+            errors += status != 204
+        conn.writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    seconds = time.perf_counter() - started
+    q = statistics.quantiles(latencies, n=100)
+    return Phase(name, len(items), seconds, q[49] * 1000, q[98] * 1000, errors)
+
+
+async def _verify(orders: list[tuple[str, int]]) -> list[str]:
+    from tortoise import connections
+
+    from server.ledger.check import check_ledger
+
+    problems = [str(d) for d in await check_ledger()]
+    conn = connections.get("default")
+    rows = await conn.execute_query_dict(
+        "SELECT COUNT(*) AS n, COUNT(DISTINCT key) AS k FROM ledger_transaction"
+        " WHERE key LIKE 'pay:wechat:%'"
+    )
+    if (rows[0]["n"], rows[0]["k"]) != (len(orders), len(orders)):
+        problems.append(f"credits {rows[0]['n']} (distinct {rows[0]['k']}) != {len(orders)}")
+    paid = await conn.execute_query_dict(
+        "SELECT COUNT(*) AS n FROM recharge_order WHERE status = 'paid'"
+    )
+    if paid[0]["n"] != len(orders):
+        problems.append(f"paid orders {paid[0]['n']} != {len(orders)}")
+    return problems
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+async def _wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise SystemExit("the server exited during start-up")
+        try:
+            conn = Conn(*await asyncio.open_connection(HOST, port))
+            await conn.post(NOOP_PATH, b"", b"")
+            conn.writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise SystemExit("the server did not start within 30 s")
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    from server.core.db import close_db
+    from server.payments.sandbox.keys import SandboxKeys
+
+    name = f"shuidian_bench_notify_{os.getpid()}"
+    db_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    await _admin(f'DROP DATABASE IF EXISTS "{name}"')
+    await _admin(f'CREATE DATABASE "{name}"')
+    proc = None
+    try:
+        orders = await _prepare(db_url, args.orders)
+        keys = SandboxKeys.generate()
+        items = _notifications(keys, orders)
+        dupes = random.Random(7).sample(items, int(len(items) * args.dupes))
+        sent = items + dupes
+        random.Random(8).shuffle(sent)
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(asdict(keys), f)
+        port = _free_port()
+        proc = subprocess.Popen(  # noqa: ASYNC220  (started once, before the timing)
+            [sys.executable, "-m", "bench.notify", "--serve", db_url, str(port), f.name]
+        )
+        await _wait_ready(port, proc)
+        warm = sent[: min(200, len(sent))]
+        await _phase("warm-up", port, NOOP_PATH, warm, args.concurrency)
+        base = await _phase("baseline (noop)", port, NOOP_PATH, sent, args.concurrency)
+        ours = await _phase("ours (notify)", port, NOTIFY_PATH, sent, args.concurrency)
+        await asyncio.sleep(1)  # let the last follow-up tasks finish
+        problems = await _verify(orders)
+        os.unlink(f.name)
+        return {"base": base, "ours": ours, "orders": len(orders), "sent": len(sent),
+                "problems": problems}  # fmt: skip
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(10)
+        await close_db()
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def report(result: dict[str, object], args: argparse.Namespace) -> str:
+    base, ours = result["base"], result["ours"]
+    assert isinstance(base, Phase) and isinstance(ours, Phase)
+    lines = [
+        f"orders {result['orders']}, notifications sent {result['sent']} "
+        f"(dupes {args.dupes:.0%}), concurrency {args.concurrency}",
+        "| endpoint | requests | seconds | req/s | credited/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p, credited in ((base, "—"), (ours, f"{int(result['orders']) / ours.seconds:.0f}")):
+        lines.append(
+            f"| {p.name} | {p.requests} | {p.seconds:.1f} | {p.rate:.0f} | {credited} "
+            f"| {p.p50_ms:.1f} | {p.p99_ms:.1f} | {p.errors} |"
+        )
+    problems = result["problems"]
+    lines.append("exactly once + ledger check: " + ("OK" if not problems else f"{problems}"))
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.notify", description=__doc__.split("\n")[0])
+    p.add_argument("--orders", type=int, default=5000)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--dupes", type=float, default=0.1, help="fraction of resent duplicates")
+    p.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]), args.serve[2])
+        return 0
+    result = asyncio.run(run(args))
+    print(report(result, args))
+    return 1 if result["problems"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
