@@ -8,6 +8,7 @@ import itertools
 import secrets
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -50,15 +51,11 @@ def pay_settings(url: str = "http://127.0.0.1:9", **kw: object) -> PaymentSettin
     return PaymentSettings(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture(name="pay_app")
-async def pay_app_fixture(
-    db: None,
-    settings: Settings,
-    sandbox: PaymentSandbox,
-    wechat: WechatPayProvider,
-    alipay: AlipayProvider,
+@asynccontextmanager
+async def serving(
+    settings: Settings, sandbox: PaymentSandbox, wechat: WechatPayProvider, alipay: AlipayProvider
 ) -> AsyncIterator[PayApp]:
-    """The app with the payment blueprint on 127.0.0.1:<ephemeral>, wired to the sandbox."""
+    """create_app() with the payment blueprint on 127.0.0.1:<ephemeral>, wired to the sandbox."""
     Sanic.test_mode = True
     app = create_app(settings, name=f"paytest{next(_names)}", manage_db=False)
     payments = Payments(pay_settings(), {Channel.WECHAT: wechat, Channel.ALIPAY: alipay})
@@ -83,6 +80,18 @@ async def pay_app_fixture(
         await server.close()
         await server.after_stop()
         app.ctx.payments = None  # the providers belong to the sandbox fixtures
+
+
+@pytest.fixture(name="pay_app")
+async def pay_app_fixture(
+    db: None,
+    settings: Settings,
+    sandbox: PaymentSandbox,
+    wechat: WechatPayProvider,
+    alipay: AlipayProvider,
+) -> AsyncIterator[PayApp]:
+    async with serving(settings, sandbox, wechat, alipay) as pay:
+        yield pay
 
 
 async def new_order(

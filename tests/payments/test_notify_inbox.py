@@ -158,3 +158,47 @@ async def test_no_key_configured_refuses_everything(pay_app: PayApp) -> None:
     with pytest.raises(NotificationRejected) as info:
         await receive_notification(Payments(pay_app.payments.settings), "alipay", {}, b"x=1")
     assert info.value.reason is RejectReason.NOT_CONFIGURED
+
+
+async def test_redis_unavailable_changes_nothing(
+    db: None,
+    settings,
+    sandbox,
+    wechat,
+    alipay,  # type: ignore[no-untyped-def]
+) -> None:
+    """Payments never rely on Redis: with the app's Redis pointing at a closed port, a storm
+    is still credited exactly once (the database constraints decide)."""
+    from tests.payments.service_fixtures import serving
+
+    no_redis = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    async with serving(no_redis, sandbox, wechat, alipay) as pay:
+        order = await new_order(pay, Channel.WECHAT, 3_300)
+        pay.sandbox.wechat.pay(order.out_trade_no, copies=15)
+        await drain(pay)
+        assert await credits_of(order) == 1
+        assert await balance(order.account_id) == 3_300
+    await assert_ledger_sound()
+
+
+async def test_demo_pay_completes_through_the_sandbox(pay_app: PayApp) -> None:
+    from server.payments.demo import start_sandbox_for_demo
+    from server.payments.services import create_recharge_order
+    from tests.factories import create_account
+
+    demo = await start_sandbox_for_demo(pay_app.url)
+    pay_app.app.ctx.payments = demo.payments
+    try:
+        account = await create_account()
+        order, created = await create_recharge_order(
+            demo.payments, account.id, "wechat", 5_000, actor="tenant:o-demo",
+            payer_openid="o-demo",
+        )  # fmt: skip
+        assert created.pay_params.package.startswith("prepay_id=")  # type: ignore[union-attr]
+        demo.pay(order.channel, order.out_trade_no)
+        await demo.sandbox.wechat.notifier.drain()
+        assert await credits_of(order) == 1
+        assert await balance(account.id) == 5_000
+    finally:
+        pay_app.app.ctx.payments = pay_app.payments
+        await demo.aclose()
