@@ -82,6 +82,7 @@ async def run_worker(name: str, settings: Settings, stop: asyncio.Event) -> None
 
 async def demo(settings: Settings, stop: asyncio.Event) -> None:
     """Embedded mode in one process: database, MQTT broker, simulated park, workers, web."""
+    from server.metering.models import MeteringPolicy
     from server.places.seed import seed_money, seed_park
     from workers.sim.run import SimConfig, Simulation
 
@@ -112,6 +113,9 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
         now = datetime.now(UTC)
         summary = await seed_park(sim.park.meters.values(), sim.directory, now=now)
         await seed_money(summary.site_id, now=now)
+        await MeteringPolicy.update_or_create(
+            defaults={"poll_interval_s": settings.demo_poll_interval_s}, site_id=summary.site_id
+        )
         for name in WORKERS:
             run = find_worker(name)
             if run is not None:

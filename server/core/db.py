@@ -53,29 +53,56 @@ def is_postgres() -> bool:
     return connections.get("default").capabilities.dialect == "postgres"
 
 
+_users: dict[str, int] = {}  # database URL -> how many open init_db() calls share it
+
+
 async def init_db(settings: Settings, db_url: str | None = None) -> None:
-    """Connect, naming the setting in a one-line ConfigError when the database is unreachable."""
+    """Connect, naming the setting in a one-line ConfigError when the database is unreachable.
+
+    Calls nest: in one process (the embedded demo) the web app and every worker call
+    init_db/close_db around their work; only the first connects and only the last closes.
+    """
     url = db_url or settings.db_url
+    if _users:
+        if url not in _users:
+            raise ConfigError(
+                f"SHUIDIAN_DB_URL: this process is already connected to another "
+                f"database ({', '.join(_safe(u) for u in _users)})"
+            )
+        _users[url] += 1
+        return
     _ensure_sqlite_dir(url)
     try:
         await Tortoise.init(config=tortoise_config(settings, url))
         await asyncio.wait_for(connections.get("default").execute_query("SELECT 1"), 10)
     except (OSError, TimeoutError, ConnectionError) as exc:
-        await close_db()
+        await _close()
         raise ConfigError(
             f"SHUIDIAN_DB_URL: cannot reach the database at {_safe(url)}: {exc}"
         ) from None
     except Exception as exc:
-        await close_db()
+        await _close()
         if type(exc).__module__.startswith(("asyncpg", "tortoise", "sqlite3")):
             raise ConfigError(f"SHUIDIAN_DB_URL: {_safe(url)}: {exc}") from None
         raise
+    _users[url] = 1
 
 
 async def close_db() -> None:
+    """Release one init_db(); the last release closes the connections."""
+    if _users:
+        url = next(iter(_users))
+        _users[url] -= 1
+        if _users[url] > 0:
+            return
+        del _users[url]
+    await _close()
+
+
+async def _close() -> None:
     try:
         await Tortoise.close_connections()
-    except Exception:
+    except Exception:  # closing a half-open pool must not mask the real error
         pass
 
 
@@ -92,7 +119,7 @@ async def migrate(settings: Settings, db_url: str | None = None) -> None:
         try:
             await run_migrations(config=tortoise_config(settings, url))
         finally:
-            await close_db()
+            await _close()
 
     try:
         await asyncio.wait_for(run_and_close(), 300)

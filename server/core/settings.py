@@ -52,7 +52,10 @@ class Settings(BaseSettings):
 
     # Simulator used by `shuidian demo`.
     demo_meters: int = 240
-    demo_speed: float = 60.0
+    # 1.0 = real time: the platform stamps readings with its own clock, so a faster park
+    # would look like meters running beyond their rating (held for review as implausible).
+    demo_speed: float = 1.0
+    demo_poll_interval_s: int = 60
 
     @field_validator("db_url")
     @classmethod

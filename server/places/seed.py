@@ -220,6 +220,7 @@ def park_tou_spec() -> dict[str, object]:
 
 WATER_SPEC = {"kind": "flat", "unit": "m³", "price": "4.2000"}
 OPENING_BALANCE_FEN = 30000  # ¥300 paid at the counter when the account was opened
+LOW_OPENING_BALANCE_FEN = 2500  # every tenth account starts at ¥25, under the first alarm level
 
 
 async def seed_money(site_id: int, *, now: datetime) -> int:
@@ -241,15 +242,16 @@ async def seed_money(site_id: int, *, now: datetime) -> int:
             )
         plans[kind] = plan
     funded = 0
-    async for account in Account.filter(site_id=site_id):
+    async for account in Account.filter(site_id=site_id).order_by("id"):
         async with in_transaction():
             for plan in plans.values():
                 if not await TariffAssignment.exists(account_id=account.id, plan_id=plan.id):
                     await assign(account.id, plan.id)
+            low = account.id % 10 == 0
             posted = await recharge(
                 account.id,
                 Channel.CASH,
-                OPENING_BALANCE_FEN,
+                LOW_OPENING_BALANCE_FEN if low else OPENING_BALANCE_FEN,
                 key=f"seed:opening:{account.id}",
                 actor="system:seed",
                 memo="开户预存",
