@@ -35,6 +35,9 @@ def create_app(settings: Settings, *, name: str = "shuidian", manage_db: bool = 
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.OAS_UI_DEFAULT = "swagger"
     app.config.OAS_URL_PREFIX = "/docs"
+    app.config.API_TITLE = "水电 Shuidian API"
+    app.config.API_VERSION = "0.1.0"
+    app.config.API_DESCRIPTION = "Prepaid water & electricity platform: tenants, payments, meters."
     app.ctx.settings = settings
     app.ctx.redis = None
 
