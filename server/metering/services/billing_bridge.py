@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from server.metering.models import Reading
+from server.metering.services.readings import spec_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,9 @@ async def bill(rows: Sequence[Reading]) -> list[Outcome]:
                 meter_id=row.meter_id,
                 prev=MeterReading(prev.taken_at, Decimal(prev.total), _bands(prev.bands)),
                 curr=MeterReading(row.taken_at, Decimal(row.total), _bands(row.bands)),
+                # The same wrap point ingest used to accept a roll-over (999999.99 → 0.00),
+                # so billing prices what ingest accepted instead of refusing it as negative.
+                register_max=spec_of(row.meter).modulus,
             )
         )
     results = await billing.bill_readings(items)
