@@ -73,7 +73,9 @@ async def init_db(settings: Settings, db_url: str | None = None) -> None:
         return
     _ensure_sqlite_dir(url)
     try:
-        await Tortoise.init(config=tortoise_config(settings, url))
+        # One database per process, reached from every task: the web server connects in a
+        # start-up listener's task and serves requests in others.
+        await Tortoise.init(config=tortoise_config(settings, url), _enable_global_fallback=True)
         await asyncio.wait_for(connections.get("default").execute_query("SELECT 1"), 10)
     except (OSError, TimeoutError, ConnectionError) as exc:
         await _close()

@@ -52,3 +52,44 @@ def test_migrate_then_seed_registers_the_sample_park(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert first.stdout.split(":", 1)[1] == again.stdout.split(":", 1)[1]  # idempotent
     assert "meters" in first.stdout
+
+
+def test_serve_answers_healthz_with_its_own_database_connection(tmp_path: Path) -> None:
+    """`shuidian serve` connects in a start-up listener; requests run in other tasks."""
+    import json
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        "SHUIDIAN_DB_URL": f"sqlite://{tmp_path}/serve.sqlite3",
+        "SHUIDIAN_PORT": str(port),
+        "SHUIDIAN_MQTT_URL": "mqtt://127.0.0.1:1883",
+    }
+    assert _shuidian("migrate", env=env, cwd=tmp_path).returncode == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        body = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                    body = json.load(r)
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert body is not None, "server did not answer"
+        assert body["checks"]["database"] == {"ok": True, "detail": "sqlite"}
+        assert body["status"] == "healthy"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
