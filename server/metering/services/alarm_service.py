@@ -2,10 +2,13 @@
 what it says, and turn relay verdicts into meter commands.
 
 Called after billing (the collector), after a credit (`on_wallet_credited`) and by the
-scheduler's sweep (repeats, arrears reminders, deferred trips whose window has ended). Each
-account is handled in its own transaction with the account row locked, so two workers
-evaluating the same account queue at most one TRIP or CLOSE: a meter that already has an
-open relay command gets no new one.
+scheduler's sweep (repeats, arrears reminders, deferred trips whose window has ended).
+Accounts are handled in batches, one transaction each with the batch's account rows locked
+(in id order, as billing locks them), so two workers evaluating the same account queue at
+most one TRIP or CLOSE: a meter that already has an open relay command gets no new one.
+Per batch the reads are one query per table (accounts, meters, alarm states, site rules, open
+relay commands), the writes one insert of alarms, one upsert of the states that changed and
+one operation-log write; only relay commands are queued one by one (they are rare).
 
 Balance: platform-billed meters follow the wallet (`Account.balance_fen`). Meter-billed
 meters trip and close themselves on their own money register; the platform evaluates their
@@ -15,32 +18,30 @@ account on the meter's remaining money for alarms only and never sends them rela
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from server.accounts.models import Account
-from server.audit.service import record
+from server.audit.service import Entry, record_many
+from server.ledger.sql import Col, fetch, in_list, insert_rows, is_pg
 from server.metering import alarms
 from server.metering.forecast import DaysLeft, ForecastBasis
-from server.metering.models import (
-    AccountAlarmState,
-    AlarmRecord,
-    CommandOp,
-    Meter,
-    MeterBilling,
-    MeteringPolicy,
-    MeterStatus,
-)
+from server.metering.models import CommandOp, MeterBilling
 from server.metering.services import commands
 from server.metering.services.config import effective_config, state_from_json, state_to_json
+from server.metering.services.reading_store import as_datetime
 from workers.meters.base import RelayState
 
 log = logging.getLogger(__name__)
 ACTOR = "system:alarms"
+BATCH = 5000
 _VERDICT_OP = {alarms.RelayVerdict.TRIP: CommandOp.TRIP, alarms.RelayVerdict.CLOSE: CommandOp.CLOSE}
 
 
@@ -56,7 +57,34 @@ def _forecast(balance_fen: int, daily_use: str | None) -> DaysLeft | None:
     return DaysLeft(ForecastBasis.RECENT_USE, days, daily, 0)
 
 
-def _context(meter: Meter, forecast: DaysLeft | None) -> alarms.MeterContext:
+def _json(raw: Any) -> Any:
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+@dataclass(frozen=True, slots=True)
+class _Meter:
+    id: int
+    account_id: int
+    site_id: int
+    billing: str
+    relay_state: str
+    trip_cause: str | None
+    protected: bool
+    money_fen: int | None
+
+
+@dataclass
+class _Row:
+    """An account's stored alarm state (defaults when it has no row yet)."""
+
+    state: dict[str, Any] = field(default_factory=dict)
+    override: dict[str, Any] = field(default_factory=dict)
+    daily_use_fen: str | None = None
+    deferred_until: datetime | None = None
+    exists: bool = False
+
+
+def _context(meter: _Meter, forecast: DaysLeft | None) -> alarms.MeterContext:
     cause = alarms.TripCause(meter.trip_cause) if meter.trip_cause else None
     return alarms.MeterContext(
         relay=RelayState(meter.relay_state),
@@ -66,88 +94,237 @@ def _context(meter: Meter, forecast: DaysLeft | None) -> alarms.MeterContext:
     )
 
 
+@dataclass
+class _Out:
+    """What one batch writes, gathered while deciding."""
+
+    now: datetime
+    alarms: list[tuple[Any, ...]] = field(default_factory=list)
+    states: list[tuple[Any, ...]] = field(default_factory=list)
+    relay: list[tuple[_Meter, alarms.RelayDecision]] = field(default_factory=list)
+    log: list[Entry] = field(default_factory=list)
+
+
 async def evaluate_accounts(account_ids: Iterable[int], *, now: datetime) -> int:
     """Evaluate each account; returns how many alarms were raised."""
+    ids = sorted(set(account_ids))
     raised = 0
-    for account_id in sorted(set(account_ids)):
-        async with in_transaction():
-            raised += await _evaluate_one(account_id, now)
+    for i in range(0, len(ids), BATCH):
+        async with in_transaction() as conn:
+            raised += await _evaluate_batch(conn, ids[i : i + BATCH], now)
     return raised
 
 
-async def _evaluate_one(account_id: int, now: datetime) -> int:
-    account = await Account.filter(id=account_id).select_for_update().first()
-    if account is None:
-        return 0
-    meters = await Meter.filter(account_id=account_id, status=MeterStatus.ACTIVE).order_by("id")
-    if not meters:
-        return 0
-    row, _ = await AccountAlarmState.get_or_create(account_id=account_id)
-    policy = await MeteringPolicy.get_or_none(site_id=account.site_id)
-    config = effective_config(
-        policy.alarm if policy else None, row.override, account.credit_limit_fen
-    )
-    platform = [m for m in meters if m.billing == MeterBilling.PLATFORM]
-    balance = account.balance_fen
+async def _evaluate_batch(conn: BaseDBAsyncClient, ids: list[int], now: datetime) -> int:
+    accounts = await _lock_accounts(conn, ids)
+    meters = await _meters(conn, list(accounts))
+    rows = await _rows(conn, list(meters))
+    policies = await _policies(conn, {accounts[a]["site_id"] for a in meters})
+    out = _Out(now)
+    configs: dict[tuple[Any, ...], alarms.AlarmConfig] = {}
+    for account_id, ms in meters.items():
+        account = accounts[account_id]
+        row = rows.get(account_id) or _Row()
+        key = (account["site_id"], json.dumps(row.override, sort_keys=True), account["credit"])
+        if key not in configs:
+            configs[key] = effective_config(policies.get(key[0]), row.override, key[2])
+        _decide(account_id, account, ms, row, configs[key], out)
+    await _apply_relays(conn, out, rows)
+    await _write(conn, out)
+    return len(out.alarms)
+
+
+def _decide(
+    account_id: int,
+    account: dict[str, Any],
+    meters: list[_Meter],
+    row: _Row,
+    config: alarms.AlarmConfig,
+    out: _Out,
+) -> None:
+    platform = [m for m in meters if m.billing == MeterBilling.PLATFORM.value]
+    balance = int(account["balance_fen"])
     if not platform:  # meter-billed only: the meter's money is what the tenant has left
         balance = sum(m.money_fen or 0 for m in meters) + balance
     forecast = _forecast(balance, row.daily_use_fen)
     state = state_from_json(row.state)
-    decision = alarms.evaluate(balance, state, config, now, _context(meters[0], forecast))
+    decision = alarms.evaluate(balance, state, config, out.now, _context(meters[0], forecast))
     for alarm in decision.alarms:
-        await AlarmRecord.create(
-            account_id=account_id,
-            kind=alarm.kind.value,
-            level=alarm.level,
-            balance_fen=alarm.balance_fen,
-            message=alarm.message,
-            created_at=now,
+        out.alarms.append(
+            (account_id, alarm.kind.value, alarm.level, alarm.balance_fen, alarm.message, out.now)
         )
-        await record(
-            ACTOR,
-            f"alarm.{alarm.kind.value}",
-            target_type="account",
-            target_id=account_id,
-            site_id=account.site_id,
-            reason=alarm.message,
-            detail={"level": alarm.level, "balance_fen": alarm.balance_fen},
-            at=now,
-        )
-    deferred = None
-    for meter in platform:
-        verdict = alarms.evaluate(balance, state, config, now, _context(meter, forecast)).relay
-        deferred = await _apply_relay(meter, verdict, row, now) or deferred
-    row.state = state_to_json(decision.state)
-    row.deferred_until = deferred
-    await row.save()
-    return len(decision.alarms)
-
-
-async def _apply_relay(
-    meter: Meter, decision: alarms.RelayDecision, row: AccountAlarmState, now: datetime
-) -> datetime | None:
-    """Queue TRIP/CLOSE (unless a relay command is already open); log a new deferral once."""
-    op = _VERDICT_OP.get(decision.verdict)
-    if op is not None:
-        if await commands.has_open(meter.id, commands.RELAY_OPS):
-            return None
-        params = {"cause": alarms.TripCause.PLATFORM.value} if op is CommandOp.TRIP else {}
-        await commands.queue_command(
-            meter.id, op, params, actor=ACTOR, reason=decision.reason, now=now
-        )
-        return None
-    if decision.verdict is alarms.RelayVerdict.DEFER_TRIP:
-        until = decision.deferred_until
-        if row.deferred_until is None or (until is not None and row.deferred_until != until):
-            await record(
+        out.log.append(
+            Entry(
                 ACTOR,
-                "meter.trip_deferred",
-                target_type="meter",
-                target_id=meter.id,
-                site_id=meter.site_id,
-                reason=decision.reason,
-                detail={"until": until.isoformat() if until else None},
-                at=now,
+                f"alarm.{alarm.kind.value}",
+                "account",
+                account_id,
+                account["site_id"],
+                alarm.message,
+                {"level": alarm.level, "balance_fen": alarm.balance_fen},
+                out.now,
             )
-        return until or row.deferred_until or now
-    return None
+        )
+    for meter in platform:
+        verdict = alarms.evaluate(balance, state, config, out.now, _context(meter, forecast))
+        if verdict.relay.verdict is not alarms.RelayVerdict.KEEP:
+            out.relay.append((meter, verdict.relay))
+    new_state = state_to_json(decision.state)
+    if new_state != row.state or not row.exists:
+        row.state = new_state
+        out.states.append((account_id, row))
+
+
+async def _apply_relays(conn: BaseDBAsyncClient, out: _Out, rows: dict[int, _Row]) -> None:
+    """Queue TRIP/CLOSE (unless a relay command is already open); log a new deferral once."""
+    busy = await _open_relay_meters(conn, [m.id for m, d in out.relay if d.verdict in _VERDICT_OP])
+    deferred: dict[int, datetime | None] = {}
+    for meter, decision in out.relay:
+        op = _VERDICT_OP.get(decision.verdict)
+        if op is not None:
+            deferred.setdefault(meter.account_id, None)
+            if meter.id in busy:
+                continue
+            params = {"cause": alarms.TripCause.PLATFORM.value} if op is CommandOp.TRIP else {}
+            await commands.queue_command(
+                meter.id, op, params, actor=ACTOR, reason=decision.reason, now=out.now
+            )
+        elif decision.verdict is alarms.RelayVerdict.DEFER_TRIP:
+            row = rows.get(meter.account_id) or _Row()
+            until = decision.deferred_until
+            if row.deferred_until is None or (until is not None and row.deferred_until != until):
+                out.log.append(
+                    Entry(
+                        ACTOR,
+                        "meter.trip_deferred",
+                        "meter",
+                        meter.id,
+                        meter.site_id,
+                        decision.reason,
+                        {"until": until.isoformat() if until else None},
+                        out.now,
+                    )
+                )
+            deferred[meter.account_id] = until or row.deferred_until or out.now
+    _merge_deferrals(out, rows, deferred)
+
+
+def _merge_deferrals(
+    out: _Out, rows: dict[int, _Row], deferred: dict[int, datetime | None]
+) -> None:
+    """An account's `deferred_until` is its last meter's deferral (None when none deferred)."""
+    pending = {a for a, _ in out.states}
+    for account_id, row in list(rows.items()) + [(a, r) for a, r in out.states if a not in rows]:
+        until = deferred.get(account_id)
+        if until != row.deferred_until:
+            row.deferred_until = until
+            if account_id not in pending:
+                out.states.append((account_id, row))
+                pending.add(account_id)
+
+
+async def _write(conn: BaseDBAsyncClient, out: _Out) -> None:
+    cols = [Col("account_id", "int"), Col("kind", "text"), Col("level", "int"),
+            Col("balance_fen", "bigint"), Col("message", "text"),
+            Col("created_at", "timestamptz")]  # fmt: skip
+    await insert_rows(conn, "alarm_record", cols, out.alarms)
+    stamp = datetime.now(UTC)
+    states = [
+        (a, json.dumps(r.state, separators=(",", ":")),
+         json.dumps(r.override, separators=(",", ":")), r.daily_use_fen, r.deferred_until, stamp)
+        for a, r in sorted(out.states, key=lambda x: x[0])
+    ]  # fmt: skip
+    cols = [Col("account_id", "int"), Col("state", "text", "jsonb"),
+            Col("override", "text", "jsonb"), Col("daily_use_fen", "text"),
+            Col("deferred_until", "timestamptz"), Col("updated_at", "timestamptz")]  # fmt: skip
+    await insert_rows(
+        conn, "account_alarm_state", cols, states,
+        suffix="ON CONFLICT (account_id) DO UPDATE SET state = excluded.state,"
+        " deferred_until = excluded.deferred_until, updated_at = excluded.updated_at",
+    )  # fmt: skip
+    await record_many(out.log)  # last: the log's chain lock is held only until commit
+
+
+# -- batch reads ------------------------------------------------------------------------------
+async def _lock_accounts(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, dict[str, Any]]:
+    where, params = in_list(conn, "id", ids, 1, "int")
+    lock = " FOR UPDATE" if is_pg(conn) else ""
+    rows = await fetch(
+        conn,
+        "SELECT id, site_id, balance_fen, credit_limit_fen AS credit FROM account"
+        f" WHERE {where} ORDER BY id{lock}",
+        params,
+    )
+    return {r["id"]: r for r in rows}
+
+
+async def _meters(conn: BaseDBAsyncClient, account_ids: list[int]) -> dict[int, list[_Meter]]:
+    if not account_ids:
+        return {}
+    where, params = in_list(conn, "account_id", account_ids, 1, "int")
+    rows = await fetch(
+        conn,
+        "SELECT id, account_id, site_id, billing, relay_state, trip_cause, protected, money_fen"
+        f" FROM meter WHERE status = 'active' AND {where} ORDER BY id",
+        params,
+    )
+    out: dict[int, list[_Meter]] = {}
+    for r in rows:
+        out.setdefault(r["account_id"], []).append(
+            _Meter(
+                r["id"],
+                r["account_id"],
+                r["site_id"],
+                r["billing"],
+                r["relay_state"],
+                r["trip_cause"],
+                bool(r["protected"]),
+                r["money_fen"],
+            )
+        )
+    return out
+
+
+async def _rows(conn: BaseDBAsyncClient, account_ids: list[int]) -> dict[int, _Row]:
+    if not account_ids:
+        return {}
+    where, params = in_list(conn, "account_id", account_ids, 1, "int")
+    rows = await fetch(
+        conn,
+        "SELECT account_id, state, override, daily_use_fen, deferred_until"
+        f" FROM account_alarm_state WHERE {where}",
+        params,
+    )
+    return {
+        r["account_id"]: _Row(
+            _json(r["state"]) or {},
+            _json(r["override"]) or {},
+            r["daily_use_fen"],
+            as_datetime(r["deferred_until"]) if r["deferred_until"] else None,
+            True,
+        )
+        for r in rows
+    }
+
+
+async def _policies(conn: BaseDBAsyncClient, site_ids: set[int]) -> dict[int, dict[str, Any]]:
+    if not site_ids:
+        return {}
+    where, params = in_list(conn, "site_id", sorted(site_ids), 1, "int")
+    rows = await fetch(conn, f"SELECT site_id, alarm FROM metering_policy WHERE {where}", params)
+    return {r["site_id"]: _json(r["alarm"]) for r in rows}
+
+
+async def _open_relay_meters(conn: BaseDBAsyncClient, meter_ids: list[int]) -> set[int]:
+    if not meter_ids:
+        return set()
+    where, params = in_list(conn, "meter_id", meter_ids, 1, "int")
+    ops = ", ".join(f"'{op.value}'" for op in sorted(commands.RELAY_OPS))
+    statuses = ", ".join(f"'{s.value}'" for s in commands.OPEN)
+    rows = await fetch(
+        conn,
+        f"SELECT DISTINCT meter_id FROM meter_command WHERE {where}"
+        f" AND status IN ({statuses}) AND op IN ({ops})",
+        params,
+    )
+    return {r["meter_id"] for r in rows}

@@ -10,51 +10,49 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from server.metering.models import Reading
-from server.metering.services.readings import spec_of
+from server.metering import ingest as rules
+from server.metering.services.readings import PendingBill
+
+# The wrap point ingest uses to accept a roll-over (999999.99 → 0.00), so billing prices what
+# ingest accepted instead of refusing it as running backwards.
+_REGISTER_MAX = rules.MeterSpec(rated_per_hour=Decimal(1)).modulus
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     ok: bool
     error: str = ""
+    account_id: int | None = None
+    amount_fen: int = 0  # what the wallet was charged now (0: a duplicate or only the carry)
 
 
-def _bands(raw: dict[str, str]) -> dict[int, Decimal]:
-    return {int(k): Decimal(v) for k, v in raw.items()}
-
-
-async def bill(rows: Sequence[Reading]) -> list[Outcome]:
-    """Bill `rows` (pending readings with `meter` fetched) in one call to billing."""
-    from server.billing import service as billing
+def _reading(r: rules.Reading):
     from server.billing.usage import MeterReading
 
-    prev_at = {(r.meter_id, r.prev_taken_at) for r in rows}
-    prevs = {
-        (p.meter_id, p.taken_at): p
-        for p in await Reading.filter(
-            meter_id__in={m for m, _ in prev_at}, taken_at__in={t for _, t in prev_at}
-        )
-    }
-    items = []
-    for row in rows:
-        prev = prevs[(row.meter_id, row.prev_taken_at)]
-        items.append(
+    return MeterReading(r.taken_at, r.total, dict(r.bands))
+
+
+async def bill(items: Sequence[PendingBill]) -> list[Outcome]:
+    """Bill `items` in one call to billing; `result[i]` answers `items[i]`."""
+    from server.billing import service as billing
+
+    results = await billing.bill_readings(
+        [
             billing.ReadingToBill(
-                meter_id=row.meter_id,
-                prev=MeterReading(prev.taken_at, Decimal(prev.total), _bands(prev.bands)),
-                curr=MeterReading(row.taken_at, Decimal(row.total), _bands(row.bands)),
-                # The same wrap point ingest used to accept a roll-over (999999.99 → 0.00),
-                # so billing prices what ingest accepted instead of refusing it as negative.
-                register_max=spec_of(row.meter).modulus,
+                meter_id=it.meter_id,
+                prev=_reading(it.prev),
+                curr=_reading(it.curr),
+                register_max=_REGISTER_MAX,
             )
-        )
-    results = await billing.bill_readings(items)
-    done = {billing.BillStatus.BILLED, billing.BillStatus.DUPLICATE}
+            for it in items
+        ]
+    )
     return [
         Outcome(
-            ok=r.status in done,
+            ok=r.status in (billing.BillStatus.BILLED, billing.BillStatus.DUPLICATE),
             error="" if r.error is None else getattr(r.error, "message", str(r.error)),
+            account_id=r.account_id,
+            amount_fen=r.amount_fen if r.status is billing.BillStatus.BILLED else 0,
         )
         for r in results
     ]

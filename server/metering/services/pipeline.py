@@ -4,6 +4,10 @@ Three steps, three transactions, each safe to repeat: a crash after ingest leave
 `pending`, billed by the next `bill_pending` sweep (billing is idempotent per (meter,
 reading time) as well); a crash after billing leaves alarms to the next evaluation (the
 collector's next round or the scheduler's sweep).
+
+Alarms are evaluated for the accounts whose money moved: a wallet charged a fen or more, or
+a meter-billed meter's money register read. An account whose balance did not change would
+get the same decision as last time (repeats are the scheduler's sweep).
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
+from server.metering import ingest as rules
 from server.metering.models import BillingStatus, Reading
 from server.metering.services import billing_bridge
+from server.metering.services import reading_store as store
 from server.metering.services.alarm_service import evaluate_accounts
-from server.metering.services.readings import IncomingReading, IngestReport, ingest
+from server.metering.services.readings import IncomingReading, IngestReport, PendingBill, ingest
 
 
 @dataclass
@@ -30,8 +36,8 @@ class ProcessReport:
 
 async def process_readings(items: Iterable[IncomingReading], *, now: datetime) -> ProcessReport:
     report = ProcessReport(ingest=await ingest(items, now=now))
-    if report.ingest.pending:
-        billed, failed, accounts = await bill_pending(report.ingest.pending)
+    if report.ingest.bills:
+        billed, failed, accounts = await bill(report.ingest.bills)
         report.billed, report.failed = billed, failed
         report.accounts |= accounts
     report.accounts |= report.ingest.accounts
@@ -40,24 +46,49 @@ async def process_readings(items: Iterable[IncomingReading], *, now: datetime) -
     return report
 
 
+async def bill(items: Sequence[PendingBill]) -> tuple[int, int, set[int]]:
+    """Bill pending readings; (billed, failed, accounts charged at least a fen)."""
+    outcomes = await billing_bridge.bill(items)
+    billed = failed = 0
+    accounts: set[int] = set()
+    results: list[tuple[int, str, str]] = []
+    for item, outcome in zip(items, outcomes, strict=True):
+        if outcome.ok:
+            billed += 1
+            results.append((item.reading_id, BillingStatus.BILLED.value, ""))
+            if outcome.amount_fen and outcome.account_id is not None:
+                accounts.add(outcome.account_id)
+        else:
+            failed += 1
+            results.append((item.reading_id, BillingStatus.FAILED.value, outcome.error[:200]))
+    async with in_transaction() as conn:
+        await store.set_billing(conn, results)
+    return billed, failed, accounts
+
+
 async def bill_pending(reading_ids: Sequence[int] | None = None) -> tuple[int, int, set[int]]:
     """Bill pending readings (all of them when `reading_ids` is None), oldest first."""
     query = Reading.filter(billing=BillingStatus.PENDING)
     if reading_ids is not None:
         query = query.filter(id__in=list(reading_ids))
-    rows = await query.order_by("meter_id", "taken_at").prefetch_related("meter")
+    rows = await query.order_by("meter_id", "taken_at")
     if not rows:
         return 0, 0, set()
-    outcomes = await billing_bridge.bill(rows)
-    billed = failed = 0
-    accounts: set[int] = set()
-    async with in_transaction():
-        for row, outcome in zip(rows, outcomes, strict=True):
-            if outcome.ok:
-                row.billing, billed = BillingStatus.BILLED, billed + 1
-                accounts.add(row.meter.account_id)
-            else:
-                row.billing, failed = BillingStatus.FAILED, failed + 1
-                row.billing_error = outcome.error[:200]
-            await row.save(update_fields=["billing", "billing_error"])
-    return billed, failed, accounts
+    wanted = {(r.meter_id, r.prev_taken_at) for r in rows}
+    prevs = {
+        (p.meter_id, p.taken_at): p
+        for p in await Reading.filter(
+            meter_id__in={m for m, _ in wanted}, taken_at__in={t for _, t in wanted}
+        )
+    }
+    items = [
+        PendingBill(
+            row.id, row.meter_id, _rule(prevs[(row.meter_id, row.prev_taken_at)]), _rule(row)
+        )
+        for row in rows
+    ]
+    return await bill(items)
+
+
+def _rule(row: Reading) -> rules.Reading:
+    return rules.Reading(row.taken_at, row.total, store.bands_of(row.bands))

@@ -1,19 +1,24 @@
 """Reading ingestion: store each reading once, classify it, hold what is suspect.
 
 `ingest(items, now=…)` takes readings from any source (a polling round, a gateway's realtime
-or replayed messages, 点抄, staff) and, per reading, in one transaction per batch:
+or replayed messages, 点抄, staff) and handles the whole batch in one transaction, with a
+fixed number of statements however many readings it holds:
 
-1. looks for an accepted reading at the same (meter, taken_at): same registers → DUPLICATE,
-   a no-op; different → CONFLICT, held;
-2. otherwise finds the accepted neighbours (`previous` ≤ t < `following`) and asks the pure
-   `ingest.classify` what the reading means;
-3. stores accepted ones in `meter_reading` (unique (meter, taken_at), so a concurrent
-   duplicate fails the insert and is counted as a duplicate), and held ones in
-   `held_reading`, never billed;
-4. a billable delta of a platform-billed meter with an account is stored `pending`; the
-   billing step (`billing_bridge.bill_pending`) bills it once (billing's own unique
-   (meter, reading_at) is the second guard);
-5. a good reading brings the meter online (logged once, at recovery), and the newest reading
+1. lock the batch's meter rows (the controller writes the relay state on the same rows);
+2. one query for the accepted readings around each meter's readings in the batch: the latest
+   at or before its earliest, everything in between, the earliest after its latest;
+3. per reading, in (meter, time) order, in memory: an accepted reading at the same time with
+   the same registers → DUPLICATE, a no-op; different → CONFLICT, held; otherwise the pure
+   `ingest.classify` decides between its neighbours, and an accepted reading joins the
+   meter's timeline so the next one in the batch sees it;
+4. one insert for the accepted readings (`meter_reading`, unique (meter, taken_at): a
+   concurrent duplicate is skipped and counted as one), one for the held ones
+   (`held_reading`, never billed), one update for the meter rows, one operation-log write;
+5. a billable delta of a platform-billed meter with an account is stored `pending` and
+   returned in `IngestReport.bills` with both readings, so the billing step
+   (`pipeline.process_readings`) bills it without reading it back; billing's own unique
+   (meter, reading_at) is the second guard;
+6. a good reading brings the meter online (logged once, at recovery), and the newest reading
    updates the relay state the meter reported and, for meter-billed meters, its money mirror.
 
 Missed reads (`record_misses`) count up per meter; at `offline_after` the meter goes offline,
@@ -22,38 +27,22 @@ logged once at that moment.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from server.audit.service import record
+from server.audit.service import Entry, record_many
 from server.metering import ingest as rules
-from server.metering.models import (
-    BillingStatus,
-    HeldReading,
-    Meter,
-    MeterBilling,
-    Reading,
-    ReadingSource,
-)
+from server.metering.models import BillingStatus, Meter, MeterBilling, ReadingSource
+from server.metering.services import reading_store as store
+from server.metering.services.reading_store import MeterState
 from workers.meters.base import MeterKind, MoneyRegister, RelayState
 
 ACTOR = "system:collector"
-_COLLECTOR_FIELDS = [
-    "missed_reads",
-    "online",
-    "last_reading_at",
-    "relay_state",
-    "relay_confirmed_at",
-    "trip_cause",
-    "protected",
-    "money_fen",
-    "money_read_at",
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,149 +59,180 @@ class IncomingReading:
     money: MoneyRegister | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PendingBill:
+    """A stored reading whose delta from `prev` waits for billing."""
+
+    reading_id: int
+    meter_id: int
+    prev: rules.Reading
+    curr: rules.Reading
+
+
 @dataclass
 class IngestReport:
     outcomes: dict[str, int] = field(default_factory=dict)
     pending: list[int] = field(default_factory=list)  # reading ids waiting for billing
+    bills: list[PendingBill] = field(default_factory=list)  # the same, with both readings
     accounts: set[int] = field(default_factory=set)  # accounts whose meter money moved
 
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
 
-def spec_of(meter: Meter) -> rules.MeterSpec:
+def spec_of(meter: Meter | MeterState) -> rules.MeterSpec:
     rated = Decimal(meter.rated_kw)
+    multiplier = meter.multiplier
     return rules.MeterSpec(
-        rated_per_hour=rated if rated > 0 else Decimal(1),
-        multiplier=Decimal(meter.multiplier),
+        rated_per_hour=rated if rated > 0 else Decimal(1), multiplier=Decimal(multiplier)
     )
 
 
-def _as_rule(r: Reading) -> rules.Reading:
-    return rules.Reading(
-        r.taken_at, Decimal(r.total), {int(k): Decimal(v) for k, v in r.bands.items()}
+@dataclass
+class _Batch:
+    """What one ingest call will write, gathered while classifying."""
+
+    now: datetime
+    report: IngestReport = field(default_factory=IngestReport)
+    accepted: list[tuple[IncomingReading, rules.Classification, datetime | None, bool]] = field(
+        default_factory=list
     )
-
-
-def _bands_json(bands: Mapping[int, Decimal]) -> dict[str, str]:
-    return {str(k): str(v) for k, v in sorted(bands.items())}
+    held: list[tuple[MeterState, IncomingReading, rules.Classification]] = field(
+        default_factory=list
+    )
+    log: list[Entry] = field(default_factory=list)
 
 
 async def ingest(items: Iterable[IncomingReading], *, now: datetime) -> IngestReport:
     """Store and classify a batch of readings (see the module docstring)."""
     batch = sorted(items, key=lambda r: (r.meter_id, r.taken_at))
-    report = IngestReport()
+    work = _Batch(now)
     if not batch:
-        return report
-    async with in_transaction():
-        # Locked: the controller writes the relay state it confirmed on the same rows.
-        rows = await Meter.filter(id__in={r.meter_id for r in batch}).select_for_update()
-        meters = {m.id: m for m in rows}
+        return work.report
+    async with in_transaction() as conn:
+        meters = await store.lock_meters(conn, {r.meter_id for r in batch})
+        before = {m.id: m.mutable() for m in meters.values()}
+        spans: dict[int, tuple[datetime, datetime]] = {}
+        for r in batch:
+            if r.meter_id in meters:
+                lo = spans.get(r.meter_id, (r.taken_at, r.taken_at))[0]
+                spans[r.meter_id] = (lo, r.taken_at)
+        timelines = await store.neighbours(conn, spans)
+        times = {m: [r.taken_at for r in tl] for m, tl in timelines.items()}
+        specs = {m.id: spec_of(m) for m in meters.values()}
         for item in batch:
             meter = meters.get(item.meter_id)
             if meter is None:
-                report.count("unknown_meter")
+                work.report.count("unknown_meter")
                 continue
-            await _one(meter, item, report, now)
-        for meter in meters.values():
-            await meter.save(update_fields=_COLLECTOR_FIELDS)
-    return report
+            _classify(meter, specs[meter.id], (times[meter.id], timelines[meter.id]), item, work)
+        await _write(conn, meters, work)
+        changed = [m for m in meters.values() if m.mutable() != before[m.id]]
+        await store.save_meters(conn, changed)
+        await record_many(work.log)  # last: the log's chain lock is held only until commit
+    return work.report
 
 
-async def _one(meter: Meter, item: IncomingReading, report: IngestReport, now: datetime) -> None:
+def _classify(
+    meter: MeterState,
+    spec: rules.MeterSpec,
+    known: tuple[list[datetime], list[rules.Reading]],
+    item: IncomingReading,
+    work: _Batch,
+) -> None:
+    """Classify `item` against the meter's accepted readings `known` (times, readings)."""
+    times, timeline = known
     new = rules.Reading(item.taken_at, item.total, dict(item.bands))
-    previous = (
-        await Reading.filter(meter_id=meter.id, taken_at__lte=item.taken_at)
-        .order_by("-taken_at")
-        .first()
-    )
+    at = bisect_right(times, item.taken_at)
+    previous = timeline[at - 1] if at else None
     following = None
     if previous is None or previous.taken_at != item.taken_at:
-        following = (
-            await Reading.filter(meter_id=meter.id, taken_at__gt=item.taken_at)
-            .order_by("taken_at")
-            .first()
-        )
-    verdict = rules.classify(
-        new,
-        _as_rule(previous) if previous else None,
-        spec_of(meter),
-        _as_rule(following) if following else None,
-    )
-    report.count(verdict.outcome.value)
-    await _mark_good(meter, item, following is None, report, now)
+        following = timeline[at] if at < len(timeline) else None
+    verdict = rules.classify(new, previous, spec, following)
+    work.report.count(verdict.outcome.value)
+    _mark_good(meter, item, following is None, work)
     if verdict.outcome is rules.Outcome.DUPLICATE:
         return
     if verdict.held_for_review:
-        await _hold(meter, item, verdict, now)
+        work.held.append((meter, item, verdict))
         return
+    times.insert(at, new.taken_at)
+    timeline.insert(at, new)
     billable = (
-        verdict.billable and meter.billing == MeterBilling.PLATFORM and meter.account_id is not None
+        verdict.billable
+        and meter.billing == MeterBilling.PLATFORM.value
+        and meter.account_id is not None
     )
-    try:
-        async with in_transaction():
-            row = await Reading.create(
-                meter_id=meter.id,
-                taken_at=item.taken_at,
-                total=item.total,
-                bands=_bands_json(item.bands),
-                outcome=verdict.outcome.value,
-                source=item.source,
-                billing=BillingStatus.PENDING if billable else BillingStatus.NONE,
-                prev_taken_at=previous.taken_at if previous and verdict.billable else None,
-                energy=str(verdict.usage.energy),
-                money_fen=item.money.remaining_fen if item.money else None,
-                purchase_count=item.money.purchase_count if item.money else None,
-            )
-    except IntegrityError:  # a concurrent ingest stored the same (meter, taken_at) first
-        report.count("duplicate")
-        return
+    prev_at = previous.taken_at if previous is not None and verdict.billable else None
+    work.accepted.append((item, verdict, prev_at, billable))
     if billable:
-        report.pending.append(row.id)
+        assert previous is not None
+        work.report.bills.append(PendingBill(0, meter.id, previous, new))
 
 
-async def _hold(
-    meter: Meter, item: IncomingReading, verdict: rules.Classification, now: datetime
-) -> None:
-    _, created = await HeldReading.get_or_create(
-        meter_id=meter.id,
-        taken_at=item.taken_at,
-        defaults={
-            "total": item.total,
-            "bands": _bands_json(item.bands),
-            "outcome": verdict.outcome.value,
-            "reason": verdict.reason[:300],
-            "source": item.source,
-        },
-    )
-    if created:
-        await record(
-            ACTOR,
-            "reading.held",
-            target_type="meter",
-            target_id=meter.id,
-            site_id=meter.site_id,
-            reason=verdict.reason,
-            detail={"taken_at": item.taken_at.isoformat(), "total": str(item.total)},
-            at=now,
+async def _write(conn: object, meters: dict[int, MeterState], work: _Batch) -> None:
+    stamp = datetime.now(UTC)
+    rows = [
+        (
+            item.meter_id, item.taken_at.astimezone(UTC), store.total_text(item.total),
+            store.bands_json(item.bands), verdict.outcome.value, item.source.value,
+            (BillingStatus.PENDING if billable else BillingStatus.NONE).value,
+            prev_at.astimezone(UTC) if prev_at else None, str(verdict.usage.energy), "",
+            item.money.remaining_fen if item.money else None,
+            item.money.purchase_count if item.money else None, stamp,
         )
+        for item, verdict, prev_at, billable in work.accepted
+    ]  # fmt: skip
+    ids = await store.insert_new(conn, "meter_reading", store.READING_COLS, rows)  # type: ignore[arg-type]
+    bills = iter(work.report.bills)
+    kept: list[PendingBill] = []
+    for item, _, _, billable in work.accepted:
+        row_id = ids.get((item.meter_id, item.taken_at.astimezone(UTC)))
+        bill = next(bills) if billable else None
+        if row_id is None:  # a concurrent ingest stored the same (meter, taken_at) first
+            work.report.count("duplicate")
+        elif bill is not None:
+            kept.append(PendingBill(row_id, bill.meter_id, bill.prev, bill.curr))
+    work.report.bills = kept
+    work.report.pending = [b.reading_id for b in kept]
+    await _write_held(conn, work, stamp)
 
 
-async def _mark_good(
-    meter: Meter, item: IncomingReading, newest: bool, report: IngestReport, now: datetime
-) -> None:
+async def _write_held(conn: object, work: _Batch, stamp: datetime) -> None:
+    rows = [
+        (
+            item.meter_id, item.taken_at.astimezone(UTC), store.total_text(item.total),
+            store.bands_json(item.bands), verdict.outcome.value, verdict.reason[:300],
+            item.source.value, "open", stamp,
+        )
+        for _, item, verdict in work.held
+    ]  # fmt: skip
+    created = await store.insert_new(conn, "held_reading", store.HELD_COLS, rows)  # type: ignore[arg-type]
+    for meter, item, verdict in work.held:
+        if (item.meter_id, item.taken_at.astimezone(UTC)) in created:
+            work.log.append(
+                Entry(
+                    ACTOR,
+                    "reading.held",
+                    "meter",
+                    meter.id,
+                    meter.site_id,
+                    verdict.reason,
+                    {"taken_at": item.taken_at.isoformat(), "total": str(item.total)},
+                    work.now,
+                )
+            )
+
+
+def _mark_good(meter: MeterState, item: IncomingReading, newest: bool, work: _Batch) -> None:
     """The meter answered: online again (logged once), newest state mirrored on the row."""
     meter.missed_reads = 0
     if not meter.online:
         meter.online = True
-        await record(
-            ACTOR,
-            "meter.online",
-            target_type="meter",
-            target_id=meter.id,
-            site_id=meter.site_id,
-            reason="电表恢复通讯",
-            at=now,
+        work.log.append(
+            Entry(
+                ACTOR, "meter.online", "meter", meter.id, meter.site_id, "电表恢复通讯", at=work.now
+            )
         )
     if not newest or (meter.last_reading_at and item.taken_at < meter.last_reading_at):
         return
@@ -222,15 +242,15 @@ async def _mark_good(
     if fresher and item.relay is not None and item.relay is not RelayState.UNKNOWN:
         if item.relay is RelayState.CLOSED:
             meter.trip_cause = None
-        meter.relay_state = item.relay
+        meter.relay_state = item.relay.value
         meter.relay_confirmed_at = item.taken_at
     if item.protected is not None:
         meter.protected = item.protected
-    if item.money is not None and meter.billing == MeterBilling.METER:
+    if item.money is not None and meter.billing == MeterBilling.METER.value:
         meter.money_fen = item.money.remaining_fen
         meter.money_read_at = item.taken_at
         if meter.account_id is not None:
-            report.accounts.add(meter.account_id)
+            work.report.accounts.add(meter.account_id)
 
 
 async def record_misses(
@@ -238,23 +258,28 @@ async def record_misses(
 ) -> list[int]:
     """Count a missed read per meter; returns the meters that just went offline."""
     went_offline: list[int] = []
-    async with in_transaction():
-        for meter in await Meter.filter(id__in=list(meter_ids)):
+    log: list[Entry] = []
+    async with in_transaction() as conn:
+        meters = await store.lock_meters(conn, list(meter_ids))
+        for meter in meters.values():
             meter.missed_reads += 1
             if meter.online and meter.missed_reads >= offline_after:
                 meter.online = False
                 went_offline.append(meter.id)
-                await record(
-                    ACTOR,
-                    "meter.offline",
-                    target_type="meter",
-                    target_id=meter.id,
-                    site_id=meter.site_id,
-                    reason=f"连续 {meter.missed_reads} 次抄表失败，电表离线",
-                    detail={"error": error.get(meter.id, "")[:300]},
-                    at=now,
+                log.append(
+                    Entry(
+                        ACTOR,
+                        "meter.offline",
+                        "meter",
+                        meter.id,
+                        meter.site_id,
+                        f"连续 {meter.missed_reads} 次抄表失败，电表离线",
+                        {"error": error.get(meter.id, "")[:300]},
+                        now,
+                    )
                 )
-            await meter.save(update_fields=["missed_reads", "online"])
+        await store.save_meters(conn, meters.values())
+        await record_many(log)
     return went_offline
 
 
