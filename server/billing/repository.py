@@ -1,7 +1,9 @@
 """Usage billing's database reads and writes, one statement per table per batch.
 
-Used by service.py only. Every query takes the whole batch: `= ANY($n)` arrays and `unnest`
-inserts on PostgreSQL (one round trip each), chunked lists on SQLite.
+Used by service.py only. Every query takes the whole batch: `= ANY($n)` arrays, `unnest`
+updates and binary COPY of new rows on PostgreSQL (one round trip each; ledger transaction
+ids are taken from their sequence first, so legs and usage rows can name them), chunked
+lists on SQLite.
 """
 
 from __future__ import annotations
@@ -19,7 +21,17 @@ from server.billing.usage import BillingState, UsageCharge
 from server.ledger import posting
 from server.ledger.posting import ChargeType, TxKind
 from server.ledger.service import move_wallet
-from server.ledger.sql import Col, fetch, in_list, insert_rows, is_pg, ledger_account_ids, now
+from server.ledger.sql import (
+    Col,
+    copy_rows,
+    fetch,
+    in_list,
+    insert_rows,
+    is_pg,
+    ledger_account_ids,
+    next_ids,
+    now,
+)
 from server.metering.models import MeterBilling
 
 ZERO = Decimal(0)
@@ -158,11 +170,25 @@ async def write_charges(
     for _, _, m, usage in charged:
         running[m.account_id] -= usage.deduct_fen
         after.append(running[m.account_id])
-    keys = [usage_key(it.meter_id, it.curr.read_at) for _, it, _, _ in charged]
+    keys = _usage_keys(charged)
     tx_ids = await _post_transactions(conn, charged, keys, after, actor)
-    await _insert_usage(conn, charged, [tx_ids.get(k) for k in keys])
+    await _insert_usage(conn, charged, tx_ids)
     await _upsert_states(conn, {(m.account_id, m.kind) for _, _, m, _ in charged}, states)
-    return [(tx_ids.get(key), balance) for key, balance in zip(keys, after, strict=True)]
+    return list(zip(tx_ids, after, strict=True))
+
+
+def _usage_keys(charged: Sequence[Charged]) -> list[str]:
+    """`usage_key` of each charge; a round's readings share a few instants, so each instant is
+    formatted once."""
+    stamps: dict[datetime, str] = {}
+    keys = []
+    for _, it, _, _ in charged:
+        at = it.curr.read_at
+        stamp = stamps.get(at)
+        if stamp is None:
+            stamp = stamps[at] = at.astimezone(UTC).isoformat()
+        keys.append(f"usage:{it.meter_id}:{stamp}")
+    return keys
 
 
 async def _move_wallets(conn: BaseDBAsyncClient, charged: Sequence[Charged]) -> dict[int, int]:
@@ -183,37 +209,66 @@ async def _move_wallets(conn: BaseDBAsyncClient, charged: Sequence[Charged]) -> 
     return {r["id"]: int(r["balance_fen"]) for r in rows}
 
 
+_TX_COLUMNS = ("id", "key", "kind", "memo", "actor", "account_id", "balance_after_fen",
+               "created_at")  # fmt: skip
+_LEG_COLUMNS = ("transaction_id", "ledger_account_id", "amount_fen")
+
+
 async def _post_transactions(
     conn: BaseDBAsyncClient,
     charged: Sequence[Charged],
     keys: list[str],
     after: list[int],
     actor: str,
-) -> dict[str, int]:
+) -> list[int | None]:
+    """One ledger transaction (wallet −, revenue +) per charge of at least one fen; its id,
+    or None for a charge that only moved the carry."""
+    posted = [i for i, (_, _, _, usage) in enumerate(charged) if usage.deduct_fen]
+    tx_ids: list[int | None] = [None] * len(charged)
+    if not posted:
+        return tx_ids
+    codes = {i: (posting.wallet(charged[i][2].account_id),  # type: ignore[arg-type]
+                 posting.revenue(ChargeType(charged[i][2].kind))) for i in posted}  # fmt: skip
+    account_ids = await ledger_account_ids(
+        conn, sorted({c for pair in codes.values() for c in pair})
+    )
+    new_ids = await next_ids(conn, "ledger_transaction", len(posted)) if is_pg(conn) else []
     rows, legs = [], []
     stamp = now()
-    for (_, _, m, usage), key, balance in zip(charged, keys, after, strict=True):
-        if usage.deduct_fen == 0:
-            continue
+    kind = TxKind.CHARGE.value
+    for n, i in enumerate(posted):
+        _, _, m, usage = charged[i]
         memo = f"{'电' if m.kind == 'electricity' else '水'}费 {usage.quantity}"
-        rows.append((key, TxKind.CHARGE.value, memo, actor, m.account_id, balance, stamp))
-        legs.append((key, posting.wallet(m.account_id), -usage.deduct_fen))  # type: ignore[arg-type]
-        legs.append((key, posting.revenue(ChargeType(m.kind)), usage.deduct_fen))
-    if not rows:
-        return {}
-    cols = [Col('"key"', "text"), Col("kind", "text"), Col("memo", "text"), Col("actor", "text"),
-            Col("account_id", "int"), Col("balance_after_fen", "bigint"),
-            Col("created_at", "timestamptz")]  # fmt: skip
-    inserted = await insert_rows(
-        conn, "ledger_transaction", cols, rows, suffix='RETURNING id, "key"'
-    )
-    tx_ids = {r["key"]: int(r["id"]) for r in inserted}
-    account_ids = await ledger_account_ids(conn, sorted({code for _, code, _ in legs}))
-    leg_rows = [(tx_ids[key], account_ids[code], amount) for key, code, amount in legs]
-    leg_cols = [Col("transaction_id", "bigint"), Col("ledger_account_id", "int"),
-                Col("amount_fen", "bigint")]  # fmt: skip
-    await insert_rows(conn, "ledger_leg", leg_cols, leg_rows)
+        row = (keys[i], kind, memo, actor, m.account_id, after[i], stamp)
+        rows.append((new_ids[n], *row) if new_ids else row)
+    if new_ids:
+        await copy_rows(conn, "ledger_transaction", _TX_COLUMNS, rows)
+        by_key = {keys[i]: new_ids[n] for n, i in enumerate(posted)}
+    else:
+        cols = [Col('"key"', "text"), Col("kind", "text"), Col("memo", "text"),
+                Col("actor", "text"), Col("account_id", "int"),
+                Col("balance_after_fen", "bigint"), Col("created_at", "timestamptz")]  # fmt: skip
+        inserted = await insert_rows(
+            conn, "ledger_transaction", cols, rows, suffix='RETURNING id, "key"'
+        )
+        by_key = {r["key"]: int(r["id"]) for r in inserted}
+    for i in posted:
+        tx_id = tx_ids[i] = by_key[keys[i]]
+        wallet, revenue = codes[i]
+        amount = charged[i][3].deduct_fen
+        legs.append((tx_id, account_ids[wallet], -amount))
+        legs.append((tx_id, account_ids[revenue], amount))
+    if is_pg(conn):
+        await copy_rows(conn, "ledger_leg", _LEG_COLUMNS, legs)
+    else:
+        leg_cols = [Col("transaction_id", "bigint"), Col("ledger_account_id", "int"),
+                    Col("amount_fen", "bigint")]  # fmt: skip
+        await insert_rows(conn, "ledger_leg", leg_cols, legs)
     return tx_ids
+
+
+_USAGE_COLUMNS = ("meter_id", "account_id", "prev_reading_at", "reading_at", "quantity",
+                  "exact_yuan", "amount_fen", "lines", "transaction_id", "created_at")  # fmt: skip
 
 
 async def _insert_usage(
@@ -221,21 +276,24 @@ async def _insert_usage(
 ) -> None:
     stamp = now()
     rows = []
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     for (_, it, m, usage), tx_id in zip(charged, tx_ids, strict=True):
         lines = [
             [ln.label, str(ln.quantity), str(ln.unit_price), str(ln.amount)] for ln in usage.lines
         ]
         rows.append((
-            it.meter_id, m.account_id, it.prev.read_at.astimezone(UTC),
-            it.curr.read_at.astimezone(UTC), str(usage.quantity), str(usage.exact_yuan),
-            usage.deduct_fen, json.dumps(lines, ensure_ascii=False, separators=(",", ":")),
-            tx_id, stamp,
+            it.meter_id, m.account_id, it.prev.read_at, it.curr.read_at, str(usage.quantity),
+            str(usage.exact_yuan), usage.deduct_fen, dumps(lines), tx_id, stamp,
         ))  # fmt: skip
+    if is_pg(conn):
+        await copy_rows(conn, "usage_charge", _USAGE_COLUMNS, rows)
+        return
     cols = [Col("meter_id", "int"), Col("account_id", "int"), Col("prev_reading_at", "timestamptz"),
             Col("reading_at", "timestamptz"), Col("quantity", "text"), Col("exact_yuan", "text"),
             Col("amount_fen", "bigint"), Col("lines", "text", "jsonb"),
             Col("transaction_id", "bigint"), Col("created_at", "timestamptz")]  # fmt: skip
-    await insert_rows(conn, "usage_charge", cols, rows)
+    utc_rows = [(r[0], r[1], r[2].astimezone(UTC), r[3].astimezone(UTC), *r[4:]) for r in rows]
+    await insert_rows(conn, "usage_charge", cols, utc_rows)
 
 
 async def _upsert_states(

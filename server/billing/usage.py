@@ -42,6 +42,7 @@ from server.tariffs.pricing import (
 ZERO = Decimal(0)
 ONE_FEN = Decimal(1)
 _EXACT = Context(prec=60, traps=[Inexact, InvalidOperation])
+_BANDS: dict[object, Band] = {int(b): b for b in Band}
 
 
 class BillingError(ShuidianError):
@@ -172,10 +173,11 @@ def usage_between(
         if set(prev.bands) != set(curr.bands):
             raise BandRegistersMismatch("两次读数的分时寄存器不一致")
         for number in sorted(curr.bands):
-            if number not in Band._value2member_map_:
+            band = _BANDS.get(number)  # a dict lookup: Band(number) costs a microsecond
+            if band is None:
                 raise BandRegistersMismatch("分时寄存器编号必须是1到5", band=number)
             delta = register_delta(prev.bands[number], curr.bands[number], register_max)
-            bands[Band(number)] = _EXACT.multiply(delta, multiplier)
+            bands[band] = _EXACT.multiply(delta, multiplier)
     return UsageSlice(prev.read_at, curr.read_at, _EXACT.multiply(total, multiplier), bands)
 
 

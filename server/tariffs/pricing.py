@@ -21,6 +21,10 @@ per TOU band register. `price_usage` prices it under a `Tariff` (or a bare plan)
    amounts are exact yuan, never rounded; turning them into fen (with a per-account carry)
    is billing's job.
 
+The common case — newest version in force over the whole slice, no tiers, a flat price or TOU
+band registers — takes a short path (`_price_common`) doing the same Decimal operations in
+the same order; a property test holds it to the general path's result, digit for digit.
+
 Two-part plans: `price_usage` prices their energy part; `basic_charge` prices the monthly
 capacity (kVA) or demand (kW) charge, which the scheduler levies once per month.
 """
@@ -104,7 +108,7 @@ class UsageSlice:
             raise InvalidUsage("用量时间必须带时区")
         if self.end < self.start:
             raise InvalidUsage("用量的结束时间早于开始时间", start=self.start, end=self.end)
-        if self.total < 0 or any(q < 0 for q in self.bands.values()):
+        if self.total < 0 or (self.bands and min(self.bands.values()) < 0):
             raise InvalidUsage("用量不能为负数", total=self.total)
 
 
@@ -171,7 +175,17 @@ def price_usage(
 ) -> PriceResult:
     """Price `usage`; `cumulative_before` is the use already counted in the tier period
     containing `usage.start` (ignored by plans without tiers)."""
-    pieces = _pieces(as_tariff(tariff), usage.start, usage.end)
+    tariff = as_tariff(tariff)
+    fast = _price_common(tariff, usage)
+    if fast is not None:
+        return fast
+    return _price_general(tariff, usage, cumulative_before, is_holiday)
+
+
+def _price_general(
+    tariff: Tariff, usage: UsageSlice, cumulative_before: Decimal, is_holiday: HolidayRule
+) -> PriceResult:
+    pieces = _pieces(tariff, usage.start, usage.end)
     lines: list[PriceLine] = []
     quantity = ZERO
     tier_key: tuple[object, datetime] | None = None
@@ -219,6 +233,47 @@ def basic_charge(
         amount=_EXACT.multiply(quantity, plan.rate),
     )
     return PriceResult(lines=(line,), total=line.amount, quantity=quantity)
+
+
+def _price_common(tariff: Tariff, usage: UsageSlice) -> PriceResult | None:
+    """The common case, priced without the general machinery: the newest version in force
+    over the whole slice (so one piece), no tiers, and a flat price or TOU band registers.
+
+    Same operations in the same order as the general path below, so the same Decimals to the
+    digit and exponent (a property test compares the two); None when it does not apply."""
+    version = tariff.versions[-1]
+    if version.effective_from > usage.start:
+        return None
+    plan = version.plan
+    if isinstance(plan, TwoPartPlan):
+        plan = plan.energy
+    if isinstance(plan, FlatPlan):
+        label = "用水量" if plan.unit is Unit.M3 else "电量"
+        line = _line(LineKind.ENERGY, label, usage.total, plan.unit, plan.price)
+        return PriceResult((line,), _EXACT.add(ZERO, line.amount), ZERO + usage.total)
+    if not isinstance(plan, TouPlan) or not usage.bands:
+        return None
+    prices, unit = plan.prices, plan.unit
+    lines = []
+    total = quantity = ZERO
+    for band in sorted(usage.bands):
+        q = usage.bands[band]
+        quantity = _EXACT.add(quantity, q)
+        if q == 0:
+            continue
+        price = prices.get(band)
+        if price is None:
+            return None  # the general path refuses it, with its message
+        line = PriceLine(
+            LineKind.ENERGY, _BAND_LINE_LABELS[band], q, unit.value, price,
+            _EXACT.multiply(q, price), band=band,
+        )  # fmt: skip
+        lines.append(line)
+        total = _EXACT.add(total, line.amount)
+    return PriceResult(tuple(lines), total, ZERO + quantity)
+
+
+_BAND_LINE_LABELS = {band: f"{band.label}时段电量" for band in Band}
 
 
 def _pieces(tariff: Tariff, start: datetime, end: datetime) -> list[_Piece]:

@@ -1,0 +1,142 @@
+"""Pricing's short path for the common case (server.tariffs.pricing._price_common) gives the
+general path's result to the digit — same lines, same Decimals with the same exponents — and
+steps aside whenever it does not apply (so errors stay the general path's)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from server.core.errors import ShuidianError
+from server.tariffs import (
+    LOCAL_TZ,
+    Band,
+    ChargeBasis,
+    DaySchedule,
+    FlatPlan,
+    PlanVersion,
+    PriceResult,
+    Season,
+    Tariff,
+    Tier,
+    TieredPlan,
+    TimeSegment,
+    TouPlan,
+    TwoPartPlan,
+    Unit,
+    UsageSlice,
+    price_usage,
+)
+from server.tariffs.pricing import _price_common, _price_general
+
+T0 = datetime(2026, 3, 2, 9, tzinfo=LOCAL_TZ)
+prices = st.decimals(min_value=0, max_value=Decimal("9.99999"), places=5)
+# Quantities as meters give them, with a few odd exponents (0E+1, 1.000000, 12345678.9).
+quantities = st.one_of(
+    st.decimals(min_value=0, max_value=Decimal("99999.999999"), places=6),
+    st.decimals(min_value=0, max_value=Decimal(10**8), places=0),
+    st.sampled_from([Decimal("0"), Decimal("0E+1"), Decimal("0.00"), Decimal("1.000000")]),
+)
+
+
+def _day(bands: list[Band]) -> DaySchedule:
+    hours = 24 // len(bands)
+    return DaySchedule(tuple(
+        TimeSegment(time(i * hours), time(0 if i == len(bands) - 1 else (i + 1) * hours), b)
+        for i, b in enumerate(bands)
+    ))  # fmt: skip
+
+
+@st.composite
+def plans(draw: st.DrawFn) -> FlatPlan | TouPlan | TieredPlan | TwoPartPlan:
+    kind = draw(st.sampled_from(["flat", "water", "tou", "tiered", "two_part_tou"]))
+    if kind in {"flat", "water"}:
+        return FlatPlan(draw(prices), Unit.M3 if kind == "water" else Unit.KWH)
+    bands = draw(st.lists(st.sampled_from(list(Band)), min_size=1, max_size=5, unique=True))
+    tou = TouPlan(
+        {b: draw(prices) for b in bands},
+        (Season("全年", frozenset(range(1, 13)), _day(bands)),),
+    )
+    if kind == "tiered":
+        return TieredPlan((Tier(Decimal(100), Decimal(0)), Tier(None, draw(prices))), base=tou)
+    if kind == "two_part_tou":
+        return TwoPartPlan(tou, ChargeBasis.CAPACITY, Decimal(23))
+    return tou
+
+
+@st.composite
+def tariffs(draw: st.DrawFn) -> Tariff:
+    first = PlanVersion(T0 - timedelta(days=30), draw(plans()))
+    if not draw(st.booleans()):
+        return Tariff((first,))
+    plan = draw(plans())
+    if plan.unit != first.plan.unit:
+        plan = first.plan
+    # The newer version starts before, inside, or after the slice.
+    later = T0 + timedelta(minutes=draw(st.sampled_from([-15, 0, 7, 15, 60])))
+    return Tariff((first, PlanVersion(later, plan)))
+
+
+@st.composite
+def slices(draw: st.DrawFn) -> UsageSlice:
+    minutes = draw(st.sampled_from([0, 15, 60, 24 * 60]))
+    bands = {}
+    if draw(st.booleans()):
+        numbers = st.sampled_from(list(Band))
+        bands = draw(st.dictionaries(numbers, quantities, min_size=1, max_size=5))
+    return UsageSlice(T0, T0 + timedelta(minutes=minutes), draw(quantities), bands)
+
+
+def _exactly(result: PriceResult) -> tuple[object, ...]:
+    """Everything in a result, Decimals by their digits and exponent, not only their value."""
+    lines = tuple(
+        (ln.kind, ln.label, ln.quantity.as_tuple(), ln.unit, ln.unit_price.as_tuple(),
+         ln.amount.as_tuple(), ln.band, ln.tier)
+        for ln in result.lines
+    )  # fmt: skip
+    return (lines, result.total.as_tuple(), result.quantity.as_tuple(),
+            result.tier_period_start, result.cumulative_after.as_tuple())  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(tariffs(), slices(), st.sampled_from([Decimal(0), Decimal("150.5")]))
+def test_the_short_path_gives_the_general_result_to_the_digit(
+    tariff: Tariff, usage: UsageSlice, before: Decimal
+) -> None:
+    fast = _price_common(tariff, usage)
+    try:
+        general = _price_general(tariff, usage, before, None)
+    except ShuidianError:
+        assert fast is None  # the general path refuses it: so must price_usage
+        return
+    if fast is not None:
+        assert _exactly(fast) == _exactly(general)
+    assert _exactly(price_usage(tariff, usage, cumulative_before=before)) == _exactly(general)
+
+
+def test_the_short_path_takes_the_common_cases_and_leaves_the_rest() -> None:
+    tou = TouPlan(
+        {Band.PEAK: Decimal("1.12036"), Band.VALLEY: Decimal("0.27913")},
+        (Season("全年", frozenset(range(1, 13)), _day([Band.VALLEY, Band.PEAK])),),
+    )
+    registers = UsageSlice(
+        T0, T0 + timedelta(minutes=15), Decimal("0.5"), {Band.PEAK: Decimal("0.5")}
+    )
+    no_registers = UsageSlice(T0, T0 + timedelta(minutes=15), Decimal("0.5"))
+    one = Tariff((PlanVersion(T0 - timedelta(days=1), tou),))
+    changing = Tariff((*one.versions, PlanVersion(T0 + timedelta(minutes=5), tou)))
+    tiered = TieredPlan((Tier(Decimal(100), Decimal(0)), Tier(None, Decimal("0.3"))), base=tou)
+    assert _price_common(one, registers) is not None
+    assert _price_common(Tariff((PlanVersion(T0, FlatPlan(Decimal("0.6583"))),)), no_registers)
+    assert _price_common(one, no_registers) is None  # split by time: general path
+    assert _price_common(changing, registers) is None  # two pieces
+    assert _price_common(Tariff((PlanVersion(T0, tiered),)), registers) is None
+    # 0.5 kWh 峰 × ¥1.12036 = ¥0.56018, to the last digit.
+    fast = _price_common(one, registers)
+    assert fast is not None and (fast.total, str(fast.lines[0])) == (
+        Decimal("0.560180"),
+        "峰时段电量 0.5 kWh × ¥1.12036 = ¥0.560180",
+    )
