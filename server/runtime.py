@@ -45,9 +45,18 @@ def find_worker(name: str) -> WorkerRun | None:
     return getattr(module, "run", None)
 
 
-async def serve_web(settings: Settings, stop: asyncio.Event, *, manage_db: bool) -> None:
-    """Serve the Sanic app on settings.host:port until `stop` is set (one process)."""
+async def serve_web(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    manage_db: bool,
+    ctx: dict[str, Any] | None = None,
+) -> None:
+    """Serve the Sanic app on settings.host:port until `stop` is set (one process).
+    `ctx` items are put on `app.ctx` before start (the demo's payment sandbox)."""
     app = create_app(settings, manage_db=manage_db)
+    for key, value in (ctx or {}).items():
+        setattr(app.ctx, key, value)
     try:
         server = await app.create_server(
             host=settings.host, port=settings.port, return_asyncio_server=True
@@ -83,6 +92,7 @@ async def run_worker(name: str, settings: Settings, stop: asyncio.Event) -> None
 async def demo(settings: Settings, stop: asyncio.Event) -> None:
     """Embedded mode in one process: database, MQTT broker, simulated park, workers, web."""
     from server.metering.models import MeteringPolicy
+    from server.payments.demo import start_sandbox_for_demo
     from server.places.seed import seed_money, seed_park
     from workers.sim.run import SimConfig, Simulation
 
@@ -90,6 +100,7 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
     await migrate(settings)
     await init_db(settings)
     broker: Any = None
+    pay: Any = None
     sim: Simulation | None = None
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -120,8 +131,14 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
             run = find_worker(name)
             if run is not None:
                 tasks.append(asyncio.create_task(run(settings, stop), name=f"worker:{name}"))
-        web = asyncio.create_task(serve_web(settings, stop, manage_db=False), name="web")
+        pay = await start_sandbox_for_demo(f"http://{settings.host}:{settings.port}")
+        web = asyncio.create_task(
+            serve_web(settings, stop, manage_db=False, ctx={"payments": pay.payments}),
+            name="web",
+        )
         tasks.append(web)
+        tasks.append(asyncio.create_task(_payments_loop(pay, stop), name="payments"))
+        tasks.append(asyncio.create_task(_tenants_recharge(pay, stop), name="tenants"))
         await asyncio.sleep(0.2)
         if web.done():
             web.result()  # raise the web server's start-up error (port in use …)
@@ -130,6 +147,8 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
     finally:
         stop.set()
         results = await asyncio.gather(*tasks, return_exceptions=True)
+        if pay is not None:
+            await pay.aclose()
         if sim is not None:
             await sim.stop()
         if broker is not None:
@@ -140,6 +159,48 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
                 raise result
             if isinstance(result, Exception):
                 log.error("task ended with an error: %r", result)
+
+
+async def _payments_loop(pay: Any, stop: asyncio.Event, period: float = 30.0) -> None:
+    """What the scheduler does in production: query unpaid orders, finish follow-ups."""
+    from server.payments.poller import poll_once
+
+    while not stop.is_set():
+        try:
+            await poll_once(pay.payments)
+        except Exception:
+            log.exception("payment poller round failed; next round in %.0f s", period)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), period)
+
+
+async def _tenants_recharge(pay: Any, stop: asyncio.Event, period: float = 60.0) -> None:
+    """Simulated tenants: whoever is under ¥30 pays ¥100 by WeChat Pay through the sandbox,
+    so the demo shows the whole loop — alarm, trip at zero, recharge, relay closed again."""
+    from server.accounts.models import Account
+    from server.payments.services import create_recharge_order
+
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), period)
+        if stop.is_set():
+            return
+        try:
+            low = await Account.filter(balance_fen__lt=3000).order_by("balance_fen").limit(3)
+            for account in low:
+                order, _ = await create_recharge_order(
+                    pay.payments,
+                    account.id,
+                    "wechat",
+                    10000,
+                    actor=f"tenant:demo-{account.id}",
+                    payer_openid=f"o-demo-{account.id}",
+                    description="电费充值",
+                )
+                pay.pay(order.channel, order.out_trade_no)
+                log.info("demo tenant %s pays ¥100 (%s)", account.number, order.out_trade_no)
+        except Exception:
+            log.exception("demo tenant recharge failed")
 
 
 def _fresh_demo_database(settings: Settings) -> Settings:
