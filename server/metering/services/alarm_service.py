@@ -147,6 +147,8 @@ def _decide(
     if not platform:  # meter-billed only: the meter's money is what the tenant has left
         balance = sum(m.money_fen or 0 for m in meters) + balance
     forecast = _forecast(balance, row.daily_use_fen)
+    if _quiet(balance, row, config, forecast, platform):
+        return
     state = state_from_json(row.state)
     decision = alarms.evaluate(balance, state, config, out.now, _context(meters[0], forecast))
     for alarm in decision.alarms:
@@ -173,6 +175,35 @@ def _decide(
     if new_state != row.state or not row.exists:
         row.state = new_state
         out.states.append((account_id, row))
+
+
+_QUIET_STATE = state_to_json(alarms.AlarmState())
+
+
+def _quiet(
+    balance: int,
+    row: _Row,
+    config: alarms.AlarmConfig,
+    forecast: DaysLeft | None,
+    platform: list[_Meter],
+) -> bool:
+    """Nothing to say or do, without running `evaluate`: no level active or near, no
+    forecast near, nothing deferred, every relay closed. Most accounts, most of the time."""
+    far = config.levels[0].threshold_fen + config.hysteresis_fen
+    soon = (
+        forecast is not None
+        and config.forecast_days is not None
+        and forecast.days is not None
+        and forecast.days <= config.forecast_days + config.forecast_clear_days
+    )
+    return (
+        row.exists
+        and row.state == _QUIET_STATE
+        and row.deferred_until is None
+        and balance > max(far, 0)
+        and not soon
+        and all(m.relay_state == RelayState.CLOSED.value for m in platform)
+    )
 
 
 async def _apply_relays(conn: BaseDBAsyncClient, out: _Out, rows: dict[int, _Row]) -> None:

@@ -12,6 +12,7 @@ get the same decision as last time (repeats are the scheduler's sweep).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,17 +33,22 @@ class ProcessReport:
     billed: int = 0
     failed: int = 0
     accounts: set[int] = field(default_factory=set)
+    seconds: dict[str, float] = field(default_factory=dict)  # per step, for metrics
 
 
 async def process_readings(items: Iterable[IncomingReading], *, now: datetime) -> ProcessReport:
+    t0 = time.perf_counter()
     report = ProcessReport(ingest=await ingest(items, now=now))
+    t1 = time.perf_counter()
     if report.ingest.bills:
         billed, failed, accounts = await bill(report.ingest.bills)
         report.billed, report.failed = billed, failed
         report.accounts |= accounts
+    t2 = time.perf_counter()
     report.accounts |= report.ingest.accounts
     if report.accounts:
         await evaluate_accounts(report.accounts, now=now)
+    report.seconds = {"ingest": t1 - t0, "billing": t2 - t1, "alarms": time.perf_counter() - t2}
     return report
 
 

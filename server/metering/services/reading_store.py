@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -39,9 +39,10 @@ def bands_of(raw: Any) -> dict[int, Decimal]:
 
 
 def bands_json(bands: Any) -> str:
-    return json.dumps(
-        {str(k): str(v) for k, v in sorted(dict(bands).items())}, separators=(",", ":")
-    )
+    """{"1":"12.34",…}: keys are ints and values Decimals, so nothing needs escaping."""
+    if not bands:
+        return "{}"
+    return "{" + ",".join(f'"{k}":"{v}"' for k, v in sorted(bands.items())) + "}"
 
 
 @dataclass(slots=True)
@@ -67,7 +68,11 @@ class MeterState:
     money_read_at: datetime | None
 
     def mutable(self) -> tuple[Any, ...]:
-        return astuple(self)[7:]
+        return (
+            self.missed_reads, self.online, self.last_reading_at, self.relay_state,
+            self.relay_confirmed_at, self.trip_cause, self.protected, self.money_fen,
+            self.money_read_at,
+        )  # fmt: skip
 
 
 MUTABLE = [
