@@ -8,6 +8,7 @@ lists on SQLite.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from server.ledger.service import move_wallet
 from server.ledger.sql import (
     Col,
     copy_rows,
-    fetch,
+    fetch_records,
     in_list,
     insert_rows,
     is_pg,
@@ -33,6 +34,7 @@ from server.ledger.sql import (
     now,
 )
 from server.metering.models import MeterBilling
+from server.tariffs.pricing import PriceLine
 
 ZERO = Decimal(0)
 
@@ -59,7 +61,7 @@ def as_datetime(value: Any) -> datetime:
 
 async def fetch_meters(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, MeterInfo]:
     where, params = in_list(conn, "id", ids, 1, "int")
-    rows = await fetch(
+    rows = await fetch_records(
         conn, f"SELECT id, account_id, kind, ct_ratio, pt_ratio, billing FROM meter WHERE {where}",
         params,
     )  # fmt: skip
@@ -81,7 +83,7 @@ async def lock_accounts(conn: BaseDBAsyncClient, ids: list[int]) -> set[int]:
         return set()
     where, params = in_list(conn, "id", ids, 1, "int")
     lock = " FOR UPDATE" if is_pg(conn) else ""
-    rows = await fetch(
+    rows = await fetch_records(
         conn, f"SELECT id, status FROM account WHERE {where} ORDER BY id{lock}", params
     )
     return {r["id"] for r in rows if r["status"] == "open"}
@@ -89,12 +91,12 @@ async def lock_accounts(conn: BaseDBAsyncClient, ids: list[int]) -> set[int]:
 
 async def fetch_billed(
     conn: BaseDBAsyncClient, meter_ids: list[int], since: datetime
-) -> dict[tuple[int, datetime], dict[str, Any]]:
+) -> dict[tuple[int, datetime], Mapping[str, Any]]:
     """Already-billed (meter, reading_at) pairs at or after `since`, with their result."""
     if not meter_ids:
         return {}
     where, params = in_list(conn, "u.meter_id", meter_ids, 2, "int")
-    rows = await fetch(
+    rows = await fetch_records(
         conn,
         "SELECT u.meter_id, u.reading_at, u.amount_fen, u.transaction_id, t.balance_after_fen"
         " FROM usage_charge u LEFT JOIN ledger_transaction t ON t.id = u.transaction_id"
@@ -110,7 +112,7 @@ async def fetch_states(
     if not account_ids:
         return {}
     where, params = in_list(conn, "account_id", account_ids, 1, "int")
-    rows = await fetch(
+    rows = await fetch_records(
         conn,
         "SELECT account_id, kind, carry_fen, tier_period_start, cumulative FROM billing_state"
         f" WHERE {where}",
@@ -128,25 +130,40 @@ async def fetch_states(
 
 async def fetch_tariff_rows(
     conn: BaseDBAsyncClient, account_ids: list[int]
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]]:
     """(assignments of these accounts, every version of the plans they are on)."""
     if not account_ids:
         return [], []
     where, params = in_list(conn, "account_id", account_ids, 1, "int")
-    assigned = await fetch(
+    assigned = await fetch_records(
         conn, f"SELECT account_id, kind, plan_id FROM tariff_assignment WHERE {where}", params
     )
     plan_ids = sorted({r["plan_id"] for r in assigned})
     if not plan_ids:
         return assigned, []
     where, params = in_list(conn, "plan_id", plan_ids, 1, "int")
-    versions = await fetch(
+    versions = await fetch_records(
         conn,
         f"SELECT plan_id, effective_from, spec FROM tariff_version WHERE {where}"
         " ORDER BY plan_id, effective_from",
         params,
     )
     return assigned, versions
+
+
+@functools.lru_cache(maxsize=1024)
+def _label_json(label: str) -> str:
+    return json.dumps(label, ensure_ascii=False)
+
+
+def lines_json(lines: Sequence[PriceLine]) -> str:
+    """The bill lines as stored, `[[label, quantity, unit price, amount], …]`: the text
+    `json.dumps(…, ensure_ascii=False, separators=(",", ":"))` gives, built directly (a few
+    labels repeat across thousands of rows; a Decimal's text never needs escaping)."""
+    parts = [
+        f'[{_label_json(ln.label)},"{ln.quantity}","{ln.unit_price}","{ln.amount}"]' for ln in lines
+    ]
+    return f"[{','.join(parts)}]"
 
 
 Charged = tuple[int, Any, MeterInfo, UsageCharge]  # (index, ReadingToBill, meter, charge)
@@ -199,7 +216,7 @@ async def _move_wallets(conn: BaseDBAsyncClient, charged: Sequence[Charged]) -> 
     ids = sorted(totals)
     if not is_pg(conn):
         return {a: await move_wallet(conn, a, totals[a], True, False) for a in ids}
-    rows = await fetch(
+    rows = await fetch_records(
         conn,
         "UPDATE account AS a SET balance_fen = a.balance_fen + u.d"
         " FROM unnest($1::int[], $2::bigint[]) AS u(id, d) WHERE a.id = u.id"
@@ -276,14 +293,10 @@ async def _insert_usage(
 ) -> None:
     stamp = now()
     rows = []
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     for (_, it, m, usage), tx_id in zip(charged, tx_ids, strict=True):
-        lines = [
-            [ln.label, str(ln.quantity), str(ln.unit_price), str(ln.amount)] for ln in usage.lines
-        ]
         rows.append((
             it.meter_id, m.account_id, it.prev.read_at, it.curr.read_at, str(usage.quantity),
-            str(usage.exact_yuan), usage.deduct_fen, dumps(lines), tx_id, stamp,
+            str(usage.exact_yuan), usage.deduct_fen, lines_json(usage.lines), tx_id, stamp,
         ))  # fmt: skip
     if is_pg(conn):
         await copy_rows(conn, "usage_charge", _USAGE_COLUMNS, rows)

@@ -23,7 +23,7 @@ the rest of the batch goes ahead. Sub-fen charges move only the carry (no ledger
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -79,7 +79,7 @@ class BillOutcome:
 class _Context:
     meters: dict[int, _Meter]
     open_accounts: set[int]
-    billed: dict[tuple[int, datetime], dict[str, Any]]
+    billed: dict[tuple[int, datetime], Mapping[str, Any]]
     states: dict[tuple[int, str], BillingState]
     tariffs: dict[tuple[int, str], Tariff]
 

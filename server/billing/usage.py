@@ -43,6 +43,8 @@ ZERO = Decimal(0)
 ONE_FEN = Decimal(1)
 _EXACT = Context(prec=60, traps=[Inexact, InvalidOperation])
 _BANDS: dict[object, Band] = {int(b): b for b in Band}
+_FEN_PER_YUAN = Decimal(FEN_PER_YUAN)
+_ONE_AS_TUPLE = Decimal(1).as_tuple()
 
 
 class BillingError(ShuidianError):
@@ -146,9 +148,9 @@ def settle(exact_yuan: Decimal, carry_fen: Decimal) -> tuple[int, Decimal]:
     """(fen to deduct, new carry): floor of the exact charge plus the carried remainder."""
     if not ZERO <= carry_fen < ONE_FEN:
         raise ValueError(f"carry must be in [0, 1) fen, got {carry_fen}")
-    if exact_yuan < 0:
+    if exact_yuan < ZERO:
         raise ValueError(f"a usage charge cannot be negative, got {exact_yuan}")
-    exact_fen = _EXACT.add(_EXACT.multiply(exact_yuan, Decimal(FEN_PER_YUAN)), carry_fen)
+    exact_fen = _EXACT.add(_EXACT.multiply(exact_yuan, _FEN_PER_YUAN), carry_fen)
     deduct = int(exact_fen.to_integral_value(rounding=ROUND_FLOOR))
     return deduct, _EXACT.subtract(exact_fen, Decimal(deduct))
 
@@ -165,20 +167,24 @@ def usage_between(
         raise ReadingsOutOfOrder(
             "本次读数时间不晚于上次读数", prev_at=prev.read_at, curr_at=curr.read_at
         )
-    if multiplier <= 0:
+    if multiplier <= ZERO:
         raise ValueError(f"multiplier must be positive, got {multiplier}")
+    # × 1 changes nothing, not even the exponent (× 1.0 would): most meters have no CT/PT.
+    times = None if multiplier.as_tuple() == _ONE_AS_TUPLE else multiplier
     total = register_delta(prev.total, curr.total, register_max)
     bands: dict[Band, Decimal] = {}
     if prev.bands and curr.bands:
-        if set(prev.bands) != set(curr.bands):
+        if prev.bands.keys() != curr.bands.keys():
             raise BandRegistersMismatch("两次读数的分时寄存器不一致")
         for number in sorted(curr.bands):
             band = _BANDS.get(number)  # a dict lookup: Band(number) costs a microsecond
             if band is None:
                 raise BandRegistersMismatch("分时寄存器编号必须是1到5", band=number)
             delta = register_delta(prev.bands[number], curr.bands[number], register_max)
-            bands[band] = _EXACT.multiply(delta, multiplier)
-    return UsageSlice(prev.read_at, curr.read_at, _EXACT.multiply(total, multiplier), bands)
+            bands[band] = delta if times is None else _EXACT.multiply(delta, times)
+    if times is not None:
+        total = _EXACT.multiply(total, times)
+    return UsageSlice(prev.read_at, curr.read_at, total, bands)
 
 
 def bill_usage(

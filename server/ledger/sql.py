@@ -9,7 +9,7 @@ cost of an `unnest` INSERT) with ids taken beforehand by `next_ids`.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +42,18 @@ async def fetch(conn: BaseDBAsyncClient, sql: str, params: Sequence[Any] = ()) -
     return list(await conn.execute_query_dict(q(conn, sql), list(params)))
 
 
+async def fetch_records(
+    conn: BaseDBAsyncClient, sql: str, params: Sequence[Any] = ()
+) -> Sequence[Mapping[str, Any]]:
+    """`fetch` for bulk reads: on PostgreSQL asyncpg's own records (read by column name like a
+    dict) without the copy into dicts, which costs microseconds a row on batches of
+    thousands; dicts on SQLite."""
+    if not is_pg(conn):
+        return await fetch(conn, sql, params)
+    async with conn.acquire_connection() as raw:
+        return await raw.fetch(sql, *params)
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -72,6 +84,11 @@ async def ledger_account_ids(conn: BaseDBAsyncClient, codes: Sequence[str]) -> d
 
 
 async def _select_ids(conn: BaseDBAsyncClient, codes: Sequence[str]) -> dict[str, int]:
+    if is_pg(conn):  # one array parameter: a batch's thousands of wallets parse as one
+        rows = await fetch_records(
+            conn, "SELECT id, code FROM ledger_account WHERE code = ANY($1::text[])", [codes]
+        )
+        return {r["code"]: r["id"] for r in rows}
     found: dict[str, int] = {}
     for i in range(0, len(codes), 5000):
         chunk = codes[i : i + 5000]
@@ -142,7 +159,7 @@ async def next_ids(conn: BaseDBAsyncClient, table: str, count: int) -> list[int]
     written by `copy_rows` can be referred to before they exist."""
     if count == 0:
         return []
-    rows = await fetch(
+    rows = await fetch_records(
         conn,
         "SELECT array_agg(nextval(s.seq)) AS ids FROM (SELECT pg_get_serial_sequence($1, 'id')"
         "::regclass AS seq) s, generate_series(1, $2)",

@@ -108,7 +108,7 @@ class UsageSlice:
             raise InvalidUsage("用量时间必须带时区")
         if self.end < self.start:
             raise InvalidUsage("用量的结束时间早于开始时间", start=self.start, end=self.end)
-        if self.total < 0 or (self.bands and min(self.bands.values()) < 0):
+        if self.total < ZERO or (self.bands and min(self.bands.values()) < ZERO):
             raise InvalidUsage("用量不能为负数", total=self.total)
 
 
