@@ -5,6 +5,8 @@
     on_wallet_credited(account_id, *, reason, credit_key=None)            after a recharge
     evaluate_accounts(account_ids, *, now)                                alarms + relay
     ingest(items, *, now)                                                 readings
+    replace_meter(old_meter_id, *, new_meter, old_final_reading,          换表
+                  new_first_reading, actor, at)
 
 `on_wallet_credited` is safe to call twice for one credit: with `credit_key` the recharge
 command is keyed on it; without, the amount sent to a meter-billed meter is the wallet money
@@ -23,15 +25,18 @@ from server.metering.models import CommandOp, Meter, MeterBilling, MeterCommand,
 from server.metering.services.alarm_service import evaluate_accounts
 from server.metering.services.commands import pending_recharge_fen, queue_command
 from server.metering.services.readings import IncomingReading, IngestReport, ingest
+from server.metering.services.replacement import MeterReplaced, replace_meter
 
 __all__ = [
     "IncomingReading",
     "IngestReport",
+    "MeterReplaced",
     "evaluate_accounts",
     "ingest",
     "on_wallet_credited",
     "queue_command",
     "read_now",
+    "replace_meter",
 ]
 
 

@@ -56,6 +56,7 @@ class MeterState:
     billing: str
     multiplier: int
     rated_kw: Decimal
+    removed_at: datetime | None  # set when the meter was replaced or taken away
     # Written back (the order of `MUTABLE`):
     missed_reads: int
     online: bool
@@ -90,7 +91,8 @@ async def lock_meters(conn: BaseDBAsyncClient, ids: Sequence[int]) -> dict[int, 
     rows = await fetch(
         conn,
         "SELECT id, site_id, account_id, kind, billing, ct_ratio * pt_ratio AS multiplier,"
-        " rated_kw, missed_reads, online, last_reading_at, relay_state, relay_confirmed_at,"
+        " rated_kw, CASE WHEN status = 'active' THEN NULL ELSE removed_at END AS removed_at,"
+        " missed_reads, online, last_reading_at, relay_state, relay_confirmed_at,"
         " trip_cause, protected, money_fen, money_read_at"
         f" FROM meter WHERE {where} ORDER BY id{lock}",
         params,
@@ -104,6 +106,7 @@ async def lock_meters(conn: BaseDBAsyncClient, ids: Sequence[int]) -> dict[int, 
             r["billing"],
             int(r["multiplier"]),
             Decimal(str(r["rated_kw"])),
+            _opt_dt(r["removed_at"]),
             int(r["missed_reads"]),
             bool(r["online"]),
             _opt_dt(r["last_reading_at"]),

@@ -125,6 +125,9 @@ async def ingest(items: Iterable[IncomingReading], *, now: datetime) -> IngestRe
             if meter is None:
                 work.report.count("unknown_meter")
                 continue
+            if meter.removed_at is not None and item.taken_at > meter.removed_at:
+                work.report.count("removed_meter")  # 换表: the new meter reads from here on
+                continue
             _classify(meter, specs[meter.id], (times[meter.id], timelines[meter.id]), item, work)
         await _write(conn, meters, work)
         changed = [m for m in meters.values() if m.mutable() != before[m.id]]
