@@ -169,9 +169,32 @@ def _readings(n: int) -> list:
     return items
 
 
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a local process, from /proc; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _backends_cpu() -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving this database (same machine)."""
+    from tortoise import connections
+
+    from server.ledger.sql import fetch
+
+    rows = await fetch(
+        connections.get("default"),
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()",
+    )
+    return {r["pid"]: _proc_cpu(r["pid"]) for r in rows}
+
+
 async def _ours(
     url: str, n: int, batch: int, concurrency: int, profile: str = ""
-) -> tuple[float, float, int]:
+) -> tuple[float, float, float, int]:
     from server.billing.service import BillStatus, bill_readings
     from server.core.db import close_db, init_db
     from server.core.settings import load_settings
@@ -179,6 +202,7 @@ async def _ours(
     await init_db(load_settings(db_url=url))
     try:
         items = _readings(n)
+        server0 = await _backends_cpu()
         profiler = None
         if profile:
             import cProfile
@@ -200,9 +224,10 @@ async def _ours(
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(profile)
+        server = sum(s - server0.get(pid, 0.0) for pid, s in (await _backends_cpu()).items())
     finally:
         await close_db()
-    return wall, cpu, billed
+    return wall, cpu, server, billed
 
 
 async def _raw(url: str, n: int, how: str) -> float:
@@ -254,7 +279,8 @@ async def run(args: argparse.Namespace) -> None:
         n = args.readings
         copy_s = await _raw(url, n, "copy")
         many_s = await _raw(url, n, "many")
-        wall, cpu, billed = await _ours(
+        load = os.getloadavg()[0]
+        wall, cpu, server, billed = await _ours(
             url.replace("postgresql://", "postgres://", 1),
             n,
             args.batch,
@@ -271,13 +297,15 @@ async def run(args: argparse.Namespace) -> None:
         f" {args.concurrency} in flight"
     )
     print(f"  ours  bill_readings   {wall:7.2f} s  {ours:9,.0f} readings/s"
-          f"  (client CPU {cpu / n * 1e6:.0f} µs/reading; billed {billed:,})")  # fmt: skip
+          f"  (CPU per reading: client {cpu / n * 1e6:.0f} µs, PostgreSQL backends"
+          f" {server / n * 1e6:.0f} µs; billed {billed:,})")  # fmt: skip
     for label, secs in (("raw   COPY", copy_s), ("raw   executemany", many_s)):
         rate = n / secs
         print(
             f"  {label:<21} {secs:7.2f} s  {rate:9,.0f} rows/s      ours ÷ raw = {ours / rate:.3f}"
         )
-    print(f"  ledger check after the run: {problems} discrepancies")
+    print(f"  ledger check after the run: {problems} discrepancies;"
+          f" load average at the start {load:.2f} on {os.cpu_count()} CPUs")  # fmt: skip
     print(f"  goal ≥ 10,000 readings/s: {'met' if ours >= 10_000 else 'NOT met'}")
 
 

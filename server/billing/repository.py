@@ -244,13 +244,8 @@ async def _post_transactions(
     tx_ids: list[int | None] = [None] * len(charged)
     if not posted:
         return tx_ids
-    codes = {i: (posting.wallet(charged[i][2].account_id),  # type: ignore[arg-type]
-                 posting.revenue(ChargeType(charged[i][2].kind))) for i in posted}  # fmt: skip
-    account_ids = await ledger_account_ids(
-        conn, sorted({c for pair in codes.values() for c in pair})
-    )
     new_ids = await next_ids(conn, "ledger_transaction", len(posted)) if is_pg(conn) else []
-    rows, legs = [], []
+    rows = []
     stamp = now()
     kind = TxKind.CHARGE.value
     for n, i in enumerate(posted):
@@ -270,18 +265,30 @@ async def _post_transactions(
         )
         by_key = {r["key"]: int(r["id"]) for r in inserted}
     for i in posted:
-        tx_id = tx_ids[i] = by_key[keys[i]]
-        wallet, revenue = codes[i]
-        amount = charged[i][3].deduct_fen
-        legs.append((tx_id, account_ids[wallet], -amount))
-        legs.append((tx_id, account_ids[revenue], amount))
+        tx_ids[i] = by_key[keys[i]]
+    await _post_legs(conn, [(tx_ids[i], charged[i][2], charged[i][3]) for i in posted])
+    return tx_ids
+
+
+async def _post_legs(
+    conn: BaseDBAsyncClient, posted: Sequence[tuple[int | None, MeterInfo, UsageCharge]]
+) -> None:
+    """Each charge's two legs: its wallet −amount, its utility's revenue +amount."""
+    revenue = {m.kind: posting.revenue(ChargeType(m.kind)) for _, m, _ in posted}
+    codes = {*revenue.values(), *(posting.wallet(m.account_id) for _, m, _ in posted)}  # type: ignore[arg-type]
+    account_ids = await ledger_account_ids(conn, sorted(codes))
+    revenue_ids = {kind: account_ids[code] for kind, code in revenue.items()}
+    legs = []
+    for tx_id, m, usage in posted:
+        amount = usage.deduct_fen
+        legs.append((tx_id, account_ids[posting.wallet(m.account_id)], -amount))  # type: ignore[arg-type]
+        legs.append((tx_id, revenue_ids[m.kind], amount))
     if is_pg(conn):
         await copy_rows(conn, "ledger_leg", _LEG_COLUMNS, legs)
-    else:
-        leg_cols = [Col("transaction_id", "bigint"), Col("ledger_account_id", "int"),
-                    Col("amount_fen", "bigint")]  # fmt: skip
-        await insert_rows(conn, "ledger_leg", leg_cols, legs)
-    return tx_ids
+        return
+    leg_cols = [Col("transaction_id", "bigint"), Col("ledger_account_id", "int"),
+                Col("amount_fen", "bigint")]  # fmt: skip
+    await insert_rows(conn, "ledger_leg", leg_cols, legs)
 
 
 _USAGE_COLUMNS = ("meter_id", "account_id", "prev_reading_at", "reading_at", "quantity",

@@ -12,8 +12,8 @@ pair it read. Per batch, in one database transaction:
    (carry in [0, 1) fen, tier use) through its readings in order;
 4. write with one statement per table: the wallet totals (`UPDATE … FROM unnest`), the ledger
    transactions (key `usage:<meter>:<reading_at UTC ISO>`, wallet − / revenue +, in arrears if
-   need be: consumption already used is never lost), their legs, the usage_charge rows and the
-   new states.
+   need be: consumption already used is never lost), their legs, the usage_charge rows (binary
+   COPY on PostgreSQL, ids taken from the sequence first) and the new states (upsert).
 
 A reading that cannot be billed (meter unknown or not on an account, no tariff, closed
 account, register backwards…) gets a REFUSED outcome with its typed error and writes nothing;
