@@ -14,6 +14,9 @@ of up to `batch` meters. Fault switches, flipped by tests and the demo:
 - `drop_commands`: commands are silently ignored, so the platform's request times out.
 
 A command is executed at most once per cmd_id; a redelivered command gets the first ack.
+
+The gateway reconnects by itself after the broker restarts (see `SimGateway`), buffering
+while it is away and replaying as history when it is back, like a real one.
 """
 
 from __future__ import annotations
@@ -51,7 +54,13 @@ ACKS_REMEMBERED = 1000
 
 
 class SimGateway:
-    """Use as `async with SimGateway(...) as gw:`; call `collect()` or `run(stop)`."""
+    """Use as `async with SimGateway(...) as gw:`; call `collect()` or `run(stop)`.
+
+    Like a real gateway it keeps its uplink by itself: when the broker goes away (a restart,
+    a network cut) it buffers what it collects, reconnects every `retry` seconds and, once
+    connected again, replays the buffer as history (`src=HIS`). Only the first connection,
+    in `__aenter__`, raises when the broker is unreachable.
+    """
 
     def __init__(
         self,
@@ -64,6 +73,7 @@ class SimGateway:
         prefix: str = "",
         batch: int = 50,
         seed: int = 0,
+        retry: float = 0.2,
     ) -> None:
         self.gw_id, self.meters, self.clock, self.prefix, self.batch = (
             gw_id,
@@ -72,30 +82,26 @@ class SimGateway:
             prefix,
             batch,
         )
+        self.hostname, self.port, self.retry = hostname, port, retry
         self.link_up = True
         self.duplicates = False
         self.reorder = False
         self.drop_commands = False
         self.seq = 0
         self.buffer: list[tuple[datetime, list[MeterReading]]] = []
+        self.connected = asyncio.Event()
+        self.connects = 0
         self._acks: OrderedDict[str, Ack] = OrderedDict()
         self._rng = random.Random(seed)
         self._task: asyncio.Task[None] | None = None
-        self._mqtt = aiomqtt.Client(
-            hostname,
-            port,
-            identifier=f"shuidian-simgw-{gw_id}-{uuid.uuid4().hex[:6]}",
-            will=aiomqtt.Will(self._topic(TopicKind.STATUS), _status(False), qos=1, retain=True),
-        )
+        self._mqtt: aiomqtt.Client | None = None
 
     def _topic(self, kind: TopicKind) -> str:
         return topic(self.gw_id, kind, self.prefix)
 
     async def __aenter__(self) -> Self:
-        await self._mqtt.__aenter__()
-        await self._mqtt.subscribe(self._topic(TopicKind.CMD), qos=1)
-        await self._publish_status(True)
-        self._task = asyncio.create_task(self._listen(), name=f"simgw-{self.gw_id}")
+        await self._connect(online=True)
+        self._task = asyncio.create_task(self._keep(), name=f"simgw-{self.gw_id}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -103,28 +109,84 @@ class SimGateway:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        with contextlib.suppress(aiomqtt.MqttError):
-            await self._publish_status(False)
-        await self._mqtt.__aexit__(None, None, None)
+        if self._mqtt is not None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self._publish_status(False)
+        await self._drop()
+
+    # -- the uplink -------------------------------------------------------------------------
+    async def _connect(self, *, online: bool) -> None:
+        client = aiomqtt.Client(
+            self.hostname,
+            self.port,
+            identifier=f"shuidian-simgw-{self.gw_id}-{uuid.uuid4().hex[:6]}",
+            will=aiomqtt.Will(self._topic(TopicKind.STATUS), _status(False), qos=1, retain=True),
+        )
+        await client.__aenter__()
+        self._mqtt = client
+        try:
+            await client.subscribe(self._topic(TopicKind.CMD), qos=1)
+            await self._publish_status(online)
+        except BaseException:
+            await self._drop()
+            raise
+        self.connects += 1
+        self.connected.set()
+
+    async def _drop(self) -> None:
+        """Forget the current connection (it may already be dead)."""
+        client, self._mqtt = self._mqtt, None
+        self.connected.clear()
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.__aexit__(None, None, None)
+
+    async def _keep(self) -> None:
+        """Listen for commands; when the connection is lost, reconnect and replay."""
+        down_logged = False
+        while True:
+            try:
+                if self._mqtt is None:
+                    await self._connect(online=self.link_up)
+                    log.info("sim gateway %s reconnected", self.gw_id)
+                    down_logged = False
+                    if self.link_up:
+                        await self.replay()
+                await self._listen(self._mqtt)  # type: ignore[arg-type]
+            except aiomqtt.MqttError as exc:
+                if not down_logged:
+                    log.warning("sim gateway %s lost the broker: %s", self.gw_id, exc)
+                    down_logged = True
+            await self._drop()
+            await asyncio.sleep(self.retry)
 
     async def _publish_status(self, online: bool) -> None:
+        if self._mqtt is None:
+            raise aiomqtt.MqttError("not connected")
         await self._mqtt.publish(self._topic(TopicKind.STATUS), _status(online), qos=1, retain=True)
 
     async def _publish(self, kind: TopicKind, payload: str) -> None:
         for _ in range(2 if self.duplicates else 1):
+            if self._mqtt is None:
+                raise aiomqtt.MqttError("not connected")
             await self._mqtt.publish(self._topic(kind), payload, qos=1)
 
     # -- readings ---------------------------------------------------------------------------
     async def collect(self) -> None:
-        """Read every meter now; publish (link up) or buffer (link down)."""
+        """Read every meter now; publish (link up and connected) or buffer (otherwise)."""
         ts = self.clock.now()
         readings = [MeterReading.from_snapshot(m.snapshot(ts)) for m in self.meters.values()]
         chunks = [readings[i : i + self.batch] for i in range(0, len(readings), self.batch)]
-        if not self.link_up:
-            self.buffer.extend((ts, chunk) for chunk in chunks)
-            return
-        for chunk in chunks:
-            await self._send(Source.REALTIME, ts, chunk)
+        for k, chunk in enumerate(chunks):
+            if not (self.link_up and self.connected.is_set()):
+                self.buffer.extend((ts, c) for c in chunks[k:])
+                return
+            try:
+                await self._send(Source.REALTIME, ts, chunk)
+            except aiomqtt.MqttError:
+                # Maybe delivered, maybe not: keep it; a replayed duplicate is a no-op upstream.
+                self.buffer.extend((ts, c) for c in chunks[k:])
+                return
 
     def _message(self, src: Source, ts: datetime, chunk: list[MeterReading]) -> DataMessage:
         self.seq += 1
@@ -146,31 +208,36 @@ class SimGateway:
         if up == self.link_up:
             return
         self.link_up = up
-        await self._publish_status(up)
-        if up:
+        with contextlib.suppress(aiomqtt.MqttError):  # disconnected: the will said offline
+            await self._publish_status(up)
+        if up and self.connected.is_set():
             await self.replay()
 
     async def replay(self) -> None:
+        """Publish the buffer as history; what cannot be sent now stays buffered."""
         backlog, self.buffer = self.buffer, []
-        messages = [self._message(Source.HISTORY, ts, chunk) for ts, chunk in backlog]
+        messages = [
+            (self._message(Source.HISTORY, ts, chunk), (ts, chunk)) for ts, chunk in backlog
+        ]
         if self.reorder:
             self._rng.shuffle(messages)
-        for msg in messages:
-            await self._publish(TopicKind.DATA, msg.model_dump_json(exclude_none=True))
+        for k, (msg, _) in enumerate(messages):
+            try:
+                await self._publish(TopicKind.DATA, msg.model_dump_json(exclude_none=True))
+            except aiomqtt.MqttError:
+                self.buffer[:0] = [item for _, item in messages[k:]]
+                raise
 
     async def run(self, period: float, stop: asyncio.Event) -> None:
         """Collect every `period` real seconds until `stop` is set."""
         while not stop.is_set():
-            try:
-                await self.collect()
-            except aiomqtt.MqttError as exc:
-                log.warning("sim gateway %s could not publish: %s", self.gw_id, exc)
+            await self.collect()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), period)
 
     # -- commands ---------------------------------------------------------------------------
-    async def _listen(self) -> None:
-        async for message in self._mqtt.messages:
+    async def _listen(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
             if not self.link_up or self.drop_commands:
                 continue
             raw = bytes(message.payload or b"")
