@@ -54,7 +54,8 @@ async def noop(request: Request) -> HTTPResponse:
     return empty(204)
 
 
-def serve(db_url: str, port: int, keys_file: str) -> None:
+def build_app(db_url: str, keys_file: str, pool: int) -> object:
+    """The app as each worker process builds it: create_app + the sandbox's WeChat keys."""
     import logging
 
     from server.core.app import create_app
@@ -67,7 +68,7 @@ def serve(db_url: str, port: int, keys_file: str) -> None:
 
     logging.disable(logging.WARNING)
     keys = SandboxKeys(**json.loads(open(keys_file).read()))
-    settings = load_settings(db_url=db_url, db_pool_max=20, log_level="WARNING")
+    settings = load_settings(db_url=db_url, db_pool_max=pool, log_level="WARNING")
     # manage_db=False: init_db() binds Tortoise to the listener's context only, which the
     # request tasks do not see; a global context is what a long-running server needs.
     app = create_app(settings, name="bench_notify", manage_db=False)
@@ -84,7 +85,25 @@ def serve(db_url: str, port: int, keys_file: str) -> None:
     app.ctx.payments = Payments(PaymentSettings(), {Channel.WECHAT: wechat})
 
     app.add_route(noop, NOOP_PATH, methods=["POST"])
-    app.run(host=HOST, port=port, single_process=True, access_log=False, motd=False)
+    return app
+
+
+def serve(db_url: str, port: int, keys_file: str, workers: int, pool: int) -> None:
+    """One process (`workers` 1), or Sanic's worker processes as `shuidian serve` runs them
+    with SHUIDIAN_WEB_WORKERS > 1 (each builds the app from the factory)."""
+    from functools import partial
+
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    if workers == 1:
+        app = build_app(db_url, keys_file, pool)
+        app.run(host=HOST, port=port, single_process=True, access_log=False, motd=False)  # type: ignore[attr-defined]
+        return
+    loader = AppLoader(factory=partial(build_app, db_url, keys_file, pool))
+    app = loader.load()
+    app.prepare(host=HOST, port=port, workers=workers, access_log=False, motd=False)
+    Sanic.serve(primary=app, app_loader=loader)
 
 
 # -- client side -----------------------------------------------------------------------------
@@ -236,7 +255,29 @@ async def _verify(orders: list[tuple[str, int]]) -> list[str]:
     )
     if paid[0]["n"] != len(orders):
         problems.append(f"paid orders {paid[0]['n']} != {len(orders)}")
+    follow = await conn.execute_query_dict(
+        "SELECT COUNT(*) AS n, COUNT(done_at) AS done FROM payment_followup"
+    )
+    if (follow[0]["n"], follow[0]["done"]) != (len(orders), len(orders)):
+        problems.append(f"follow-ups {follow[0]['done']} done of {follow[0]['n']}")
     return problems
+
+
+async def _followups_tail(limit_s: float = 120.0) -> float:
+    """Seconds from now (the last answer) until no credit follow-up is pending: they run
+    after the answer, so a rate that left them behind would not be sustained."""
+    from tortoise import connections
+
+    conn = connections.get("default")
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit_s:
+        rows = await conn.execute_query_dict(
+            "SELECT COUNT(*) AS n FROM payment_followup WHERE done_at IS NULL"
+        )
+        if rows[0]["n"] == 0:
+            break
+        await asyncio.sleep(0.02)
+    return time.perf_counter() - started
 
 
 def _free_port() -> int:
@@ -279,18 +320,19 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             json.dump(asdict(keys), f)
         port = _free_port()
         proc = subprocess.Popen(  # noqa: ASYNC220  (started once, before the timing)
-            [sys.executable, "-m", "bench.notify", "--serve", db_url, str(port), f.name]
-        )
+            [sys.executable, "-m", "bench.notify", "--serve", db_url, str(port), f.name,
+             str(args.workers), str(args.pool)]
+        )  # fmt: skip
         await _wait_ready(port, proc)
         warm = sent[: min(200, len(sent))]
         await _phase("warm-up", port, NOOP_PATH, warm, args.concurrency)
         base = await _phase("baseline (noop)", port, NOOP_PATH, sent, args.concurrency)
         ours = await _phase("ours (notify)", port, NOTIFY_PATH, sent, args.concurrency)
-        await asyncio.sleep(1)  # let the last follow-up tasks finish
+        tail = await _followups_tail()
         problems = await _verify(orders)
         os.unlink(f.name)
         return {"base": base, "ours": ours, "orders": len(orders), "sent": len(sent),
-                "problems": problems}  # fmt: skip
+                "tail": tail, "problems": problems}  # fmt: skip
     finally:
         if proc is not None:
             proc.terminate()
@@ -300,19 +342,24 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
 
 
 def report(result: dict[str, object], args: argparse.Namespace) -> str:
-    base, ours = result["base"], result["ours"]
-    assert isinstance(base, Phase) and isinstance(ours, Phase)
+    base, ours, tail = result["base"], result["ours"], result["tail"]
+    assert isinstance(base, Phase) and isinstance(ours, Phase) and isinstance(tail, float)
+    orders = int(result["orders"])  # type: ignore[call-overload]
     lines = [
-        f"orders {result['orders']}, notifications sent {result['sent']} "
-        f"(dupes {args.dupes:.0%}), concurrency {args.concurrency}",
+        f"orders {orders}, notifications sent {result['sent']} (dupes {args.dupes:.0%}), "
+        f"concurrency {args.concurrency}, web workers {args.workers}, pool {args.pool}/worker",
         "| endpoint | requests | seconds | req/s | credited/s | p50 ms | p99 ms | errors |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for p, credited in ((base, "—"), (ours, f"{int(result['orders']) / ours.seconds:.0f}")):
+    for p, credited in ((base, "—"), (ours, f"{orders / ours.seconds:.0f}")):
         lines.append(
             f"| {p.name} | {p.requests} | {p.seconds:.1f} | {p.rate:.0f} | {credited} "
             f"| {p.p50_ms:.1f} | {p.p99_ms:.1f} | {p.errors} |"
         )
+    lines.append(
+        f"follow-ups all done {tail:.2f} s after the last answer: "
+        f"{orders / (ours.seconds + tail):.0f} credited and followed up /s"
+    )
     problems = result["problems"]
     lines.append("exactly once + ledger check: " + ("OK" if not problems else f"{problems}"))
     return "\n".join(lines)
@@ -323,14 +370,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--orders", type=int, default=5000)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--dupes", type=float, default=0.1, help="fraction of resent duplicates")
-    p.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
+    p.add_argument("--workers", type=int, default=1, help="Sanic worker processes")
+    p.add_argument("--pool", type=int, default=10, help="database connections per worker")
+    p.add_argument("--serve", nargs=5, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve:
-        serve(args.serve[0], int(args.serve[1]), args.serve[2])
+        db_url, port, keys_file, workers, pool = args.serve
+        serve(db_url, int(port), keys_file, int(workers), int(pool))
         return 0
     result = asyncio.run(run(args))
     print(report(result, args))

@@ -7,7 +7,9 @@ and nothing in it is believed; a verified one we will not act on (quarantined) i
 with success, because a resend would not change it: a person looks at the quarantine.
 
 `app.ctx.payments` (a `Payments`) is built from `PaymentSettings` at start-up unless the
-caller (the demo, the tests) put one there first.
+caller (the demo, the tests) put one there first. `app.ctx.followups` (a `FollowUpDrainer`,
+one per worker process) runs the follow-ups of the credits this process committed, in
+batches, after the answer; it is stopped (and drained) before the server stops.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from sanic.response import HTTPResponse, empty, json, text
 from server.payments.config import PaymentSettings
 from server.payments.providers.alipay import SUCCESS_ANSWER
 from server.payments.providers.base import Channel, NotificationRejected
-from server.payments.services import NotifyResult, receive_notification, run_followups
+from server.payments.services import NotifyResult, receive_notification
+from server.payments.services.followups import FollowUpDrainer
 from server.payments.services.runtime import Payments, build_payments
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,15 @@ bp = Blueprint("payments")
 async def _start_payments(app: Sanic) -> None:
     if getattr(app.ctx, "payments", None) is None:
         app.ctx.payments = build_payments(PaymentSettings())
+    app.ctx.followups = FollowUpDrainer()
+    app.ctx.followups.start()
+
+
+@bp.before_server_stop
+async def _stop_followups(app: Sanic) -> None:
+    drainer: FollowUpDrainer | None = getattr(app.ctx, "followups", None)
+    if drainer is not None:  # before the database closes: what was submitted still runs
+        await drainer.stop()
 
 
 @bp.after_server_stop
@@ -45,7 +57,7 @@ async def _receive(request: Request, channel: Channel) -> NotifyResult:
     result = await receive_notification(payments, channel, request.headers, request.body)
     if result.followup_keys:
         # After the commit, off the answer's path; a kill here leaves the row pending.
-        request.app.add_task(run_followups(result.followup_keys))
+        request.app.ctx.followups.submit(result.followup_keys)
     return result
 
 

@@ -6,13 +6,23 @@ ledger credit, so a process killed between the commit and the follow-up leaves a
 `run_pending_followups` (the poller calls it) finishes it. `on_wallet_credited` is safe to
 call twice for one credit (it is keyed on `credit_key`), so a follow-up that ran but was not
 marked done is simply run again.
+
+Batches: `run_followups` reads a batch's rows in one query, calls the handler once per
+account (its work is per account: alarms on the balance, the wallet's free money to the
+meter, so one call covers every credit of that account in the batch), a few accounts at a
+time, and marks the batch done in one statement. In the web process a `FollowUpDrainer`
+collects the keys of committed credits and runs them every ~100 ms, instead of one task per
+credit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+
+from tortoise.expressions import F
 
 from server.payments.models import CreditFollowUp
 
@@ -20,6 +30,7 @@ log = logging.getLogger(__name__)
 
 FollowUpHandler = Callable[[int, str, str], Awaitable[None]]
 _warned_missing = False
+CONCURRENCY = 8  # accounts handled at once: enough to hide round trips, few connections
 
 
 async def metering_seam(account_id: int, reason: str, credit_key: str) -> None:
@@ -37,33 +48,18 @@ async def metering_seam(account_id: int, reason: str, credit_key: str) -> None:
 
 async def run_followup(credit_key: str, handler: FollowUpHandler | None = None) -> bool:
     """Run one pending follow-up; True when it is done (now or before)."""
-    item = await CreditFollowUp.get_or_none(credit_key=credit_key)
-    if item is None or item.done_at is not None:
-        return item is not None
-    return await _run(item, handler or metering_seam)
-
-
-async def _run(item: CreditFollowUp, handler: FollowUpHandler) -> bool:
-    try:
-        await handler(item.account_id, item.reason, item.credit_key)
-    except Exception as exc:  # kept pending: the poller retries it
-        log.warning("credit follow-up %s failed: %r", item.credit_key, exc)
-        await CreditFollowUp.filter(id=item.id).update(
-            attempts=item.attempts + 1, last_error=repr(exc)[:300]
-        )
-        return False
-    await CreditFollowUp.filter(id=item.id, done_at=None).update(
-        done_at=datetime.now(UTC), attempts=item.attempts + 1
-    )
-    return True
+    return await run_followups([credit_key], handler) == 1
 
 
 async def run_followups(keys: Iterable[str], handler: FollowUpHandler | None = None) -> int:
-    """Run the follow-ups of credits that just committed; returns how many are done."""
-    done = 0
-    for key in keys:
-        done += await run_followup(key, handler)
-    return done
+    """Run the follow-ups of credits that just committed; returns how many are done (now or
+    before). Unknown keys count as not done."""
+    wanted = list(dict.fromkeys(keys))
+    if not wanted:
+        return 0
+    items = await CreditFollowUp.filter(credit_key__in=wanted)
+    already = sum(1 for item in items if item.done_at is not None)
+    return already + await _run_batch([i for i in items if i.done_at is None], handler)
 
 
 async def run_pending_followups(
@@ -74,14 +70,108 @@ async def run_pending_followups(
     handler: FollowUpHandler | None = None,
 ) -> int:
     """Finish follow-ups left pending (process killed, metering down). Only rows older than
-    `older_than_s`, so a request's own follow-up task is not raced on every round."""
+    `older_than_s`, so the web process's own drainer is not raced on every round."""
     cutoff = (now or datetime.now(UTC)) - timedelta(seconds=older_than_s)
     pending = (
         await CreditFollowUp.filter(done_at=None, created_at__lte=cutoff)
         .order_by("id")
         .limit(limit)
     )
-    done = 0
-    for item in pending:
-        done += await _run(item, handler or metering_seam)
-    return done
+    return await _run_batch(pending, handler)
+
+
+async def _run_batch(items: Sequence[CreditFollowUp], handler: FollowUpHandler | None) -> int:
+    """Handler once per account (its latest credit names the call), then one UPDATE for
+    everything done. A failing account stays pending with its error; the rest go on."""
+    by_account: dict[int, list[CreditFollowUp]] = {}
+    for item in sorted(items, key=lambda i: i.id):
+        by_account.setdefault(item.account_id, []).append(item)  # type: ignore[attr-defined]
+    gate = asyncio.Semaphore(CONCURRENCY)
+    run = handler or metering_seam
+
+    async def one(group: list[CreditFollowUp]) -> list[int]:
+        last = group[-1]
+        async with gate:
+            try:
+                await run(last.account_id, last.reason, last.credit_key)  # type: ignore[attr-defined]
+            except Exception as exc:  # kept pending: the poller retries it
+                log.warning("credit follow-up %s failed: %r", last.credit_key, exc)
+                await CreditFollowUp.filter(id__in=[i.id for i in group]).update(
+                    attempts=F("attempts") + 1, last_error=repr(exc)[:300]
+                )
+                return []
+        return [i.id for i in group]
+
+    results = await asyncio.gather(*(one(g) for g in by_account.values()))
+    done = [i for ids in results for i in ids]
+    if done:
+        await CreditFollowUp.filter(id__in=done, done_at=None).update(
+            done_at=datetime.now(UTC), attempts=F("attempts") + 1
+        )
+    return len(done)
+
+
+class FollowUpDrainer:
+    """The web process's follow-up runner: `submit` the keys of committed credits (cheap,
+    no I/O); every `interval_s` everything submitted runs as one batch (`run_followups`).
+
+    Memory only speeds things up: every key is also a pending row, so keys lost with the
+    process (or in a failed batch) are finished by the poller's `run_pending_followups`.
+    """
+
+    def __init__(
+        self,
+        handler: FollowUpHandler | None = None,
+        *,
+        interval_s: float = 0.1,
+        batch: int = 500,
+    ) -> None:
+        self.handler = handler
+        self.interval_s = interval_s
+        self.batch = batch
+        self.done = 0
+        self._keys: list[str] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    def submit(self, keys: Iterable[str]) -> None:
+        if self._closing:
+            return  # shutting down: the pending rows wait for the poller
+        self._keys.extend(keys)
+        self._wake.set()
+
+    def start(self) -> asyncio.Task[None]:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="payments-followups")
+        return self._task
+
+    async def stop(self) -> None:
+        """Run what was submitted, then end."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    @property
+    def backlog(self) -> int:
+        return len(self._keys)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            if not self._closing:
+                await asyncio.sleep(self.interval_s)  # let a batch gather
+            self._wake.clear()
+            while self._keys:
+                keys, self._keys = self._keys[: self.batch], self._keys[self.batch :]
+                await self._drain(keys)
+            if self._closing:
+                return
+
+    async def _drain(self, keys: list[str]) -> None:
+        try:
+            self.done += await run_followups(keys, self.handler)
+        except Exception:  # the rows stay pending; the poller finishes them
+            log.exception("credit follow-up batch of %d failed", len(keys))

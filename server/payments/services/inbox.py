@@ -1,31 +1,38 @@
 """The notification inbox (after Polar's external_event).
 
     verify (the provider; refused when no key is configured)
-      → store the raw event under UNIQUE (channel, external_id)   [order / refund number]
-      → already handled? answer success, do nothing
-      → handle: credit the order / settle or void the refund (idempotent, row-locked)
-      → mark handled, in the same transaction as the credit
+      → one transaction:
+          store the raw event under UNIQUE (channel, external_id)   [order / refund number]
+          already handled? answer success, do nothing
+          handle: credit the order / settle or void the refund (idempotent, row-locked)
+          mark handled
       → answer; the credit's follow-up runs after the commit (see followups.py)
 
-A duplicate that arrives while the first copy is still being handled finds the event
-unhandled and handles it too: the order row lock and the ledger key make that a no-op.
-Nothing here trusts Redis or memory; the database constraints decide.
+One transaction, so the hot path takes one pooled connection (one pool release) and a
+PostgreSQL payment costs four statements of ours around the ledger's: BEGIN, event insert
+and order lock in one statement, order paid + follow-up marker + event handled in one
+statement, COMMIT. A duplicate that arrives while the first copy is being handled waits on
+the unique index (or the order row lock) until the first commits, then finds it done.
+If handling fails, the transaction rolls back and the raw event is stored on its own,
+unhandled, as before: the platform's resend handles it. Nothing here trusts Redis or
+memory; the database constraints decide.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from server.ledger.sql import fetch, q
+from server.ledger.sql import fetch, is_pg, q
 from server.payments.models import EventOutcome, QuarantineReason
 from server.payments.providers.base import (
     Channel,
@@ -36,11 +43,17 @@ from server.payments.providers.base import (
     TradeStatus,
     VerifiedNotification,
 )
-from server.payments.services.orders import PaidFact, credit_in_transaction
+from server.payments.services.orders import (
+    NOT_READ,
+    ORDER_COLUMNS,
+    PaidFact,
+    credit_in_transaction,
+)
 from server.payments.services.quarantine import quarantine
 from server.payments.services.refunds import apply_refund_result
 from server.payments.services.runtime import Payments
 
+log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _KEPT_HEADERS = (
     "wechatpay-serial",
@@ -56,6 +69,7 @@ _KEPT_HEADERS = (
 class NotifyResult:
     outcome: EventOutcome
     followup_keys: tuple[str, ...] = ()
+    followup_accounts: tuple[int | None, ...] = ()  # the account of each key, same order
 
 
 async def receive_notification(
@@ -83,62 +97,135 @@ async def receive_notification(
                 channel, QuarantineReason.WRONG_MERCHANT, digest, detail={"detail": exc.detail}
             )
         raise
-    event_id, handled = await _store(verified, headers, body, now)
-    if handled:
-        return NotifyResult(EventOutcome.ALREADY_DONE)
-    return await _handle(event_id, verified, now)
+    try:
+        async with in_transaction() as conn:
+            return await _store_and_handle(conn, verified, headers, body, now)
+    except Exception:
+        # Keep the raw event (unhandled) for the resend and for a person, as before.
+        try:
+            async with in_transaction() as conn:
+                await _store(conn, verified, headers, body, now)
+        except Exception:
+            log.exception("payment event %s not stored", verified.external_id)
+        raise
+
+
+async def _store_and_handle(
+    conn: BaseDBAsyncClient,
+    v: VerifiedNotification,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: datetime,
+) -> NotifyResult:
+    if _is_paid(v) and is_pg(conn):
+        event_id, order = await _store_locking_order(conn, v, headers, body, now)
+        if event_id is None:
+            event_id, handled = await _existing(conn, v)
+            if handled:
+                return NotifyResult(EventOutcome.ALREADY_DONE)
+        return await _handle(conn, event_id, v, now, order)
+    event_id = await _store(conn, v, headers, body, now)
+    if event_id is None:
+        event_id, handled = await _existing(conn, v)
+        if handled:
+            return NotifyResult(EventOutcome.ALREADY_DONE)
+    return await _handle(conn, event_id, v, now, NOT_READ)
+
+
+def _is_paid(v: VerifiedNotification) -> bool:
+    return v.kind is NotificationKind.PAYMENT and v.status in (
+        TradeStatus.SUCCESS,
+        TradeStatus.REFUND,
+    )
+
+
+_INSERT_EVENT = (
+    "INSERT INTO payment_event (channel, external_id, kind, notification_id, headers,"
+    " body, verified, received_at, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '')"
+    " ON CONFLICT (channel, external_id) DO NOTHING RETURNING id"
+)
+
+
+def _event_params(
+    v: VerifiedNotification, headers: Mapping[str, str], body: bytes, now: datetime
+) -> list[Any]:
+    kept = {k: x for k, x in ((k.lower(), x) for k, x in headers.items()) if k in _KEPT_HEADERS}
+    return [v.channel.value, v.external_id[:64], v.kind.value, v.notification_id[:64],
+            json.dumps(kept, ensure_ascii=False), body.decode("utf-8", "replace"), True,
+            now]  # fmt: skip
 
 
 async def _store(
-    verified: VerifiedNotification, headers: Mapping[str, str], body: bytes, now: datetime
-) -> tuple[int, bool]:
-    """Insert the raw event once; returns (event id, already handled)."""
-    kept = {k: v for k, v in ((k.lower(), v) for k, v in headers.items()) if k in _KEPT_HEADERS}
-    conn = connections.get("default")
-    external_id = verified.external_id[:64]
+    conn: BaseDBAsyncClient,
+    v: VerifiedNotification,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: datetime,
+) -> int | None:
+    """Insert the raw event once; its id, or None when it was there already."""
+    rows = await fetch(conn, _INSERT_EVENT, _event_params(v, headers, body, now))
+    return int(rows[0]["id"]) if rows else None
+
+
+async def _store_locking_order(
+    conn: BaseDBAsyncClient,
+    v: VerifiedNotification,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: datetime,
+) -> tuple[int | None, dict[str, Any] | None]:
+    """PostgreSQL, one statement: insert the raw event once and read the order `FOR UPDATE`.
+    Returns (new event id or None when it was there already, the order row or None)."""
     rows = await fetch(
         conn,
-        "INSERT INTO payment_event (channel, external_id, kind, notification_id, headers,"
-        " body, verified, received_at, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '')"
-        " ON CONFLICT (channel, external_id) DO NOTHING RETURNING id",
-        [verified.channel.value, external_id, verified.kind.value,
-         verified.notification_id[:64], json.dumps(kept, ensure_ascii=False),
-         body.decode("utf-8", "replace"), True, now],
-    )  # fmt: skip
-    if rows:
-        return int(rows[0]["id"]), False
+        f"WITH ev AS ({_INSERT_EVENT}) SELECT (SELECT id FROM ev) AS event_id, o.*"
+        f" FROM (SELECT 1) AS one LEFT JOIN (SELECT {ORDER_COLUMNS} FROM recharge_order"
+        " WHERE out_trade_no = $9 FOR UPDATE) AS o ON true",
+        [*_event_params(v, headers, body, now), v.out_trade_no],
+    )
+    row = rows[0]
+    event_id = row.pop("event_id")
+    return (int(event_id) if event_id is not None else None), (row if row["id"] else None)
+
+
+async def _existing(conn: BaseDBAsyncClient, v: VerifiedNotification) -> tuple[int, bool]:
+    """(id, handled) of the event stored earlier (another copy, or a failed attempt)."""
     rows = await fetch(
         conn,
         "SELECT id, handled_at FROM payment_event WHERE channel = $1 AND external_id = $2",
-        [verified.channel.value, external_id],
+        [v.channel.value, v.external_id[:64]],
     )
     return int(rows[0]["id"]), rows[0]["handled_at"] is not None
 
 
-async def _handle(event_id: int, v: VerifiedNotification, now: datetime) -> NotifyResult:
-    async with in_transaction() as conn:
-        keys: tuple[str, ...] = ()
-        if v.kind is NotificationKind.PAYMENT:
-            if v.status in (TradeStatus.SUCCESS, TradeStatus.REFUND):
-                fact = PaidFact(v.channel, v.out_trade_no, v.amount_fen, v.transaction_id,
-                                paid_time(v), "notify")  # fmt: skip
-                result = await credit_in_transaction(conn, fact, now)
-                outcome = result.outcome
-                keys = (result.followup_key,) if result.followup_key else ()
-            else:
-                outcome = EventOutcome.IGNORED
-        else:
-            outcome = await apply_refund_result(
-                v.channel, v.out_refund_no, RefundStatus(v.status), source="notify",
-                notified_fen=v.amount_fen, cumulative=v.channel is Channel.ALIPAY,
-                settled_at=refund_time(v),
-            )  # fmt: skip
-        await conn.execute_query(
-            q(conn, "UPDATE payment_event SET handled_at = $1, outcome = $2"
-                    " WHERE id = $3 AND handled_at IS NULL"),
-            [now, outcome.value, event_id],
+async def _handle(
+    conn: BaseDBAsyncClient,
+    event_id: int,
+    v: VerifiedNotification,
+    now: datetime,
+    order: dict[str, Any] | object | None,
+) -> NotifyResult:
+    if _is_paid(v):
+        fact = PaidFact(v.channel, v.out_trade_no, v.amount_fen, v.transaction_id,
+                        paid_time(v), "notify")  # fmt: skip
+        result = await credit_in_transaction(conn, fact, now, locked=order, event_id=event_id)
+        if result.outcome is EventOutcome.CREDITED:  # the event was marked with the credit
+            return NotifyResult(result.outcome, (result.followup_key,), (result.account_id,))
+        outcome = result.outcome
+    elif v.kind is NotificationKind.PAYMENT:
+        outcome = EventOutcome.IGNORED
+    else:
+        outcome = await apply_refund_result(
+            v.channel, v.out_refund_no, RefundStatus(v.status), source="notify",
+            notified_fen=v.amount_fen, cumulative=v.channel is Channel.ALIPAY,
+            settled_at=refund_time(v),
         )  # fmt: skip
-        return NotifyResult(outcome, keys)
+    await conn.execute_query(
+        q(conn, "UPDATE payment_event SET handled_at = $1, outcome = $2"
+                " WHERE id = $3 AND handled_at IS NULL"),
+        [now, outcome.value, event_id],
+    )  # fmt: skip
+    return NotifyResult(outcome)
 
 
 def paid_time(v: VerifiedNotification) -> datetime | None:

@@ -10,8 +10,10 @@ loser of a race see `paid` and do nothing.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
@@ -42,10 +44,14 @@ def credit_key(channel: Channel | str, out_trade_no: str) -> str:
     return f"pay:{Channel(channel).value}:{out_trade_no}"
 
 
+NOT_READ = object()  # `credit_in_transaction(locked=…)` not given: read the order itself
+
+
 @dataclass(frozen=True, slots=True)
 class CreditResult:
     outcome: EventOutcome
     followup_key: str = ""  # set when this call credited: run the follow-up after commit
+    account_id: int | None = None  # the credited account (with `followup_key`)
 
 
 async def create_recharge_order(
@@ -126,18 +132,22 @@ async def credit_order(
 
 
 async def credit_in_transaction(
-    conn: BaseDBAsyncClient, fact: PaidFact, now: datetime
+    conn: BaseDBAsyncClient,
+    fact: PaidFact,
+    now: datetime,
+    *,
+    locked: Mapping[str, Any] | object | None = NOT_READ,
+    event_id: int | None = None,
 ) -> CreditResult:
     """`credit_order` inside the caller's open transaction. Raw SQL: this is the hot path of
-    every notification, and building ORM queries cost more CPU than the database work."""
-    lock = " FOR UPDATE" if is_pg(conn) else ""
-    rows = await fetch(
-        conn,
-        "SELECT id, account_id, channel, amount_fen, status FROM recharge_order"
-        f" WHERE out_trade_no = $1{lock}",
-        [fact.out_trade_no],
-    )
-    order = rows[0] if rows else None
+    every notification, and building ORM queries cost more CPU than the database work.
+
+    `locked`: the order row (None: no such order) the caller already read `FOR UPDATE` in
+    this transaction — the inbox reads it in the statement that stores the event; `event_id`:
+    the inbox event to mark handled in the same statement as the credit. Both save round
+    trips, nothing else."""
+    order = await lock_order(conn, fact.out_trade_no) if locked is NOT_READ else locked
+    assert order is None or isinstance(order, Mapping)
     if order is None or order["channel"] != fact.channel.value:
         await quarantine(
             fact.channel, QuarantineReason.UNKNOWN_ORDER, fact.out_trade_no,
@@ -166,24 +176,64 @@ async def credit_in_transaction(
         actor=f"system:pay-{fact.source}",
         memo=f"{_CHANNEL_NAMES[fact.channel]}充值 {fact.out_trade_no}",
     )  # fmt: skip
-    await conn.execute_query(
-        q(
-            conn,
-            "UPDATE recharge_order SET status = $1, transaction_id = $2, paid_at = $3,"
-            " credited_by = $4, updated_at = $5 WHERE id = $6",
-        ),
-        [OrderStatus.PAID.value, fact.transaction_id[:64], fact.paid_at or now, fact.source,
-         now, order["id"]],
-    )  # fmt: skip
-    await conn.execute_query(
-        q(
-            conn,
-            "INSERT INTO payment_followup (credit_key, account_id, reason, attempts,"
-            " last_error, created_at) VALUES ($1, $2, 'recharge', 0, '', $3)",
-        ),
-        [key, order["account_id"], now],
+    await _mark_paid(conn, fact, order, key, now, event_id)
+    return CreditResult(EventOutcome.CREDITED, key, int(order["account_id"]))
+
+
+ORDER_COLUMNS = "id, account_id, channel, amount_fen, status"
+
+
+async def lock_order(conn: BaseDBAsyncClient, out_trade_no: str) -> dict[str, Any] | None:
+    """The order row, locked until the caller's transaction ends (PostgreSQL; SQLite
+    serialises writers anyway); None if there is no such order."""
+    lock = " FOR UPDATE" if is_pg(conn) else ""
+    rows = await fetch(
+        conn,
+        f"SELECT {ORDER_COLUMNS} FROM recharge_order WHERE out_trade_no = $1{lock}",
+        [out_trade_no],
     )
-    return CreditResult(EventOutcome.CREDITED, key)
+    return rows[0] if rows else None
+
+
+# Parameters shared by the three statements below ($n is read by number in both dialects).
+_PAID = (
+    "UPDATE recharge_order SET status = $1, transaction_id = $2, paid_at = $3,"
+    " credited_by = $4, updated_at = $5 WHERE id = $6"
+)
+_FOLLOWUP = (
+    "INSERT INTO payment_followup (credit_key, account_id, reason, attempts, last_error,"
+    " created_at) VALUES ($7, $8, 'recharge', 0, '', $5)"
+)
+_HANDLED = (
+    "UPDATE payment_event SET handled_at = $5, outcome = 'credited'"
+    " WHERE id = $9 AND handled_at IS NULL"
+)
+
+
+async def _mark_paid(
+    conn: BaseDBAsyncClient,
+    fact: PaidFact,
+    order: Mapping[str, Any],
+    key: str,
+    now: datetime,
+    event_id: int | None,
+) -> None:
+    """Order paid + follow-up marker (+ inbox event handled): one statement on PostgreSQL
+    (data-modifying CTEs), one per table on SQLite. Same transaction as the credit."""
+    params: list[Any] = [
+        OrderStatus.PAID.value, fact.transaction_id[:64], fact.paid_at or now, fact.source,
+        now, order["id"], key, order["account_id"],
+    ]  # fmt: skip
+    if event_id is not None:
+        params.append(event_id)
+    if is_pg(conn):
+        handled = f", e AS ({_HANDLED})" if event_id is not None else ""
+        await conn.execute_query(f"WITH o AS ({_PAID}){handled} {_FOLLOWUP}", params)
+        return
+    # SQLite binds as many parameters as a statement's highest number.
+    steps = [(_PAID, 6), (_FOLLOWUP, 8)] + ([(_HANDLED, 9)] if event_id is not None else [])
+    for sql, count in steps:
+        await conn.execute_query(q(conn, sql), params[:count])
 
 
 async def close_order(
