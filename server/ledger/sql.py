@@ -2,8 +2,8 @@
 
 Queries are written once with PostgreSQL's numbered `$n` parameters; on SQLite they become
 `?n`, which SQLite also reads by number, so a parameter may appear twice in either dialect.
-Bulk writers on PostgreSQL use `copy_rows` (binary COPY: about half the client and server
-cost of an `unnest` INSERT) with ids taken beforehand by `next_ids`.
+`copy_rows` (binary COPY, PostgreSQL) costs the client about half what an `unnest` INSERT
+does; on the server it is no cheaper than `unnest` for tables with foreign keys and triggers.
 """
 
 from __future__ import annotations
@@ -152,20 +152,6 @@ async def insert_rows(
         sql = f"INSERT INTO {table} ({names}) VALUES {values_rows(len(cols), len(chunk))} {suffix}"
         out += await fetch(conn, sql, [v for r in chunk for v in r])
     return out
-
-
-async def next_ids(conn: BaseDBAsyncClient, table: str, count: int) -> list[int]:
-    """`count` fresh values of `table`.id's sequence (PostgreSQL), in one round trip, so rows
-    written by `copy_rows` can be referred to before they exist."""
-    if count == 0:
-        return []
-    rows = await fetch_records(
-        conn,
-        "SELECT array_agg(nextval(s.seq)) AS ids FROM (SELECT pg_get_serial_sequence($1, 'id')"
-        "::regclass AS seq) s, generate_series(1, $2)",
-        [table, count],
-    )
-    return list(rows[0]["ids"])
 
 
 async def copy_rows(
