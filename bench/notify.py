@@ -115,6 +115,10 @@ class Phase:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_s: dict[str, float]  # CPU seconds used in the phase: server, database, client
+
+    def cpu_ms(self, part: str) -> float:
+        return 1000 * self.cpu_s[part] / self.requests
 
     @property
     def rate(self) -> float:
@@ -212,8 +216,73 @@ class Conn:
         return int(status_line.split()[1])
 
 
+class CpuMeter:
+    """CPU seconds (user + system, from /proc) of the server's processes, the PostgreSQL
+    backends serving the bench database, and this client: a cost per request that other
+    work on the machine does not inflate the way it inflates the wall-clock rate."""
+
+    def __init__(self, server_pid: int, dbname: str) -> None:
+        self.server_pid, self.dbname = server_pid, dbname
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _proc(self, pid: int) -> tuple[int, float]:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[1]), (int(fields[11]) + int(fields[12])) / self.tick
+
+    def _tree(self) -> dict[int, float]:
+        stats: dict[int, tuple[int, float]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stats[int(entry)] = self._proc(int(entry))
+                except OSError:
+                    pass
+        tree, grew = {self.server_pid}, True
+        while grew:
+            more = {pid for pid, (ppid, _) in stats.items() if ppid in tree} - tree
+            tree |= more
+            grew = bool(more)
+        return {pid: stats[pid][1] for pid in tree if pid in stats}
+
+    async def _backends(self) -> dict[int, float]:
+        import asyncpg
+
+        conn = await asyncpg.connect(PG_ADMIN.replace("postgres://", "postgresql://", 1))
+        try:
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1", self.dbname
+            )
+        finally:
+            await conn.close()
+        out = {}
+        for row in rows:
+            try:
+                out[row["pid"]] = self._proc(row["pid"])[1]
+            except OSError:
+                pass
+        return out
+
+    async def snapshot(self) -> dict[str, dict[int, float]]:
+        return {"server": self._tree(), "database": await self._backends(),
+                "client": {0: time.process_time()}}  # fmt: skip
+
+    @staticmethod
+    def used(
+        start: dict[str, dict[int, float]], end: dict[str, dict[int, float]]
+    ) -> dict[str, float]:
+        return {
+            part: sum(v - start[part].get(pid, 0.0) for pid, v in end[part].items()) for part in end
+        }
+
+
 async def _phase(
-    name: str, port: int, path: str, items: list[tuple[bytes, bytes]], concurrency: int
+    name: str,
+    port: int,
+    path: str,
+    items: list[tuple[bytes, bytes]],
+    concurrency: int,
+    cpu: CpuMeter,
 ) -> Phase:
     queue = list(reversed(items))
     latencies: list[float] = []
@@ -230,11 +299,13 @@ async def _phase(
             errors += status != 204
         conn.writer.close()
 
+    before = await cpu.snapshot()
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     seconds = time.perf_counter() - started
+    used = cpu.used(before, await cpu.snapshot())
     q = statistics.quantiles(latencies, n=100)
-    return Phase(name, len(items), seconds, q[49] * 1000, q[98] * 1000, errors)
+    return Phase(name, len(items), seconds, q[49] * 1000, q[98] * 1000, errors, used)
 
 
 async def _verify(orders: list[tuple[str, int]]) -> list[str]:
@@ -324,11 +395,15 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
              str(args.workers), str(args.pool)]
         )  # fmt: skip
         await _wait_ready(port, proc)
+        cpu = CpuMeter(proc.pid, name)
         warm = sent[: min(200, len(sent))]
-        await _phase("warm-up", port, NOOP_PATH, warm, args.concurrency)
-        base = await _phase("baseline (noop)", port, NOOP_PATH, sent, args.concurrency)
-        ours = await _phase("ours (notify)", port, NOTIFY_PATH, sent, args.concurrency)
+        await _phase("warm-up", port, NOOP_PATH, warm, args.concurrency, cpu)
+        base = await _phase("baseline (noop)", port, NOOP_PATH, sent, args.concurrency, cpu)
+        before = await cpu.snapshot()
+        ours = await _phase("ours (notify)", port, NOTIFY_PATH, sent, args.concurrency, cpu)
         tail = await _followups_tail()
+        # The follow-ups that finished after the last answer are part of the notify cost.
+        ours.cpu_s = cpu.used(before, await cpu.snapshot())
         problems = await _verify(orders)
         os.unlink(f.name)
         return {"base": base, "ours": ours, "orders": len(orders), "sent": len(sent),
@@ -348,17 +423,25 @@ def report(result: dict[str, object], args: argparse.Namespace) -> str:
     lines = [
         f"orders {orders}, notifications sent {result['sent']} (dupes {args.dupes:.0%}), "
         f"concurrency {args.concurrency}, web workers {args.workers}, pool {args.pool}/worker",
-        "| endpoint | requests | seconds | req/s | credited/s | p50 ms | p99 ms | errors |",
-        "|---|---|---|---|---|---|---|---|",
+        "| endpoint | requests | seconds | req/s | credited/s | p50 ms | p99 ms | errors "
+        "| CPU ms/request: server + database + client |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for p, credited in ((base, "—"), (ours, f"{orders / ours.seconds:.0f}")):
+        parts = [p.cpu_ms(x) for x in ("server", "database", "client")]
         lines.append(
             f"| {p.name} | {p.requests} | {p.seconds:.1f} | {p.rate:.0f} | {credited} "
-            f"| {p.p50_ms:.1f} | {p.p99_ms:.1f} | {p.errors} |"
+            f"| {p.p50_ms:.1f} | {p.p99_ms:.1f} | {p.errors} "
+            f"| {parts[0]:.2f} + {parts[1]:.2f} + {parts[2]:.2f} = {sum(parts):.2f} |"
         )
     lines.append(
         f"follow-ups all done {tail:.2f} s after the last answer: "
         f"{orders / (ours.seconds + tail):.0f} credited and followed up /s"
+    )
+    per_order = 1000 * sum(ours.cpu_s.values()) / orders
+    lines.append(
+        f"CPU per credited order (answer + follow-up, server + database + client): "
+        f"{per_order:.2f} ms, so at most {2000 / per_order:.0f}/s on 2 otherwise idle cores"
     )
     problems = result["problems"]
     lines.append("exactly once + ledger check: " + ("OK" if not problems else f"{problems}"))

@@ -342,6 +342,11 @@ class FakeAlipay:
             params["total_amount"] = str(yuan(trade.amount_fen + 1))
         return self._notify(trade.notify_url, params, fault, copies)
 
+    def notify_trade_status(self, out_trade_no: str, trade_status: str) -> list[int]:
+        """A notification for a status that asks nothing of us (e.g. TRADE_CLOSED)."""
+        params = {**self._base_params(self.trades[out_trade_no]), "trade_status": trade_status}
+        return self._notify(self.trades[out_trade_no].notify_url, params, None, 1)
+
     def notify_refund(self, out_trade_no: str, out_request_no: str, copies: int = 1) -> list[int]:
         trade = self.trades[out_trade_no]
         refund = self.refunds[(out_trade_no, out_request_no)]
