@@ -1,12 +1,13 @@
 """Notification benchmark (issue #6): verified WeChat Pay notifications → credited wallets.
 
-    .venv/bin/python -m bench.notify --orders 20000 --concurrency 32
+    .venv/bin/python -m bench.notify --orders 10000 --concurrency 32 [--workers 2]
 
 Layout
 ------
-Our Sanic app (`create_app`, one worker) runs in a subprocess on its own PostgreSQL database
-(`shuidian_bench_notify_<pid>`, created, migrated and dropped by the run), so on 2 cores the
-server and the client each get one, with PostgreSQL beside them. The client pre-builds one
+Our Sanic app (`create_app`) runs in a subprocess on its own PostgreSQL database
+(`shuidian_bench_notify_<pid>`, created, migrated and dropped by the run): one process, or
+`--workers N` Sanic worker processes as `shuidian serve` runs them with
+SHUIDIAN_WEB_WORKERS=N; `--pool` database connections per worker. The client pre-builds one
 notification per order exactly as WeChat Pay does (AES-GCM resource, SHA256withRSA over
 "timestamp\\nnonce\\nbody\\n" with the platform key: `server.payments.sandbox` signing), then
 posts them over keep-alive HTTP/1.1 connections, `--concurrency` requests in flight:
@@ -15,11 +16,19 @@ posts them over keep-alive HTTP/1.1 connections, `--concurrency` requests in fli
   204 without any work (the HTTP floor of this machine);
 - ours: `/api/v1/pay/notify/wechat`: verify (RSA + AES-GCM), inbox row, order row lock,
   ledger credit, follow-up marker, answer; the follow-up (metering `on_wallet_credited`)
-  runs after the answer in the same process, so its cost is in the rate too.
+  runs after the answer in the same process, batched by its drainer. The run waits until
+  no follow-up is pending and reports how long after the last answer that was, and the
+  rate with that tail included: a rate that left follow-ups behind is not sustained.
+
+CPU seconds of the server processes, of the PostgreSQL backends serving the bench database
+and of the client are read from /proc around each phase (follow-up tail included): the CPU
+cost per request, which other work on a shared machine inflates far less than it inflates
+the wall-clock rate.
 
 `--dupes` adds that fraction of duplicate notifications (resends), sent concurrently with the
-originals. Afterwards every order must be credited exactly once and `check_ledger()` must
-pass; the run fails otherwise. Latency is per request, measured by the client.
+originals. Afterwards every order must be credited exactly once, every follow-up done and
+`check_ledger()` must pass; the run fails otherwise. Latency is per request, measured by the
+client.
 """
 
 from __future__ import annotations

@@ -69,7 +69,6 @@ _KEPT_HEADERS = (
 class NotifyResult:
     outcome: EventOutcome
     followup_keys: tuple[str, ...] = ()
-    followup_accounts: tuple[int | None, ...] = ()  # the account of each key, same order
 
 
 async def receive_notification(
@@ -117,19 +116,16 @@ async def _store_and_handle(
     body: bytes,
     now: datetime,
 ) -> NotifyResult:
+    order: dict[str, Any] | object | None = NOT_READ
     if _is_paid(v) and is_pg(conn):
         event_id, order = await _store_locking_order(conn, v, headers, body, now)
-        if event_id is None:
-            event_id, handled = await _existing(conn, v)
-            if handled:
-                return NotifyResult(EventOutcome.ALREADY_DONE)
-        return await _handle(conn, event_id, v, now, order)
-    event_id = await _store(conn, v, headers, body, now)
+    else:
+        event_id = await _store(conn, v, headers, body, now)
     if event_id is None:
         event_id, handled = await _existing(conn, v)
         if handled:
             return NotifyResult(EventOutcome.ALREADY_DONE)
-    return await _handle(conn, event_id, v, now, NOT_READ)
+    return await _handle(conn, event_id, v, now, order)
 
 
 def _is_paid(v: VerifiedNotification) -> bool:
@@ -210,7 +206,7 @@ async def _handle(
                         paid_time(v), "notify")  # fmt: skip
         result = await credit_in_transaction(conn, fact, now, locked=order, event_id=event_id)
         if result.outcome is EventOutcome.CREDITED:  # the event was marked with the credit
-            return NotifyResult(result.outcome, (result.followup_key,), (result.account_id,))
+            return NotifyResult(result.outcome, (result.followup_key,))
         outcome = result.outcome
     elif v.kind is NotificationKind.PAYMENT:
         outcome = EventOutcome.IGNORED
