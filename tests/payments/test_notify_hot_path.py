@@ -169,3 +169,21 @@ async def test_a_status_that_asks_nothing_is_stored_and_marked_ignored(pay_app: 
     assert event.outcome == EventOutcome.IGNORED and event.handled_at is not None
     assert (await RechargeOrder.get(id=order.id)).status == OrderStatus.CREATED
     assert await credits_of(order) == 0 and await CreditFollowUp.all().count() == 0
+
+
+async def test_a_stop_that_times_out_leaves_the_rest_pending(pay_app: PayApp) -> None:
+    import asyncio
+
+    account = await create_account()
+    key = await _credit(pay_app, account, 400)
+    never = asyncio.Event()
+
+    async def stuck(account_id: int, reason: str, credit_key: str) -> None:
+        await never.wait()
+
+    drainer = FollowUpDrainer(stuck, interval_s=0)
+    drainer.start()
+    drainer.submit([key])
+    await drainer.stop(timeout_s=0.05)
+    item = await CreditFollowUp.get(credit_key=key)
+    assert (item.done_at, item.attempts) == (None, 0)  # the poller's sweep finishes it

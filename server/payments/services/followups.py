@@ -146,13 +146,17 @@ class FollowUpDrainer:
             self._task = asyncio.create_task(self._run(), name="payments-followups")
         return self._task
 
-    async def stop(self) -> None:
-        """Run what was submitted, then end."""
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Run what was submitted, then end; after `timeout_s` the rest is left pending (the
+        poller finishes it), so a long backlog does not hold up a shutdown."""
         self._closing = True
         self._wake.set()
         if self._task is not None:
-            await self._task
-            self._task = None
+            task, self._task = self._task, None
+            try:
+                await asyncio.wait_for(task, timeout_s)
+            except TimeoutError:
+                log.warning("credit follow-ups left pending at shutdown: %d", len(self._keys))
 
     @property
     def backlog(self) -> int:
