@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="embedded mode: everything in one process with a simulated park")
     sub.add_parser("serve", help="run the web/API server (production: several workers)")
     w = sub.add_parser("worker", help="run one background worker")
-    w.add_argument("name", help="collector | controller | scheduler | notifier")
+    w.add_argument("name", help="collector | controller | scheduler | payments")
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("seed", help="register the sample park (as `shuidian simulate` serves it)")
     a = sub.add_parser("createadmin", help="create a staff user")

@@ -10,6 +10,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from server.core.app import create_app
@@ -20,7 +21,7 @@ from server.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-WORKERS = ("collector", "controller", "scheduler", "notifier")
+WORKERS = ("collector", "controller", "scheduler", "payments", "notifier")
 
 WorkerRun = Callable[[Settings, asyncio.Event], Awaitable[None]]
 
@@ -127,17 +128,20 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
         await MeteringPolicy.update_or_create(
             defaults={"poll_interval_s": settings.demo_poll_interval_s}, site_id=summary.site_id
         )
+        pay = await start_sandbox_for_demo(f"http://{settings.host}:{settings.port}")
         for name in WORKERS:
             run = find_worker(name)
+            if name == "payments":
+                from workers import payments as payments_worker
+
+                run = partial(payments_worker.run, payments=pay.payments)
             if run is not None:
                 tasks.append(asyncio.create_task(run(settings, stop), name=f"worker:{name}"))
-        pay = await start_sandbox_for_demo(f"http://{settings.host}:{settings.port}")
         web = asyncio.create_task(
             serve_web(settings, stop, manage_db=False, ctx={"payments": pay.payments}),
             name="web",
         )
         tasks.append(web)
-        tasks.append(asyncio.create_task(_payments_loop(pay, stop), name="payments"))
         tasks.append(asyncio.create_task(_tenants_recharge(pay, stop), name="tenants"))
         await asyncio.sleep(0.2)
         if web.done():
@@ -159,19 +163,6 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
                 raise result
             if isinstance(result, Exception):
                 log.error("task ended with an error: %r", result)
-
-
-async def _payments_loop(pay: Any, stop: asyncio.Event, period: float = 30.0) -> None:
-    """What the scheduler does in production: query unpaid orders, finish follow-ups."""
-    from server.payments.poller import poll_once
-
-    while not stop.is_set():
-        try:
-            await poll_once(pay.payments)
-        except Exception:
-            log.exception("payment poller round failed; next round in %.0f s", period)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), period)
 
 
 async def _tenants_recharge(pay: Any, stop: asyncio.Event, period: float = 60.0) -> None:
