@@ -34,6 +34,8 @@ class SimulatedMeter(Protocol):
     rated_kw: Decimal
     meter_billing: bool
     protected: bool
+    purchase_count: int
+    remaining_fen: int
 
 
 class Where(Protocol):
@@ -191,6 +193,12 @@ async def _meter(
         protected=sim.protected,
         relay_state=RelayState.UNKNOWN,
         installed_at=now,
+        # A meter-billed meter arrives with its money register and purchase count: the
+        # platform's mirror starts from what the meter holds, or the daily reconciliation
+        # would report every such meter as differing.
+        purchase_count=sim.purchase_count,
+        money_fen=sim.remaining_fen if sim.meter_billing else None,
+        money_read_at=now if sim.meter_billing else None,
     )
 
 
