@@ -31,6 +31,8 @@ from decimal import Decimal
 
 import asyncpg
 
+from bench.common import clone_rows
+
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 T0 = datetime(2026, 7, 15, 10, 0, tzinfo=UTC)
 TOU = {
@@ -85,22 +87,6 @@ async def _template(url: str) -> None:
         await close_db()
 
 
-async def _clone(conn: asyncpg.Connection, table: str, n: int, override: dict[str, str]) -> None:
-    columns = [
-        r["column_name"]
-        for r in await conn.fetch(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = $1"
-            " ORDER BY ordinal_position",
-            table,
-        )
-    ]
-    exprs = ["g" if c == "id" else override.get(c, f"t.{c}") for c in columns]
-    await conn.execute(
-        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(exprs)}"
-        f" FROM {table} t, generate_series(2, {n}) g WHERE t.id = 1"
-    )
-
-
 async def _populate(url: str, n: int) -> None:
     """Accounts, meters, one plan and its assignments, by COPY (set-up is not measured)."""
     from server.tariffs.schemas import from_plan, to_plan
@@ -120,8 +106,8 @@ async def _populate(url: str, n: int) -> None:
         # One template row each, written by the ORM's own rules, then cloned n-1 times in SQL:
         # set-up follows whatever columns the models have today.
         await _template(url)
-        await _clone(conn, "account", n, {"number": "'B' || lpad(g::text, 7, '0')"})
-        await _clone(conn, "meter", n, {"account_id": "g", "address": "lpad(g::text, 12, '0')"})
+        await clone_rows(conn, "account", n, {"number": "'B' || lpad(g::text, 7, '0')"})
+        await clone_rows(conn, "meter", n, {"account_id": "g", "address": "lpad(g::text, 12, '0')"})
         await conn.execute(
             "INSERT INTO tariff_plan (id, site_id, name, kind, created_at)"
             " VALUES (1, 1, '商业分时', 'electricity', $1)",

@@ -36,6 +36,8 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from bench.common import clone_rows
+
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 3, 3, 0, 0, tzinfo=SHANGHAI)  # a Tuesday, a workday
@@ -99,22 +101,6 @@ async def _templates(url: str) -> None:
         await close_db()
 
 
-async def _clone(conn: asyncpg.Connection, table: str, n: int, override: dict[str, str]) -> None:
-    columns = [
-        r["column_name"]
-        for r in await conn.fetch(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = $1"
-            " ORDER BY ordinal_position",
-            table,
-        )
-    ]
-    exprs = ["g" if c == "id" else override.get(c, f"t.{c}") for c in columns]
-    await conn.execute(
-        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(exprs)}"
-        f" FROM {table} t, generate_series(2, {n}) g WHERE t.id = 1"
-    )
-
-
 async def _populate(url: str, park: object, seed: int) -> dict[str, int]:
     """Site, accounts, meters (as the park's), tariffs, opening balances through the ledger."""
     from server.tariffs.schemas import from_plan, to_plan
@@ -133,8 +119,8 @@ async def _populate(url: str, park: object, seed: int) -> dict[str, int]:
             now,
         )
         await _templates(url)
-        await _clone(conn, "account", n, {"number": "'P' || lpad(g::text, 7, '0')"})
-        await _clone(conn, "meter", n, {"account_id": "g", "address": "lpad(g::text, 12, '0')"})
+        await clone_rows(conn, "account", n, {"number": "'P' || lpad(g::text, 7, '0')"})
+        await clone_rows(conn, "meter", n, {"account_id": "g", "address": "lpad(g::text, 12, '0')"})
         await conn.execute(
             "UPDATE meter m SET kind = u.kind, billing = u.billing, rated_kw = u.rated,"
             " protected = u.protected, purchase_count = u.pc, relay_state = u.relay"
