@@ -41,6 +41,7 @@ class QuarantineReason(StrEnum):
     UNKNOWN_REFUND = "unknown_refund"
     WRONG_MERCHANT = "wrong_merchant"
     ORDER_NOT_PAYABLE = "order_not_payable"  # paid at the platform after we closed it
+    ACCOUNT_CLOSED = "account_closed"  # paid for an account closed since: refund by hand
     REFUND_ABNORMAL = "refund_abnormal"
 
 
@@ -89,7 +90,11 @@ class RechargeOrder(Model):
 
 
 class PaymentEvent(Model):
-    """The inbox: one verified raw notification per (channel, order or refund number)."""
+    """The inbox: one verified raw notification per (channel, order or refund number).
+
+    A payment notification whose status asks nothing of us (closed, not paid) is stored
+    under `<STATUS>:<order number>` instead (see `inbox.inbox_key`), so it never takes the
+    order's own slot, which belongs to the notification that credits it."""
 
     id = fields.BigIntField(primary_key=True)
     channel = fields.CharEnumField(Channel, max_length=8)

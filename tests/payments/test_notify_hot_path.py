@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from server.accounts.models import Account, AccountStatus
+from server.accounts.models import Account
 from server.payments.models import (
     CreditFollowUp,
     EventOutcome,
@@ -15,7 +15,7 @@ from server.payments.models import (
     RechargeOrder,
 )
 from server.payments.providers.base import Channel
-from server.payments.services import credit_order, run_followup, run_followups
+from server.payments.services import credit_key, credit_order, run_followup, run_followups
 from server.payments.services.followups import FollowUpDrainer
 from tests.factories import create_account
 from tests.payments.service_fixtures import (  # noqa: F401  (fixtures)
@@ -73,19 +73,21 @@ async def test_a_notification_is_stored_credited_and_followed_up_in_one_go(
 async def test_a_failed_handling_keeps_the_raw_event_and_writes_nothing_else(
     pay_app: PayApp,
 ) -> None:
-    """The ledger refuses (account closed): the one transaction rolls back, the raw event is
-    stored unhandled as before, and a resend after the account reopens credits once."""
+    """The credit's own statement fails (a follow-up marker under its key is already there,
+    violating UNIQUE): the one transaction rolls back, the raw event is stored unhandled as
+    before, and a resend once the obstacle is gone credits once."""
     order = await new_order(pay_app, Channel.WECHAT, 1_500)
-    await Account.filter(id=order.account_id).update(status=AccountStatus.CLOSED)
+    key = credit_key(order.channel, order.out_trade_no)
+    await CreditFollowUp.create(credit_key=key, account_id=order.account_id, reason="recharge")
     pay_app.sandbox.wechat.pay(order.out_trade_no)
     await drain(pay_app)
     assert {a.status for a in pay_app.sandbox.wechat.notifier.attempts} == {500}
     event = await PaymentEvent.get(external_id=order.out_trade_no)
     assert (event.handled_at, event.outcome) == (None, "")
     assert (await RechargeOrder.get(id=order.id)).status == OrderStatus.CREATED
-    assert await CreditFollowUp.all().count() == 0
-    assert await credits_of(order) == 0
-    await Account.filter(id=order.account_id).update(status=AccountStatus.OPEN)
+    assert await CreditFollowUp.all().count() == 1
+    assert await credits_of(order) == 0 and await balance(order.account_id) == 0
+    await CreditFollowUp.filter(credit_key=key).delete()
     pay_app.sandbox.wechat.notify_payment(order.out_trade_no, copies=2)
     await drain(pay_app)
     event = await PaymentEvent.get(id=event.id)
@@ -165,7 +167,7 @@ async def test_a_status_that_asks_nothing_is_stored_and_marked_ignored(pay_app: 
     pay_app.sandbox.alipay.notify_trade_status(order.out_trade_no, "TRADE_CLOSED")
     await drain(pay_app)
     assert [a.answer for a in pay_app.sandbox.alipay.notifier.attempts] == [b"success"]
-    event = await PaymentEvent.get(external_id=order.out_trade_no)
+    event = await PaymentEvent.get(external_id=f"CLOSED:{order.out_trade_no}")
     assert event.outcome == EventOutcome.IGNORED and event.handled_at is not None
     assert (await RechargeOrder.get(id=order.id)).status == OrderStatus.CREATED
     assert await credits_of(order) == 0 and await CreditFollowUp.all().count() == 0

@@ -8,7 +8,7 @@
     record_counter_payment / request_adjustment / approve_adjustment / reject_adjustment
     run_followups / run_pending_followups
     reconcile_day / reconcile_yesterday
-    quarantine / resolve_quarantine
+    quarantine / resolve_quarantine / list_quarantine (what the staff's list shows)
 
 Money-moving calls that talk to a platform (refunds, order creation) must run outside the
 caller's transaction: the platform may notify us before the caller would commit.
@@ -35,7 +35,12 @@ from server.payments.services.orders import (
     credit_key,
     credit_order,
 )
-from server.payments.services.quarantine import quarantine, resolve_quarantine
+from server.payments.services.quarantine import (
+    list_quarantine,
+    quarantine,
+    reason_text,
+    resolve_quarantine,
+)
 from server.payments.services.reconciliation import reconcile_day, reconcile_yesterday
 from server.payments.services.refunds import (
     apply_refund_result,
@@ -61,8 +66,10 @@ __all__ = [
     "credit_key",
     "credit_order",
     "hold_key",
+    "list_quarantine",
     "metering_seam",
     "quarantine",
+    "reason_text",
     "receive_notification",
     "reconcile_day",
     "reconcile_yesterday",

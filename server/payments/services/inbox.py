@@ -2,7 +2,8 @@
 
     verify (the provider; refused when no key is configured)
       → one transaction:
-          store the raw event under UNIQUE (channel, external_id)   [order / refund number]
+          store the raw event under UNIQUE (channel, external_id)   [order / refund number;
+                                           `<STATUS>:<order>` for closed / not-paid statuses]
           already handled? answer success, do nothing
           handle: credit the order / settle or void the refund (idempotent, row-locked)
           mark handled
@@ -105,7 +106,7 @@ async def receive_notification(
             async with in_transaction() as conn:
                 await _store(conn, verified, headers, body, now)
         except Exception:
-            log.exception("payment event %s not stored", verified.external_id)
+            log.exception("payment event %s not stored", inbox_key(verified))
         raise
 
 
@@ -146,7 +147,7 @@ def _event_params(
     v: VerifiedNotification, headers: Mapping[str, str], body: bytes, now: datetime
 ) -> list[Any]:
     kept = {k: x for k, x in ((k.lower(), x) for k, x in headers.items()) if k in _KEPT_HEADERS}
-    return [v.channel.value, v.external_id[:64], v.kind.value, v.notification_id[:64],
+    return [v.channel.value, inbox_key(v), v.kind.value, v.notification_id[:64],
             json.dumps(kept, ensure_ascii=False), body.decode("utf-8", "replace"), True,
             now]  # fmt: skip
 
@@ -189,9 +190,23 @@ async def _existing(conn: BaseDBAsyncClient, v: VerifiedNotification) -> tuple[i
     rows = await fetch(
         conn,
         "SELECT id, handled_at FROM payment_event WHERE channel = $1 AND external_id = $2",
-        [v.channel.value, v.external_id[:64]],
+        [v.channel.value, inbox_key(v)],
     )
     return int(rows[0]["id"]), rows[0]["handled_at"] is not None
+
+
+def inbox_key(v: VerifiedNotification) -> str:
+    """The event's unique `external_id`: the order or refund number, except for a payment
+    status that asks nothing of us (closed, not paid): `<STATUS>:<order number>`. Alipay
+    notifies TRADE_CLOSED and WAIT_BUYER_PAY too; stored under the order's own number, such
+    an event would make the later TRADE_SUCCESS of the same order a "duplicate" and leave the
+    credit to the poller. Copies of one status still share one row."""
+    if v.kind is NotificationKind.REFUND or _is_paid(v):
+        return v.external_id[:64]
+    key = f"{v.status}:{v.external_id}"
+    if len(key) > 64:  # order numbers go up to 64 characters (Alipay)
+        key = f"{v.status}:#{hashlib.sha256(v.external_id.encode()).hexdigest()[:48]}"
+    return key
 
 
 async def _handle(

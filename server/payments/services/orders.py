@@ -20,6 +20,7 @@ from tortoise.transactions import in_transaction
 
 from server.accounts.models import Account, AccountStatus
 from server.ledger import service as ledger
+from server.ledger.errors import AccountClosed
 from server.ledger.posting import Channel as LedgerChannel
 from server.ledger.sql import fetch, is_pg, q
 from server.payments.errors import AmountOutOfLimits, OrderNotFound, WrongStatus
@@ -160,7 +161,7 @@ async def credit_in_transaction(
     if order["status"] == OrderStatus.HELD.value:
         return CreditResult(EventOutcome.QUARANTINED)
     if fact.amount_fen != order["amount_fen"]:
-        await RechargeOrder.filter(id=order["id"]).update(status=OrderStatus.HELD, updated_at=now)
+        await _hold(conn, order["id"], now)
         await quarantine(
             fact.channel, QuarantineReason.AMOUNT_MISMATCH, fact.out_trade_no,
             out_trade_no=fact.out_trade_no, expected_fen=order["amount_fen"],
@@ -171,16 +172,37 @@ async def credit_in_transaction(
     # A closed/expired order that the platform reports paid was paid in a race with the
     # close: the money is real and the amount is right, so it is credited.
     key = credit_key(fact.channel, fact.out_trade_no)
-    await ledger.recharge(
-        order["account_id"], LedgerChannel(fact.channel.value), order["amount_fen"], key=key,
-        actor=f"system:pay-{fact.source}",
-        memo=f"{_CHANNEL_NAMES[fact.channel]}充值 {fact.out_trade_no}",
-    )  # fmt: skip
+    try:
+        await ledger.recharge(
+            order["account_id"], LedgerChannel(fact.channel.value), order["amount_fen"],
+            key=key, actor=f"system:pay-{fact.source}",
+            memo=f"{_CHANNEL_NAMES[fact.channel]}充值 {fact.out_trade_no}",
+        )  # fmt: skip
+    except AccountClosed:
+        # Paid for an account closed since the order was made: the ledger wrote nothing. A
+        # resend would change nothing, so hold the order and let a person refund the payer.
+        await _hold(conn, order["id"], now)
+        await quarantine(
+            fact.channel, QuarantineReason.ACCOUNT_CLOSED, fact.out_trade_no,
+            out_trade_no=fact.out_trade_no, expected_fen=order["amount_fen"],
+            notified_fen=fact.amount_fen,
+            detail={"transaction_id": fact.transaction_id, "source": fact.source,
+                    "account_id": order["account_id"]},
+        )  # fmt: skip
+        return CreditResult(EventOutcome.QUARANTINED)
     await _mark_paid(conn, fact, order, key, now, event_id)
     return CreditResult(EventOutcome.CREDITED, key, int(order["account_id"]))
 
 
 ORDER_COLUMNS = "id, account_id, channel, amount_fen, status"
+
+
+async def _hold(conn: BaseDBAsyncClient, order_id: int, now: datetime) -> None:
+    """The order waits for a person (quarantined); neither a resend nor the poller credits it."""
+    await conn.execute_query(
+        q(conn, "UPDATE recharge_order SET status = $1, updated_at = $2 WHERE id = $3"),
+        [OrderStatus.HELD.value, now, order_id],
+    )
 
 
 async def lock_order(conn: BaseDBAsyncClient, out_trade_no: str) -> dict[str, Any] | None:

@@ -88,4 +88,19 @@ _REASONS = {
     QuarantineReason.WRONG_MERCHANT: "通知的商户号或应用号不是本商户",
     QuarantineReason.ORDER_NOT_PAYABLE: "订单状态不允许入账",
     QuarantineReason.REFUND_ABNORMAL: "退款异常，需人工处理",
+    QuarantineReason.ACCOUNT_CLOSED: "账户已销户，付款未入账，需人工退款给付款人",
 }
+
+
+def reason_text(reason: QuarantineReason | str) -> str:
+    """The Chinese sentence a person reads for a quarantine reason."""
+    return _REASONS[QuarantineReason(reason)]
+
+
+async def list_quarantine(*, unresolved_only: bool = True, limit: int = 200) -> list[Quarantine]:
+    """Quarantined items for the staff's list, newest first (unresolved ones by default);
+    `reason_text(row.reason)` is what the list shows."""
+    rows = Quarantine.all()
+    if unresolved_only:
+        rows = rows.filter(resolved_at=None)
+    return await rows.order_by("-id").limit(limit)
