@@ -5,20 +5,28 @@ integer fen that sum to zero — under an idempotency key with a UNIQUE constrai
 else (recharge, charge, adjust, two-phase refund, reverse) is a posting rule from posting.py
 handed to `post()`.
 
-One `post()` runs in its own database transaction (a savepoint when the caller already has
-one), in this order:
+One `post()` runs in its own database transaction, or directly in the caller's when one is
+open (no savepoint: what it changed before finding it may not post, it undoes itself), in
+this order:
 
-1. key already posted?  → return the first result (`created=False`) if the kind and legs are
-   the same, else `IdempotencyConflict`. Nothing is locked for a replay.
-2. wallet legs          → `UPDATE account SET balance_fen = balance_fen + x WHERE … AND
+1. wallet legs          → `UPDATE account SET balance_fen = balance_fen + x WHERE … AND
    balance_fen + x >= -credit_limit_fen RETURNING balance_fen`: the row lock and the floor in
-   one statement. No row back means closed, missing or insufficient: a typed error, and the
-   rollback leaves nothing written. `allow_arrears` drops the floor (usage already consumed).
-3. transaction row      → `INSERT … ON CONFLICT (key) DO NOTHING`. A concurrent post of the
-   same key blocks on the unique index until the first commits; getting no row back means we
-   lost that race, so we roll back our wallet update and answer as in 1.
-4. legs                 → one multi-row INSERT. On PostgreSQL a deferred constraint trigger
-   re-checks at commit that the legs sum to zero.
+   one statement. No row back means closed, missing or insufficient: a typed error, and
+   nothing stays written — unless the key was posted before: then it is a replay (see 3).
+   `allow_arrears` drops the floor (usage already consumed).
+2. chart rows           → the legs' ledger accounts, created on first use (PostgreSQL: one
+   statement creates the missing ones and reads all).
+3. transaction + legs   → `INSERT … ON CONFLICT (key) DO NOTHING` and the legs in one
+   statement on PostgreSQL. A post of a key already posted (a replay, or a concurrent post
+   that committed first: we block on the unique index until it does) gets no row back: our
+   wallet update is undone and the first result returned (`created=False`) if the kind and
+   legs are the same, else `IdempotencyConflict`. On PostgreSQL a deferred constraint
+   trigger re-checks at commit that the legs sum to zero.
+
+The key is not looked up before writing: on the hot path (a first post) that look-up found
+nothing and cost a round trip. Posts that name another transaction (reverse, refund settle
+and void) do look it up first, so that their replay is never mistaken for a second
+reference (their own UNIQUE), and always run in a savepoint.
 
 Rows are immutable: corrections are `reverse()` (once per original, a UNIQUE reference), and
 a refund hold is settled or voided once (another UNIQUE reference).
@@ -31,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tortoise import connections
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -42,13 +50,14 @@ from server.ledger.errors import (
     AlreadyReversed,
     IdempotencyConflict,
     InsufficientBalance,
+    LedgerError,
     NotReversible,
     RefundAlreadyResolved,
     TransactionNotFound,
     UnbalancedTransaction,
 )
 from server.ledger.posting import REFUNDS_PAYABLE, Channel, ChargeType, Leg, TxKind
-from server.ledger.sql import fetch, ledger_account_ids, now, q, values_rows
+from server.ledger.sql import fetch, is_pg, ledger_account_ids, now, q, values_rows
 
 MAX_KEY = 160
 
@@ -220,17 +229,25 @@ async def _post(
     if not key or len(key) > MAX_KEY or not actor:
         raise UnbalancedTransaction("记账需要幂等键（不超过160字符）和操作人", key=key)
     want = posting.fingerprint(kind, legs)
-    existing = await _find(connections.get("default"), key)
-    if existing is not None:
-        return _replayed(existing, want)
+    conn = connections.get("default")
+    references = reverses_id is not None or resolves_id is not None
+    if references:  # a replay must not reach the reference's UNIQUE (an error, not a replay)
+        existing = await _find(conn, key)
+        if existing is not None:
+            return _replayed(existing, want)
     row = {
         "key": key, "kind": kind.value, "memo": memo[:200], "actor": actor[:100],
         "channel": channel.value if channel else None, "account_id": account_id,
         "reverses_id": reverses_id, "resolves_id": resolves_id,
     }  # fmt: skip
     try:
-        async with in_transaction() as conn:
-            return await _write(conn, row, legs, allow_arrears, require_open)
+        if isinstance(conn, TransactionalDBClient) and not references:
+            # Inside the caller's transaction: no savepoint (two round trips). Nothing below
+            # fails in the database on the way (guarded UPDATE, ON CONFLICT DO NOTHING), and
+            # what it changed before finding that it may not post is undone by `_write`.
+            return await _write(conn, row, legs, allow_arrears, require_open, undo=True)
+        async with in_transaction() as tx:
+            return await _write(tx, row, legs, allow_arrears, require_open, undo=False)
     except _LostRace:
         pass
     except IntegrityError:
@@ -250,29 +267,66 @@ async def _write(
     legs: tuple[Leg, ...],
     allow_arrears: bool,
     require_open: bool,
+    *,
+    undo: bool,
 ) -> Posted:
+    """Wallets, then the transaction and its legs. The key is not looked up first: a key
+    already posted shows as the transaction INSERT's conflict (or, when the wallet refuses,
+    by a look-up then), and raises `_LostRace` for the caller to replay. `undo`: no savepoint
+    around this, so wallet moves made before `_LostRace` or a refusal are reversed here."""
     moves: dict[int, int] = {}
     for leg in legs:
         wid = posting.wallet_id(leg.code)
         if wid is not None:
             moves[wid] = leg.amount_fen
-    balances = {}
-    for wid in sorted(moves):  # a fixed lock order: two wallets never deadlock
-        balances[wid] = await move_wallet(conn, wid, moves[wid], allow_arrears, require_open)
+    balances: dict[int, int] = {}
+    try:
+        for wid in sorted(moves):  # a fixed lock order: two wallets never deadlock
+            balances[wid] = await move_wallet(conn, wid, moves[wid], allow_arrears, require_open)
+    except LedgerError:
+        if undo:
+            await _undo_moves(conn, {w: moves[w] for w in balances})
+        if await _find(conn, row["key"]) is not None:
+            raise _LostRace from None  # posted before: a replay, whatever the wallet says now
+        raise
     if row["account_id"] is None and len(moves) == 1:
         row["account_id"] = next(iter(moves))
     balance_after = balances.get(row["account_id"]) if row["account_id"] is not None else None
-    ids = await ledger_account_ids(conn, [leg.code for leg in legs])
-    inserted = await fetch(
-        conn,
-        'INSERT INTO ledger_transaction ("key", kind, memo, actor, channel, account_id,'
-        " reverses_id, resolves_id, balance_after_fen, created_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        ' ON CONFLICT ("key") DO NOTHING RETURNING id',
-        [*row.values(), balance_after, now()],
-    )
-    if not inserted:
+    ids = await _account_ids(conn, [leg.code for leg in legs])
+    tx_id = await _insert_transaction(conn, [*row.values(), balance_after, now()], legs, ids)
+    if tx_id is None:
+        if undo:
+            await _undo_moves(conn, moves)
         raise _LostRace
+    return Posted(tx_id, row["key"], True, balance_after)
+
+
+_INSERT_TX = (
+    'INSERT INTO ledger_transaction ("key", kind, memo, actor, channel, account_id,'
+    " reverses_id, resolves_id, balance_after_fen, created_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ' ON CONFLICT ("key") DO NOTHING RETURNING id'
+)
+
+
+async def _insert_transaction(
+    conn: BaseDBAsyncClient, values: list[Any], legs: tuple[Leg, ...], ids: dict[str, int]
+) -> int | None:
+    """The transaction row and its legs (in leg order); None when the key is taken. One
+    statement on PostgreSQL (the legs' INSERT reads the new id from a data-modifying CTE)."""
+    if is_pg(conn):
+        rows = await fetch(
+            conn,
+            f"WITH t AS ({_INSERT_TX}) INSERT INTO ledger_leg (transaction_id,"
+            " ledger_account_id, amount_fen) SELECT t.id, v.a, v.m FROM t,"
+            " unnest($11::bigint[], $12::bigint[]) WITH ORDINALITY AS v(a, m, o)"
+            " ORDER BY v.o RETURNING transaction_id",
+            [*values, [ids[leg.code] for leg in legs], [leg.amount_fen for leg in legs]],
+        )
+        return int(rows[0]["transaction_id"]) if rows else None
+    inserted = await fetch(conn, _INSERT_TX, values)
+    if not inserted:
+        return None
     tx_id = int(inserted[0]["id"])
     params: list[Any] = []
     for leg in legs:
@@ -285,7 +339,42 @@ async def _write(
         ),
         params,
     )
-    return Posted(tx_id, row["key"], True, balance_after)
+    return tx_id
+
+
+async def _account_ids(conn: BaseDBAsyncClient, codes: Sequence[str]) -> dict[str, int]:
+    """`ledger_account_ids` for a post's few codes: on PostgreSQL the missing ones created
+    and all of them read in one statement (a wallet's chart row is new on its first credit).
+    A row another transaction was creating at the same moment is read again after."""
+    if not is_pg(conn):
+        return await ledger_account_ids(conn, codes)
+    specs = [posting.spec_of(c) for c in sorted(set(codes))]
+    rows = await fetch(
+        conn,
+        "WITH w AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[])"
+        " AS w(code, kind, name, account_id)), ins AS (INSERT INTO ledger_account (code, kind,"
+        " name, account_id, created_at) SELECT code, kind, name, account_id, $5 FROM w"
+        " WHERE NOT EXISTS (SELECT 1 FROM ledger_account a WHERE a.code = w.code)"
+        " ON CONFLICT (code) DO NOTHING RETURNING id, code)"
+        " SELECT id, code FROM ins UNION ALL"
+        " SELECT id, code FROM ledger_account WHERE code = ANY($1::text[])",
+        [[s.code for s in specs], [s.kind.value for s in specs], [s.name for s in specs],
+         [s.account_id for s in specs], now()],
+    )  # fmt: skip
+    ids = {r["code"]: int(r["id"]) for r in rows}
+    missing = [s.code for s in specs if s.code not in ids]
+    if missing:
+        ids |= await ledger_account_ids(conn, missing)
+    return ids
+
+
+async def _undo_moves(conn: BaseDBAsyncClient, moves: dict[int, int]) -> None:
+    """Reverse wallet moves of this transaction that may not stand (rows still locked)."""
+    for wid, delta in moves.items():
+        await conn.execute_query(
+            q(conn, "UPDATE account SET balance_fen = balance_fen - $1 WHERE id = $2"),
+            [delta, wid],
+        )
 
 
 async def move_wallet(

@@ -3,6 +3,7 @@
     queue_command(meter_id, op, params, *, actor, reason, batch_id=None, key=None)
     read_now(meter_id, *, actor)                                          点抄
     on_wallet_credited(account_id, *, reason, credit_key=None)            after a recharge
+    on_wallets_credited(credits, *, now) -> failed                       the same, batched
     evaluate_accounts(account_ids, *, now)                                alarms + relay
     ingest(items, *, now)                                                 readings
     replace_meter(old_meter_id, *, new_meter, old_final_reading,          换表
@@ -15,12 +16,16 @@ not already in an open recharge command, so a repeat finds nothing left to send.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from server.accounts.models import Account
 from server.core.errors import NotFound
+from server.ledger.sql import fetch, in_list
 from server.metering.models import CommandOp, Meter, MeterBilling, MeterCommand, MeterStatus
 from server.metering.services.alarm_service import evaluate_accounts
 from server.metering.services.commands import pending_recharge_fen, queue_command
@@ -31,9 +36,11 @@ __all__ = [
     "IncomingReading",
     "IngestReport",
     "MeterReplaced",
+    "WalletCredit",
     "evaluate_accounts",
     "ingest",
     "on_wallet_credited",
+    "on_wallets_credited",
     "queue_command",
     "read_now",
     "replace_meter",
@@ -70,6 +77,58 @@ async def on_wallet_credited(
             assert account is not None
             await _recharge_meter(account, meters[0], reason, credit_key, now)
     await evaluate_accounts([account_id], now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class WalletCredit:
+    """One account's credits to follow up: its latest credit names the call."""
+
+    account_id: int
+    reason: str
+    credit_key: str | None = None
+
+
+async def on_wallets_credited(
+    credits: Iterable[WalletCredit], *, now: datetime | None = None
+) -> dict[int, Exception]:
+    """`on_wallet_credited` for many accounts at once (the payments drainer's batch): one
+    query for the accounts and their meter-billed meters, the meter-side recharge per account
+    that has one (locked, as above), then one `evaluate_accounts` for all. Returns the
+    accounts whose follow-up failed, with why (the others are done); an error in the shared
+    evaluation raises, and then none is done."""
+    now = now or datetime.now(UTC)
+    wanted = {c.account_id: c for c in credits}
+    if not wanted:
+        return {}
+    conn = connections.get("default")
+    where, params = in_list(conn, "a.id", sorted(wanted), 1, "int")
+    rows = await fetch(
+        conn,
+        "SELECT a.id, m.id AS meter_id FROM account a LEFT JOIN meter m ON m.account_id = a.id"
+        f" AND m.status = '{MeterStatus.ACTIVE.value}' AND m.billing = '{MeterBilling.METER.value}'"
+        f" WHERE {where} ORDER BY a.id, m.id",
+        params,
+    )
+    first_meter: dict[int, int | None] = {}
+    for r in rows:
+        first_meter.setdefault(r["id"], r["meter_id"])
+    failed: dict[int, Exception] = {
+        a: NotFound("账户不存在", account_id=a) for a in wanted if a not in first_meter
+    }
+    for account_id, meter_id in first_meter.items():
+        if meter_id is None:
+            continue
+        credit = wanted[account_id]
+        try:
+            async with in_transaction():
+                account = await Account.filter(id=account_id).select_for_update().first()
+                meter = await Meter.get(id=meter_id)
+                assert account is not None
+                await _recharge_meter(account, meter, credit.reason, credit.credit_key, now)
+        except Exception as exc:  # this account stays pending; the others go on
+            failed[account_id] = exc
+    await evaluate_accounts(list(first_meter), now=now)
+    return failed
 
 
 async def _recharge_meter(

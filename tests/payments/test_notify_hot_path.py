@@ -189,3 +189,41 @@ async def test_a_stop_that_times_out_leaves_the_rest_pending(pay_app: PayApp) ->
     await drainer.stop(timeout_s=0.05)
     item = await CreditFollowUp.get(credit_key=key)
     assert (item.done_at, item.attempts) == (None, 0)  # the poller's sweep finishes it
+
+
+async def test_the_default_follow_up_is_one_metering_batch_for_every_account(
+    pay_app: PayApp,
+) -> None:
+    """Without a handler, a batch goes to metering's `on_wallets_credited` at once: the
+    meter-billed account's money is sent to its meter (once, keyed on its latest credit), the
+    platform-billed account's relay tripped for arrears is closed, and an account with no
+    meter is simply done."""
+    from server.metering.models import (
+        CommandOp,
+        MeterBilling,
+        MeterCommand,
+        MeterStatus,
+        RelayState,
+    )
+    from tests.factories import create_meter
+
+    billed_by_meter, tripped, bare = [await create_account() for _ in range(3)]
+    meter = await create_meter(billed_by_meter, billing=MeterBilling.METER, money_fen=0)
+    relay = await create_meter(
+        tripped, billing=MeterBilling.PLATFORM, relay_state=RelayState.OPEN, trip_cause="platform"
+    )
+    await create_meter(bare, billing=MeterBilling.METER, status=MeterStatus.REMOVED)
+    keys = [
+        await _credit(pay_app, billed_by_meter, 1_000),
+        await _credit(pay_app, tripped, 5_000),
+        await _credit(pay_app, billed_by_meter, 2_000),
+        await _credit(pay_app, bare, 300),
+    ]
+    assert await run_followups(keys) == 4
+    assert await CreditFollowUp.filter(done_at=None).count() == 0
+    (recharge,) = await MeterCommand.filter(meter_id=meter.id, op=CommandOp.RECHARGE)
+    assert recharge.params["amount_fen"] == 3_000
+    assert recharge.key == f"meter-recharge:{keys[2]}"
+    assert await MeterCommand.filter(meter_id=relay.id, op=CommandOp.CLOSE).count() == 1
+    assert await run_followups(keys) == 4  # done before: nothing runs again
+    assert await MeterCommand.all().count() == 2

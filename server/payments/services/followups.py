@@ -7,12 +7,13 @@ ledger credit, so a process killed between the commit and the follow-up leaves a
 call twice for one credit (it is keyed on `credit_key`), so a follow-up that ran but was not
 marked done is simply run again.
 
-Batches: `run_followups` reads a batch's rows in one query, calls the handler once per
-account (its work is per account: alarms on the balance, the wallet's free money to the
-meter, so one call covers every credit of that account in the batch), a few accounts at a
-time, and marks the batch done in one statement. In the web process a `FollowUpDrainer`
-collects the keys of committed credits and runs them every ~100 ms, instead of one task per
-credit.
+Batches: `run_followups` reads a batch's rows in one query, hands metering the batch's
+accounts in one `on_wallets_credited` call (its work is per account: alarms on the balance,
+the wallet's free money to the meter, so the latest credit of an account covers every credit
+of that account in the batch), and marks the batch done in one statement. A `handler` given
+instead (tests, tools) is called once per account, a few accounts at a time. In the web
+process a `FollowUpDrainer` collects the keys of committed credits and runs them every
+~100 ms, instead of one task per credit.
 """
 
 from __future__ import annotations
@@ -81,34 +82,65 @@ async def run_pending_followups(
 
 
 async def _run_batch(items: Sequence[CreditFollowUp], handler: FollowUpHandler | None) -> int:
-    """Handler once per account (its latest credit names the call), then one UPDATE for
-    everything done. A failing account stays pending with its error; the rest go on."""
+    """The follow-ups once per account (its latest credit names the call), then one UPDATE
+    for everything done. A failing account stays pending with its error; the rest go on.
+    Without a `handler`, the whole batch is one call of metering's `on_wallets_credited`."""
     by_account: dict[int, list[CreditFollowUp]] = {}
     for item in sorted(items, key=lambda i: i.id):
         by_account.setdefault(item.account_id, []).append(item)  # type: ignore[attr-defined]
-    gate = asyncio.Semaphore(CONCURRENCY)
-    run = handler or metering_seam
-
-    async def one(group: list[CreditFollowUp]) -> list[int]:
-        last = group[-1]
-        async with gate:
-            try:
-                await run(last.account_id, last.reason, last.credit_key)  # type: ignore[attr-defined]
-            except Exception as exc:  # kept pending: the poller retries it
-                log.warning("credit follow-up %s failed: %r", last.credit_key, exc)
-                await CreditFollowUp.filter(id__in=[i.id for i in group]).update(
-                    attempts=F("attempts") + 1, last_error=repr(exc)[:300]
-                )
-                return []
-        return [i.id for i in group]
-
-    results = await asyncio.gather(*(one(g) for g in by_account.values()))
-    done = [i for ids in results for i in ids]
+    if not by_account:
+        return 0
+    if handler is None:
+        failed = await _metering_batch(by_account)
+    else:
+        failed = await _per_account(by_account, handler)
+    for account_id, exc in failed.items():  # kept pending: the poller retries them
+        group = by_account[account_id]
+        log.warning("credit follow-up %s failed: %r", group[-1].credit_key, exc)
+        await CreditFollowUp.filter(id__in=[i.id for i in group]).update(
+            attempts=F("attempts") + 1, last_error=repr(exc)[:300]
+        )
+    done = [i.id for a, group in by_account.items() if a not in failed for i in group]
     if done:
         await CreditFollowUp.filter(id__in=done, done_at=None).update(
             done_at=datetime.now(UTC), attempts=F("attempts") + 1
         )
     return len(done)
+
+
+async def _metering_batch(by_account: dict[int, list[CreditFollowUp]]) -> dict[int, Exception]:
+    """One `on_wallets_credited` call for the batch; an error there fails every account."""
+    global _warned_missing
+    try:
+        from server.metering.service import WalletCredit, on_wallets_credited
+    except ImportError as exc:
+        if not _warned_missing:
+            log.warning("metering service absent: credit follow-ups stay pending")
+            _warned_missing = True
+        return dict.fromkeys(by_account, exc)
+    credits = [WalletCredit(a, g[-1].reason, g[-1].credit_key) for a, g in by_account.items()]
+    try:
+        return await on_wallets_credited(credits)
+    except Exception as exc:
+        return dict.fromkeys(by_account, exc)
+
+
+async def _per_account(
+    by_account: dict[int, list[CreditFollowUp]], handler: FollowUpHandler
+) -> dict[int, Exception]:
+    """`handler` once per account, a few accounts at a time."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+    failed: dict[int, Exception] = {}
+
+    async def one(account_id: int, last: CreditFollowUp) -> None:
+        async with gate:
+            try:
+                await handler(account_id, last.reason, last.credit_key)
+            except Exception as exc:
+                failed[account_id] = exc
+
+    await asyncio.gather(*(one(a, g[-1]) for a, g in by_account.items()))
+    return failed
 
 
 class FollowUpDrainer:
