@@ -13,6 +13,15 @@ legs, computed when asked, so no system-wide row is updated on every charge.
 
 Rows here are never updated or deleted (on PostgreSQL a trigger refuses it): a correction is a
 reversing transaction.
+
+References between ledger rows (leg → transaction, leg → chart account, transaction → tenant
+account, reversal/resolution → transaction, usage row → transaction) are checked on PostgreSQL
+once per INSERT statement by triggers over the statement's new rows (migration 0009), not by
+per-row foreign keys: a foreign key costs a lookup and a row lock per row and was a third of
+the database's work on the billing hot path. The referenced rows can never disappear (ledger
+rows are immutable, chart rows cannot be deleted, a tenant account with ledger rows cannot be
+deleted), so existence at insert is existence for good. The fields below still say foreign
+key: that is the relation, and what SQLite (the embedded mode) enforces.
 """
 
 from __future__ import annotations

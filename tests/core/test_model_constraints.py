@@ -105,3 +105,22 @@ async def test_a_building_whose_rooms_hold_accounts_cannot_be_deleted() -> None:
         async with in_transaction():
             await Building.filter(id=room.floor.building_id).delete()
     assert await Account.exists(id=account.id)
+
+
+async def test_a_reading_is_billed_once_by_the_database_itself() -> None:
+    """UNIQUE (meter, reading_at) on usage_charge: the reading's idempotency key holds even if
+    the service's own duplicate check were skipped (SQLite lost it once, see migration 0009).
+    """
+    from datetime import UTC, datetime
+
+    from server.billing.models import UsageChargeRow
+
+    meter = await create_meter()
+    at = datetime(2026, 7, 1, 10, 15, tzinfo=UTC)
+    row = {
+        "meter_id": meter.id, "account_id": meter.account_id, "prev_reading_at": at,
+        "reading_at": at, "quantity": "1", "exact_yuan": "1", "amount_fen": 100, "lines": [],
+    }  # fmt: skip
+    await UsageChargeRow.create(**row)
+    with pytest.raises(DB_REFUSALS):
+        await UsageChargeRow.create(**row)
