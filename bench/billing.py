@@ -6,7 +6,8 @@ plain COPY and executemany, in the same run.
 
 Set-up (not timed): a database of its own (`shuidian_bench_<pid>`, dropped at the end),
 migrated; N accounts, each with one electricity meter on one commercial TOU plan (four
-bands, summer sharp band), created with COPY. Every meter reports one 15-minute reading with
+bands, summer sharp band), created with COPY; as in a running park, every tenant has paid
+before (wallet accounts exist) and been billed before (billing state rows exist). Every meter reports one 15-minute reading with
 its total and band registers, as the collector's round hands them over.
 
 Timed:
@@ -129,6 +130,13 @@ async def _populate(url: str, n: int) -> None:
         await conn.execute(
             "INSERT INTO ledger_account (code, kind, name, account_id, created_at)"
             " SELECT 'wallet:' || id, 'wallet', '账户' || id || '钱包', id, $1 FROM account",
+            now,
+        )
+        # …and has been billed before: its billing state (carry, tier use) is stored.
+        await conn.execute(
+            "INSERT INTO billing_state"
+            " (account_id, kind, carry_fen, tier_period_start, cumulative, updated_at)"
+            " SELECT id, 'electricity', '0', NULL, '0', $1 FROM account",
             now,
         )
         for table in ("account", "meter"):

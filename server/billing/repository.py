@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -172,9 +172,11 @@ async def write_charges(
     charged: Sequence[Charged],
     states: Mapping[Hashable, BillingState],
     actor: str,
+    stored: Collection[Hashable] = (),
 ) -> list[tuple[int | None, int | None]]:
     """Post the charges, record the usage rows and states; per charge (transaction id,
-    wallet balance after) — (None, balance now) for a charge that rounded to 0 fen."""
+    wallet balance after) — (None, balance now) for a charge that rounded to 0 fen.
+    `stored`: the (account, kind) states already in the table (updated, not inserted)."""
     if not charged:
         return []
     finals = await _move_wallets(conn, charged)
@@ -188,7 +190,8 @@ async def write_charges(
     keys = _usage_keys(charged)
     tx_ids = await _post_transactions(conn, charged, keys, after, actor)
     await _insert_usage(conn, charged, tx_ids)
-    await _upsert_states(conn, {(m.account_id, m.kind) for _, _, m, _ in charged}, states)
+    keys = {(m.account_id, m.kind) for _, _, m, _ in charged}
+    await _save_states(conn, keys, states, stored)
     return list(zip(tx_ids, after, strict=True))
 
 
@@ -241,9 +244,11 @@ async def _post_transactions(
     """One ledger transaction (wallet −, revenue +) per charge of at least one fen; its id,
     or None for a charge that only moved the carry.
 
-    Transactions and legs go in by `unnest` INSERT, not COPY: measured on PostgreSQL 15, COPY
-    saved client time but cost the server more (the deferred balance check at commit came
-    out dearer after a COPY of the legs), and the server is the scarcer core."""
+    Transactions go in by `unnest` INSERT … RETURNING (their ids name the legs and usage
+    rows; taking ids from the sequence first with nextval cost the server more than the
+    INSERT saved), legs by binary COPY: the same triggers and constraints apply as for
+    INSERT (the statement checks of migration 0009, the deferred balance check at commit),
+    and the client encodes rows without asyncpg's per-element array checks."""
     posted = [i for i, (_, _, _, usage) in enumerate(charged) if usage.deduct_fen]
     tx_ids: list[int | None] = [None] * len(charged)
     if not posted:
@@ -278,7 +283,10 @@ async def _post_legs(
         amount = usage.deduct_fen
         legs.append((tx_id, account_ids[posting.wallet(m.account_id)], -amount))  # type: ignore[arg-type]
         legs.append((tx_id, revenue_ids[m.kind], amount))
-    await insert_rows(conn, "ledger_leg", _LEG_COLS, legs)
+    if is_pg(conn):
+        await copy_rows(conn, "ledger_leg", [c.name for c in _LEG_COLS], legs)
+    else:
+        await insert_rows(conn, "ledger_leg", _LEG_COLS, legs)
 
 
 _USAGE_COLUMNS = ("meter_id", "account_id", "prev_reading_at", "reading_at", "quantity",
@@ -306,21 +314,37 @@ async def _insert_usage(
     await insert_rows(conn, "usage_charge", cols, utc_rows)
 
 
-async def _upsert_states(
-    conn: BaseDBAsyncClient, keys: set[tuple[Any, str]], states: Mapping[Hashable, BillingState]
+_STATE_COLS = [Col("account_id", "int"), Col("kind", "text"), Col("carry_fen", "text"),
+               Col("tier_period_start", "timestamptz"), Col("cumulative", "text"),
+               Col("updated_at", "timestamptz")]  # fmt: skip
+
+
+async def _save_states(
+    conn: BaseDBAsyncClient,
+    keys: set[tuple[Any, str]],
+    states: Mapping[Hashable, BillingState],
+    stored: Collection[Hashable],
 ) -> None:
+    """The new billing states: a plain UPDATE for those already stored (every account after
+    its first bill: no speculative insert, no foreign-key check), an upsert for the rest."""
     stamp = now()
-    rows = []
+    new, old = [], []
     for account_id, kind in sorted(keys):
         s = states[(account_id, kind)]
-        rows.append(
-            (account_id, kind, str(s.carry_fen), s.tier_period_start, str(s.cumulative), stamp)
+        row = (account_id, kind, str(s.carry_fen), s.tier_period_start, str(s.cumulative), stamp)
+        (old if (account_id, kind) in stored and is_pg(conn) else new).append(row)
+    if old:
+        arrays = [list(column) for column in zip(*old, strict=True)]
+        await conn.execute_query(
+            "UPDATE billing_state AS b SET carry_fen = u.carry, tier_period_start = u.tps,"
+            " cumulative = u.cum, updated_at = u.at"
+            " FROM unnest($1::int[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],"
+            " $6::timestamptz[]) AS u(account_id, kind, carry, tps, cum, at)"
+            " WHERE b.account_id = u.account_id AND b.kind = u.kind",
+            arrays,
         )
-    cols = [Col("account_id", "int"), Col("kind", "text"), Col("carry_fen", "text"),
-            Col("tier_period_start", "timestamptz"), Col("cumulative", "text"),
-            Col("updated_at", "timestamptz")]  # fmt: skip
     await insert_rows(
-        conn, "billing_state", cols, rows,
+        conn, "billing_state", _STATE_COLS, new,
         suffix="ON CONFLICT (account_id, kind) DO UPDATE SET carry_fen = excluded.carry_fen,"
         " tier_period_start = excluded.tier_period_start, cumulative = excluded.cumulative,"
         " updated_at = excluded.updated_at",

@@ -113,7 +113,7 @@ async def bill_readings(
                 charged.append((i, it, m, result))
             else:
                 outcomes[i] = _refused(it, m.account_id, result)
-        written = await repo.write_charges(conn, charged, batch.states, actor)
+        written = await repo.write_charges(conn, charged, batch.states, actor, ctx.states)
         for (i, it, m, usage), (tx_id, balance) in zip(charged, written, strict=True):
             outcomes[i] = BillOutcome(
                 it.meter_id, it.curr.read_at, BillStatus.BILLED, m.account_id,
