@@ -253,16 +253,30 @@ async def _post_transactions(
     tx_ids: list[int | None] = [None] * len(charged)
     if not posted:
         return tx_ids
-    rows = []
     stamp = now()
     kind = TxKind.CHARGE.value
+    tx_keys, memos, accounts, balances = [], [], [], []
     for i in posted:
         _, _, m, usage = charged[i]
-        memo = f"{'电' if m.kind == 'electricity' else '水'}费 {usage.quantity}"
-        rows.append((keys[i], kind, memo, actor, m.account_id, after[i], stamp))
-    inserted = await insert_rows(
-        conn, "ledger_transaction", _TX_COLS, rows, suffix='RETURNING id, "key"'
-    )
+        tx_keys.append(keys[i])
+        memos.append(f"{'电' if m.kind == 'electricity' else '水'}费 {usage.quantity}")
+        accounts.append(m.account_id)
+        balances.append(after[i])
+    if is_pg(conn):  # the batch's constants as plain parameters, one array per varying column
+        inserted = await fetch_records(
+            conn,
+            'INSERT INTO ledger_transaction ("key", memo, account_id, balance_after_fen, kind,'
+            " actor, created_at) SELECT u.k, u.m, u.a, u.b, $5, $6, $7"
+            " FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[]) AS u(k, m, a, b)"
+            ' RETURNING id, "key"',
+            [tx_keys, memos, accounts, balances, kind, actor, stamp],
+        )
+    else:
+        varying = zip(tx_keys, memos, accounts, balances, strict=True)
+        rows = [(k, kind, memo, actor, a, b, stamp) for k, memo, a, b in varying]
+        inserted = await insert_rows(
+            conn, "ledger_transaction", _TX_COLS, rows, suffix='RETURNING id, "key"'
+        )
     by_key = {r["key"]: int(r["id"]) for r in inserted}
     for i in posted:
         tx_ids[i] = by_key[keys[i]]
@@ -334,14 +348,14 @@ async def _save_states(
         row = (account_id, kind, str(s.carry_fen), s.tier_period_start, str(s.cumulative), stamp)
         (old if (account_id, kind) in stored and is_pg(conn) else new).append(row)
     if old:
-        arrays = [list(column) for column in zip(*old, strict=True)]
+        arrays = [list(column) for column in zip(*old, strict=True)][:5]
         await conn.execute_query(
             "UPDATE billing_state AS b SET carry_fen = u.carry, tier_period_start = u.tps,"
-            " cumulative = u.cum, updated_at = u.at"
-            " FROM unnest($1::int[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],"
-            " $6::timestamptz[]) AS u(account_id, kind, carry, tps, cum, at)"
+            " cumulative = u.cum, updated_at = $6"
+            " FROM unnest($1::int[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])"
+            " AS u(account_id, kind, carry, tps, cum)"
             " WHERE b.account_id = u.account_id AND b.kind = u.kind",
-            arrays,
+            [*arrays, stamp],
         )
     await insert_rows(
         conn, "billing_state", _STATE_COLS, new,
