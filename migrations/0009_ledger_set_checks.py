@@ -63,81 +63,68 @@ PG_PARTIAL_UNIQUES = [
 # Functions that probe the statement's new rows: SET clauses pin the plan to index probes.
 _PROBE = "LANGUAGE plpgsql SET enable_hashjoin = off SET enable_mergejoin = off"
 
-PG_STATEMENT_CHECKS = f"""
-CREATE FUNCTION ledger_transaction_refs() RETURNS trigger {_PROBE} AS $$
-DECLARE
-    tx bigint;
-    ref bigint;
-BEGIN
-    SELECT n.id, n.account_id INTO tx, ref FROM added n WHERE n.account_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM account a WHERE a.id = n.account_id) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'ledger transaction % names account %, which does not exist', tx, ref
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    SELECT n.id, n.reverses_id INTO tx, ref FROM added n WHERE n.reverses_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM ledger_transaction t WHERE t.id = n.reverses_id) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'ledger transaction % reverses transaction %, which does not exist',
-            tx, ref USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    SELECT n.id, n.resolves_id INTO tx, ref FROM added n WHERE n.resolves_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM ledger_transaction t WHERE t.id = n.resolves_id) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'ledger transaction % resolves transaction %, which does not exist',
-            tx, ref USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER ledger_transaction_refs AFTER INSERT ON ledger_transaction
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION ledger_transaction_refs();
 
-DROP TRIGGER ledger_leg_has_debit ON ledger_leg;
-DROP FUNCTION ledger_leg_has_debit();
-CREATE FUNCTION ledger_leg_added() RETURNS trigger {_PROBE} AS $$
+def _refers(column: str, table: str, message: str, rows: str = "added") -> str:
+    """PL/pgSQL: refuse the statement if a new row's `column` names no row of `table`;
+    `message` gets the new row's id and the missing id."""
+    return f"""
+    SELECT n.id, n.{column} INTO tx, ref FROM {rows} n WHERE n.{column} IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM {table} r WHERE r.id = n.{column}) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '{message}', tx, ref USING ERRCODE = 'foreign_key_violation';
+    END IF;"""
+
+
+def _statement_check(name: str, table: str, body: str) -> str:
+    return f"""
+CREATE FUNCTION {name}() RETURNS trigger {_PROBE} AS $$
 DECLARE
     tx bigint;
     ref bigint;
     total numeric;
-BEGIN
+BEGIN{body}
+    RETURN NULL;
+END $$;
+CREATE TRIGGER {name} AFTER INSERT ON {table}
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION {name}();
+"""
+
+
+_HAS_DEBIT = """
     SELECT transaction_id, sum(amount_fen) INTO tx, total FROM added
         GROUP BY transaction_id HAVING min(amount_fen) > 0 LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'ledger transaction % is unbalanced: legs of % fen added without a debit leg',
             tx, total USING ERRCODE = 'check_violation';
-    END IF;
-    SELECT n.transaction_id INTO tx FROM added n
-        WHERE NOT EXISTS (SELECT 1 FROM ledger_transaction t WHERE t.id = n.transaction_id) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'ledger leg names transaction %, which does not exist', tx
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    SELECT n.ledger_account_id INTO ref FROM (SELECT DISTINCT ledger_account_id FROM added) n
-        WHERE NOT EXISTS (SELECT 1 FROM ledger_account l WHERE l.id = n.ledger_account_id) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'ledger leg names ledger account %, which does not exist', ref
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER ledger_leg_added AFTER INSERT ON ledger_leg
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION ledger_leg_added();
+    END IF;"""
+_ONE_LEG_PER_ACCOUNT = "(SELECT ledger_account_id, min(id) AS id FROM added GROUP BY 1)"
 
-CREATE FUNCTION usage_charge_refs() RETURNS trigger {_PROBE} AS $$
-DECLARE
-    ref bigint;
-BEGIN
-    SELECT n.transaction_id INTO ref FROM added n WHERE n.transaction_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM ledger_transaction t WHERE t.id = n.transaction_id) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'usage charge names ledger transaction %, which does not exist', ref
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER usage_charge_refs AFTER INSERT ON usage_charge
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION usage_charge_refs();
-"""
+PG_STATEMENT_CHECKS = [
+    _statement_check(
+        "ledger_transaction_refs", "ledger_transaction",
+        _refers("account_id", "account", "ledger transaction % names account %, which does not exist")
+        + _refers("reverses_id", "ledger_transaction",
+                  "ledger transaction % reverses transaction %, which does not exist")
+        + _refers("resolves_id", "ledger_transaction",
+                  "ledger transaction % resolves transaction %, which does not exist"),
+    ),
+    # The legs' check replaces 0007's debit-leg guard: one pass over the statement's legs.
+    "DROP TRIGGER ledger_leg_has_debit ON ledger_leg; DROP FUNCTION ledger_leg_has_debit();",
+    _statement_check(
+        "ledger_leg_added", "ledger_leg",
+        _HAS_DEBIT
+        + _refers("transaction_id", "ledger_transaction",
+                  "ledger leg % names transaction %, which does not exist")
+        + _refers("ledger_account_id", "ledger_account",
+                  "ledger leg % names ledger account %, which does not exist",
+                  rows=_ONE_LEG_PER_ACCOUNT),
+    ),
+    _statement_check(
+        "usage_charge_refs", "usage_charge",
+        _refers("transaction_id", "ledger_transaction",
+                "usage charge % names ledger transaction %, which does not exist"),
+    ),
+]  # fmt: skip
 
 PG_PERMANENT = """
 CREATE FUNCTION ledger_account_permanent() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -171,7 +158,7 @@ class Migration(migrations.Migration):
             postgres=[
                 *PG_DROP_FOREIGN_KEYS,
                 *PG_PARTIAL_UNIQUES,
-                PG_STATEMENT_CHECKS,
+                *PG_STATEMENT_CHECKS,
                 PG_PERMANENT,
             ],
             sqlite=SQLITE_USAGE_INDEXES,

@@ -114,7 +114,7 @@ async def test_a_usage_row_naming_a_missing_transaction_is_refused(db: None) -> 
     columns = ("meter_id", "account_id", "prev_reading_at", "reading_at", "quantity",
                "exact_yuan", "amount_fen", "lines", "transaction_id", "created_at")  # fmt: skip
     at = now()
-    with pytest.raises(MISSING, match="usage charge names ledger transaction 31337"):
+    with pytest.raises(MISSING, match="names ledger transaction 31337"):
         async with in_transaction() as conn:
             await copy_rows(
                 conn, "usage_charge", columns, [(1, 1, at, at, "1", "1", 100, "[]", 31337, at)]
