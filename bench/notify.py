@@ -144,8 +144,10 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
-async def _prepare(db_url: str, orders: int) -> list[tuple[str, int]]:
-    """Accounts and recharge orders written directly (setup, not measured)."""
+async def _prepare(db_url: str, orders: int, history: int = 1) -> list[tuple[str, int]]:
+    """Accounts and recharge orders written directly (setup, not measured). With `history`,
+    each account has paid that many times before (cash at the counter, through the ledger):
+    its wallet's chart row and earlier ledger rows exist, as for most tenants."""
     from server.core.db import init_db, migrate
     from server.core.settings import load_settings
 
@@ -176,6 +178,17 @@ async def _prepare(db_url: str, orders: int) -> list[tuple[str, int]]:
         for i, aid in enumerate(ids)
     ]  # fmt: skip
     await RechargeOrder.bulk_create(rows, batch_size=1000)
+    if history:
+        from server.ledger import service as ledger
+        from server.ledger.posting import Channel as LedgerChannel
+
+        async def opened(chunk: list[int]) -> None:
+            for aid in chunk:
+                for n in range(history):
+                    key = f"bench-open:{aid}:{n}"
+                    await ledger.recharge(aid, LedgerChannel.CASH, 5000, key=key, actor="bench")
+
+        await asyncio.gather(*(opened(ids[i::8]) for i in range(8)))
     return [(r.out_trade_no, r.amount_fen) for r in rows]
 
 
@@ -390,7 +403,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     await _admin(f'CREATE DATABASE "{name}"')
     proc = None
     try:
-        orders = await _prepare(db_url, args.orders)
+        orders = await _prepare(db_url, args.orders, args.history)
         keys = SandboxKeys.generate()
         items = _notifications(keys, orders)
         dupes = random.Random(7).sample(items, int(len(items) * args.dupes))
@@ -431,7 +444,8 @@ def report(result: dict[str, object], args: argparse.Namespace) -> str:
     orders = int(result["orders"])  # type: ignore[call-overload]
     lines = [
         f"orders {orders}, notifications sent {result['sent']} (dupes {args.dupes:.0%}), "
-        f"concurrency {args.concurrency}, web workers {args.workers}, pool {args.pool}/worker",
+        f"concurrency {args.concurrency}, web workers {args.workers}, pool {args.pool}/worker, "
+        f"earlier recharges per account {args.history}",
         "| endpoint | requests | seconds | req/s | credited/s | p50 ms | p99 ms | errors "
         "| CPU ms/request: server + database + client |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -464,6 +478,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dupes", type=float, default=0.1, help="fraction of resent duplicates")
     p.add_argument("--workers", type=int, default=1, help="Sanic worker processes")
     p.add_argument("--pool", type=int, default=10, help="database connections per worker")
+    p.add_argument(
+        "--history", type=int, default=1,
+        help="earlier recharges per account before the run (0: every wallet new)",
+    )  # fmt: skip
     p.add_argument("--serve", nargs=5, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 

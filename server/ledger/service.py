@@ -14,14 +14,13 @@ this order:
    one statement. No row back means closed, missing or insufficient: a typed error, and
    nothing stays written — unless the key was posted before: then it is a replay (see 3).
    `allow_arrears` drops the floor (usage already consumed).
-2. chart rows           → the legs' ledger accounts, created on first use (PostgreSQL: one
-   statement creates the missing ones and reads all).
-3. transaction + legs   → `INSERT … ON CONFLICT (key) DO NOTHING` and the legs in one
-   statement on PostgreSQL. A post of a key already posted (a replay, or a concurrent post
-   that committed first: we block on the unique index until it does) gets no row back: our
-   wallet update is undone and the first result returned (`created=False`) if the kind and
-   legs are the same, else `IdempotencyConflict`. On PostgreSQL a deferred constraint
-   trigger re-checks at commit that the legs sum to zero.
+2. chart rows           → the legs' ledger accounts, created on first use;
+3. transaction + legs   → `INSERT … ON CONFLICT (key) DO NOTHING` and the legs (on
+   PostgreSQL, 2 and 3 are one statement). A post of a key already posted (a replay, or a
+   concurrent post that committed first: we block on the unique index until it does) gets
+   no row back: our wallet update is undone and the first result returned
+   (`created=False`) if the kind and legs are the same, else `IdempotencyConflict`. On
+   PostgreSQL a deferred constraint trigger re-checks at commit that the legs sum to zero.
 
 The key is not looked up before writing: on the hot path (a first post) that look-up found
 nothing and cost a round trip. Posts that name another transaction (reverse, refund settle
@@ -292,8 +291,7 @@ async def _write(
     if row["account_id"] is None and len(moves) == 1:
         row["account_id"] = next(iter(moves))
     balance_after = balances.get(row["account_id"]) if row["account_id"] is not None else None
-    ids = await _account_ids(conn, [leg.code for leg in legs])
-    tx_id = await _insert_transaction(conn, [*row.values(), balance_after, now()], legs, ids)
+    tx_id = await _insert_transaction(conn, [*row.values(), balance_after, now()], legs)
     if tx_id is None:
         if undo:
             await _undo_moves(conn, moves)
@@ -310,20 +308,81 @@ _INSERT_TX = (
 
 
 async def _insert_transaction(
+    conn: BaseDBAsyncClient, values: list[Any], legs: tuple[Leg, ...]
+) -> int | None:
+    """The transaction row and its legs (in leg order), their ledger accounts created on
+    first use; None when the key is taken (nothing written then)."""
+    if not is_pg(conn):
+        ids = await ledger_account_ids(conn, [leg.code for leg in legs])
+        return await _insert_rows(conn, values, legs, ids)
+    sql = _pg_post_sql(len(legs))
+    params = list(values)
+    for leg in legs:
+        spec = posting.spec_of(leg.code)
+        params += [spec.code, spec.kind.value, spec.name, spec.account_id, leg.amount_fen]
+    for _attempt in range(2):
+        found, tx_id = await _pg_post(conn, sql, params)
+        if found == len(legs):
+            return tx_id
+        # A ledger account another transaction was creating at this moment (it was not
+        # visible to the statement): wait for it, then once more.
+        await ledger_account_ids(conn, [leg.code for leg in legs])
+    raise AssertionError("ledger accounts missing after they were created")
+
+
+async def _pg_post(conn: BaseDBAsyncClient, sql: str, params: list[Any]) -> tuple[int, int | None]:
+    rows = await fetch(conn, sql, params)
+    tx_id = rows[0]["tx_id"]
+    return int(rows[0]["found"]), (int(tx_id) if tx_id is not None else None)
+
+
+_PG_POST_SQL: dict[int, str] = {}
+
+
+def _pg_post_sql(n: int) -> str:
+    """PostgreSQL, one statement for a post of `n` legs: create the missing ledger accounts,
+    read all of them, insert the transaction only if all `n` are there (`ON CONFLICT (key) DO
+    NOTHING`), insert its legs. The chart is read once, by `code IN ($11, $16, …)`, and
+    everything else joins the statement's own few rows: a prepared statement's generic plan
+    is made once, and one made while the chart was small (a new database; autovacuum off)
+    keeps scanning the whole table for `code = ANY($1)`, a join to `unnest($1)` or a `NOT
+    EXISTS` on it as it grows — measured ~3 ms a post at 8,000 wallets — while an IN list of
+    scalars stays an index look-up. `found` < n: a ledger account was not visible (being
+    created by another transaction)."""
+    if n not in _PG_POST_SQL:
+        rows = ", ".join(
+            f"(${11 + 5 * i}::text, ${12 + 5 * i}::text, ${13 + 5 * i}::text,"
+            f" ${14 + 5 * i}::int, ${15 + 5 * i}::bigint, {i})"
+            for i in range(n)
+        )
+        codes = ", ".join(f"${11 + 5 * i}" for i in range(n))
+        _PG_POST_SQL[n] = (
+            f"WITH v (code, kind, name, account_id, amount, o) AS (VALUES {rows}),"
+            f" old AS (SELECT id, code FROM ledger_account WHERE code IN ({codes})),"
+            " ins AS (INSERT INTO ledger_account (code, kind, name, account_id, created_at)"
+            " SELECT code, kind, name, account_id, $10 FROM v"
+            " WHERE v.code NOT IN (SELECT code FROM old)"
+            " ON CONFLICT (code) DO NOTHING RETURNING id, code),"
+            " acc AS (SELECT id, code FROM old UNION ALL SELECT id, code FROM ins),"
+            ' t AS (INSERT INTO ledger_transaction ("key", kind, memo, actor, channel,'
+            " account_id, reverses_id, resolves_id, balance_after_fen, created_at)"
+            " SELECT * FROM (VALUES ($1::text, $2::text, $3::text, $4::text, $5::text,"
+            " $6::int, $7::bigint, $8::bigint, $9::bigint, $10::timestamptz)) AS x"
+            f" WHERE (SELECT count(*) FROM acc) = {n}"
+            ' ON CONFLICT ("key") DO NOTHING RETURNING id),'
+            " l AS (INSERT INTO ledger_leg (transaction_id, ledger_account_id, amount_fen)"
+            " SELECT t.id, acc.id, v.amount FROM t, v JOIN acc ON acc.code = v.code"
+            " ORDER BY v.o RETURNING transaction_id)"
+            " SELECT (SELECT count(*) FROM acc) AS found, (SELECT id FROM t) AS tx_id,"
+            " (SELECT count(*) FROM l) AS legs"
+        )
+    return _PG_POST_SQL[n]
+
+
+async def _insert_rows(
     conn: BaseDBAsyncClient, values: list[Any], legs: tuple[Leg, ...], ids: dict[str, int]
 ) -> int | None:
-    """The transaction row and its legs (in leg order); None when the key is taken. One
-    statement on PostgreSQL (the legs' INSERT reads the new id from a data-modifying CTE)."""
-    if is_pg(conn):
-        rows = await fetch(
-            conn,
-            f"WITH t AS ({_INSERT_TX}) INSERT INTO ledger_leg (transaction_id,"
-            " ledger_account_id, amount_fen) SELECT t.id, v.a, v.m FROM t,"
-            " unnest($11::bigint[], $12::bigint[]) WITH ORDINALITY AS v(a, m, o)"
-            " ORDER BY v.o RETURNING transaction_id",
-            [*values, [ids[leg.code] for leg in legs], [leg.amount_fen for leg in legs]],
-        )
-        return int(rows[0]["transaction_id"]) if rows else None
+    """SQLite: the transaction row, then its legs."""
     inserted = await fetch(conn, _INSERT_TX, values)
     if not inserted:
         return None
@@ -340,32 +399,6 @@ async def _insert_transaction(
         params,
     )
     return tx_id
-
-
-async def _account_ids(conn: BaseDBAsyncClient, codes: Sequence[str]) -> dict[str, int]:
-    """`ledger_account_ids` for a post's few codes: on PostgreSQL the missing ones created
-    and all of them read in one statement (a wallet's chart row is new on its first credit).
-    A row another transaction was creating at the same moment is read again after."""
-    if not is_pg(conn):
-        return await ledger_account_ids(conn, codes)
-    specs = [posting.spec_of(c) for c in sorted(set(codes))]
-    rows = await fetch(
-        conn,
-        "WITH w AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[])"
-        " AS w(code, kind, name, account_id)), ins AS (INSERT INTO ledger_account (code, kind,"
-        " name, account_id, created_at) SELECT code, kind, name, account_id, $5 FROM w"
-        " WHERE NOT EXISTS (SELECT 1 FROM ledger_account a WHERE a.code = w.code)"
-        " ON CONFLICT (code) DO NOTHING RETURNING id, code)"
-        " SELECT id, code FROM ins UNION ALL"
-        " SELECT id, code FROM ledger_account WHERE code = ANY($1::text[])",
-        [[s.code for s in specs], [s.kind.value for s in specs], [s.name for s in specs],
-         [s.account_id for s in specs], now()],
-    )  # fmt: skip
-    ids = {r["code"]: int(r["id"]) for r in rows}
-    missing = [s.code for s in specs if s.code not in ids]
-    if missing:
-        ids |= await ledger_account_ids(conn, missing)
-    return ids
 
 
 async def _undo_moves(conn: BaseDBAsyncClient, moves: dict[int, int]) -> None:
