@@ -7,8 +7,9 @@ plain COPY and executemany, in the same run.
 Set-up (not timed): a database of its own (`shuidian_bench_<pid>`, dropped at the end),
 migrated; N accounts, each with one electricity meter on one commercial TOU plan (four
 bands, summer sharp band), created with COPY; as in a running park, every tenant has paid
-before (wallet accounts exist) and been billed before (billing state rows exist). Every meter reports one 15-minute reading with
-its total and band registers, as the collector's round hands them over.
+before (wallet accounts exist) and been billed before (billing state rows exist). Every
+meter reports one 15-minute reading with its total and band registers, as the collector's
+round hands them over.
 
 Timed:
 - ours: `bill_readings` over batches of `--batch` readings, each batch one database
