@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -134,10 +135,21 @@ class Phase:
         return self.requests / self.seconds
 
 
+def _asyncpg_dsn(url: str) -> str:
+    """Our URL (Tortoise's form) as asyncpg takes it: with `?host=<socket folder>` the port
+    moves into the query, since asyncpg resolves an empty host name given with a port."""
+    parts = urllib.parse.urlsplit(url.replace("postgres://", "postgresql://", 1))
+    query = urllib.parse.parse_qs(parts.query)
+    if "host" in query and parts.port:
+        netloc = parts.netloc.rsplit(":", 1)[0]
+        parts = parts._replace(netloc=netloc, query=f"{parts.query}&port={parts.port}")
+    return urllib.parse.urlunsplit(parts)
+
+
 async def _admin(sql: str) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(PG_ADMIN.replace("postgres://", "postgresql://", 1))
+    conn = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN))
     try:
         await conn.execute(sql)
     finally:
@@ -270,7 +282,7 @@ class CpuMeter:
     async def _backends(self) -> dict[int, float]:
         import asyncpg
 
-        conn = await asyncpg.connect(PG_ADMIN.replace("postgres://", "postgresql://", 1))
+        conn = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN))
         try:
             rows = await conn.fetch(
                 "SELECT pid FROM pg_stat_activity WHERE datname = $1", self.dbname
@@ -398,7 +410,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     from server.payments.sandbox.keys import SandboxKeys
 
     name = f"shuidian_bench_notify_{os.getpid()}"
-    db_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    # The admin URL with the bench database instead; a query (`?host=/var/run/postgresql`
+    # for PostgreSQL's Unix socket) is kept.
+    db_url = urllib.parse.urlunsplit(urllib.parse.urlsplit(PG_ADMIN)._replace(path=f"/{name}"))
     await _admin(f'DROP DATABASE IF EXISTS "{name}"')
     await _admin(f'CREATE DATABASE "{name}"')
     proc = None
