@@ -190,8 +190,7 @@ async def write_charges(
     keys = _usage_keys(charged)
     tx_ids = await _post_transactions(conn, charged, keys, after, actor)
     await _insert_usage(conn, charged, tx_ids)
-    keys = {(m.account_id, m.kind) for _, _, m, _ in charged}
-    await _save_states(conn, keys, states, stored)
+    await _save_states(conn, {(m.account_id, m.kind) for _, _, m, _ in charged}, states, stored)
     return list(zip(tx_ids, after, strict=True))
 
 
@@ -349,7 +348,7 @@ async def _save_states(
         (old if (account_id, kind) in stored and is_pg(conn) else new).append(row)
     if old:
         arrays = [list(column) for column in zip(*old, strict=True)][:5]
-        await conn.execute_query(
+        updated, _ = await conn.execute_query(
             "UPDATE billing_state AS b SET carry_fen = u.carry, tier_period_start = u.tps,"
             " cumulative = u.cum, updated_at = $6"
             " FROM unnest($1::int[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])"
@@ -357,6 +356,8 @@ async def _save_states(
             " WHERE b.account_id = u.account_id AND b.kind = u.kind",
             [*arrays, stamp],
         )
+        if updated != len(old):  # read under the accounts' locks: cannot happen; never lose one
+            raise RuntimeError(f"billing states: {updated} of {len(old)} stored rows updated")
     await insert_rows(
         conn, "billing_state", _STATE_COLS, new,
         suffix="ON CONFLICT (account_id, kind) DO UPDATE SET carry_fen = excluded.carry_fen,"
