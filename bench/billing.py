@@ -33,9 +33,8 @@ from decimal import Decimal
 
 import asyncpg
 
-from bench.common import clone_rows
+from bench.common import admin, asyncpg_dsn, clone_rows, create_site, database_url, proc_cpu
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 T0 = datetime(2026, 7, 15, 10, 0, tzinfo=UTC)
 TOU = {
     "kind": "tou",
@@ -59,14 +58,6 @@ TOU = {
 RAW_COLUMNS = ["meter_id", "account_id", "reading_at", "amount_fen", "quantity"]
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 async def _template(url: str) -> None:
     from server.accounts.models import Account
     from server.core.db import close_db, init_db
@@ -75,7 +66,7 @@ async def _template(url: str) -> None:
     from workers.meters.base import MeterKind
     from workers.meters.base import Protocol_ as MeterProtocol
 
-    await init_db(load_settings(db_url=url.replace("postgresql://", "postgres://", 1)))
+    await init_db(load_settings(db_url=url))
     try:
         now = datetime.now(UTC)
         account = await Account.create(
@@ -94,17 +85,10 @@ async def _populate(url: str, n: int) -> None:
     from server.tariffs.schemas import from_plan, to_plan
 
     spec = from_plan(to_plan(TOU))
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         now = datetime.now(UTC)
-        await conn.execute(
-            "INSERT INTO organisation (id, name, created_at) VALUES (1, '基准集团', $1)", now
-        )
-        await conn.execute(
-            "INSERT INTO site (id, organisation_id, name, address, created_at)"
-            " VALUES (1, 1, '基准园区', '', $1)",
-            now,
-        )
+        await create_site(conn, "基准集团", now)
         # One template row each, written by the ORM's own rules, then cloned n-1 times in SQL:
         # set-up follows whatever columns the models have today.
         await _template(url)
@@ -165,16 +149,6 @@ def _readings(n: int) -> list:
     return items
 
 
-def _proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a local process, from /proc; 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _backends_cpu() -> dict[int, float]:
     """CPU seconds so far of each PostgreSQL backend serving this database (same machine)."""
     from tortoise import connections
@@ -185,7 +159,7 @@ async def _backends_cpu() -> dict[int, float]:
         connections.get("default"),
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database()",
     )
-    return {r["pid"]: _proc_cpu(r["pid"]) for r in rows}
+    return {r["pid"]: proc_cpu(r["pid"]) for r in rows}
 
 
 async def _ours(
@@ -233,7 +207,7 @@ async def _ours(
 
 async def _raw(url: str, n: int, how: str) -> float:
     rows = [(i, i, T0 + timedelta(minutes=15), 100 + i % 50, "0.25") for i in range(1, n + 1)]
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         table = f"raw_{how}"
         await conn.execute(
@@ -270,11 +244,11 @@ async def run(args: argparse.Namespace) -> None:
     from server.core.settings import load_settings
 
     name = f"shuidian_bench_{os.getpid()}"
-    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    await _admin(f'DROP DATABASE IF EXISTS "{name}"')
-    await _admin(f'CREATE DATABASE "{name}"')
+    url = database_url(name)
+    await admin(f'DROP DATABASE IF EXISTS "{name}"')
+    await admin(f'CREATE DATABASE "{name}"')
     try:
-        await migrate(load_settings(), url.replace("postgresql://", "postgres://", 1))
+        await migrate(load_settings(), url)
         await close_db()
         await _populate(url, args.readings)
         n = args.readings
@@ -282,16 +256,16 @@ async def run(args: argparse.Namespace) -> None:
         many_s = await _raw(url, n, "many")
         load = os.getloadavg()[0]
         wall, cpu, server, billed = await _ours(
-            url.replace("postgresql://", "postgres://", 1),
+            url,
             n,
             args.batch,
             args.concurrency,
             args.profile,
         )
-        problems = await _check(url.replace("postgresql://", "postgres://", 1))
+        problems = await _check(url)
     finally:
         await close_db()
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     ours = n / wall
     print(
         f"billing benchmark: {n:,} readings, one per meter, batches of {args.batch:,},"

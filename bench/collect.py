@@ -40,6 +40,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bench.common import proc_cpu
+
 HOST = "127.0.0.1"
 MQTT_PORT = 1883
 START = datetime(2024, 7, 15, 10, 0, tzinfo=UTC)
@@ -248,18 +250,6 @@ class Server:
             await self.proc.wait()
 
 
-def _cpu_of(pid: int | None) -> float:
-    """utime + stime of a process in seconds, 0 if it cannot be read."""
-    if pid is None:
-        return 0.0
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 def _broker_pid() -> int | None:
     try:
         with open("/run/mosquitto/mosquitto.pid") as f:
@@ -273,13 +263,13 @@ async def measure(
 ) -> Result:
     """Run `body` (-> items, requests, errors) and time it with every process's CPU."""
     broker = _broker_pid()
-    c0, s0, b0 = time.process_time(), _cpu_of(server.proc.pid), _cpu_of(broker)
+    c0, s0, b0 = time.process_time(), proc_cpu(server.proc.pid), proc_cpu(broker)
     t0 = time.perf_counter()
     items, requests, errors = await body()
     seconds = time.perf_counter() - t0
     return Result(
         path, unit, items, seconds, time.process_time() - c0,
-        _cpu_of(server.proc.pid) - s0, _cpu_of(broker) - b0, requests, errors,
+        proc_cpu(server.proc.pid) - s0, proc_cpu(broker) - b0, requests, errors,
     )  # fmt: skip
 
 

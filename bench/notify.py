@@ -45,15 +45,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from sanic import Request
 from sanic.response import HTTPResponse, empty
 
+from bench.common import PG_ADMIN, admin, asyncpg_dsn, database_url
+
 HOST = "127.0.0.1"
-PG_ADMIN = os.environ.get("SHUIDIAN_BENCH_PG", "postgres://postgres@127.0.0.1:5432/postgres")
 NOTIFY_PATH = "/api/v1/pay/notify/wechat"
 NOOP_PATH = "/bench/noop"
 
@@ -133,27 +133,6 @@ class Phase:
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
-
-
-def _asyncpg_dsn(url: str) -> str:
-    """Our URL (Tortoise's form) as asyncpg takes it: with `?host=<socket folder>` the port
-    moves into the query, since asyncpg resolves an empty host name given with a port."""
-    parts = urllib.parse.urlsplit(url.replace("postgres://", "postgresql://", 1))
-    query = urllib.parse.parse_qs(parts.query)
-    if "host" in query and parts.port:
-        netloc = parts.netloc.rsplit(":", 1)[0]
-        parts = parts._replace(netloc=netloc, query=f"{parts.query}&port={parts.port}")
-    return urllib.parse.urlunsplit(parts)
-
-
-async def _admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def _prepare(db_url: str, orders: int, history: int = 1) -> list[tuple[str, int]]:
@@ -282,7 +261,7 @@ class CpuMeter:
     async def _backends(self) -> dict[int, float]:
         import asyncpg
 
-        conn = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN))
+        conn = await asyncpg.connect(asyncpg_dsn(PG_ADMIN))
         try:
             rows = await conn.fetch(
                 "SELECT pid FROM pg_stat_activity WHERE datname = $1", self.dbname
@@ -410,11 +389,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     from server.payments.sandbox.keys import SandboxKeys
 
     name = f"shuidian_bench_notify_{os.getpid()}"
-    # The admin URL with the bench database instead; a query (`?host=/var/run/postgresql`
-    # for PostgreSQL's Unix socket) is kept.
-    db_url = urllib.parse.urlunsplit(urllib.parse.urlsplit(PG_ADMIN)._replace(path=f"/{name}"))
-    await _admin(f'DROP DATABASE IF EXISTS "{name}"')
-    await _admin(f'CREATE DATABASE "{name}"')
+    db_url = database_url(name)
+    await admin(f'DROP DATABASE IF EXISTS "{name}"')
+    await admin(f'CREATE DATABASE "{name}"')
     proc = None
     try:
         orders = await _prepare(db_url, args.orders, args.history)
@@ -449,7 +426,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             proc.terminate()
             proc.wait(10)
         await close_db()
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def report(result: dict[str, object], args: argparse.Namespace) -> str:

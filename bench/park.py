@@ -36,9 +36,8 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from bench.common import clone_rows
+from bench.common import admin, asyncpg_dsn, clone_rows, create_site, database_url
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 3, 3, 0, 0, tzinfo=SHANGHAI)  # a Tuesday, a workday
 TOU = {
@@ -65,18 +64,6 @@ RAW_COLS = ["meter_id", "taken_at", "total", "bands", "outcome", "source", "bill
             "billing_error", "received_at"]  # fmt: skip
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def _pg(url: str) -> str:
-    return url.replace("postgresql://", "postgres://", 1)
-
-
 # -- set-up -----------------------------------------------------------------------------------
 async def _templates(url: str) -> None:
     """One account and one meter written by the ORM (set-up follows today's columns)."""
@@ -87,7 +74,7 @@ async def _templates(url: str) -> None:
     from workers.meters.base import MeterKind
     from workers.meters.base import Protocol_ as MeterProtocol
 
-    await init_db(load_settings(db_url=_pg(url)))
+    await init_db(load_settings(db_url=url))
     try:
         now = datetime.now(UTC)
         account = await Account.create(
@@ -107,17 +94,10 @@ async def _populate(url: str, park: object, seed: int) -> dict[str, int]:
 
     meters = list(park.meters.values())  # type: ignore[attr-defined]
     n = len(meters)
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         now = datetime.now(UTC)
-        await conn.execute(
-            "INSERT INTO organisation (id, name, created_at) VALUES (1, '园区', $1)", now
-        )
-        await conn.execute(
-            "INSERT INTO site (id, organisation_id, name, address, created_at)"
-            " VALUES (1, 1, '基准园区', '', $1)",
-            now,
-        )
+        await create_site(conn, "园区", now)
         await _templates(url)
         await clone_rows(conn, "account", n, {"number": "'P' || lpad(g::text, 7, '0')"})
         await clone_rows(conn, "meter", n, {"account_id": "g", "address": "lpad(g::text, 12, '0')"})
@@ -263,8 +243,8 @@ async def _day(url: str, park: object, rounds: int, args: argparse.Namespace) ->
     from server.core.settings import load_settings
 
     tally = Tally()
-    await init_db(load_settings(db_url=_pg(url)))
-    raw = await asyncpg.connect(url)
+    await init_db(load_settings(db_url=url))
+    raw = await asyncpg.connect(asyncpg_dsn(url))
     try:
         for k in range(1, rounds + 1):
             at = START + timedelta(minutes=15 * k)
@@ -295,7 +275,7 @@ async def _after(url: str, check: bool) -> dict[str, object]:
     from server.core.settings import load_settings
     from server.ledger.check import check_ledger
 
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         out: dict[str, object] = {}
         for label, sql in (
@@ -311,7 +291,7 @@ async def _after(url: str, check: bool) -> dict[str, object]:
     finally:
         await conn.close()
     if check:
-        await init_db(load_settings(db_url=_pg(url)))
+        await init_db(load_settings(db_url=url))
         try:
             t0 = time.perf_counter()
             out["ledger check discrepancies"] = len(await check_ledger())
@@ -328,12 +308,12 @@ async def run(args: argparse.Namespace) -> None:
     from workers.sim.park import SimPark
 
     name = f"shuidian_bench_park_{os.getpid()}"
-    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    url = database_url(name)
     rounds = args.hours * 60 // 15
-    await _admin(f'DROP DATABASE IF EXISTS "{name}"')
-    await _admin(f'CREATE DATABASE "{name}"')
+    await admin(f'DROP DATABASE IF EXISTS "{name}"')
+    await admin(f'CREATE DATABASE "{name}"')
     try:
-        await migrate(load_settings(), _pg(url))
+        await migrate(load_settings(), url)
         await close_db()
         park = SimPark.build(args.meters, args.seed, START, speed=1.0)
         await _populate(url, park, args.seed)
@@ -350,7 +330,7 @@ async def run(args: argparse.Namespace) -> None:
         after = await _after(url, args.check)
     finally:
         await close_db()
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     _print(args, rounds, tally, after)
 
 
