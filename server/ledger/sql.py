@@ -3,7 +3,8 @@
 Queries are written once with PostgreSQL's numbered `$n` parameters; on SQLite they become
 `?n`, which SQLite also reads by number, so a parameter may appear twice in either dialect.
 `copy_rows` (binary COPY, PostgreSQL) costs the client about half what an `unnest` INSERT
-does; on the server it is no cheaper than `unnest` for tables with foreign keys and triggers.
+does and fires the same triggers; it has no RETURNING, so rows whose ids are needed next
+(ledger transactions) go in by `insert_rows`.
 """
 
 from __future__ import annotations
