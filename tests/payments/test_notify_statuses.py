@@ -109,7 +109,9 @@ async def test_a_payment_for_a_closed_account_is_quarantined_and_answered(
     )
     assert q.detail["account_id"] == order.account_id and q.resolved_at is None
     assert reason_text(q.reason) == "账户已销户，付款未入账，需人工退款给付款人"
-    assert [row.id for row in await list_quarantine()] == [q.id]
+    site_id = (await Account.get(id=order.account_id)).site_id
+    assert [row.id for row in await list_quarantine([site_id])] == [q.id]
+    assert await list_quarantine([site_id + 1000]) == []  # another site's staff see nothing
     # Neither a resend nor the poller credits it.
     platform.notify_payment(order.out_trade_no, copies=2)
     await drain(pay_app)
@@ -132,3 +134,23 @@ async def test_the_poller_quarantines_a_paid_order_of_a_closed_account(pay_app: 
     assert (await poll_once(pay_app.payments)).credited == 0  # held: not polled again
     assert await credits_of(order) == 0 and await balance(order.account_id) == 0
     await assert_ledger_sound()
+
+
+async def test_the_quarantine_list_is_scoped_to_the_staff_sites(pay_app: PayApp) -> None:
+    """An item naming an order of ours shows to that site's staff only; one naming no order
+    of ours (unknown order number) only when the merchant-level list asks for them."""
+    order = await new_order(pay_app, Channel.WECHAT)
+    site_id = (await Account.get(id=order.account_id)).site_id
+    known = await Quarantine.create(
+        dedupe_key="t:known", channel=Channel.WECHAT, reason=QuarantineReason.AMOUNT_MISMATCH,
+        out_trade_no=order.out_trade_no,
+    )  # fmt: skip
+    unknown = await Quarantine.create(
+        dedupe_key="t:unknown", channel=Channel.WECHAT, reason=QuarantineReason.UNKNOWN_ORDER,
+        out_trade_no="R-NOT-OURS",
+    )  # fmt: skip
+    assert [r.id for r in await list_quarantine([site_id])] == [known.id]
+    assert await list_quarantine([site_id + 1000]) == []
+    both = await list_quarantine([site_id], unattributed=True)
+    assert [r.id for r in both] == [unknown.id, known.id]
+    assert [r.id for r in await list_quarantine([], unattributed=True)] == [unknown.id]

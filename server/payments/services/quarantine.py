@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
 from server.audit.service import record
 from server.payments.errors import WrongStatus
-from server.payments.models import Quarantine, QuarantineReason
+from server.payments.models import Quarantine, QuarantineReason, RechargeOrder
 from server.payments.providers.base import Channel
 
 ACTOR = "system:payments"
@@ -97,10 +99,26 @@ def reason_text(reason: QuarantineReason | str) -> str:
     return _REASONS[QuarantineReason(reason)]
 
 
-async def list_quarantine(*, unresolved_only: bool = True, limit: int = 200) -> list[Quarantine]:
+async def list_quarantine(
+    site_ids: Collection[int],
+    *,
+    unattributed: bool = False,
+    unresolved_only: bool = True,
+    limit: int = 200,
+) -> list[Quarantine]:
     """Quarantined items for the staff's list, newest first (unresolved ones by default);
-    `reason_text(row.reason)` is what the list shows."""
-    rows = Quarantine.all()
+    `reason_text(row.reason)` is what the list shows.
+
+    Scoped like every staff query: only items whose order belongs to an account of
+    `site_ids` (the staff member's sites). Items naming no order of ours (an unknown order
+    number, a refund we never asked for) belong to no site; `unattributed=True` adds them,
+    for the merchant's own finance staff."""
+    ours = RechargeOrder.filter(account__site_id__in=list(site_ids)).values("out_trade_no")
+    scope = Q(out_trade_no__in=Subquery(ours))
+    if unattributed:
+        known = RechargeOrder.all().values("out_trade_no")
+        scope |= ~Q(out_trade_no__in=Subquery(known))
+    rows = Quarantine.filter(scope)
     if unresolved_only:
         rows = rows.filter(resolved_at=None)
     return await rows.order_by("-id").limit(limit)
