@@ -10,6 +10,8 @@ with success, because a resend would not change it: a person looks at the quaran
 caller (the demo, the tests) put one there first. `app.ctx.followups` (a `FollowUpDrainer`,
 one per worker process) runs the follow-ups of the credits this process committed, in
 batches, after the answer; it is stopped (and drained) before the server stops.
+`app.ctx.inbox` (an `InboxBatcher`, one per worker) handles the payment notifications that
+arrive together in one transaction (group commit, see inbox_batch.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from server.payments.providers.alipay import SUCCESS_ANSWER
 from server.payments.providers.base import Channel, NotificationRejected
 from server.payments.services import NotifyResult, receive_notification
 from server.payments.services.followups import FollowUpDrainer
+from server.payments.services.inbox_batch import InboxBatcher
 from server.payments.services.runtime import Payments, build_payments
 
 log = logging.getLogger(__name__)
@@ -34,12 +37,16 @@ bp = Blueprint("payments")
 async def _start_payments(app: Sanic) -> None:
     if getattr(app.ctx, "payments", None) is None:
         app.ctx.payments = build_payments(PaymentSettings())
+    app.ctx.inbox = InboxBatcher()
     app.ctx.followups = FollowUpDrainer()
     app.ctx.followups.start()
 
 
 @bp.before_server_stop
 async def _stop_followups(app: Sanic) -> None:
+    inbox: InboxBatcher | None = getattr(app.ctx, "inbox", None)
+    if inbox is not None:  # what was queued is written before the follow-ups stop
+        await inbox.stop()
     drainer: FollowUpDrainer | None = getattr(app.ctx, "followups", None)
     if drainer is not None:  # before the database closes: what was submitted still runs
         await drainer.stop()
@@ -54,7 +61,9 @@ async def _stop_payments(app: Sanic) -> None:
 
 async def _receive(request: Request, channel: Channel) -> NotifyResult:
     payments: Payments = request.app.ctx.payments
-    result = await receive_notification(payments, channel, request.headers, request.body)
+    result = await receive_notification(
+        payments, channel, request.headers, request.body, batcher=request.app.ctx.inbox
+    )
     if result.followup_keys:
         # After the commit, off the answer's path; a kill here leaves the row pending.
         request.app.ctx.followups.submit(result.followup_keys)

@@ -27,7 +27,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -54,6 +54,9 @@ from server.payments.services.quarantine import quarantine
 from server.payments.services.refunds import apply_refund_result
 from server.payments.services.runtime import Payments
 
+if TYPE_CHECKING:
+    from server.payments.services.inbox_batch import InboxBatcher
+
 log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _KEPT_HEADERS = (
@@ -79,16 +82,32 @@ async def receive_notification(
     body: bytes,
     *,
     now: datetime | None = None,
+    batcher: InboxBatcher | None = None,
 ) -> NotifyResult:
     """Verify, store and handle one notification. Raises `NotificationRejected` (answer the
-    platform with an error: nothing in it is believed)."""
-    channel = Channel(channel)
+    platform with an error: nothing in it is believed). With a `batcher` (the web worker's),
+    a payment notification is handled together with those arriving at the same moment."""
     now = now or datetime.now(UTC)
+    verified = await verify(payments, Channel(channel), headers, body, now)
+    if batcher is not None and batcher.takes(verified):
+        return await batcher.handle(verified, headers, body, now)
+    return await handle_verified(verified, headers, body, now)
+
+
+async def verify(
+    payments: Payments,
+    channel: Channel,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: datetime,
+) -> VerifiedNotification:
+    """The provider's verification; a correctly signed notification for another merchant or
+    app is quarantined for a person before it is refused."""
     provider = payments.providers.get(channel)
     if provider is None:
         raise NotificationRejected(RejectReason.NOT_CONFIGURED, channel.value)
     try:
-        verified = provider.verify_notification(headers, body, now)
+        return provider.verify_notification(headers, body, now)
     except NotificationRejected as exc:
         if exc.reason is RejectReason.WRONG_MERCHANT:
             # Correctly signed by the platform but not for our merchant/app: a person looks.
@@ -97,6 +116,12 @@ async def receive_notification(
                 channel, QuarantineReason.WRONG_MERCHANT, digest, detail={"detail": exc.detail}
             )
         raise
+
+
+async def handle_verified(
+    verified: VerifiedNotification, headers: Mapping[str, str], body: bytes, now: datetime
+) -> NotifyResult:
+    """Store and handle one verified notification in its own transaction."""
     try:
         async with in_transaction() as conn:
             return await _store_and_handle(conn, verified, headers, body, now)

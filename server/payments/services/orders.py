@@ -176,7 +176,7 @@ async def credit_in_transaction(
         await ledger.recharge(
             order["account_id"], LedgerChannel(fact.channel.value), order["amount_fen"],
             key=key, actor=f"system:pay-{fact.source}",
-            memo=f"{_CHANNEL_NAMES[fact.channel]}充值 {fact.out_trade_no}",
+            memo=f"{CHANNEL_NAMES[fact.channel]}充值 {fact.out_trade_no}",
         )  # fmt: skip
     except AccountClosed:
         # Paid for an account closed since the order was made: the ledger wrote nothing. A
@@ -280,4 +280,4 @@ async def mark_unpaid_final(order_id: int, status: OrderStatus) -> bool:
     return updated == 1
 
 
-_CHANNEL_NAMES = {Channel.WECHAT: "微信支付", Channel.ALIPAY: "支付宝"}
+CHANNEL_NAMES = {Channel.WECHAT: "微信支付", Channel.ALIPAY: "支付宝"}
