@@ -75,7 +75,7 @@ class InboxBatcher:
     """One per web worker: gathers verified payment notifications into batches. `lanes`
     batches are written at once (each on its own connection)."""
 
-    def __init__(self, *, max_batch: int = MAX_BATCH, lanes: int = 1) -> None:
+    def __init__(self, *, max_batch: int = MAX_BATCH, lanes: int = 2) -> None:
         self.max_batch = min(max_batch, MAX_BATCH)
         self.lanes = lanes
         self._queue: list[tuple[Notification, asyncio.Future[NotifyResult]]] = []
