@@ -248,7 +248,7 @@ def _price_common(tariff: Tariff, usage: UsageSlice) -> PriceResult | None:
     if isinstance(plan, TwoPartPlan):
         plan = plan.energy
     if isinstance(plan, FlatPlan):
-        label = "用水量" if plan.unit is Unit.M3 else "电量"
+        label = _ENERGY_LABELS[plan.unit]
         line = _line(LineKind.ENERGY, label, usage.total, plan.unit, plan.price)
         return PriceResult((line,), _EXACT.add(ZERO, line.amount), ZERO + usage.total)
     if not isinstance(plan, TouPlan) or not usage.bands:
@@ -273,7 +273,35 @@ def _price_common(tariff: Tariff, usage: UsageSlice) -> PriceResult | None:
     return PriceResult(tuple(lines), total, ZERO + quantity)
 
 
+_ENERGY_LABELS = {Unit.KWH: "电量", Unit.M3: "用水量"}
 _BAND_LINE_LABELS = {band: f"{band.label}时段电量" for band in Band}
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterPrices:
+    """A tariff's common case made ready once for a batch of readings: from `since` on (its
+    newest version), a slice is priced at one flat price, or per TOU band register, without
+    tiers — what `_price_common` prices, looked up once instead of per reading.
+
+    `flat`: the flat plan's (line label, unit price); `bands`: a TOU plan's band register
+    number → (line label, unit price) (empty for a flat plan)."""
+
+    since: datetime
+    flat: tuple[str, Decimal] | None
+    bands: Mapping[int, tuple[str, Decimal]]
+
+
+def register_prices(tariff: Tariff | Plan) -> RegisterPrices | None:
+    """The tariff's `RegisterPrices`; None when its newest version is tiered."""
+    version = as_tariff(tariff).versions[-1]
+    plan = version.plan.energy if isinstance(version.plan, TwoPartPlan) else version.plan
+    if isinstance(plan, FlatPlan):
+        flat = (_ENERGY_LABELS[plan.unit], plan.price)
+        return RegisterPrices(version.effective_from, flat, {})
+    if isinstance(plan, TouPlan):
+        bands = {int(b): (_BAND_LINE_LABELS[b], price) for b, price in plan.prices.items()}
+        return RegisterPrices(version.effective_from, None, bands)
+    return None
 
 
 def _pieces(tariff: Tariff, start: datetime, end: datetime) -> list[_Piece]:
@@ -324,7 +352,7 @@ def _energy_lines(
     is_holiday: HolidayRule,
 ) -> tuple[list[PriceLine], Decimal]:
     if isinstance(plan, FlatPlan):
-        label = "用水量" if plan.unit is Unit.M3 else "电量"
+        label = _ENERGY_LABELS[plan.unit]
         return [_line(LineKind.ENERGY, label, total, plan.unit, plan.price)], total
     if not bands:
         bands = _bands_by_time(plan, piece, total, is_holiday)

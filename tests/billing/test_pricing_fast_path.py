@@ -33,7 +33,11 @@ from server.tariffs import (
 from server.tariffs.pricing import _price_common, _price_general
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=LOCAL_TZ)
-prices = st.decimals(min_value=0, max_value=Decimal("9.99999"), places=5)
+# Prices as staff enter them, and a few odd exponents (2E+1 has no decimals to spare).
+prices = st.one_of(
+    st.decimals(min_value=0, max_value=Decimal("9.99999"), places=5),
+    st.sampled_from([Decimal("2E+1"), Decimal("0.5"), Decimal("0E-5")]),
+)
 # Quantities as meters give them, with a few odd exponents (0E+1, 1.000000, 12345678.9).
 quantities = st.one_of(
     st.decimals(min_value=0, max_value=Decimal("99999.999999"), places=6),
