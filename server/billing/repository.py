@@ -10,14 +10,13 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Collection, Hashable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from server.billing.usage import BillingState, UsageCharge
+from server.billing.usage import Bill, BillingState, BillLine
 from server.ledger import posting
 from server.ledger.posting import ChargeType, TxKind
 from server.ledger.service import move_wallet
@@ -32,13 +31,13 @@ from server.ledger.sql import (
     now,
 )
 from server.metering.models import MeterBilling
-from server.tariffs.pricing import PriceLine
 
 ZERO = Decimal(0)
 
 
-@dataclass(frozen=True, slots=True)
-class MeterInfo:
+class MeterInfo(NamedTuple):
+    """What billing needs of a meter (a named tuple: thousands per round)."""
+
     id: int
     account_id: int | None
     kind: str  # "electricity" / "water": also the tariff kind and the revenue charge type
@@ -154,17 +153,18 @@ def _label_json(label: str) -> str:
     return json.dumps(label, ensure_ascii=False)
 
 
-def lines_json(lines: Sequence[PriceLine]) -> str:
-    """The bill lines as stored, `[[label, quantity, unit price, amount], …]`: the text
+def lines_json(lines: Sequence[BillLine]) -> str:
+    """The bill lines (label, quantity, unit price, amount) as stored,
+    `[[label, quantity, unit price, amount], …]`: the text
     `json.dumps(…, ensure_ascii=False, separators=(",", ":"))` gives, built directly (a few
     labels repeat across thousands of rows; a Decimal's text never needs escaping)."""
     parts = [
-        f'[{_label_json(ln.label)},"{ln.quantity}","{ln.unit_price}","{ln.amount}"]' for ln in lines
+        f'[{_label_json(label)},"{q}","{price}","{amount}"]' for label, q, price, amount in lines
     ]
     return f"[{','.join(parts)}]"
 
 
-Charged = tuple[int, Any, MeterInfo, UsageCharge]  # (index, ReadingToBill, meter, charge)
+Charged = tuple[int, Any, MeterInfo, Bill]  # (index, ReadingToBill, meter, charge)
 
 
 async def write_charges(
@@ -179,46 +179,31 @@ async def write_charges(
     `stored`: the (account, kind) states already in the table (updated, not inserted)."""
     if not charged:
         return []
-    finals = await _move_wallets(conn, charged)
-    running = dict(finals)  # walk back from the final balance to each charge's balance after
-    for _, _, m, usage in reversed(charged):
-        running[m.account_id] = running[m.account_id] + usage.deduct_fen
+    totals: dict[int, int] = {}
+    for _, _, m, bill in charged:
+        totals[m.account_id] = totals.get(m.account_id, 0) + bill.deduct_fen  # type: ignore[index]
+    finals = await _move_wallets(conn, totals)
+    # From each wallet's balance before the batch, charge by charge: the balance after each.
+    running = {account: finals[account] + total for account, total in totals.items()}
     after: list[int] = []
-    for _, _, m, usage in charged:
-        running[m.account_id] -= usage.deduct_fen
-        after.append(running[m.account_id])
-    keys = _usage_keys(charged)
-    tx_ids = await _post_transactions(conn, charged, keys, after, actor)
+    for _, _, m, bill in charged:
+        balance = running[m.account_id] = running[m.account_id] - bill.deduct_fen  # type: ignore[index]
+        after.append(balance)
+    tx_ids = await _post_transactions(conn, charged, after, actor)
     await _insert_usage(conn, charged, tx_ids)
     await _save_states(conn, {(m.account_id, m.kind) for _, _, m, _ in charged}, states, stored)
     return list(zip(tx_ids, after, strict=True))
 
 
-def _usage_keys(charged: Sequence[Charged]) -> list[str]:
-    """`usage_key` of each charge; a round's readings share a few instants, so each instant is
-    formatted once."""
-    stamps: dict[datetime, str] = {}
-    keys = []
-    for _, it, _, _ in charged:
-        at = it.curr.read_at
-        stamp = stamps.get(at)
-        if stamp is None:
-            stamp = stamps[at] = at.astimezone(UTC).isoformat()
-        keys.append(f"usage:{it.meter_id}:{stamp}")
-    return keys
-
-
-async def _move_wallets(conn: BaseDBAsyncClient, charged: Sequence[Charged]) -> dict[int, int]:
-    """Debit each wallet by its batch total (arrears allowed: consumption already used)."""
-    totals: dict[int, int] = {}
-    for _, _, m, usage in charged:
-        totals[m.account_id] = totals.get(m.account_id, 0) - usage.deduct_fen  # type: ignore[index]
+async def _move_wallets(conn: BaseDBAsyncClient, totals: Mapping[int, int]) -> dict[int, int]:
+    """Debit each wallet by its batch total (arrears allowed: consumption already used); the
+    balances after."""
     ids = sorted(totals)
     if not is_pg(conn):
-        return {a: await move_wallet(conn, a, totals[a], True, False) for a in ids}
+        return {a: await move_wallet(conn, a, -totals[a], True, False) for a in ids}
     rows = await fetch_records(
         conn,
-        "UPDATE account AS a SET balance_fen = a.balance_fen + u.d"
+        "UPDATE account AS a SET balance_fen = a.balance_fen - u.d"
         " FROM unnest($1::int[], $2::bigint[]) AS u(id, d) WHERE a.id = u.id"
         " RETURNING a.id, a.balance_fen",
         [ids, [totals[a] for a in ids]],
@@ -231,34 +216,36 @@ _TX_COLS = [Col('"key"', "text"), Col("kind", "text"), Col("memo", "text"), Col(
             Col("created_at", "timestamptz")]  # fmt: skip
 _LEG_COLS = [Col("transaction_id", "bigint"), Col("ledger_account_id", "int"),
              Col("amount_fen", "bigint")]  # fmt: skip
+_MEMO = {"electricity": "电费", "water": "水费"}
 
 
 async def _post_transactions(
-    conn: BaseDBAsyncClient,
-    charged: Sequence[Charged],
-    keys: list[str],
-    after: list[int],
-    actor: str,
+    conn: BaseDBAsyncClient, charged: Sequence[Charged], after: list[int], actor: str
 ) -> list[int | None]:
-    """One ledger transaction (wallet −, revenue +) per charge of at least one fen; its id,
-    or None for a charge that only moved the carry.
+    """One ledger transaction (wallet −, revenue +) per charge of at least one fen, keyed
+    `usage_key`; its id, or None for a charge that only moved the carry.
 
     Transactions go in by `unnest` INSERT … RETURNING (their ids name the legs and usage
     rows; taking ids from the sequence first with nextval cost the server more than the
     INSERT saved), legs by binary COPY: the same triggers and constraints apply as for
     INSERT (the statement checks of migration 0009, the deferred balance check at commit),
     and the client encodes rows without asyncpg's per-element array checks."""
-    posted = [i for i, (_, _, _, usage) in enumerate(charged) if usage.deduct_fen]
+    posted = [i for i, (_, _, _, bill) in enumerate(charged) if bill.deduct_fen]
     tx_ids: list[int | None] = [None] * len(charged)
     if not posted:
         return tx_ids
     stamp = now()
     kind = TxKind.CHARGE.value
-    tx_keys, memos, accounts, balances = [], [], [], []
+    stamps: dict[datetime, str] = {}  # a round's readings share a few instants: format each once
+    keys, memos, accounts, balances = [], [], [], []
     for i in posted:
-        _, _, m, usage = charged[i]
-        tx_keys.append(keys[i])
-        memos.append(f"{'电' if m.kind == 'electricity' else '水'}费 {usage.quantity}")
+        _, it, m, bill = charged[i]
+        at = it.curr.read_at
+        iso = stamps.get(at)
+        if iso is None:
+            iso = stamps[at] = at.astimezone(UTC).isoformat()
+        keys.append(f"usage:{it.meter_id}:{iso}")  # usage_key()
+        memos.append(f"{_MEMO.get(m.kind, '水费')} {bill.quantity}")
         accounts.append(m.account_id)
         balances.append(after[i])
     if is_pg(conn):  # the batch's constants as plain parameters, one array per varying column
@@ -268,34 +255,40 @@ async def _post_transactions(
             " actor, created_at) SELECT u.k, u.m, u.a, u.b, $5, $6, $7"
             " FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[]) AS u(k, m, a, b)"
             ' RETURNING id, "key"',
-            [tx_keys, memos, accounts, balances, kind, actor, stamp],
+            [keys, memos, accounts, balances, kind, actor, stamp],
         )
     else:
-        varying = zip(tx_keys, memos, accounts, balances, strict=True)
+        varying = zip(keys, memos, accounts, balances, strict=True)
         rows = [(k, kind, memo, actor, a, b, stamp) for k, memo, a, b in varying]
         inserted = await insert_rows(
             conn, "ledger_transaction", _TX_COLS, rows, suffix='RETURNING id, "key"'
         )
-    by_key = {r["key"]: int(r["id"]) for r in inserted}
-    for i in posted:
-        tx_ids[i] = by_key[keys[i]]
-    await _post_legs(conn, [(tx_ids[i], charged[i][2], charged[i][3]) for i in posted])
+    by_key = {r["key"]: r["id"] for r in inserted}
+    for i, key in zip(posted, keys, strict=True):
+        tx_ids[i] = by_key[key]
+    await _post_legs(conn, charged, posted, tx_ids)
     return tx_ids
 
 
 async def _post_legs(
-    conn: BaseDBAsyncClient, posted: Sequence[tuple[int | None, MeterInfo, UsageCharge]]
+    conn: BaseDBAsyncClient, charged: Sequence[Charged], posted: list[int], tx_ids: list[int | None]
 ) -> None:
-    """Each charge's two legs: its wallet −amount, its utility's revenue +amount."""
-    revenue = {m.kind: posting.revenue(ChargeType(m.kind)) for _, m, _ in posted}
-    codes = {*revenue.values(), *(posting.wallet(m.account_id) for _, m, _ in posted)}  # type: ignore[arg-type]
-    account_ids = await ledger_account_ids(conn, sorted(codes))
-    revenue_ids = {kind: account_ids[code] for kind, code in revenue.items()}
+    """Each posted charge's two legs: its wallet −amount, its utility's revenue +amount."""
+    wallets = {charged[i][2].account_id: "" for i in posted}
+    for account in wallets:
+        wallets[account] = posting.wallet(account)  # type: ignore[arg-type]
+    revenues = {charged[i][2].kind: "" for i in posted}
+    for kind in revenues:
+        revenues[kind] = posting.revenue(ChargeType(kind))
+    ids = await ledger_account_ids(conn, sorted({*wallets.values(), *revenues.values()}))
+    wallet_ids = {account: ids[code] for account, code in wallets.items()}
+    revenue_ids = {kind: ids[code] for kind, code in revenues.items()}
     legs = []
-    for tx_id, m, usage in posted:
-        amount = usage.deduct_fen
-        legs.append((tx_id, account_ids[posting.wallet(m.account_id)], -amount))  # type: ignore[arg-type]
-        legs.append((tx_id, revenue_ids[m.kind], amount))
+    for i in posted:
+        _, _, m, bill = charged[i]
+        amount = bill.deduct_fen
+        legs.append((tx_ids[i], wallet_ids[m.account_id], -amount))
+        legs.append((tx_ids[i], revenue_ids[m.kind], amount))
     if is_pg(conn):
         await copy_rows(conn, "ledger_leg", [c.name for c in _LEG_COLS], legs)
     else:
@@ -310,12 +303,11 @@ async def _insert_usage(
     conn: BaseDBAsyncClient, charged: Sequence[Charged], tx_ids: list[int | None]
 ) -> None:
     stamp = now()
-    rows = []
-    for (_, it, m, usage), tx_id in zip(charged, tx_ids, strict=True):
-        rows.append((
-            it.meter_id, m.account_id, it.prev.read_at, it.curr.read_at, str(usage.quantity),
-            str(usage.exact_yuan), usage.deduct_fen, lines_json(usage.lines), tx_id, stamp,
-        ))  # fmt: skip
+    rows = [
+        (it.meter_id, m.account_id, it.prev.read_at, it.curr.read_at, str(bill.quantity),
+         str(bill.exact_yuan), bill.deduct_fen, lines_json(bill.lines), tx_id, stamp)
+        for (_, it, m, bill), tx_id in zip(charged, tx_ids, strict=True)
+    ]  # fmt: skip
     if is_pg(conn):
         await copy_rows(conn, "usage_charge", _USAGE_COLUMNS, rows)
         return

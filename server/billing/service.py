@@ -8,8 +8,9 @@ pair it read. Per batch, in one database transaction:
 2. read back which (meter, reading_at) pairs are already billed (UNIQUE on usage_charge: a
    repeated reading is a no-op that returns the first result), the accounts' BillingState and
    their tariffs — one query each for the whole batch;
-3. price with the pure `bill_batch` (server.billing.usage), threading each account's state
-   (carry in [0, 1) fen, tier use) through its readings in order;
+3. price with the pure `bill_round` (server.billing.usage: `bill_batch`'s result, cheaper),
+   threading each account's state (carry in [0, 1) fen, tier use) through its readings in
+   order;
 4. write with one statement per table: the wallet totals (`UPDATE … FROM unnest`), the ledger
    transactions (key `usage:<meter>:<reading_at UTC ISO>`, wallet − / revenue +, in arrears if
    need be: consumption already used is never lost), their legs, the usage_charge rows (binary
@@ -28,14 +29,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from server.billing import repository as repo
 from server.billing.repository import MeterInfo as _Meter
-from server.billing.usage import BillingRequest, BillingState, MeterReading, UsageCharge, bill_batch
+from server.billing.usage import Bill, BillingRequest, BillingState, MeterReading, bill_round
 from server.core.errors import NotFound, ShuidianError
 from server.ledger.errors import AccountClosed
 from server.tariffs.calendar import HolidayRule
@@ -63,8 +64,9 @@ class ReadingToBill:
     register_max: Decimal | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class BillOutcome:
+class BillOutcome(NamedTuple):
+    """What became of one reading pair. (A named tuple: one per reading of every round.)"""
+
     meter_id: int
     reading_at: datetime
     status: BillStatus
@@ -100,25 +102,24 @@ async def bill_readings(
         todo = _triage(items, ctx, outcomes)
         requests = [
             BillingRequest(
-                account=(m.account_id, m.kind), prev=it.prev, curr=it.curr,
-                tariff=ctx.tariffs[(m.account_id, m.kind)], multiplier=m.multiplier,
-                register_max=it.register_max,
+                (m.account_id, m.kind), it.prev, it.curr, ctx.tariffs[(m.account_id, m.kind)],
+                m.multiplier, it.register_max,
             )
             for _, it, m in todo
         ]  # fmt: skip
-        batch = bill_batch(requests, ctx.states, is_holiday=is_holiday)
-        charged: list[tuple[int, ReadingToBill, _Meter, UsageCharge]] = []
-        for (i, it, m), result in zip(todo, batch.results, strict=True):
-            if isinstance(result, UsageCharge):
+        results, states = bill_round(requests, ctx.states, is_holiday=is_holiday)
+        charged: list[repo.Charged] = []
+        for (i, it, m), result in zip(todo, results, strict=True):
+            if isinstance(result, Bill):
                 charged.append((i, it, m, result))
             else:
                 outcomes[i] = _refused(it, m.account_id, result)
-        written = await repo.write_charges(conn, charged, batch.states, actor, ctx.states)
-        for (i, it, m, usage), (tx_id, balance) in zip(charged, written, strict=True):
+        written = await repo.write_charges(conn, charged, states, actor, ctx.states)
+        billed = BillStatus.BILLED
+        for (i, it, m, bill), (tx_id, balance) in zip(charged, written, strict=True):
             outcomes[i] = BillOutcome(
-                it.meter_id, it.curr.read_at, BillStatus.BILLED, m.account_id,
-                usage.deduct_fen, tx_id, balance,
-            )  # fmt: skip
+                it.meter_id, it.curr.read_at, billed, m.account_id, bill.deduct_fen, tx_id, balance
+            )
     assert all(o is not None for o in outcomes)
     return outcomes  # type: ignore[return-value]
 
@@ -129,10 +130,14 @@ def _triage(
     """Decide per item: duplicate, refused, not ours, or to be priced."""
     todo = []
     seen: set[tuple[int, datetime]] = set()
+    utc: dict[datetime, datetime] = {}  # a round's readings share a few instants
     for i, it in enumerate(items):
         at = it.curr.read_at
         m = ctx.meters.get(it.meter_id)
-        pair = (it.meter_id, at.astimezone(UTC))
+        at_utc = utc.get(at)
+        if at_utc is None:
+            at_utc = utc[at] = at.astimezone(UTC)
+        pair = (it.meter_id, at_utc)
         if pair in ctx.billed or pair in seen:
             first = ctx.billed.get(pair, {})
             outcomes[i] = BillOutcome(

@@ -6,20 +6,17 @@ import json
 from decimal import Decimal
 
 from server.billing.repository import lines_json
-from server.tariffs import Band, LineKind, PriceLine
 
 
 def test_lines_are_stored_as_json_dumps_writes_them() -> None:
-    lines = [
-        PriceLine(LineKind.ENERGY, "峰时段电量", Decimal("0.5"), "kWh", Decimal("1.12036"),
-                  Decimal("0.560180"), band=Band.PEAK),
-        PriceLine(LineKind.TIER_SURCHARGE, "第二档加价", Decimal("1E+2"), "kWh", Decimal("0.05"),
-                  Decimal("5.00"), tier=2),
-        PriceLine(LineKind.ENERGY, '用水量 "A"', Decimal("0"), "m³", Decimal("3.45"),
-                  Decimal("0.00")),
-    ]  # fmt: skip
+    lines = [  # (label, quantity, unit price, amount), as bill_round gives them
+        ("峰时段电量", Decimal("0.5"), Decimal("1.12036"), Decimal("0.560180")),
+        ("第二档加价", Decimal("1E+2"), Decimal("0.05"), Decimal("5.00")),
+        ('用水量 "A"', Decimal("0"), Decimal("3.45"), Decimal("0.00")),
+        ("谷时段电量", Decimal("-0"), Decimal("2E+1"), Decimal("-0E+1")),
+    ]
     expected = json.dumps(
-        [[ln.label, str(ln.quantity), str(ln.unit_price), str(ln.amount)] for ln in lines],
+        [[label, str(q), str(price), str(amount)] for label, q, price, amount in lines],
         ensure_ascii=False,
         separators=(",", ":"),
     )
