@@ -21,9 +21,8 @@ was posted before — `BatchNotPosted` says which, and the caller's transaction 
 the batch and must be rolled back (let the error leave `in_transaction`). The caller then
 posts one by one with `post()`, which knows replays and refusals per posting.
 
-Statements are built for bucketed sizes (4, 8, 16 … rows, the rest padded with NULL rows
-that match nothing), so a few prepared statements serve every batch, and every look-up is a
-list of scalars, whose generic plan stays an index look-up as the tables grow.
+Statements are built for padded sizes (`sql.padded`): a few prepared statements serve every
+batch, and every look-up is a list of scalars.
 """
 
 from __future__ import annotations
@@ -45,7 +44,15 @@ from server.ledger.errors import (
 )
 from server.ledger.posting import Channel, Leg, TxKind
 from server.ledger.service import MAX_KEY, Posted, _LostRace, _write
-from server.ledger.sql import fetch, is_pg, ledger_account_ids, now
+from server.ledger.sql import (
+    fetch,
+    is_pg,
+    ledger_account_ids,
+    now,
+    padded,
+    typed_params,
+    values_list,
+)
 
 MAX_BATCH = 64
 
@@ -153,7 +160,7 @@ async def _move_wallets(conn: BaseDBAsyncClient, plan: _WalletPlan) -> dict[int,
     wallets = sorted(plan.total)
     if not wallets:
         return {}
-    size = _bucket(len(wallets))
+    size = padded(len(wallets))
     params: list[Any] = []
     for wid in wallets:
         params += [wid, plan.total[wid], plan.lowest[wid], plan.need_open[wid]]
@@ -204,7 +211,7 @@ async def _insert_all(
     inserted, by key (a key posted before is missing)."""
     codes = sorted({leg.code for p in postings for leg in p.legs})
     legs = [(p.key, leg.code, leg.amount_fen) for p in postings for leg in p.legs]
-    n_codes, n_tx, n_legs = _bucket(len(codes)), _bucket(len(rows)), _bucket(len(legs))
+    n_codes, n_tx, n_legs = padded(len(codes)), padded(len(rows)), padded(len(legs))
     params: list[Any] = [now(), len(codes)]
     for code in codes:
         spec = posting.spec_of(code)
@@ -253,22 +260,13 @@ async def _one_by_one(conn: BaseDBAsyncClient, postings: Sequence[Posting]) -> l
     return done
 
 
-def _bucket(n: int) -> int:
-    return max(4, 1 << (n - 1).bit_length())
-
-
-def _numbered(start: int, width: int, rows: int, casts: Sequence[str]) -> list[list[str]]:
-    """`$n::type` per column of each row, numbered from `start`."""
-    return [[f"${start + r * width + c}::{casts[c]}" for c in range(width)] for r in range(rows)]
-
-
 _WALLETS_SQL: dict[int, str] = {}
 
 
 def _wallets_sql(size: int) -> str:
     if size not in _WALLETS_SQL:
-        rows = _numbered(1, 4, size, ("int", "bigint", "bigint", "bool"))
-        values = ", ".join(f"({', '.join(r)})" for r in rows)
+        rows = typed_params(1, 4, size, ("int", "bigint", "bigint", "bool"))
+        values = values_list(rows)
         _WALLETS_SQL[size] = (
             "UPDATE account a SET balance_fen = a.balance_fen + v.delta"
             f" FROM (VALUES {values}) AS v (id, delta, lowest, need_open)"
@@ -292,12 +290,12 @@ def _post_sql(n_codes: int, n_tx: int, n_legs: int) -> str:
         c0 = 3
         t0 = c0 + 4 * n_codes
         l0 = t0 + 7 * n_tx
-        codes = _numbered(c0, 4, n_codes, ("text", "text", "text", "int"))
-        txs = _numbered(t0, 7, n_tx, ("text", "text", "text", "text", "text", "int", "bigint"))
-        legs = _numbered(l0, 3, n_legs, ("text", "text", "bigint"))
+        codes = typed_params(c0, 4, n_codes, ("text", "text", "text", "int"))
+        txs = typed_params(t0, 7, n_tx, ("text", "text", "text", "text", "text", "int", "bigint"))
+        legs = typed_params(l0, 3, n_legs, ("text", "text", "bigint"))
         _POST_SQL[shape] = (
             "WITH v (code, kind, name, account_id) AS (VALUES "
-            + ", ".join(f"({', '.join(r)})" for r in codes)
+            + values_list(codes)
             + "), old AS (SELECT id, code FROM ledger_account WHERE code IN ("
             + ", ".join(r[0] for r in codes)
             + ")), ins AS (INSERT INTO ledger_account (code, kind, name, account_id, created_at)"
@@ -308,13 +306,13 @@ def _post_sql(n_codes: int, n_tx: int, n_legs: int) -> str:
             ' t AS (INSERT INTO ledger_transaction ("key", kind, memo, actor, channel,'
             " account_id, balance_after_fen, created_at)"
             " SELECT k, kd, m, a, ch, ac, b, $1::timestamptz FROM (VALUES "
-            + ", ".join(f"({', '.join(r)}, {i})" for i, r in enumerate(txs))
+            + values_list(txs, position=True)
             + ") AS x (k, kd, m, a, ch, ac, b, o)"
             " WHERE x.k IS NOT NULL AND (SELECT count(*) FROM acc) = $2::bigint ORDER BY x.o"
             ' ON CONFLICT ("key") DO NOTHING RETURNING id, "key"),'
             " l AS (INSERT INTO ledger_leg (transaction_id, ledger_account_id, amount_fen)"
             " SELECT t.id, acc.id, lv.amount FROM (VALUES "
-            + ", ".join(f"({', '.join(r)}, {i})" for i, r in enumerate(legs))
+            + values_list(legs, position=True)
             + ') AS lv (k, code, amount, o) JOIN t ON t."key" = lv.k'
             " JOIN acc ON acc.code = lv.code ORDER BY lv.o RETURNING transaction_id)"
             " SELECT (SELECT count(*) FROM acc) AS found, (SELECT count(*) FROM l) AS legs,"

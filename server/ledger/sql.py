@@ -39,6 +39,26 @@ def values_rows(width: int, rows: int, start: int = 1) -> str:
     return ", ".join(f"({placeholders(start + r * width, width)})" for r in range(rows))
 
 
+def padded(n: int) -> int:
+    """The row count a batch statement is built for: `n` rounded up to a power of two (at
+    least 4), the rest NULL rows that match nothing. A few prepared statements then serve
+    every batch size, and each is a list of scalars, whose generic plan stays an index
+    look-up as the tables grow."""
+    return max(4, 1 << (n - 1).bit_length())
+
+
+def typed_params(start: int, width: int, rows: int, casts: Sequence[str]) -> list[list[str]]:
+    """`$n::type` for each column of each of `rows` rows, numbered from `start`."""
+    return [[f"${start + r * width + c}::{casts[c]}" for c in range(width)] for r in range(rows)]
+
+
+def values_list(rows: Sequence[Sequence[str]], *, position: bool = False) -> str:
+    """`(a, b), (c, d)…` of those rows; with `position`, each row ends with its index."""
+    return ", ".join(
+        "(" + ", ".join([*row, str(i)] if position else row) + ")" for i, row in enumerate(rows)
+    )
+
+
 async def fetch(conn: BaseDBAsyncClient, sql: str, params: Sequence[Any] = ()) -> list[dict]:
     return list(await conn.execute_query_dict(q(conn, sql), list(params)))
 

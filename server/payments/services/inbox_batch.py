@@ -40,7 +40,7 @@ from tortoise.transactions import in_transaction
 
 from server.ledger.batch import MAX_BATCH, BatchNotPosted, post_many, recharge_posting
 from server.ledger.posting import Channel as LedgerChannel
-from server.ledger.sql import fetch, is_pg
+from server.ledger.sql import fetch, is_pg, padded, typed_params, values_list
 from server.payments.models import EventOutcome, OrderStatus
 from server.payments.providers.base import VerifiedNotification
 from server.payments.services.inbox import (
@@ -217,7 +217,7 @@ async def _credit(
             key=key, actor=ACTOR, memo=f"{CHANNEL_NAMES[v.channel]}充值 {v.out_trade_no}",
         ))  # fmt: skip
     await post_many(postings)
-    size = _bucket(len(common))
+    size = padded(len(common))
     params: list[Any] = []
     for (i, event_id, order), key in zip(common, keys, strict=True):
         n = batch[i]
@@ -235,7 +235,7 @@ async def _store_locking_orders(
     """One statement: insert each raw event once and lock each order (`FOR UPDATE`, in id
     order). Per notification: the new event's id (None: stored before) and its order row
     (None: no such order)."""
-    size = _bucket(len(batch))
+    size = padded(len(batch))
     params: list[Any] = []
     for n in batch:
         params += _event_params(n.verified, n.headers, n.body, n.now)
@@ -250,18 +250,6 @@ async def _store_locking_orders(
     return found
 
 
-def _bucket(n: int) -> int:
-    return max(4, 1 << (n - 1).bit_length())
-
-
-def _values(width: int, rows: int, casts: Sequence[str]) -> str:
-    """`($1::t, …, 0), ($w+1::t, …, 1), …`: rows of numbered parameters and their position."""
-    return ", ".join(
-        "(" + ", ".join(f"${r * width + c + 1}::{casts[c]}" for c in range(width)) + f", {r})"
-        for r in range(rows)
-    )
-
-
 _STORE_SQL: dict[int, str] = {}
 _PAID_SQL: dict[int, str] = {}
 _EVENT_CASTS = ("text", "text", "text", "text", "jsonb", "text", "bool", "timestamptz", "text")
@@ -272,7 +260,7 @@ def _store_sql(size: int) -> str:
         trades = ", ".join(f"${r * 9 + 9}" for r in range(size))
         _STORE_SQL[size] = (
             f"WITH x (ch, ext, kind, nid, headers, body, verified, received, trade, o) AS"
-            f" (VALUES {_values(9, size, _EVENT_CASTS)}),"
+            f" (VALUES {values_list(typed_params(1, 9, size, _EVENT_CASTS), position=True)}),"
             " ev AS (INSERT INTO payment_event (channel, external_id, kind, notification_id,"
             " headers, body, verified, received_at, outcome)"
             " SELECT ch, ext, kind, nid, headers, body, verified, received, '' FROM x"
@@ -292,7 +280,7 @@ def _paid_sql(size: int) -> str:
         casts = ("bigint", "text", "timestamptz", "timestamptz", "text", "int", "bigint")
         _PAID_SQL[size] = (
             f"WITH x (order_id, txn, paid_at, now, key, account_id, event_id, o) AS"
-            f" (VALUES {_values(7, size, casts)}),"
+            f" (VALUES {values_list(typed_params(1, 7, size, casts), position=True)}),"
             f" od AS (UPDATE recharge_order r SET status = '{OrderStatus.PAID.value}',"
             " transaction_id = x.txn, paid_at = x.paid_at, credited_by = 'notify',"
             " updated_at = x.now FROM x WHERE r.id = x.order_id),"
