@@ -15,7 +15,9 @@ posts them over keep-alive HTTP/1.1 connections, `--concurrency` requests in fli
 - baseline: the same bodies and headers to `/bench/noop` on the same server, which answers
   204 without any work (the HTTP floor of this machine);
 - ours: `/api/v1/pay/notify/wechat`: verify (RSA + AES-GCM), inbox row, order row lock,
-  ledger credit, follow-up marker, answer; the follow-up (metering `on_wallet_credited`)
+  ledger credit, follow-up marker (the notifications that arrive together in one
+  transaction: the worker's group commit, server/payments/services/inbox_batch.py),
+  answer; the follow-up (metering `on_wallet_credited`)
   runs after the answer in the same process, batched by its drainer. The run waits until
   no follow-up is pending and reports how long after the last answer that was, and the
   rate with that tail included: a rate that left follow-ups behind is not sustained.
