@@ -45,6 +45,13 @@ class MeterInfo(NamedTuple):
     platform: bool  # 平台计费
 
 
+# Named tuples made from a ready tuple by tuple.__new__ (half the cost of calling the class):
+# one per meter and per account of every batch.
+_new_meter = functools.partial(tuple.__new__, MeterInfo)
+_new_state = functools.partial(tuple.__new__, BillingState)
+_multiplier = functools.lru_cache(maxsize=256)(Decimal)  # CT × PT: a few values per park
+
+
 def usage_key(meter_id: int, reading_at: datetime) -> str:
     """The ledger idempotency key of one billed reading."""
     return f"usage:{meter_id}:{reading_at.astimezone(UTC).isoformat()}"
@@ -62,13 +69,16 @@ async def fetch_meters(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, Met
         conn, f"SELECT id, account_id, kind, ct_ratio, pt_ratio, billing FROM meter WHERE {where}",
         params,
     )  # fmt: skip
+    platform = MeterBilling.PLATFORM.value
     return {
-        r["id"]: MeterInfo(
-            r["id"],
-            r["account_id"],
-            r["kind"],
-            Decimal(r["ct_ratio"] * r["pt_ratio"]),
-            r["billing"] == MeterBilling.PLATFORM.value,
+        r["id"]: _new_meter(
+            (
+                r["id"],
+                r["account_id"],
+                r["kind"],
+                _multiplier(r["ct_ratio"] * r["pt_ratio"]),
+                r["billing"] == platform,
+            )
         )
         for r in rows
     }
@@ -116,10 +126,12 @@ async def fetch_states(
         params,
     )
     return {
-        (r["account_id"], r["kind"]): BillingState(
-            Decimal(r["carry_fen"]),
-            as_datetime(r["tier_period_start"]) if r["tier_period_start"] else None,
-            Decimal(r["cumulative"]),
+        (r["account_id"], r["kind"]): _new_state(
+            (
+                Decimal(r["carry_fen"]),
+                as_datetime(r["tier_period_start"]) if r["tier_period_start"] else None,
+                Decimal(r["cumulative"]),
+            )
         )
         for r in rows
     }

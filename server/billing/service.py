@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 from typing import Any, NamedTuple
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -36,7 +37,7 @@ from tortoise.transactions import in_transaction
 
 from server.billing import repository as repo
 from server.billing.repository import MeterInfo as _Meter
-from server.billing.usage import Bill, BillingRequest, BillingState, MeterReading, bill_round
+from server.billing.usage import Bill, BillingState, MeterReading, bill_round
 from server.core.errors import NotFound, ShuidianError
 from server.ledger.errors import AccountClosed
 from server.tariffs.calendar import HolidayRule
@@ -77,6 +78,10 @@ class BillOutcome(NamedTuple):
     error: ShuidianError | None = None
 
 
+# Made from a ready tuple by tuple.__new__: half the cost of calling the class, per reading.
+_new_outcome = partial(tuple.__new__, BillOutcome)
+
+
 @dataclass(slots=True)
 class _Context:
     meters: dict[int, _Meter]
@@ -100,11 +105,9 @@ async def bill_readings(
     async with in_transaction() as conn:
         ctx = await _load(conn, items)
         todo = _triage(items, ctx, outcomes)
-        requests = [
-            BillingRequest(
-                (m.account_id, m.kind), it.prev, it.curr, ctx.tariffs[(m.account_id, m.kind)],
-                m.multiplier, it.register_max,
-            )
+        requests = [  # BillingRequest's fields, as a plain tuple
+            ((m.account_id, m.kind), it.prev, it.curr, ctx.tariffs[(m.account_id, m.kind)],
+             m.multiplier, it.register_max)
             for _, it, m in todo
         ]  # fmt: skip
         results, states = bill_round(requests, ctx.states, is_holiday=is_holiday)
@@ -117,9 +120,10 @@ async def bill_readings(
         written = await repo.write_charges(conn, charged, states, actor, ctx.states)
         billed = BillStatus.BILLED
         for (i, it, m, bill), (tx_id, balance) in zip(charged, written, strict=True):
-            outcomes[i] = BillOutcome(
-                it.meter_id, it.curr.read_at, billed, m.account_id, bill.deduct_fen, tx_id, balance
-            )
+            outcomes[i] = _new_outcome(
+                (it.meter_id, it.curr.read_at, billed, m.account_id, bill.deduct_fen, tx_id,
+                 balance, None)
+            )  # fmt: skip
     assert all(o is not None for o in outcomes)
     return outcomes  # type: ignore[return-value]
 

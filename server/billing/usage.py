@@ -33,6 +33,7 @@ from decimal import (
     getcontext,
     localcontext,
 )
+from functools import partial
 from typing import NamedTuple
 
 from server.core.errors import Conflict, ShuidianError, ValidationFailed
@@ -276,7 +277,7 @@ class Bill(NamedTuple):
 
 
 def bill_round(
-    requests: Sequence[BillingRequest],
+    requests: Sequence[BillingRequest | tuple],
     states: Mapping[Hashable, BillingState] | None = None,
     *,
     is_holiday: HolidayRule = None,
@@ -290,7 +291,9 @@ def bill_round(
     no roll-over. Those are priced here with the tariff's prices looked up once per batch
     (`register_prices`) and the Decimal operations of `bill_usage` in the same order and
     the same exact context, without its intermediate objects. Every other pair, including
-    each one `bill_usage` would refuse, goes through `bill_usage` itself."""
+    each one `bill_usage` would refuse, goes through `bill_usage` itself.
+
+    A request may be a plain tuple of `BillingRequest`'s six fields, in order."""
     current: dict[Hashable, BillingState] = dict(states or {})
     results: list[Bill | ShuidianError] = []
     outer = getcontext()  # the context `bill_usage` runs in (its ZERO + quantity uses it)
@@ -308,7 +311,7 @@ def bill_round(
                 billed = _bill_common(prev, curr, common, multiplier, carry, outer)
             if billed is not None:
                 bill, carry = billed
-                current[account] = BillingState(carry, None, ZERO)
+                current[account] = _new_state((carry, None, ZERO))
                 results.append(bill)
                 continue
             try:
@@ -327,6 +330,10 @@ def bill_round(
 
 
 _UNSEEN: object = object()
+# A named tuple made from a ready tuple by tuple.__new__ costs half a call of its class;
+# a round makes one of each per reading.
+_new_bill = partial(tuple.__new__, Bill)
+_new_state = partial(tuple.__new__, BillingState)
 _REGISTER_NUMBERS = tuple(_BANDS)  # 1 … 5: band registers in the order pricing sorts them
 
 
@@ -395,7 +402,7 @@ def _bill_common(
         raise ValueError(f"carry must be in [0, 1) fen, got {carry}")
     exact_fen = exact * _FEN_PER_YUAN + carry
     deduct = int(exact_fen)
-    bill = Bill(deduct, outer.add(ZERO, quantity), exact, tuple(lines))
+    bill = _new_bill((deduct, outer.add(ZERO, quantity), exact, tuple(lines)))
     return bill, exact_fen - deduct
 
 
