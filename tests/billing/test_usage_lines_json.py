@@ -21,5 +21,8 @@ def test_lines_are_stored_as_json_dumps_writes_them() -> None:
         separators=(",", ":"),
     )
     assert lines_json(lines) == expected
+    assert lines_json(lines[:1]) == json.dumps(
+        [[lines[0][0], *map(str, lines[0][1:])]], ensure_ascii=False, separators=(",", ":")
+    )
     assert lines_json([]) == "[]"
     assert json.loads(lines_json(lines))[0] == ["峰时段电量", "0.5", "1.12036", "0.560180"]
