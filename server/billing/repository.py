@@ -206,7 +206,8 @@ async def write_charges(
         after.append(balance)
     tx_ids = await _post_transactions(conn, charged, after, actor)
     await _insert_usage(conn, charged, tx_ids)
-    await _save_states(conn, {(m.account_id, m.kind) for _, _, m, _ in charged}, states, stored)
+    billed = dict.fromkeys((m.account_id, m.kind) for _, _, m, _ in charged)  # in batch order
+    await _save_states(conn, billed, states, stored)
     return list(zip(tx_ids, after, strict=True))
 
 
@@ -307,7 +308,7 @@ async def _post_legs(
     revenues = {charged[i][2].kind: "" for i in posted}
     for kind in revenues:
         revenues[kind] = posting.revenue(ChargeType(kind))
-    ids = await ledger_account_ids(conn, sorted({*wallets.values(), *revenues.values()}))
+    ids = await ledger_account_ids(conn, [*wallets.values(), *revenues.values()])
     wallet_ids = {account: ids[code] for account, code in wallets.items()}
     revenue_ids = {kind: ids[code] for kind, code in revenues.items()}
     legs = []
@@ -353,7 +354,7 @@ _STATE_COLS = [Col("account_id", "int"), Col("kind", "text"), Col("carry_fen", "
 
 async def _save_states(
     conn: BaseDBAsyncClient,
-    keys: set[tuple[Any, str]],
+    keys: Iterable[tuple[Any, str]],
     states: Mapping[Hashable, BillingState],
     stored: Collection[Hashable],
 ) -> None:
@@ -361,10 +362,11 @@ async def _save_states(
     its first bill: no speculative insert, no foreign-key check), an upsert for the rest."""
     stamp = now()
     new, old = [], []
-    for account_id, kind in sorted(keys):
+    pg = is_pg(conn)
+    for account_id, kind in keys:  # no order needed: the accounts' row locks are held
         s = states[(account_id, kind)]
         row = (account_id, kind, str(s.carry_fen), s.tier_period_start, str(s.cumulative), stamp)
-        (old if (account_id, kind) in stored and is_pg(conn) else new).append(row)
+        (old if pg and (account_id, kind) in stored else new).append(row)
     if old:
         ids, kinds, carries, starts, cumulatives, _ = zip(*old, strict=True)
         updated, _ = await conn.execute_query(
