@@ -244,7 +244,6 @@ _TX_COLS = [Col('"key"', "text"), Col("kind", "text"), Col("memo", "text"), Col(
             Col("created_at", "timestamptz")]  # fmt: skip
 _LEG_COLS = [Col("transaction_id", "bigint"), Col("ledger_account_id", "int"),
              Col("amount_fen", "bigint")]  # fmt: skip
-_MEMO = {"electricity": "电费", "water": "水费"}
 
 
 async def _post_transactions(
@@ -273,7 +272,7 @@ async def _post_transactions(
         if iso is None:
             iso = stamps[at] = at.astimezone(UTC).isoformat()
         keys.append(f"usage:{it.meter_id}:{iso}")  # usage_key()
-        memos.append(f"{_MEMO.get(m.kind, '水费')} {bill.quantity}")
+        memos.append(f"{'电' if m.kind == 'electricity' else '水'}费 {bill.quantity}")
         accounts.append(m.account_id)
         balances.append(after[i])
     if is_pg(conn):  # the batch's constants as plain parameters, one array per varying column
@@ -302,12 +301,10 @@ async def _post_legs(
     conn: BaseDBAsyncClient, charged: Sequence[Charged], posted: list[int], tx_ids: list[int | None]
 ) -> None:
     """Each posted charge's two legs: its wallet −amount, its utility's revenue +amount."""
-    wallets = {charged[i][2].account_id: "" for i in posted}
-    for account in wallets:
-        wallets[account] = posting.wallet(account)  # type: ignore[arg-type]
-    revenues = {charged[i][2].kind: "" for i in posted}
-    for kind in revenues:
-        revenues[kind] = posting.revenue(ChargeType(kind))
+    accounts = {charged[i][2].account_id for i in posted}
+    wallets = {account: posting.wallet(account) for account in accounts}  # type: ignore[arg-type]
+    kinds = {charged[i][2].kind for i in posted}
+    revenues = {kind: posting.revenue(ChargeType(kind)) for kind in kinds}
     ids = await ledger_account_ids(conn, [*wallets.values(), *revenues.values()])
     wallet_ids = {account: ids[code] for account, code in wallets.items()}
     revenue_ids = {kind: ids[code] for kind, code in revenues.items()}
