@@ -142,7 +142,7 @@ def _triage(
         if at_utc is None:
             at_utc = utc[at] = at.astimezone(UTC)
         pair = (it.meter_id, at_utc)
-        if pair in ctx.billed or pair in seen:
+        if (ctx.billed and pair in ctx.billed) or pair in seen:  # usually none billed before
             first = ctx.billed.get(pair, {})
             outcomes[i] = BillOutcome(
                 it.meter_id, at, BillStatus.DUPLICATE, m.account_id if m else None,

@@ -140,6 +140,12 @@ class BatchResult:
     states: dict[Hashable, BillingState]
 
 
+def _times(multiplier: Decimal) -> Decimal | None:
+    """The multiplier to apply, None for × 1: it changes nothing, not even the exponent (× 1.0
+    would), and most meters have no CT/PT."""
+    return None if multiplier.as_tuple() == _ONE_AS_TUPLE else multiplier
+
+
 def register_delta(prev: Decimal, curr: Decimal, max_value: Decimal | None = None) -> Decimal:
     """Advance of a cumulative register from `prev` to `curr`.
 
@@ -181,8 +187,7 @@ def usage_between(
         )
     if multiplier <= ZERO:
         raise ValueError(f"multiplier must be positive, got {multiplier}")
-    # × 1 changes nothing, not even the exponent (× 1.0 would): most meters have no CT/PT.
-    times = None if multiplier.as_tuple() == _ONE_AS_TUPLE else multiplier
+    times = _times(multiplier)
     total = register_delta(prev.total, curr.total, register_max)
     bands: dict[Band, Decimal] = {}
     if prev.bands and curr.bands:
@@ -298,6 +303,7 @@ def bill_round(
     results: list[Bill | ShuidianError] = []
     outer = getcontext()  # the context `bill_usage` runs in (its ZERO + quantity uses it)
     prices: dict[int, RegisterPrices | None] = {}  # by id() of the batch's few tariffs
+    multiplier_seen, times = None, None  # a round's meters share a few multiplier objects
     with localcontext(_EXACT):  # the common case's operators compute as _EXACT's methods do
         for request in requests:
             account, prev, curr, tariff, multiplier, register_max = request
@@ -305,10 +311,12 @@ def bill_round(
             common = prices.get(id(tariff), _UNSEEN)
             if common is _UNSEEN:
                 common = prices[id(tariff)] = register_prices(tariff)
+            if multiplier is not multiplier_seen:
+                multiplier_seen, times = multiplier, _times(multiplier)
             billed = None
             if common is not None:
                 carry = state.carry_fen if state is not None else ZERO
-                billed = _bill_common(prev, curr, common, multiplier, carry, outer)
+                billed = _bill_common(prev, curr, common, times, carry, outer)
             if billed is not None:
                 bill, carry = billed
                 current[account] = _new_state((carry, None, ZERO))
@@ -341,7 +349,7 @@ def _bill_common(
     prev: MeterReading,
     curr: MeterReading,
     prices: RegisterPrices,
-    multiplier: Decimal,
+    times: Decimal | None,
     carry: Decimal,
     outer: Context,
 ) -> tuple[Bill, Decimal] | None:
@@ -352,7 +360,6 @@ def _bill_common(
         return None  # usage_between / UsageSlice refuse it
     if start < prices.since:
         return None  # an older version in force at the start: _price_common steps aside
-    times = None if multiplier.as_tuple() == _ONE_AS_TUPLE else multiplier
     if times is not None and times <= ZERO:
         return None  # usage_between raises
     if curr.total < prev.total:
