@@ -16,7 +16,9 @@ in one slice or in any split of it gives the same total.
 A reading below the previous one raises `NegativeDelta` (the collector holds it for review);
 a register that wrapped past its maximum is handled by `register_delta` when the maximum is
 known. `bill_batch` bills many (prev, curr) pairs, threading each account's state through its
-readings in order, and reports failures per item instead of stopping the batch.
+readings in order, and reports failures per item instead of stopping the batch; `bill_round`
+gives the same result for a collector's round as lean `Bill`s, pricing the common case
+inline (what the billing service uses; a property test holds the two to the digit).
 """
 
 from __future__ import annotations
