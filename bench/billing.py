@@ -7,14 +7,14 @@ plain COPY and executemany, in the same run.
 Set-up (not timed): a database of its own (`shuidian_bench_<pid>`, dropped at the end),
 migrated; N accounts, each with one electricity meter on one commercial TOU plan (four
 bands, summer sharp band), created with COPY; as in a running park, every tenant has paid
-before (wallet accounts exist) and been billed before (billing state rows exist). Every
+before (wallet accounts exist) and been billed before (a carry on the account row). Every
 meter reports one 15-minute reading with its total and band registers, as the collector's
 round hands them over.
 
 Timed:
 - ours: `bill_readings` over batches of `--batch` readings, each batch one database
-  transaction (account locks, duplicate check, states, tariffs, pricing, wallet update,
-  ledger transaction + 2 legs, usage_charge row, state upsert);
+  transaction (account locks with their billing states, duplicate check, tariffs, pricing,
+  wallet + state update, ledger transaction + 2 legs, usage_charge row);
 - raw COPY: `copy_records_to_table` of N rows (meter, account, reading_at, amount, quantity)
   into an unlogged-free plain table; raw executemany: the same rows with `executemany`.
 
@@ -92,6 +92,8 @@ async def _populate(url: str, n: int) -> None:
         # One template row each, written by the ORM's own rules, then cloned n-1 times in SQL:
         # set-up follows whatever columns the models have today.
         await _template(url)
+        # Every account has been billed before: a carry is on its row (its billing state).
+        await conn.execute("UPDATE account SET electricity_carry_fen = '0.37' WHERE id = 1")
         await clone_rows(conn, "account", n, {"number": "'B' || lpad(g::text, 7, '0')"})
         await clone_rows(conn, "meter", n, {"account_id": "g", "address": "lpad(g::text, 12, '0')"})
         await conn.execute(
@@ -115,13 +117,6 @@ async def _populate(url: str, n: int) -> None:
         await conn.execute(
             "INSERT INTO ledger_account (code, kind, name, account_id, created_at)"
             " SELECT 'wallet:' || id, 'wallet', '账户' || id || '钱包', id, $1 FROM account",
-            now,
-        )
-        # …and has been billed before: its billing state (carry, tier use) is stored.
-        await conn.execute(
-            "INSERT INTO billing_state"
-            " (account_id, kind, carry_fen, tier_period_start, cumulative, updated_at)"
-            " SELECT id, 'electricity', '0', NULL, '0', $1 FROM account",
             now,
         )
         for table in ("account", "meter"):

@@ -2,6 +2,12 @@
 
 `balance_fen` is the wallet balance; only the ledger service changes it, inside the same
 database transaction as the ledger legs that explain it (see server.ledger).
+
+The `<utility>_carry_fen / _tier_start / _cumulative` columns are usage billing's memory
+per utility (server.billing: the sub-fen carry and the tier period's use so far). Only
+billing reads and writes them. They live on the wallet's row because a billing round
+changes both for every account it bills: one row update per account instead of two
+(migration 0011 moved them here from a `billing_state` table).
 """
 
 from __future__ import annotations
@@ -47,6 +53,13 @@ class Account(Model):
     opened_at = fields.DatetimeField()
     closed_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Usage billing's state per utility (see the module docstring); exact decimal text.
+    electricity_carry_fen = fields.CharField(max_length=64, default="0")
+    electricity_tier_start = fields.DatetimeField(null=True)
+    electricity_cumulative = fields.CharField(max_length=64, default="0")
+    water_carry_fen = fields.CharField(max_length=64, default="0")
+    water_tier_start = fields.DatetimeField(null=True)
+    water_cumulative = fields.CharField(max_length=64, default="0")
 
     class Meta:
         table = "account"

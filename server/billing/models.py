@@ -1,10 +1,11 @@
-"""Usage billing persistence: what billing remembers per account, and one row per billed
-reading pair.
+"""Usage billing persistence: one row per billed reading pair.
 
-`BillingStateRow` is the stored `server.billing.usage.BillingState` of one account for one
-utility (tier use in kWh and m³ cannot share a counter). Decimals are kept as exact strings
-(`carry_fen` in [0, 1) fen, `cumulative` in kWh/m³) and only ever computed on in Python, never
-as floats and never with SQL decimal arithmetic, so SQLite and PostgreSQL agree to the digit.
+What billing remembers per account — the stored `server.billing.usage.BillingState` of each
+utility (tier use in kWh and m³ cannot share a counter) — is on the account's own row
+(`Account.<utility>_carry_fen / _tier_start / _cumulative`, see server/accounts/models.py).
+Decimals are kept as exact strings (carry in [0, 1) fen, cumulative in kWh/m³) and only ever
+computed on in Python, never as floats and never with SQL decimal arithmetic, so SQLite and
+PostgreSQL agree to the digit.
 
 `UsageChargeRow` is unique on (meter, reading_at): that pair is the reading's idempotency key,
 so a repeated reading never bills twice. `transaction` is the ledger transaction that debited
@@ -15,24 +16,6 @@ from __future__ import annotations
 
 from tortoise import fields
 from tortoise.models import Model
-
-from server.tariffs.models import TariffKind
-
-
-class BillingStateRow(Model):
-    id = fields.IntField(primary_key=True)
-    account: fields.ForeignKeyRelation = fields.ForeignKeyField(
-        "models.Account", related_name="billing_states", on_delete=fields.CASCADE
-    )
-    kind = fields.CharEnumField(TariffKind, max_length=16)
-    carry_fen = fields.CharField(max_length=64, default="0")
-    tier_period_start = fields.DatetimeField(null=True)
-    cumulative = fields.CharField(max_length=64, default="0")
-    updated_at = fields.DatetimeField(auto_now=True)
-
-    class Meta:
-        table = "billing_state"
-        unique_together = (("account", "kind"),)
 
 
 class UsageChargeRow(Model):

@@ -31,6 +31,7 @@ from server.ledger.sql import (
     now,
 )
 from server.metering.models import MeterBilling
+from server.tariffs.models import TariffKind
 
 ZERO = Decimal(0)
 
@@ -84,16 +85,47 @@ async def fetch_meters(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, Met
     }
 
 
-async def lock_accounts(conn: BaseDBAsyncClient, ids: list[int]) -> set[int]:
-    """Row-lock the accounts (in id order: no deadlock between batches); the open ones."""
+# Billing's state columns on the account row, per utility (tariff kind).
+STATE_COLUMNS = {
+    kind.value: (f"{kind.value}_carry_fen", f"{kind.value}_tier_start", f"{kind.value}_cumulative")
+    for kind in TariffKind
+}
+_STATE_SELECT = ", ".join(c for cols in STATE_COLUMNS.values() for c in cols)
+
+
+class Locked(NamedTuple):
+    """The batch's accounts under their row locks: which are open, and billing's state of
+    each (account, utility) the batch bills."""
+
+    open: set[int]
+    states: dict[tuple[int, str], BillingState]
+
+
+async def lock_accounts(
+    conn: BaseDBAsyncClient, ids: list[int], kinds: Collection[tuple[int, str]]
+) -> Locked:
+    """Row-lock the accounts (in id order: no deadlock between batches) and read, in the same
+    statement, the billing state of each (account, utility) in `kinds`."""
     if not ids:
-        return set()
+        return Locked(set(), {})
     where, params = in_list(conn, "id", ids, 1, "int")
     lock = " FOR UPDATE" if is_pg(conn) else ""
     rows = await fetch_records(
-        conn, f"SELECT id, status FROM account WHERE {where} ORDER BY id{lock}", params
+        conn,
+        f"SELECT id, status, {_STATE_SELECT} FROM account WHERE {where} ORDER BY id{lock}",
+        params,
     )
-    return {r["id"] for r in rows if r["status"] == "open"}
+    by_id = {r["id"]: r for r in rows}
+    states: dict[tuple[int, str], BillingState] = {}
+    for account_id, kind in kinds:
+        row = by_id.get(account_id)
+        if row is not None:
+            carry, start, cumulative = STATE_COLUMNS[kind]
+            states[(account_id, kind)] = _new_state((
+                Decimal(row[carry]), as_datetime(row[start]) if row[start] else None,
+                Decimal(row[cumulative]),
+            ))  # fmt: skip
+    return Locked({r["id"] for r in rows if r["status"] == "open"}, states)
 
 
 async def fetch_billed(
@@ -111,30 +143,6 @@ async def fetch_billed(
         [since.astimezone(UTC), *params],
     )
     return {(r["meter_id"], as_datetime(r["reading_at"]).astimezone(UTC)): r for r in rows}
-
-
-async def fetch_states(
-    conn: BaseDBAsyncClient, account_ids: list[int]
-) -> dict[tuple[int, str], BillingState]:
-    if not account_ids:
-        return {}
-    where, params = in_list(conn, "account_id", account_ids, 1, "int")
-    rows = await fetch_records(
-        conn,
-        "SELECT account_id, kind, carry_fen, tier_period_start, cumulative FROM billing_state"
-        f" WHERE {where}",
-        params,
-    )
-    return {
-        (r["account_id"], r["kind"]): _new_state(
-            (
-                Decimal(r["carry_fen"]),
-                as_datetime(r["tier_period_start"]) if r["tier_period_start"] else None,
-                Decimal(r["cumulative"]),
-            )
-        )
-        for r in rows
-    }
 
 
 async def fetch_tariff_rows(
@@ -187,17 +195,20 @@ async def write_charges(
     charged: Sequence[Charged],
     states: Mapping[Hashable, BillingState],
     actor: str,
-    stored: Collection[Hashable] = (),
 ) -> list[tuple[int | None, int | None]]:
-    """Post the charges, record the usage rows and states; per charge (transaction id,
-    wallet balance after) — (None, balance now) for a charge that rounded to 0 fen.
-    `stored`: the (account, kind) states already in the table (updated, not inserted)."""
+    """Post the charges, record the usage rows, move the wallets and save the new states;
+    per charge (transaction id, wallet balance after) — (None, balance now) for a charge that
+    rounded to 0 fen. `states`: billing's state after the batch per (account, utility), for
+    at least every (account, utility) charged."""
     if not charged:
         return []
     totals: dict[int, int] = {}
+    billed: dict[int, dict[str, BillingState]] = {}
     for _, _, m, bill in charged:
-        totals[m.account_id] = totals.get(m.account_id, 0) + bill.deduct_fen  # type: ignore[index]
-    finals = await _move_wallets(conn, totals)
+        account: int = m.account_id  # type: ignore[assignment]
+        totals[account] = totals.get(account, 0) + bill.deduct_fen
+        billed.setdefault(account, {})[m.kind] = states[(account, m.kind)]
+    finals = await _move_wallets(conn, totals, billed)
     # From each wallet's balance before the batch, charge by charge: the balance after each.
     running = {account: finals[account] + total for account, total in totals.items()}
     after: list[int] = []
@@ -206,25 +217,64 @@ async def write_charges(
         after.append(balance)
     tx_ids = await _post_transactions(conn, charged, after, actor)
     await _insert_usage(conn, charged, tx_ids)
-    billed = dict.fromkeys((m.account_id, m.kind) for _, _, m, _ in charged)  # in batch order
-    await _save_states(conn, billed, states, stored)
     return list(zip(tx_ids, after, strict=True))
 
 
-async def _move_wallets(conn: BaseDBAsyncClient, totals: Mapping[int, int]) -> dict[int, int]:
-    """Debit each wallet by its batch total (arrears allowed: consumption already used); the
-    balances after."""
+async def _move_wallets(
+    conn: BaseDBAsyncClient,
+    totals: Mapping[int, int],
+    states: Mapping[int, Mapping[str, BillingState]],
+) -> dict[int, int]:
+    """Debit each wallet by its batch total (arrears allowed: consumption already used) and
+    store its new billing states, one row update per account; the balances after. The rows
+    are locked (`lock_accounts`), so every one is there: a missing one fails the batch
+    rather than losing a charge or a carry."""
     ids = sorted(totals)
     if not is_pg(conn):
-        return {a: await move_wallet(conn, a, -totals[a], True, False) for a in ids}
+        return {a: await _move_one(conn, a, totals[a], states[a]) for a in ids}
+    kinds = sorted({kind for per in states.values() for kind in per})
+    columns = [STATE_COLUMNS[kind] for kind in kinds]
+    params: list[Any] = [ids, [totals[a] for a in ids]]
+    sets, unnest, names = [], ["$1::int[]", "$2::bigint[]"], ["id", "d"]
+    for k, kind in enumerate(kinds):
+        carry, start, cumulative = columns[k]
+        n = 3 + 3 * k
+        # An account billed for one utility only keeps the other's state (NULL = unchanged).
+        sets += [f"{carry} = COALESCE(u.c{k}, a.{carry})",
+                 f"{start} = CASE WHEN u.c{k} IS NULL THEN a.{start} ELSE u.s{k} END",
+                 f"{cumulative} = COALESCE(u.q{k}, a.{cumulative})"]  # fmt: skip
+        unnest += [f"${n}::text[]", f"${n + 1}::timestamptz[]", f"${n + 2}::text[]"]
+        names += [f"c{k}", f"s{k}", f"q{k}"]
+        per = [states[a].get(kind) for a in ids]
+        params += [[str(s.carry_fen) if s else None for s in per],
+                   [s.tier_period_start if s else None for s in per],
+                   [str(s.cumulative) if s else None for s in per]]  # fmt: skip
     rows = await fetch_records(
         conn,
-        "UPDATE account AS a SET balance_fen = a.balance_fen - u.d"
-        " FROM unnest($1::int[], $2::bigint[]) AS u(id, d) WHERE a.id = u.id"
+        f"UPDATE account AS a SET balance_fen = a.balance_fen - u.d, {', '.join(sets)}"
+        f" FROM unnest({', '.join(unnest)}) AS u({', '.join(names)}) WHERE a.id = u.id"
         " RETURNING a.id, a.balance_fen",
-        [ids, [totals[a] for a in ids]],
+        params,
     )
+    if len(rows) != len(ids):  # locked in this transaction: cannot happen; never lose one
+        raise RuntimeError(f"billing: {len(rows)} of {len(ids)} accounts updated")
     return {r["id"]: int(r["balance_fen"]) for r in rows}
+
+
+async def _move_one(
+    conn: BaseDBAsyncClient, account_id: int, total: int, states: Mapping[str, BillingState]
+) -> int:
+    """SQLite: the wallet through the ledger's own move, then the states."""
+    balance = await move_wallet(conn, account_id, -total, True, False)
+    sets, params = [], []
+    for kind, state in states.items():
+        carry, start, cumulative = STATE_COLUMNS[kind]
+        sets += [f"{carry} = ?", f"{start} = ?", f"{cumulative} = ?"]
+        params += [str(state.carry_fen), state.tier_period_start, str(state.cumulative)]
+    await conn.execute_query(
+        f"UPDATE account SET {', '.join(sets)} WHERE id = ?", [*params, account_id]
+    )
+    return balance
 
 
 # Text columns go to PostgreSQL as one newline-joined text split by the server, not as a
@@ -342,44 +392,3 @@ async def _insert_usage(
             Col("transaction_id", "bigint"), Col("created_at", "timestamptz")]  # fmt: skip
     utc_rows = [(r[0], r[1], r[2].astimezone(UTC), r[3].astimezone(UTC), *r[4:]) for r in rows]
     await insert_rows(conn, "usage_charge", cols, utc_rows)
-
-
-_STATE_COLS = [Col("account_id", "int"), Col("kind", "text"), Col("carry_fen", "text"),
-               Col("tier_period_start", "timestamptz"), Col("cumulative", "text"),
-               Col("updated_at", "timestamptz")]  # fmt: skip
-
-
-async def _save_states(
-    conn: BaseDBAsyncClient,
-    keys: Iterable[tuple[Any, str]],
-    states: Mapping[Hashable, BillingState],
-    stored: Collection[Hashable],
-) -> None:
-    """The new billing states: a plain UPDATE for those already stored (every account after
-    its first bill: no speculative insert, no foreign-key check), an upsert for the rest."""
-    stamp = now()
-    new, old = [], []
-    pg = is_pg(conn)
-    for account_id, kind in keys:  # no order needed: the accounts' row locks are held
-        s = states[(account_id, kind)]
-        row = (account_id, kind, str(s.carry_fen), s.tier_period_start, str(s.cumulative), stamp)
-        (old if pg and (account_id, kind) in stored else new).append(row)
-    if old:
-        ids, kinds, carries, starts, cumulatives, _ = zip(*old, strict=True)
-        updated, _ = await conn.execute_query(
-            "UPDATE billing_state AS b SET carry_fen = u.carry, tier_period_start = u.tps,"
-            " cumulative = u.cum, updated_at = $6"
-            f" FROM unnest($1::int[], {_SPLIT.format(2)}, {_SPLIT.format(3)}, $4::timestamptz[],"
-            f" {_SPLIT.format(5)}) AS u(account_id, kind, carry, tps, cum)"
-            " WHERE b.account_id = u.account_id AND b.kind = u.kind",
-            [list(ids), _joined(kinds), _joined(carries), list(starts), _joined(cumulatives),
-             stamp],
-        )  # fmt: skip
-        if updated != len(old):  # read under the accounts' locks: cannot happen; never lose one
-            raise RuntimeError(f"billing states: {updated} of {len(old)} stored rows updated")
-    await insert_rows(
-        conn, "billing_state", _STATE_COLS, new,
-        suffix="ON CONFLICT (account_id, kind) DO UPDATE SET carry_fen = excluded.carry_fen,"
-        " tier_period_start = excluded.tier_period_start, cumulative = excluded.cumulative,"
-        " updated_at = excluded.updated_at",
-    )  # fmt: skip

@@ -3,18 +3,20 @@
 `bill_readings` is what the collector calls once per round with every (prev, curr) reading
 pair it read. Per batch, in one database transaction:
 
-1. lock the accounts involved (`SELECT … FOR UPDATE`, ordered by id), so two batches that
-   share an account serialise and the carry/tier state cannot be read stale;
+1. lock the accounts involved (`SELECT … FOR UPDATE`, ordered by id) and read their
+   BillingState from the same rows, so two batches that share an account serialise and the
+   carry/tier state cannot be read stale;
 2. read back which (meter, reading_at) pairs are already billed (UNIQUE on usage_charge: a
-   repeated reading is a no-op that returns the first result), the accounts' BillingState and
-   their tariffs — one query each for the whole batch;
+   repeated reading is a no-op that returns the first result) and the accounts' tariffs —
+   one query each for the whole batch;
 3. price with the pure `bill_round` (server.billing.usage: `bill_batch`'s result, cheaper),
    threading each account's state (carry in [0, 1) fen, tier use) through its readings in
    order;
-4. write with one statement per table: the wallet totals (`UPDATE … FROM unnest`), the ledger
-   transactions (key `usage:<meter>:<reading_at UTC ISO>`, wallet − / revenue +, in arrears if
-   need be: consumption already used is never lost), their legs, the usage_charge rows (binary
-   COPY on PostgreSQL, ids taken from the sequence first) and the new states (upsert).
+4. write with one statement per table: the wallet totals and new states (one
+   `UPDATE account … FROM unnest`: both live on the account row), the ledger transactions
+   (key `usage:<meter>:<reading_at UTC ISO>`, wallet − / revenue +, in arrears if need be:
+   consumption already used is never lost), their legs and the usage_charge rows (binary
+   COPY on PostgreSQL).
 
 A reading that cannot be billed (meter unknown or not on an account, no tariff, closed
 account, register backwards…) gets a REFUSED outcome with its typed error and writes nothing;
@@ -117,7 +119,7 @@ async def bill_readings(
                 charged.append((i, it, m, result))
             else:
                 outcomes[i] = _refused(it, m.account_id, result)
-        written = await repo.write_charges(conn, charged, states, actor, ctx.states)
+        written = await repo.write_charges(conn, charged, states, actor)
         billed = BillStatus.BILLED
         for (i, it, m, bill), (tx_id, balance) in zip(charged, written, strict=True):
             outcomes[i] = _new_outcome(
@@ -173,12 +175,12 @@ def _refused(it: ReadingToBill, account_id: int | None, error: ShuidianError) ->
 async def _load(conn: BaseDBAsyncClient, items: Sequence[ReadingToBill]) -> _Context:
     meters = await repo.fetch_meters(conn, sorted({it.meter_id for it in items}))
     account_ids = sorted({m.account_id for m in meters.values() if m.account_id is not None})
-    open_accounts = await repo.lock_accounts(conn, account_ids)
+    kinds = {(m.account_id, m.kind) for m in meters.values() if m.account_id is not None}
+    locked = await repo.lock_accounts(conn, account_ids, kinds)
     since = min(it.curr.read_at for it in items) - timedelta(seconds=1)
     billed = await repo.fetch_billed(conn, sorted(meters), since)
-    states = await repo.fetch_states(conn, account_ids)
     tariffs = await _tariffs(conn, account_ids)
-    return _Context(meters, open_accounts, billed, states, tariffs)
+    return _Context(meters, locked.open, billed, locked.states, tariffs)
 
 
 async def _tariffs(

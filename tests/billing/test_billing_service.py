@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from server.accounts.models import Account, AccountStatus
-from server.billing.models import BillingStateRow, UsageChargeRow
+from server.billing.models import UsageChargeRow
 from server.billing.service import BillStatus, ReadingToBill, bill_readings
 from server.billing.usage import MeterReading, NegativeDelta
 from server.ledger import Channel, balance_of, recharge
 from server.ledger.check import check_ledger
 from server.ledger.models import LedgerTransaction
-from server.metering.models import Meter, MeterBilling
+from server.metering.models import Meter, MeterBilling, MeterKind
 from server.tariffs import LOCAL_TZ, Band, UsageSlice, band_at, price_usage
 from server.tariffs.models import TariffKind
 from server.tariffs.service import TariffNotAssigned, assign, create_plan, tariff_for
@@ -111,8 +111,8 @@ async def test_tou_month_from_15_minute_readings_bills_the_tariff_on_the_total(d
     assert billed == int(exact_fen.to_integral_value(rounding=ROUND_FLOOR))
     assert await _wallet(account) == -billed  # no recharge: usage already consumed is in arrears
     assert await balance_of("revenue:electricity") == billed
-    state = await BillingStateRow.get(account_id=account.id, kind="electricity")
-    assert Decimal(state.carry_fen) == exact_fen - billed  # the sub-fen rest, carried
+    state = await Account.get(id=account.id)
+    assert Decimal(state.electricity_carry_fen) == exact_fen - billed  # the sub-fen rest, carried
     assert await UsageChargeRow.filter(meter_id=meter.id).count() == 31 * 96
     assert await check_ledger() == []
 
@@ -138,8 +138,8 @@ async def test_a_repeated_reading_does_not_bill_twice(db: None) -> None:
     assert await _wallet(account) == 9_178
     assert await LedgerTransaction.filter(kind="charge").count() == 1
     # 12.5 kWh × 0.6583 = 8.22875 yuan: 822 fen now, 0.875 fen carried to the next reading.
-    state = await BillingStateRow.get(account_id=account.id)
-    assert Decimal(state.carry_fen) == Decimal("0.875")
+    state = await Account.get(id=account.id)
+    assert Decimal(state.electricity_carry_fen) == Decimal("0.875")
 
 
 async def test_unbillable_readings_are_refused_one_by_one(db: None) -> None:
@@ -183,8 +183,8 @@ async def test_multiplier_and_sub_fen_charges_only_move_the_carry(db: None) -> N
     outcomes = await bill_readings(items)
     assert [o.amount_fen for o in outcomes] == [0, 0, 0]
     assert all(o.transaction_id is None for o in outcomes)
-    state = await BillingStateRow.get(account_id=account.id)
-    assert Decimal(state.carry_fen) == Decimal("0.9")
+    state = await Account.get(id=account.id)
+    assert Decimal(state.electricity_carry_fen) == Decimal("0.9")
     assert await _wallet(account) == 0
 
 
@@ -206,4 +206,37 @@ async def test_concurrent_batches_of_the_same_readings_bill_once(db: None) -> No
     assert statuses.count(BillStatus.DUPLICATE) == 15
     for account, _ in accounts_meters:
         assert await _wallet(account) == -131  # 2 kWh × 0.6583 = 1.3166 yuan
+    assert await check_ledger() == []
+
+
+async def test_each_utility_keeps_its_own_state_on_the_account_row(db: None) -> None:
+    account, power = await _shop(FLAT_SPEC)
+    water_plan = await create_plan(
+        account.site_id, f"水价{account.id}", TariffKind.WATER,
+        {"kind": "flat", "unit": "m³", "price": "4.1037"},
+        effective_from=datetime(2026, 1, 1, tzinfo=LOCAL_TZ), actor="staff:1",
+    )  # fmt: skip
+    await assign(account.id, water_plan.id)
+    water = await create_meter(account, kind=MeterKind.WATER)
+    t = [datetime(2026, 5, 1, 8, tzinfo=LOCAL_TZ) + timedelta(minutes=15 * i) for i in range(3)]
+
+    def pair(meter: Meter, i: int, a: str, b: str) -> ReadingToBill:
+        return ReadingToBill(
+            meter.id, MeterReading(t[i], Decimal(a)), MeterReading(t[i + 1], Decimal(b))
+        )
+
+    # Both in one batch: 12.5 kWh × 0.6583 = 8.22875 → 822 fen + 0.875 carried;
+    # 0.3 m³ × 4.1037 = 1.23111 → 123 fen + 0.111 carried.
+    outcomes = await bill_readings([pair(power, 0, "100", "112.5"), pair(water, 0, "5", "5.3")])
+    assert [o.amount_fen for o in outcomes] == [822, 123]
+    stored = await Account.get(id=account.id)
+    carries = (Decimal(stored.electricity_carry_fen), Decimal(stored.water_carry_fen))
+    assert carries == (Decimal("0.875"), Decimal("0.111"))
+    # Water only: electricity's state stays as it was; water's carry 0.111 + 0.1 m³ × 410.37 fen.
+    (only,) = await bill_readings([pair(water, 1, "5.3", "5.4")])
+    assert only.amount_fen == 41  # 41.037 + 0.111 = 41.148 fen
+    stored = await Account.get(id=account.id)
+    carries = (Decimal(stored.electricity_carry_fen), Decimal(stored.water_carry_fen))
+    assert carries == (Decimal("0.875"), Decimal("0.148"))
+    assert stored.balance_fen == -(822 + 123 + 41)
     assert await check_ledger() == []
