@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from server.billing.usage import Bill, BillingState, BillLine
+from server.billing.round import Bill, BillLine
+from server.billing.usage import BillingState
 from server.ledger import posting
 from server.ledger.posting import ChargeType, TxKind
 from server.ledger.service import move_wallet

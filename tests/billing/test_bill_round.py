@@ -13,14 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.billing import usage
+from server.billing.round import Bill, bill_round
 from server.billing.usage import (
-    Bill,
     BillingRequest,
     BillingState,
     MeterReading,
     UsageCharge,
     bill_batch,
-    bill_round,
 )
 from server.core.errors import ShuidianError
 from server.tariffs import LOCAL_TZ, Band, FlatPlan, PlanVersion, Season, Tariff, TouPlan, Unit
