@@ -23,23 +23,11 @@ from server.billing.usage import (
 )
 from server.core.errors import ShuidianError
 from server.tariffs import LOCAL_TZ, Band, FlatPlan, PlanVersion, Season, Tariff, TouPlan, Unit
-from tests.billing.test_pricing_fast_path import T0, _day, plans, quantities
+from tests.billing.test_pricing_fast_path import T0, _day, quantities, tariffs
 
 MULTIPLIERS = [Decimal(1), Decimal(1), Decimal("1.0"), Decimal(40), Decimal("0.5"), Decimal(0)]
 STEPS = [timedelta(minutes=15), timedelta(minutes=15), timedelta(hours=1), timedelta(days=1),
          timedelta(0), timedelta(minutes=-15)]  # fmt: skip
-
-
-@st.composite
-def tariffs(draw: st.DrawFn) -> Tariff:
-    first = PlanVersion(T0 - timedelta(days=30), draw(plans()))
-    if not draw(st.booleans()):
-        return Tariff((first,))
-    plan = draw(plans())
-    if plan.unit != first.plan.unit:
-        plan = first.plan
-    later = T0 + timedelta(minutes=draw(st.sampled_from([-15, 0, 7, 15, 60, 24 * 60])))
-    return Tariff((first, PlanVersion(later, plan)))
 
 
 # Per meter one way of writing its registers: 6 decimals, whole numbers, or odd exponents.
@@ -75,7 +63,7 @@ def registers(
 @st.composite
 def meter_runs(draw: st.DrawFn, account: str) -> list[BillingRequest]:
     """One meter's consecutive reading pairs."""
-    tariff = draw(tariffs())
+    tariff = draw(tariffs(starts=(-15, 0, 7, 15, 60, 24 * 60)))
     multiplier = draw(st.sampled_from(MULTIPLIERS))
     register_max = draw(st.sampled_from([None, None, Decimal(10**9)]))
     values = draw(st.sampled_from(STYLES))

@@ -72,7 +72,8 @@ def plans(draw: st.DrawFn) -> FlatPlan | TouPlan | TieredPlan | TwoPartPlan:
 
 
 @st.composite
-def tariffs(draw: st.DrawFn) -> Tariff:
+def tariffs(draw: st.DrawFn, starts: tuple[int, ...] = (-15, 0, 7, 15, 60)) -> Tariff:
+    """One version, or two; `starts`: minutes from T0 at which the newer one may start."""
     first = PlanVersion(T0 - timedelta(days=30), draw(plans()))
     if not draw(st.booleans()):
         return Tariff((first,))
@@ -80,7 +81,7 @@ def tariffs(draw: st.DrawFn) -> Tariff:
     if plan.unit != first.plan.unit:
         plan = first.plan
     # The newer version starts before, inside, or after the slice.
-    later = T0 + timedelta(minutes=draw(st.sampled_from([-15, 0, 7, 15, 60])))
+    later = T0 + timedelta(minutes=draw(st.sampled_from(starts)))
     return Tariff((first, PlanVersion(later, plan)))
 
 
