@@ -28,22 +28,15 @@ batch, and every look-up is a list of scalars.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 
 from server.ledger import posting
-from server.ledger.errors import (
-    AccountClosed,
-    AccountNotFound,
-    InsufficientBalance,
-    LedgerError,
-    UnbalancedTransaction,
-)
-from server.ledger.posting import Channel, Leg, TxKind
-from server.ledger.service import MAX_KEY, Posted, _LostRace, _write
+from server.ledger.errors import LedgerError, UnbalancedTransaction
+from server.ledger.posting import Posting, TxKind
+from server.ledger.service import Posted, _LostRace, _write, check_key, refusal, tx_row
 from server.ledger.sql import (
     fetch,
     is_pg,
@@ -55,29 +48,6 @@ from server.ledger.sql import (
 )
 
 MAX_BATCH = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Posting:
-    """One transaction of a batch: what `post()` takes, as a value."""
-
-    key: str
-    kind: TxKind
-    legs: tuple[Leg, ...]
-    memo: str
-    actor: str
-    channel: Channel | None = None
-    allow_arrears: bool = False
-    require_open: bool = False
-
-
-def recharge_posting(
-    account_id: int, channel: Channel, amount_fen: int, *, key: str, actor: str, memo: str = ""
-) -> Posting:
-    """The posting `ledger.recharge()` makes: wallet +, channel clearing −, open accounts only."""
-    legs = posting.recharge_legs(account_id, channel, amount_fen)
-    return Posting(key, TxKind.RECHARGE, legs, memo or "充值", actor, Channel(channel),
-                   require_open=True)  # fmt: skip
 
 
 class BatchNotPosted(LedgerError):
@@ -119,8 +89,7 @@ async def post_many(postings: Sequence[Posting]) -> list[Posted]:
 
 def _checked(p: Posting) -> Posting:
     legs = posting.validate(p.legs)
-    if not p.key or len(p.key) > MAX_KEY or not p.actor:
-        raise UnbalancedTransaction("记账需要幂等键（不超过160字符）和操作人", key=p.key)
+    check_key(p.key, p.actor)
     return Posting(p.key, TxKind(p.kind), legs, p.memo[:200], p.actor[:100], p.channel,
                    p.allow_arrears, p.require_open)  # fmt: skip
 
@@ -170,21 +139,10 @@ async def _move_wallets(conn: BaseDBAsyncClient, plan: _WalletPlan) -> dict[int,
     if len(finals) == len(wallets):
         return finals
     refused = [w for w in wallets if w not in finals]
-    raise BatchNotPosted({plan.first[w]: await _why(conn, w, plan) for w in refused})
-
-
-async def _why(conn: BaseDBAsyncClient, wid: int, plan: _WalletPlan) -> LedgerError:
-    found = await fetch(
-        conn, "SELECT status, balance_fen, credit_limit_fen FROM account WHERE id = $1", [wid]
-    )
-    if not found:
-        return AccountNotFound("账户不存在", account_id=wid)
-    if plan.need_open[wid] and found[0]["status"] != "open":
-        return AccountClosed("账户已销户，不能充值或扣费", account_id=wid)
-    return InsufficientBalance(
-        "余额不足", account_id=wid, balance_fen=found[0]["balance_fen"],
-        debit_fen=-(plan.lowest[wid] or 0), floor_fen=-found[0]["credit_limit_fen"],
-    )  # fmt: skip
+    raise BatchNotPosted({
+        plan.first[w]: await refusal(conn, w, plan.lowest[w] or 0, plan.need_open[w])
+        for w in refused
+    })  # fmt: skip
 
 
 def _rows(
@@ -244,11 +202,7 @@ async def _one_by_one(conn: BaseDBAsyncClient, postings: Sequence[Posting]) -> l
     writes it, in the caller's transaction, with the same all-or-nothing answer."""
     done: list[Posted] = []
     for i, p in enumerate(postings):
-        row = {
-            "key": p.key, "kind": p.kind.value, "memo": p.memo, "actor": p.actor,
-            "channel": p.channel.value if p.channel else None, "account_id": None,
-            "reverses_id": None, "resolves_id": None,
-        }  # fmt: skip
+        row = tx_row(p.key, p.kind, p.memo, p.actor, p.channel)
         try:
             done.append(
                 await _write(conn, row, p.legs, p.allow_arrears, p.require_open, undo=False)

@@ -197,5 +197,28 @@ def refund_void_legs(account_id: int, amount_fen: int) -> tuple[Leg, ...]:
     return Leg(REFUNDS_PAYABLE, -a), Leg(wallet(account_id), a)
 
 
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """One transaction to post, as a value (what `post()` takes; `post_many` takes a list)."""
+
+    key: str
+    kind: TxKind
+    legs: tuple[Leg, ...]
+    memo: str
+    actor: str
+    channel: Channel | None = None
+    allow_arrears: bool = False
+    require_open: bool = False
+
+
+def recharge_posting(
+    account_id: int, channel: Channel, amount_fen: int, *, key: str, actor: str, memo: str = ""
+) -> Posting:
+    """Money in through a payment channel: wallet +, channel clearing −, open accounts only."""
+    legs = recharge_legs(account_id, channel, amount_fen)
+    return Posting(key, TxKind.RECHARGE, legs, memo or "充值", actor, Channel(channel),
+                   require_open=True)  # fmt: skip
+
+
 def reversal_legs(legs: Sequence[Leg]) -> tuple[Leg, ...]:
     return tuple(Leg(leg.code, -leg.amount_fen) for leg in legs)

@@ -106,10 +106,10 @@ async def recharge(
     account_id: int, channel: Channel, amount_fen: int, *, key: str, actor: str, memo: str = ""
 ) -> Posted:
     """Money in through a payment channel: wallet +, channel clearing −."""
-    legs = posting.recharge_legs(account_id, channel, amount_fen)
+    p = posting.recharge_posting(account_id, channel, amount_fen, key=key, actor=actor, memo=memo)
     return await _post(
-        key, TxKind.RECHARGE, legs, memo=memo or "充值", actor=actor,
-        channel=Channel(channel), require_open=True,
+        p.key, p.kind, p.legs, memo=p.memo, actor=p.actor, channel=p.channel,
+        require_open=p.require_open,
     )  # fmt: skip
 
 
@@ -225,8 +225,7 @@ async def _post(
     resolves_id: int | None = None,
 ) -> Posted:
     legs = posting.validate(legs)
-    if not key or len(key) > MAX_KEY or not actor:
-        raise UnbalancedTransaction("记账需要幂等键（不超过160字符）和操作人", key=key)
+    check_key(key, actor)
     want = posting.fingerprint(kind, legs)
     conn = connections.get("default")
     references = reverses_id is not None or resolves_id is not None
@@ -234,11 +233,7 @@ async def _post(
         existing = await _find(conn, key)
         if existing is not None:
             return _replayed(existing, want)
-    row = {
-        "key": key, "kind": kind.value, "memo": memo[:200], "actor": actor[:100],
-        "channel": channel.value if channel else None, "account_id": account_id,
-        "reverses_id": reverses_id, "resolves_id": resolves_id,
-    }  # fmt: skip
+    row = tx_row(key, kind, memo, actor, channel, account_id, reverses_id, resolves_id)
     try:
         if isinstance(conn, TransactionalDBClient) and not references:
             # Inside the caller's transaction: no savepoint (two round trips). Nothing below
@@ -258,6 +253,29 @@ async def _post(
     existing = await _find(connections.get("default"), key)
     assert existing is not None, "lost the race for a key that then vanished"
     return _replayed(existing, want)
+
+
+def check_key(key: str, actor: str) -> None:
+    if not key or len(key) > MAX_KEY or not actor:
+        raise UnbalancedTransaction("记账需要幂等键（不超过160字符）和操作人", key=key)
+
+
+def tx_row(
+    key: str,
+    kind: TxKind,
+    memo: str,
+    actor: str,
+    channel: Channel | None,
+    account_id: int | None = None,
+    reverses_id: int | None = None,
+    resolves_id: int | None = None,
+) -> dict[str, Any]:
+    """A transaction row's columns before `_write` (memo and actor cut to their columns)."""
+    return {
+        "key": key, "kind": TxKind(kind).value, "memo": memo[:200], "actor": actor[:100],
+        "channel": channel.value if channel else None, "account_id": account_id,
+        "reverses_id": reverses_id, "resolves_id": resolves_id,
+    }  # fmt: skip
 
 
 async def _write(
@@ -423,16 +441,23 @@ async def move_wallet(
     rows = await fetch(conn, sql + " RETURNING balance_fen", [delta, account_id])
     if rows:
         return int(rows[0]["balance_fen"])
+    raise await refusal(conn, account_id, delta, require_open)
+
+
+async def refusal(
+    conn: BaseDBAsyncClient, account_id: int, delta: int, require_open: bool
+) -> LedgerError:
+    """Why a wallet refused a move of `delta` (missing, closed, or below its floor)."""
     found = await fetch(
         conn,
         "SELECT status, balance_fen, credit_limit_fen FROM account WHERE id = $1",
         [account_id],
     )
     if not found:
-        raise AccountNotFound("账户不存在", account_id=account_id)
+        return AccountNotFound("账户不存在", account_id=account_id)
     if require_open and found[0]["status"] != "open":
-        raise AccountClosed("账户已销户，不能充值或扣费", account_id=account_id)
-    raise InsufficientBalance(
+        return AccountClosed("账户已销户，不能充值或扣费", account_id=account_id)
+    return InsufficientBalance(
         "余额不足",
         account_id=account_id,
         balance_fen=found[0]["balance_fen"],

@@ -9,11 +9,11 @@ from tortoise.transactions import in_transaction
 
 from server.accounts.models import Account, AccountStatus
 from server.ledger import Channel, ChargeType, Leg, TxKind, load, recharge
-from server.ledger.batch import BatchNotPosted, Posting, post_many, recharge_posting
+from server.ledger.batch import BatchNotPosted, post_many
 from server.ledger.check import check_ledger
 from server.ledger.errors import AccountClosed, InsufficientBalance, UnbalancedTransaction
 from server.ledger.models import LedgerTransaction
-from server.ledger.posting import charge_legs
+from server.ledger.posting import Posting, charge_legs, recharge_posting
 from tests.factories import create_account
 
 

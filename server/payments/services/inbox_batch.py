@@ -38,8 +38,9 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from server.ledger.batch import MAX_BATCH, BatchNotPosted, post_many, recharge_posting
+from server.ledger.batch import MAX_BATCH, BatchNotPosted, post_many
 from server.ledger.posting import Channel as LedgerChannel
+from server.ledger.posting import recharge_posting
 from server.ledger.sql import fetch, is_pg, padded, typed_params, values_list
 from server.payments.models import EventOutcome, OrderStatus
 from server.payments.providers.base import VerifiedNotification
