@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 
 from server.metering import ingest as rules
 from server.metering.models import BillingStatus, Reading
-from server.metering.services import billing_bridge
+from server.metering.services import billing_bridge, daily_usage, live_values
 from server.metering.services import reading_store as store
 from server.metering.services.alarm_service import evaluate_accounts
 from server.metering.services.readings import IncomingReading, IngestReport, PendingBill, ingest
@@ -38,7 +38,9 @@ class ProcessReport:
 
 async def process_readings(items: Iterable[IncomingReading], *, now: datetime) -> ProcessReport:
     t0 = time.perf_counter()
+    items = list(items)
     report = ProcessReport(ingest=await ingest(items, now=now))
+    await live_values.record(items)
     t1 = time.perf_counter()
     if report.ingest.bills:
         billed, failed, accounts = await bill(report.ingest.bills)
@@ -54,7 +56,9 @@ async def process_readings(items: Iterable[IncomingReading], *, now: datetime) -
 
 async def bill(items: Sequence[PendingBill]) -> tuple[int, int, set[int]]:
     """Bill pending readings; (billed, failed, accounts charged at least a fen)."""
-    outcomes = await billing_bridge.bill(items)
+    async with in_transaction() as conn:  # billing's own transaction nests in this one
+        outcomes = await billing_bridge.bill(items)
+        await daily_usage.record_charged(conn, daily_usage.charges_of(items, outcomes))
     billed = failed = 0
     accounts: set[int] = set()
     results: list[tuple[int, str, str]] = []
