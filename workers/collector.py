@@ -33,10 +33,9 @@ from datetime import UTC, datetime, timedelta
 
 from server.core.settings import Settings
 from server.metering.models import Gateway, Meter, MeteringPolicy, MeterStatus, ReadingSource
-from server.metering.services.live_values import has_values
 from server.metering.services.pipeline import ProcessReport, bill_pending, process_readings
 from server.metering.services.readings import IncomingReading, record_misses
-from workers.meters.base import MeterError, MeterSnapshot
+from workers.meters.base import Instant, MeterError, MeterSnapshot
 from workers.meters.base import Protocol_ as P
 from workers.meters.gateway.schemas import DataMessage, GatewayStatus, Source
 from workers.registry import DriverRegistry, NoRoute, bus_key
@@ -50,7 +49,7 @@ def _utc_now() -> datetime:
 
 
 def _item(
-    meter_id: int, snap: MeterSnapshot, source: ReadingSource, live: bool = True
+    meter_id: int, snap: MeterSnapshot, source: ReadingSource, live: bool = False
 ) -> IncomingReading:
     return IncomingReading(
         meter_id=meter_id,
@@ -61,7 +60,7 @@ def _item(
         relay=snap.status.relay,
         protected=snap.status.protected,
         money=snap.money,
-        instant=snap.instant if live and has_values(snap.instant) else None,
+        instant=(snap.instant or Instant()) if live else None,  # a live round: meter_live
     )
 
 
@@ -136,7 +135,8 @@ class Collector:
                 read = driver.read_snapshot
                 if meter.site_id not in live:
                     read = getattr(driver, "read_billing", read)
-                good.append(_item(meter.id, await read(), ReadingSource.POLL))
+                live_round = meter.site_id in live
+                good.append(_item(meter.id, await read(), ReadingSource.POLL, live_round))
             except (MeterError, NoRoute) as exc:
                 bad[meter.id] = str(exc) or type(exc).__name__
         return good, bad

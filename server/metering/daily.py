@@ -38,6 +38,7 @@ QUANTUM = Decimal("0.0001")  # kWh or m³ per stored unit (registers are stored 
 UNITS_PER = 10_000
 # The register wrap point ingest and billing use (MeterSpec's default: 999999.99 + 0.01).
 MODULUS = Decimal("1000000.00")
+_MODULUS_UNITS = int(MODULUS.scaleb(4))
 _MICRO = timedelta(microseconds=1)
 
 
@@ -76,24 +77,28 @@ class DayUse:
         )
 
 
-def pair_use(prev: Reading, curr: Reading, multiplier: int | Decimal) -> Use:
+def pair_use(prev: Reading, curr: Reading, multiplier: int) -> Use:
     """The use between two consecutive accepted readings (raw registers, before CT×PT).
 
     A register below the previous one wrapped (ingest accepted it as a ROLLOVER; it holds
     anything else for review, so no other fall reaches here). Bands count only when both
-    readings carry the same bands, as in `ingest._band_usage`.
+    readings carry the same bands, as in `ingest._band_usage`. Registers count to four
+    places, as stored. (Integer arithmetic: this runs once per reading of every round.)
     """
-    m = Decimal(multiplier)
-    total = _delta(prev.total, curr.total)
+    total = _units(curr.total) - _units(prev.total)
+    if total < 0:
+        total += _MODULUS_UNITS
     bands: dict[int, int] = {}
-    if prev.bands and set(prev.bands) == set(curr.bands):
-        bands = {b: to_units(_delta(prev.bands[b], v) * m) for b, v in curr.bands.items()}
-    return Use(to_units(total * m), bands)
+    before = prev.bands
+    if before and before.keys() == curr.bands.keys():
+        for b, v in curr.bands.items():
+            d = _units(v) - _units(before[b])
+            bands[b] = (d + _MODULUS_UNITS if d < 0 else d) * multiplier
+    return Use(total * multiplier, bands)
 
 
-def _delta(before: Decimal, after: Decimal) -> Decimal:
-    raw = after.quantize(QUANTUM) - before.quantize(QUANTUM)
-    return raw + MODULUS if raw < 0 else raw
+def _units(register: Decimal) -> int:
+    return int(register.quantize(QUANTUM).scaleb(4))
 
 
 def day_weights(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[date, int]]:
@@ -140,7 +145,7 @@ def on_insert(
     prev: Reading | None,
     new: Reading,
     following: Reading | None,
-    multiplier: int | Decimal,
+    multiplier: int,
     tz: ZoneInfo,
 ) -> list[DayUse]:
     """The days' changes when `new` joins a meter's accepted readings between `prev` and
@@ -156,9 +161,7 @@ def on_insert(
     return out
 
 
-def timeline_usage(
-    readings: Iterable[Reading], multiplier: int | Decimal, tz: ZoneInfo
-) -> list[DayUse]:
+def timeline_usage(readings: Iterable[Reading], multiplier: int, tz: ZoneInfo) -> list[DayUse]:
     """Every consecutive pair of one meter's readings (in time order), spread over days."""
     out: list[DayUse] = []
     prev: Reading | None = None

@@ -1,6 +1,6 @@
-"""Live values: one row per meter, updated in place by one upsert per batch; the newest
-reading wins, older values (a replay, a slow batch) are ignored; U/I/P/PF keep their own
-time and survive rounds that did not read them."""
+"""Live values: one row per meter, updated in place by one upsert per batch from the readings
+of live rounds (`instant` set); the newest wins, older values (a replay, a slow batch) are
+ignored; U/I/P/PF keep their own time and survive a live round without them."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ async def test_the_newest_values_are_kept_one_row_per_meter(db: None) -> None:
                 relay=RelayState.CLOSED,
                 instant=_i("221.0", "6", "1.3", "0.96"),
             ),
-            _r(meter.id, 30, "102.00", relay=RelayState.OPEN),  # a billing-only round: no U/I/P/PF
+            _r(meter.id, 30, "102.00", relay=RelayState.OPEN, instant=Instant()),  # no U/I/P/PF
+            _r(meter.id, 45, "103.00", relay=RelayState.OPEN),  # not a live round: ignored
             _r(999_999, 30, "1.00"),  # a meter the platform does not know
         ]
     )
@@ -83,12 +84,14 @@ async def test_the_pipeline_records_live_values_of_every_batch(db: None) -> None
     meters = [await create_meter(rated_kw=Decimal(20)) for _ in range(3)]
     now = T0 + timedelta(hours=1)
     batch = [_r(m.id, 0, "10.00", relay=RelayState.CLOSED) for m in meters]
-    await process_readings(batch, now=now)
+    await process_readings(batch, now=now)  # a billing-only round
+    assert await LiveValues.all().count() == 0
+    live = _i("220", "1", "0.2", "0.9")
     await process_readings(
-        [_r(m.id, 15, "10.50", instant=_i("220", "1", "0.2", "0.9")) for m in meters], now=now
+        [_r(m.id, 15, "10.50", relay=RelayState.CLOSED, instant=live) for m in meters], now=now
     )
     rows = await LiveValues.all().order_by("meter_id")
     assert [r.meter_id for r in rows] == [m.id for m in meters]
     assert {(r.total, r.relay_state, r.voltage) for r in rows} == {
-        (Decimal("10.5000"), RelayState.UNKNOWN, Decimal("220.0000"))
+        (Decimal("10.5000"), RelayState.CLOSED, Decimal("220.0000"))
     }

@@ -78,8 +78,8 @@ async def test_polled_buses_read_instant_values_every_nth_round(db: None) -> Non
     assert registry.calls == ["snapshot", "billing", "billing", "snapshot"]
     assert seen == [
         (15, 15, Decimal("15.0000")),
-        (30, 15, Decimal("15.0000")),  # billing-only rounds keep the last U/I/P/PF
-        (45, 15, Decimal("15.0000")),
+        (15, 15, Decimal("15.0000")),  # billing-only rounds leave the live row alone
+        (15, 15, Decimal("15.0000")),
         (60, 60, Decimal("60.0000")),
     ]
 
@@ -126,7 +126,7 @@ async def test_gateway_values_are_kept_from_every_nth_round(db: None) -> None:
     await collector.on_data(gw.code, _message(3, t2, [m.address for m in meters], "2"))
     await collector.flush()
     rows = await LiveValues.all().order_by("meter_id")
-    assert [(r.read_at, r.instant_at, r.current) for r in rows] == [(t2, t1, Decimal(1))] * 2
+    assert [(r.read_at, r.instant_at, r.current) for r in rows] == [(t1, t1, Decimal(1))] * 2
     await collector.on_data(gw.code, _message(4, t3, [m.address for m in meters], "3"))
     await collector.flush()
     rows = await LiveValues.all().order_by("meter_id")

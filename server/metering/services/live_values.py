@@ -1,14 +1,20 @@
-"""Live values (`meter_live`): the latest reading of each meter, one row per meter, updated
+"""Live values (`meter_live`): the latest snapshot of each meter, one row per meter, updated
 in place — what room monitoring and the mini-program show.
 
-`record(items)` takes a batch of incoming readings (any source) and writes it with one
-upsert: per meter the newest reading's time, total register and relay/valve state, and the
-newest U, I, P, PF the batch carries (polled buses read them every
-`settings.live_every_poll_rounds`-th round, gateways send them — `instant_at` is their own
-time). Anything older than what is stored is ignored, so a gateway replaying last week's
-history or a slow batch finishing late never moves the row back. Readings of meters the
-platform does not know are skipped. Held readings (conflicts, resets) still show here: the
-row is what the meter said, not what was billed.
+Live values come on their own cadence: a reading carries `IncomingReading.instant` (possibly
+with every value None: a water meter has no U, I, PF; an older gateway sends none) only from a
+*live round* — polled buses every `settings.live_every_poll_rounds`-th round, read with the
+drivers' `read_snapshot`; gateways every `live_every_gateway_rounds`-th round. Other rounds
+read what billing needs and leave this table alone (the meter row keeps the newest
+`last_reading_at` and confirmed relay state of every round).
+
+`record(items)` writes a batch with one upsert: per meter the newest live-round reading's
+time, total register and relay/valve state, and its U, I, P, PF when it has them
+(`instant_at`: their time; a round without them keeps the last ones). Anything older than
+what is stored is ignored, so a gateway replaying last week's history or a slow batch
+finishing late never moves the row back. Readings of meters the platform does not know are
+skipped. Held readings (conflicts, resets) still show here: the row is what the meter said,
+not what was billed.
 """
 
 from __future__ import annotations
@@ -52,37 +58,37 @@ UPSERT = (
 )
 
 
-def has_values(instant: Instant | None) -> bool:
-    return instant is not None and any(getattr(instant, n) is not None for n in INSTANT)
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+_NOTHING = Instant()  # a live round's reading without U, I, P, PF
 
 
 def rows_of(items: Iterable[IncomingReading]) -> list[tuple[Any, ...]]:
-    """One row per meter: its newest reading, and the newest instant values of the batch."""
+    """One row per meter: its newest reading of a live round (`instant` not None), and the
+    newest U, I, P, PF among them."""
     newest: dict[int, IncomingReading] = {}
-    instant: dict[int, IncomingReading] = {}
+    valued: dict[int, IncomingReading] = {}
     for it in items:
+        if it.instant is None:
+            continue
         have = newest.get(it.meter_id)
         if have is None or it.taken_at > have.taken_at:
             newest[it.meter_id] = it
-        if has_values(it.instant):
-            have = instant.get(it.meter_id)
+        if it.instant != _NOTHING:
+            have = valued.get(it.meter_id)
             if have is None or it.taken_at > have.taken_at:
-                instant[it.meter_id] = it
+                valued[it.meter_id] = it
     stamp = datetime.now(UTC)
+    unknown = RelayState.UNKNOWN.value
     rows = []
     for meter_id in sorted(newest):
-        it, inst = newest[meter_id], instant.get(meter_id)
-        values = inst.instant if inst is not None and inst.instant is not None else Instant()
-        relay = it.relay.value if it.relay is not None else RelayState.UNKNOWN.value
+        it, v = newest[meter_id], valued.get(meter_id)
+        inst = v.instant if v is not None and v.instant is not None else _NOTHING
+        values = (inst.voltage, inst.current, inst.power, inst.power_factor)
         rows.append(
             (
-                meter_id, it.taken_at.astimezone(UTC), str(it.total), relay,
-                inst.taken_at.astimezone(UTC) if inst is not None else None,
-                *(_text(getattr(values, n)) for n in INSTANT), stamp,
+                meter_id, it.taken_at.astimezone(UTC), str(it.total),
+                it.relay.value if it.relay is not None else unknown,
+                v.taken_at.astimezone(UTC) if v is not None else None,
+                *(None if x is None else str(x) for x in values), stamp,
             )
         )  # fmt: skip
     return rows
