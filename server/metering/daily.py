@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from server.core.money import split_by_weights
@@ -108,8 +109,8 @@ def day_weights(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[date
     """
     if end < start:
         raise ValueError("an interval must not end before it starts")
-    first = start.astimezone(tz).date()
-    last = (end - _MICRO).astimezone(tz).date() if end > start else end.astimezone(tz).date()
+    first = _local_day(start, tz)
+    last = _local_day(end - _MICRO, tz) if end > start else _local_day(end, tz)
     if first >= last:  # the common case: both readings on one day
         return [(last, 1)]
     out: list[tuple[date, int]] = []
@@ -122,6 +123,11 @@ def day_weights(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[date
             out.append((day, micros))
         cursor, day = stop, day + timedelta(days=1)
     return out
+
+
+@lru_cache(maxsize=4096)  # a round's thousands of readings share a few instants
+def _local_day(at: datetime, tz: ZoneInfo) -> date:
+    return at.astimezone(tz).date()
 
 
 def spread(

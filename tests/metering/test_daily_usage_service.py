@@ -79,6 +79,14 @@ async def test_use_across_midnight_is_split_by_time_and_charged_per_day(db: None
     }
     row = await DailyUsage.get(meter_id=meter.id, day=DAY1)
     assert row.account_id == meter.account_id
+    # What a page reads: by account or by meter, a range of days.
+    pages = await daily_usage.days(account_id=meter.account_id, start=DAY1, end=DAY2)
+    assert pages == await daily_usage.days(meter_id=meter.id, start=DAY1, end=DAY2)
+    assert [(d.day, d.quantity, d.amount_fen) for d in pages] == [
+        (DAY1, Decimal("1.0000"), 100),
+        (DAY2, Decimal("1.0000"), 100),
+    ]
+    assert await daily_usage.days(meter_id=meter.id, start=DAY2, end=DAY2) == pages[1:]
 
 
 async def test_a_replay_counts_nothing_twice_and_a_late_reading_moves_use_not_money(
@@ -115,6 +123,8 @@ async def test_bands_and_the_multiplier(db: None) -> None:
     )
     row = await DailyUsage.get(meter_id=meter.id, day=DAY1)
     assert (row.quantity_e4, row.band2_e4, row.band3_e4, row.amount_fen) == (50000, 50000, 0, 500)
+    (day,) = await daily_usage.days(meter_id=meter.id, start=DAY1, end=DAY1)
+    assert day.bands == {2: Decimal("5.0000")}
 
 
 async def test_meter_billed_master_and_vacant_meters_get_quantity_without_money(

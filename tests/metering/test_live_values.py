@@ -92,6 +92,7 @@ async def test_the_pipeline_records_live_values_of_every_batch(db: None) -> None
     )
     rows = await LiveValues.all().order_by("meter_id")
     assert [r.meter_id for r in rows] == [m.id for m in meters]
+    assert set(await live_values.latest([meters[0].id, 424242])) == {meters[0].id}
     assert {(r.total, r.relay_state, r.voltage) for r in rows} == {
         (Decimal("10.5000"), RelayState.CLOSED, Decimal("220.0000"))
     }

@@ -31,7 +31,7 @@ from server.core.settings import get_settings
 from server.ledger.sql import Col, fetch_records, in_list, insert_rows, is_pg, q
 from server.metering import daily
 from server.metering import ingest as rules
-from server.metering.models import Meter
+from server.metering.models import DailyUsage, Meter
 from server.metering.services import reading_store as store
 
 if TYPE_CHECKING:  # both import this module
@@ -238,4 +238,45 @@ def charges_of(items: Sequence[PendingBill], outcomes: Sequence[Outcome]) -> lis
         Charged(it.meter_id, o.account_id, it.prev.taken_at, it.curr.taken_at, o.amount_fen)
         for it, o in zip(items, outcomes, strict=True)
         if o.charged
+    ]
+
+
+# -- reading it (the windows) ----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Day:
+    """One meter's day as pages show it: kWh / m³ as Decimals (`bands`: those with use),
+    money in fen (None: the platform charged nothing)."""
+
+    meter_id: int
+    account_id: int | None
+    day: date
+    quantity: Decimal
+    bands: dict[int, Decimal]
+    amount_fen: int | None
+
+
+async def days(
+    *, account_id: int | None = None, meter_id: int | None = None, start: date, end: date
+) -> list[Day]:
+    """The stored days in [start, end] of an account's meters or of one meter, by meter, day."""
+    if (account_id is None) == (meter_id is None):
+        raise ValueError("give exactly one of account_id and meter_id")
+    query = DailyUsage.filter(day__gte=start, day__lte=end)
+    query = (
+        query.filter(account_id=account_id) if meter_id is None else query.filter(meter_id=meter_id)
+    )
+    return [
+        Day(
+            r.meter_id,
+            r.account_id,
+            r.day,
+            daily.from_units(r.quantity_e4),
+            {
+                b: daily.from_units(getattr(r, f"band{b}_e4"))
+                for b in BANDS
+                if getattr(r, f"band{b}_e4")
+            },
+            r.amount_fen,
+        )
+        for r in await query.order_by("meter_id", "day")
     ]

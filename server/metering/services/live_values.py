@@ -27,6 +27,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from server.ledger.sql import Col, is_pg, q
+from server.metering.models import LiveValues
 from server.metering.services.readings import IncomingReading
 from workers.meters.base import Instant, RelayState
 
@@ -124,3 +125,9 @@ async def record(items: Sequence[IncomingReading], conn: BaseDBAsyncClient | Non
         ),
         [list(r) for r in rows],
     )
+
+
+async def latest(meter_ids: Iterable[int]) -> dict[int, LiveValues]:
+    """The live row of each of `meter_ids` that has one (one query)."""
+    rows = await LiveValues.filter(meter_id__in=list(meter_ids))
+    return {r.meter_id: r for r in rows}
