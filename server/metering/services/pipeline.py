@@ -5,6 +5,10 @@ Three steps, three transactions, each safe to repeat: a crash after ingest leave
 reading time) as well); a crash after billing leaves alarms to the next evaluation (the
 collector's next round or the scheduler's sweep).
 
+Derived rows ride along (docs/daily-usage.md): ingest adds the stored readings' use to
+`daily_usage` in its transaction; billing's transaction nests in one that adds the charges
+to the same days; the live-round readings refresh `meter_live` right after ingest.
+
 Alarms are evaluated for the accounts whose money moved: a wallet charged a fen or more, or
 a meter-billed meter's money register read. An account whose balance did not change would
 get the same decision as last time (repeats are the scheduler's sweep).
