@@ -200,8 +200,10 @@ def _round(park: object, at: datetime) -> list:
     from server.metering.models import ReadingSource
     from workers.collector import _item
 
+    # A live round (U/I/P/PF → meter_live) every 4th, as the collector's default cadence.
+    live = at.minute == 0
     return [
-        _item(i, m.snapshot(at), ReadingSource.POLL)
+        _item(i, m.snapshot(at), ReadingSource.POLL, live)
         for i, m in enumerate(park.meters.values(), 1)  # type: ignore[attr-defined]
         if (m.advance(at), True)[1]
     ]

@@ -1,5 +1,6 @@
 """`shuidian` — the command line: demo, serve, worker, migrate, seed, createadmin, simulate,
-ledger check. A wrong setting ends the command with one line naming it, never a traceback."""
+ledger check, usage backfill. A wrong setting ends the command with one line naming it, never
+a traceback."""
 
 from __future__ import annotations
 
@@ -55,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("simulate", help="run the simulated park (see `shuidian simulate --help`)")
     led = sub.add_parser("ledger", help="ledger tools")
     led.add_argument("action", choices=["check"])
+    use = sub.add_parser("usage", help="daily usage tools")
+    use.add_argument("action", choices=["backfill"], help="rebuild daily usage from readings")
+    use.add_argument("--meters-per-batch", type=int, default=100)
     for name, parser in sub.choices.items():
         parser.set_defaults(func=COMMANDS.get(name))
     return p
@@ -208,6 +212,26 @@ def cmd_ledger(settings: Settings, args: argparse.Namespace) -> int:
     return int(_run(go))
 
 
+def cmd_usage(settings: Settings, args: argparse.Namespace) -> int:
+    """`usage backfill`: daily_usage from stored readings and charges (idempotent)."""
+    from server.core.db import close_db, init_db
+    from server.metering.services.daily_usage import backfill
+
+    async def go() -> Any:
+        await init_db(settings)
+        try:
+            return await backfill(tz=settings.tz, meters_per_batch=args.meters_per_batch)
+        finally:
+            await close_db()
+
+    report = _run(go)
+    print(
+        f"shuidian: daily usage rebuilt for {report.meters} meters from {report.readings} "
+        f"readings and {report.charges} charges: {report.days} meter-days"
+    )
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "serve": cmd_serve,
@@ -216,6 +240,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "seed": cmd_seed,
     "createadmin": cmd_createadmin,
     "ledger": cmd_ledger,
+    "usage": cmd_usage,
 }
 
 

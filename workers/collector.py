@@ -13,6 +13,11 @@ Two inputs, one pipeline (`server.metering.services.pipeline.process_readings`):
   replays keep their original collection time; readings are idempotent per (meter, time), so
   duplicates and redeliveries after a broker restart are no-ops. Gateway meters that have
   been silent for `offline_after` poll intervals are marked offline by a sweep.
+- live values (U, I, P, PF → `meter_live`): a site's buses are read with the drivers'
+  `read_snapshot` every `live_every_poll`-th round (the first included) and with the cheaper
+  `read_billing` otherwise; a gateway's values are kept from every `live_every_gateway`-th
+  round it sends (one round: one `ts_collect`). Settings: `live_every_poll_rounds`,
+  `live_every_gateway_rounds`.
 
 `run(settings, stop)` is the worker entry point (`shuidian worker collector`).
 """
@@ -30,7 +35,7 @@ from server.core.settings import Settings
 from server.metering.models import Gateway, Meter, MeteringPolicy, MeterStatus, ReadingSource
 from server.metering.services.pipeline import ProcessReport, bill_pending, process_readings
 from server.metering.services.readings import IncomingReading, record_misses
-from workers.meters.base import MeterError, MeterSnapshot
+from workers.meters.base import Instant, MeterError, MeterSnapshot
 from workers.meters.base import Protocol_ as P
 from workers.meters.gateway.schemas import DataMessage, GatewayStatus, Source
 from workers.registry import DriverRegistry, NoRoute, bus_key
@@ -43,7 +48,9 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _item(meter_id: int, snap: MeterSnapshot, source: ReadingSource) -> IncomingReading:
+def _item(
+    meter_id: int, snap: MeterSnapshot, source: ReadingSource, live: bool = False
+) -> IncomingReading:
     return IncomingReading(
         meter_id=meter_id,
         taken_at=snap.read_at,
@@ -53,6 +60,7 @@ def _item(meter_id: int, snap: MeterSnapshot, source: ReadingSource) -> Incoming
         relay=snap.status.relay,
         protected=snap.status.protected,
         money=snap.money,
+        instant=(snap.instant or Instant()) if live else None,  # a live round: meter_live
     )
 
 
@@ -72,9 +80,14 @@ class Collector:
         clock: Callable[[], datetime] = _utc_now,
         offline_after: int = 3,
         flush_every: int = 2000,
+        live_every_poll: int = 4,
+        live_every_gateway: int = 1,
     ) -> None:
         self.registry, self.clock = registry, clock
         self.offline_after, self.flush_every = offline_after, flush_every
+        self.live_every_poll, self.live_every_gateway = live_every_poll, live_every_gateway
+        self._site_rounds: dict[int, int] = {}  # polling rounds per site so far
+        self._gw_rounds: dict[str, tuple[datetime, int]] = {}  # (last ts_collect, rounds - 1)
         self._queue: list[IncomingReading] = []
         self.received = 0  # gateway readings received (tests and metrics)
         self._flushed = asyncio.Event()
@@ -93,7 +106,11 @@ class Collector:
         buses: dict[str, list[Meter]] = {}
         for meter in meters:
             buses.setdefault(bus_key(meter), []).append(meter)
-        results = await asyncio.gather(*(self._poll_bus(ms) for ms in buses.values()))
+        sites = {m.site_id for m in meters}
+        live = {s for s in sites if self._site_rounds.get(s, 0) % self.live_every_poll == 0}
+        for s in sites:
+            self._site_rounds[s] = self._site_rounds.get(s, 0) + 1
+        results = await asyncio.gather(*(self._poll_bus(ms, live) for ms in buses.values()))
         items = [i for good, _ in results for i in good]
         errors = {m: e for _, bad in results for m, e in bad.items()}
         report = RoundReport(read=len(items), missed=len(errors))
@@ -106,14 +123,20 @@ class Collector:
             report.process = await process_readings(items, now=now)
         return report
 
-    async def _poll_bus(self, meters: list[Meter]) -> tuple[list[IncomingReading], dict[int, str]]:
+    async def _poll_bus(
+        self, meters: list[Meter], live: set[int]
+    ) -> tuple[list[IncomingReading], dict[int, str]]:
+        """Read a bus's meters one after another; with U/I/P/PF on a `live` site's round."""
         good: list[IncomingReading] = []
         bad: dict[int, str] = {}
         for meter in meters:
             try:
                 driver = self.registry.driver(meter)
-                read = getattr(driver, "read_billing", driver.read_snapshot)
-                good.append(_item(meter.id, await read(), ReadingSource.POLL))
+                read = driver.read_snapshot
+                if meter.site_id not in live:
+                    read = getattr(driver, "read_billing", read)
+                live_round = meter.site_id in live
+                good.append(_item(meter.id, await read(), ReadingSource.POLL, live_round))
             except (MeterError, NoRoute) as exc:
                 bad[meter.id] = str(exc) or type(exc).__name__
         return good, bad
@@ -132,15 +155,24 @@ class Collector:
 
     async def on_data(self, gw: str, msg: DataMessage) -> None:
         source = ReadingSource.HISTORY if msg.src is Source.HISTORY else ReadingSource.GATEWAY
+        live = self._gateway_round(gw, msg.ts_collect) % self.live_every_gateway == 0
         for reading in msg.meters:
             meter_id = await self._meter_id(gw, reading.addr)
             if meter_id is None:
                 log.warning("gateway %s reports unknown meter %s", gw, reading.addr)
                 continue
-            self._queue.append(_item(meter_id, reading.snapshot(msg.ts_collect), source))
+            self._queue.append(_item(meter_id, reading.snapshot(msg.ts_collect), source, live))
             self.received += 1
         if len(self._queue) >= self.flush_every:
             await self.flush()
+
+    def _gateway_round(self, gw: str, ts_collect: datetime) -> int:
+        """The number (from 0) of this gateway's round: its messages of a round share ts_collect."""
+        last, n = self._gw_rounds.get(gw, (None, -1))
+        if ts_collect != last:
+            n += 1
+            self._gw_rounds[gw] = (ts_collect, n)
+        return n
 
     async def on_status(self, gw: str, status: GatewayStatus) -> None:
         await Gateway.filter(code=gw).update(online=status.online, last_seen_at=self.clock())
@@ -211,7 +243,11 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 
     await init_db(settings)
     registry = DriverRegistry()
-    collector = Collector(registry)
+    collector = Collector(
+        registry,
+        live_every_poll=settings.live_every_poll_rounds,
+        live_every_gateway=settings.live_every_gateway_rounds,
+    )
     try:
         async with gateway_link_from(
             settings, on_data=collector.on_data, on_status=collector.on_status

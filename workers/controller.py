@@ -48,6 +48,7 @@ from server.metering.services import commands as cmds
 from server.metering.services.pipeline import process_readings
 from server.metering.services.readings import IncomingReading
 from workers.meters.base import (
+    Instant,
     MeterDriver,
     MeterKind,
     MeterRejected,
@@ -293,6 +294,7 @@ class Controller:
             relay=snap.status.relay,
             protected=snap.status.protected,
             money=snap.money,
+            instant=snap.instant or Instant(),  # 点抄 reads everything: refresh meter_live
         )
         await process_readings([item], now=self.clock())
         result = {"total": str(snap.energy.total), "relay": snap.status.relay.value}

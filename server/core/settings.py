@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     secret_key: str = Field(default="", repr=False)
     log_level: str = "INFO"
 
+    # Live values (meter_live: U, I, P, PF) are collected every Nth round: polled buses read
+    # them with extra frames (a DL/T 645 meter: four more), so not every round by default;
+    # gateways send them in their data messages, recorded from every Nth round of each.
+    live_every_poll_rounds: int = Field(default=4, ge=1)
+    live_every_gateway_rounds: int = Field(default=1, ge=1)
+
     # Simulator used by `shuidian demo`.
     demo_meters: int = 240
     # 1.0 = real time: the platform stamps readings with its own clock, so a faster park

@@ -289,3 +289,61 @@ class ReconciliationItem(Model):
     class Meta:
         table = "meter_reconciliation"
         unique_together = (("meter", "day", "kind"),)
+
+
+# -- live values and daily usage (room monitoring, the mini-program) ------------------------
+class LiveValues(Model):
+    """The latest values read from one meter: one row per meter, updated in place by
+    `services.live_values.record` (a value older than the stored one is ignored).
+
+    `read_at`/`total`/`relay_state` come with every reading; U, I, P, PF only with the rounds
+    that read them (`instant_at`: their own time, see settings.live_every_*)."""
+
+    id = fields.IntField(primary_key=True)
+    meter: fields.OneToOneRelation[Meter] = fields.OneToOneField(
+        "models.Meter", related_name="live", on_delete=fields.CASCADE
+    )
+    read_at = fields.DatetimeField()
+    total = fields.DecimalField(max_digits=14, decimal_places=4)  # register, before CT×PT
+    relay_state = fields.CharEnumField(RelayState, max_length=10, default=RelayState.UNKNOWN)
+    instant_at = fields.DatetimeField(null=True)
+    voltage = fields.DecimalField(max_digits=12, decimal_places=4, null=True)  # V
+    current = fields.DecimalField(max_digits=12, decimal_places=4, null=True)  # A
+    power = fields.DecimalField(max_digits=12, decimal_places=4, null=True)  # kW
+    power_factor = fields.DecimalField(max_digits=12, decimal_places=4, null=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "meter_live"
+
+
+class DailyUsage(Model):
+    """One meter's use on one local day (settings.timezone), per TOU band, and the money the
+    platform charged for it — maintained as readings are ingested and billed
+    (`services.daily_usage`; rules in `server.metering.daily` and docs/daily-usage.md).
+
+    Quantities are whole units of 0.0001 kWh / m³ (CT×PT applied): integers add exactly in
+    SQL on PostgreSQL and SQLite alike. `amount_fen` is None when the platform charged
+    nothing for the day (meter-billed meters, master meters, vacant rooms)."""
+
+    id = fields.BigIntField(primary_key=True)
+    meter: fields.ForeignKeyRelation[Meter] = fields.ForeignKeyField(
+        "models.Meter", related_name="daily_usage", on_delete=fields.RESTRICT
+    )
+    # The meter's account when the day was last written (None: a vacant room, a master meter).
+    account: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Account", related_name="daily_usage", on_delete=fields.RESTRICT, null=True
+    )
+    day = fields.DateField()
+    quantity_e4 = fields.BigIntField(default=0)
+    band1_e4 = fields.BigIntField(default=0)  # 尖 sharp
+    band2_e4 = fields.BigIntField(default=0)  # 峰 peak
+    band3_e4 = fields.BigIntField(default=0)  # 平 flat
+    band4_e4 = fields.BigIntField(default=0)  # 谷 valley
+    band5_e4 = fields.BigIntField(default=0)  # 深谷 deep valley
+    amount_fen = fields.BigIntField(null=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "daily_usage"
+        unique_together = (("meter", "day"),)

@@ -54,6 +54,14 @@ def test_migrate_then_seed_registers_the_sample_park(tmp_path: Path) -> None:
     assert "meters" in first.stdout
 
 
+def test_usage_backfill_runs_on_a_migrated_database(tmp_path: Path) -> None:
+    env = {"SHUIDIAN_DB_URL": f"sqlite://{tmp_path}/u.sqlite3"}
+    assert _shuidian("migrate", env=env, cwd=tmp_path).returncode == 0
+    result = _shuidian("usage", "backfill", "--meters-per-batch", "10", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "daily usage rebuilt for 0 meters" in result.stdout
+
+
 def test_serve_answers_healthz_with_its_own_database_connection(tmp_path: Path) -> None:
     """`shuidian serve` connects in a start-up listener; requests run in other tasks."""
     import json

@@ -37,6 +37,20 @@ def test_data_message_parses_exactly():
     assert m.instant().power_factor == Decimal("0.950")
 
 
+def test_a_message_without_instant_values_is_still_accepted():
+    """U, I, P, PF are optional: a gateway predating them (or skipping them this round)."""
+    old = DATA.replace(b',"u":"220.1","i":"5.25","p":"1.155","pf":"0.950"', b"")
+    m = DataMessage.model_validate_json(old).meters[0]
+    assert not m.has_instant()
+    assert m.snapshot(datetime(2025, 7, 1, tzinfo=UTC)).instant is None
+    assert m.total == Decimal("1234.56")
+    full = DataMessage.model_validate_json(DATA).meters[0]
+    assert full.has_instant()
+    assert full.snapshot(datetime(2025, 7, 1, tzinfo=UTC)).instant == Instant(
+        Decimal("220.1"), Decimal("5.25"), Decimal("1.155"), Decimal("0.950")
+    )
+
+
 def test_round_trip_keeps_decimals_as_strings():
     msg = DataMessage.model_validate_json(DATA)
     text = msg.model_dump_json()
@@ -49,6 +63,7 @@ def test_round_trip_keeps_decimals_as_strings():
     [
         DATA.replace(b'"total":"1234.56"', b'"total":1234.56'),  # float on the wire
         DATA.replace(b'"total":"1234.56"', b'"total":"NaN"'),
+        DATA.replace(b'"pf":"0.950"', b'"pf":0.95'),  # instant values are decimals too
         DATA.replace(b'"remaining":-150', b'"remaining":"-1.50"'),  # money is int fen
         DATA.replace(b'"v":1', b'"v":2'),
         DATA.replace(b'+08:00","ts_send"', b'","ts_send"'),  # naive timestamp

@@ -102,6 +102,18 @@ async def test_realtime_readings_arrive(rig):
         assert by_addr[addr].remaining == sim.remaining_fen
 
 
+async def test_instant_values_ride_in_every_nth_round(rig):
+    rig.gateway.instant_every = 2
+    found = []
+    for _ in range(3):
+        rig.tick(15)
+        await rig.gateway.collect()
+        msg = (await rig.next_data())[1]
+        found.append([m.has_instant() for m in msg.meters])
+    assert found == [[True] * 3, [False] * 3, [True] * 3]
+    assert msg.meters[0].u is not None and msg.meters[0].pf is not None
+
+
 async def test_link_down_buffers_then_replays_as_history_in_order(rig):
     await rig.gateway.collect()
     first = (await rig.next_data())[1]

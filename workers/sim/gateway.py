@@ -12,6 +12,8 @@ of up to `batch` meters. Fault switches, flipped by tests and the demo:
 - `reorder`: a replay is published in shuffled order (its seq still numbers collection
   order, so the platform can see the reordering).
 - `drop_commands`: commands are silently ignored, so the platform's request times out.
+- `instant_every`: U, I, P, PF (`u`, `i`, `p`, `pf`) ride in every Nth round's readings
+  (1: every round; 0: never, like a gateway that predates those fields).
 
 A command is executed at most once per cmd_id; a redelivered command gets the first ack.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import random
@@ -34,6 +37,7 @@ from typing import Self
 import aiomqtt
 from pydantic import ValidationError
 
+from workers.meters.base import MeterSnapshot
 from workers.meters.gateway.schemas import (
     Ack,
     AckError,
@@ -74,6 +78,7 @@ class SimGateway:
         batch: int = 50,
         seed: int = 0,
         retry: float = 0.2,
+        instant_every: int = 1,
     ) -> None:
         self.gw_id, self.meters, self.clock, self.prefix, self.batch = (
             gw_id,
@@ -87,6 +92,8 @@ class SimGateway:
         self.duplicates = False
         self.reorder = False
         self.drop_commands = False
+        self.instant_every = instant_every
+        self.rounds = 0  # collect() calls so far
         self.seq = 0
         self.buffer: list[tuple[datetime, list[MeterReading]]] = []
         self.connected = asyncio.Event()
@@ -175,7 +182,11 @@ class SimGateway:
     async def collect(self) -> None:
         """Read every meter now; publish (link up and connected) or buffer (otherwise)."""
         ts = self.clock.now()
-        readings = [MeterReading.from_snapshot(m.snapshot(ts)) for m in self.meters.values()]
+        every, self.rounds = self.instant_every, self.rounds + 1
+        with_instant = every > 0 and (self.rounds - 1) % every == 0
+        readings = [
+            MeterReading.from_snapshot(_snapshot(m, ts, with_instant)) for m in self.meters.values()
+        ]
         chunks = [readings[i : i + self.batch] for i in range(0, len(readings), self.batch)]
         for k, chunk in enumerate(chunks):
             if not (self.link_up and self.connected.is_set()):
@@ -312,3 +323,8 @@ def _fail(
 
 def _status(online: bool) -> str:
     return GatewayStatus(online=online, ts=datetime.now(UTC)).model_dump_json()
+
+
+def _snapshot(meter: SimMeter, at: datetime, with_instant: bool) -> MeterSnapshot:
+    snap = meter.snapshot(at)
+    return snap if with_instant else dataclasses.replace(snap, instant=None)

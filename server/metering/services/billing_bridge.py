@@ -24,6 +24,7 @@ class Outcome:
     error: str = ""
     account_id: int | None = None
     amount_fen: int = 0  # what the wallet was charged now (0: a duplicate or only the carry)
+    charged: bool = False  # billed by this call (not a duplicate): its amount is new money
 
 
 def _reading(r: rules.Reading):
@@ -53,6 +54,7 @@ async def bill(items: Sequence[PendingBill]) -> list[Outcome]:
             error="" if r.error is None else getattr(r.error, "message", str(r.error)),
             account_id=r.account_id,
             amount_fen=r.amount_fen if r.status is billing.BillStatus.BILLED else 0,
+            charged=r.status is billing.BillStatus.BILLED,
         )
         for r in results
     ]

@@ -5,6 +5,10 @@ Three steps, three transactions, each safe to repeat: a crash after ingest leave
 reading time) as well); a crash after billing leaves alarms to the next evaluation (the
 collector's next round or the scheduler's sweep).
 
+Derived rows ride along (docs/daily-usage.md): ingest adds the stored readings' use to
+`daily_usage` in its transaction; billing's transaction nests in one that adds the charges
+to the same days; the live-round readings refresh `meter_live` right after ingest.
+
 Alarms are evaluated for the accounts whose money moved: a wallet charged a fen or more, or
 a meter-billed meter's money register read. An account whose balance did not change would
 get the same decision as last time (repeats are the scheduler's sweep).
@@ -21,7 +25,7 @@ from tortoise.transactions import in_transaction
 
 from server.metering import ingest as rules
 from server.metering.models import BillingStatus, Reading
-from server.metering.services import billing_bridge
+from server.metering.services import billing_bridge, daily_usage, live_values
 from server.metering.services import reading_store as store
 from server.metering.services.alarm_service import evaluate_accounts
 from server.metering.services.readings import IncomingReading, IngestReport, PendingBill, ingest
@@ -38,7 +42,9 @@ class ProcessReport:
 
 async def process_readings(items: Iterable[IncomingReading], *, now: datetime) -> ProcessReport:
     t0 = time.perf_counter()
+    items = list(items)
     report = ProcessReport(ingest=await ingest(items, now=now))
+    await live_values.record(items)
     t1 = time.perf_counter()
     if report.ingest.bills:
         billed, failed, accounts = await bill(report.ingest.bills)
@@ -54,7 +60,9 @@ async def process_readings(items: Iterable[IncomingReading], *, now: datetime) -
 
 async def bill(items: Sequence[PendingBill]) -> tuple[int, int, set[int]]:
     """Bill pending readings; (billed, failed, accounts charged at least a fen)."""
-    outcomes = await billing_bridge.bill(items)
+    async with in_transaction() as conn:  # billing's own transaction nests in this one
+        outcomes = await billing_bridge.bill(items)
+        await daily_usage.record_charged(conn, daily_usage.charges_of(items, outcomes))
     billed = failed = 0
     accounts: set[int] = set()
     results: list[tuple[int, str, str]] = []

@@ -38,9 +38,10 @@ from tortoise.transactions import in_transaction
 from server.audit.service import Entry, record_many
 from server.metering import ingest as rules
 from server.metering.models import BillingStatus, Meter, MeterBilling, ReadingSource
+from server.metering.services import daily_usage
 from server.metering.services import reading_store as store
 from server.metering.services.reading_store import MeterState
-from workers.meters.base import MeterKind, MoneyRegister, RelayState
+from workers.meters.base import Instant, MeterKind, MoneyRegister, RelayState
 
 ACTOR = "system:collector"
 
@@ -57,6 +58,7 @@ class IncomingReading:
     relay: RelayState | None = None
     protected: bool | None = None
     money: MoneyRegister | None = None
+    instant: Instant | None = None  # U, I, P, PF when this round read them (live values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,7 @@ class _Batch:
         default_factory=list
     )
     log: list[Entry] = field(default_factory=list)
+    usage: list[daily_usage.Inserted] = field(default_factory=list)  # the days they change
 
 
 async def ingest(items: Iterable[IncomingReading], *, now: datetime) -> IngestReport:
@@ -161,6 +164,9 @@ def _classify(
         return
     times.insert(at, new.taken_at)
     timeline.insert(at, new)
+    work.usage.append(
+        daily_usage.Inserted(meter.id, meter.account_id, meter.multiplier, previous, new, following)
+    )
     billable = (
         verdict.billable
         and meter.billing == MeterBilling.PLATFORM.value
@@ -198,6 +204,8 @@ async def _write(conn: object, meters: dict[int, MeterState], work: _Batch) -> N
             kept.append(PendingBill(row_id, bill.meter_id, bill.prev, bill.curr))
     work.report.bills = kept
     work.report.pending = [b.reading_id for b in kept]
+    stored = [u for u in work.usage if (u.meter_id, u.new.taken_at.astimezone(UTC)) in ids]
+    await daily_usage.record_ingested(conn, stored)
     await _write_held(conn, work, stamp)
 
 

@@ -92,9 +92,10 @@ class MeterReading(_Msg):
     alarm_1: bool = False
     alarm_2: bool = False
     owing: bool = False
-    u: DecStr | None = None
-    i: DecStr | None = None
-    p: DecStr | None = None
+    # Instant values (optional, absent from older gateways and from rounds that skip them):
+    u: DecStr | None = None  # V
+    i: DecStr | None = None  # A
+    p: DecStr | None = None  # kW
     pf: DecStr | None = None
 
     @classmethod
@@ -137,13 +138,17 @@ class MeterReading(_Msg):
             return None
         return MoneyRegister(remaining_fen=self.remaining, purchase_count=self.count)
 
+    def has_instant(self) -> bool:
+        """Whether the gateway sent any of U, I, P, PF (optional: older gateways send none)."""
+        return not (self.u is None and self.i is None and self.p is None and self.pf is None)
+
     def snapshot(self, read_at: datetime) -> MeterSnapshot:
         return MeterSnapshot(
             address=self.addr,
             read_at=read_at,
             energy=self.energy(),
             status=self.status(),
-            instant=self.instant(),
+            instant=self.instant() if self.has_instant() else None,
             money=self.money(),
         )
 
