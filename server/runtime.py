@@ -166,8 +166,9 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
 
 
 async def _tenants_recharge(pay: Any, stop: asyncio.Event, period: float = 60.0) -> None:
-    """Simulated tenants: whoever is under ¥30 pays ¥100 by WeChat Pay through the sandbox,
-    so the demo shows the whole loop — alarm, trip at zero, recharge, relay closed again."""
+    """Simulated tenants: whoever has under ¥30 left pays ¥100 by WeChat Pay through the
+    sandbox, so the demo shows the whole loop — alarm, trip at zero, recharge, relay closed
+    again. "Left" is the available balance (wallet and meters' money registers)."""
     from server.accounts.models import Account
     from server.payments.services import create_recharge_order
 
@@ -177,8 +178,8 @@ async def _tenants_recharge(pay: Any, stop: asyncio.Event, period: float = 60.0)
         if stop.is_set():
             return
         try:
-            low = await Account.filter(balance_fen__lt=3000).order_by("balance_fen").limit(3)
-            for account in low:
+            low = await _low_accounts(await Account.all().values_list("id", flat=True))
+            for account in await Account.filter(id__in=low):
                 order, _ = await create_recharge_order(
                     pay.payments,
                     account.id,
@@ -192,6 +193,16 @@ async def _tenants_recharge(pay: Any, stop: asyncio.Event, period: float = 60.0)
                 log.info("demo tenant %s pays ¥100 (%s)", account.number, order.out_trade_no)
         except Exception:
             log.exception("demo tenant recharge failed")
+
+
+async def _low_accounts(ids: list[int], under_fen: int = 3000, most: int = 3) -> list[int]:
+    """The (at most `most`) accounts with the least left, where some utility is under
+    `under_fen` (a mixed account pays when either its meter or its wallet runs low)."""
+    from server.accounts.service import available_balances
+
+    balances = await available_balances(ids)
+    low = sorted((b.lowest_fen, a) for a, b in balances.items() if b.lowest_fen < under_fen)
+    return [a for _, a in low[:most]]
 
 
 def _fresh_demo_database(settings: Settings) -> Settings:

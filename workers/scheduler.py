@@ -9,7 +9,13 @@ Every `tick` (default 60 s):
 Once a day (at `daily_at`, local time):
 - refresh each account's days-left forecast rate from its last 14 days of usage charges;
 - reconcile every meter-billed meter: read its money register and purchase count and store
-  every difference with the platform's (server.metering.services.reconcile).
+  every difference with the platform's (server.metering.services.reconcile);
+- purge old finished jobs.
+
+The work runs as durable jobs (server.jobs, docs/jobs.md): each period's job is enqueued
+with a key naming the period (`scheduler.tick:<slot>`, `scheduler.daily:<date>`), so however
+many scheduler processes run, each period's work is done once, and a daily run interrupted by
+a restart is taken up again when its lease ends instead of being forgotten or done twice.
 
 `run(settings, stop)` is the worker entry point (`shuidian worker scheduler`).
 """
@@ -26,6 +32,8 @@ from zoneinfo import ZoneInfo
 from server.accounts.models import Account
 from server.billing.models import UsageChargeRow
 from server.core.settings import Settings
+from server.jobs.runner import Handler, Runner
+from server.jobs.service import Claimed, enqueue, purge
 from server.metering.forecast import DailyCharge, days_left
 from server.metering.models import (
     AccountAlarmState,
@@ -43,6 +51,10 @@ from workers.registry import DriverRegistry, NoRoute
 
 log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+TICK, DAILY = "scheduler.tick", "scheduler.daily"
+DAILY_LEASE_S = 6 * 3600.0  # a park's reconciliation reads every meter-billed meter
+KEEP_DONE, KEEP_DEAD = timedelta(days=7), timedelta(days=30)
+STOP_GRACE_S = 10.0
 
 
 def _utc_now() -> datetime:
@@ -111,23 +123,54 @@ class Scheduler:
             differences += sum(r.kind != "match" for r in rows)
         return differences
 
+    async def daily(self) -> None:
+        await self.refresh_forecasts()
+        await self.reconcile()
+        now = self.clock()
+        await purge(done_before=now - KEEP_DONE, dead_before=now - KEEP_DEAD)
+
+    def handlers(self) -> dict[str, Handler]:
+        async def tick(_: Claimed) -> None:
+            await self.expire_commands()
+            await self.sweep_alarms()
+
+        async def daily(_: Claimed) -> None:
+            await self.daily()
+
+        return {TICK: tick, DAILY: daily}
+
+    async def enqueue_due(self, *, tick: float = 60.0, daily_at: time = time(2, 0)) -> None:
+        """This period's jobs; a period already enqueued (by any process) is left alone."""
+        now = self.clock()
+        slot = int(now.timestamp() // tick)
+        await enqueue(TICK, run_at=now, dedupe_key=f"{TICK}:{slot}", max_attempts=1)
+        local = now.astimezone(SHANGHAI)
+        if local.time() >= daily_at:
+            day = local.date().isoformat()
+            await enqueue(DAILY, {"day": day}, run_at=now, dedupe_key=f"{DAILY}:{day}")
+
     async def run(
         self, stop: asyncio.Event, *, tick: float = 60.0, daily_at: time = time(2, 0)
     ) -> None:
-        last_daily: date | None = None
-        while not stop.is_set():
-            try:
-                await self.expire_commands()
-                await self.sweep_alarms()
-                local = self.clock().astimezone(SHANGHAI)
-                if local.time() >= daily_at and last_daily != local.date():
-                    last_daily = local.date()
-                    await self.refresh_forecasts()
-                    await self.reconcile()
-            except Exception:
-                log.exception("scheduler pass failed")
+        runner = Runner(
+            self.handlers(), leases={TICK: max(300.0, 5 * tick), DAILY: DAILY_LEASE_S},
+            clock=self.clock,
+        )  # fmt: skip
+        ending = asyncio.Event()
+        work = asyncio.create_task(runner.run(ending, idle_s=min(1.0, tick)), name="scheduler-jobs")
+        try:
+            while not stop.is_set():
+                try:
+                    await self.enqueue_due(tick=tick, daily_at=daily_at)
+                except Exception:
+                    log.exception("scheduler could not enqueue this period's jobs")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), tick)
+        finally:
+            # The job in hand may finish; past the grace its lease hands it to another run.
+            ending.set()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), tick)
+                await asyncio.wait_for(work, STOP_GRACE_S)
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:

@@ -25,6 +25,7 @@ MODEL_MODULES = [
     "server.tariffs.models",
     "server.billing.models",
     "server.payments.models",
+    "server.jobs.models",
 ]
 
 

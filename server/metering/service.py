@@ -10,8 +10,9 @@
                   new_first_reading, actor, at)
 
 `on_wallet_credited` is safe to call twice for one credit: with `credit_key` the recharge
-command is keyed on it; without, the amount sent to a meter-billed meter is the wallet money
-not already in an open recharge command, so a repeat finds nothing left to send.
+command is keyed on it; without, the amount sent to a meter-billed meter comes from the wallet
+money not already in an open recharge command (`server.accounts.balance.top_up_fen`), so a
+repeat finds nothing left to send.
 """
 
 from __future__ import annotations
@@ -21,14 +22,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from server.accounts.balance import available, top_up_fen
 from server.accounts.models import Account
+from server.accounts.service import meter_money
 from server.core.errors import NotFound
 from server.ledger.sql import fetch, in_list
 from server.metering.models import CommandOp, Meter, MeterBilling, MeterCommand, MeterStatus
 from server.metering.services.alarm_service import evaluate_accounts
-from server.metering.services.commands import pending_recharge_fen, queue_command
+from server.metering.services.commands import queue_command
 from server.metering.services.readings import IncomingReading, IngestReport, ingest
 from server.metering.services.replacement import MeterReplaced, replace_meter
 
@@ -71,11 +75,11 @@ async def on_wallet_credited(
         account_id=account_id, status=MeterStatus.ACTIVE, billing=MeterBilling.METER
     ).order_by("id")
     if meters:
-        async with in_transaction():
+        async with in_transaction() as conn:
             # Locked: two credits computing the free money at once would send it twice.
             account = await Account.filter(id=account_id).select_for_update().first()
             assert account is not None
-            await _recharge_meter(account, meters[0], reason, credit_key, now)
+            await _recharge_meter(conn, account, meters[0], reason, credit_key, now)
     await evaluate_accounts([account_id], now=now)
 
 
@@ -120,11 +124,11 @@ async def on_wallets_credited(
             continue
         credit = wanted[account_id]
         try:
-            async with in_transaction():
+            async with in_transaction() as conn:
                 account = await Account.filter(id=account_id).select_for_update().first()
                 meter = await Meter.get(id=meter_id)
                 assert account is not None
-                await _recharge_meter(account, meter, credit.reason, credit.credit_key, now)
+                await _recharge_meter(conn, account, meter, credit.reason, credit.credit_key, now)
         except Exception as exc:  # this account stays pending; the others go on
             failed[account_id] = exc
     await evaluate_accounts(list(first_meter), now=now)
@@ -132,20 +136,29 @@ async def on_wallets_credited(
 
 
 async def _recharge_meter(
-    account: Account, meter: Meter, reason: str, credit_key: str | None, now: datetime
+    conn: BaseDBAsyncClient,
+    account: Account,
+    meter: Meter,
+    reason: str,
+    credit_key: str | None,
+    now: datetime,
 ) -> None:
-    """Send the wallet's free money to the (first) meter-billed meter of the account.
+    """Send the wallet's free money to the (first) meter-billed meter of the account: all of
+    it, or in an account that also has platform-billed meters the share that levels the two
+    (`top_up_fen`).
 
     The wallet is debited when the meter confirms the recharge (the controller), so until
     then the money shows in both places only as an open command, subtracted here.
     """
-    free = account.balance_fen - await pending_recharge_fen([meter.id])
-    if free <= 0:
+    money = (await meter_money(conn, [account.id])).get(account.id, [])
+    target = next((m for m in money if m.meter_id == meter.id), None)
+    amount = top_up_fen(available(account.balance_fen, money), target) if target else 0
+    if amount <= 0:
         return
     await queue_command(
         meter.id,
         CommandOp.RECHARGE,
-        {"amount_fen": free, "account_id": account.id},
+        {"amount_fen": amount, "account_id": account.id},
         actor="system:payments",
         reason=reason or "钱包充值转入表端",
         key=f"meter-recharge:{credit_key}" if credit_key else None,

@@ -61,3 +61,26 @@ async def test_stale_commands_expire_and_the_sweep_repeats_nothing_early(park: P
     await scheduler.sweep_alarms()
     await scheduler.sweep_alarms()
     assert await AlarmRecord.all().count() == before
+
+
+async def test_each_period_runs_once_however_many_schedulers_run(db: None) -> None:
+    """Two scheduler processes enqueue the same periods: one job per period, run once."""
+    from datetime import datetime, time
+
+    from server.jobs.models import Job, JobStatus
+    from server.jobs.runner import Runner
+    from workers.scheduler import SHANGHAI
+
+    now = datetime(2026, 3, 2, 1, 59, 30, tzinfo=SHANGHAI)
+    schedulers = [Scheduler(None, clock=lambda: now) for _ in range(2)]  # type: ignore[arg-type]
+    for s in schedulers:
+        await s.enqueue_due(tick=60, daily_at=time(2, 0))
+    assert await Job.all().values_list("kind", flat=True) == ["scheduler.tick"]  # no daily yet
+    now = now + timedelta(seconds=45)  # 02:00:15: a new tick slot, and the day's run
+    for s in schedulers:
+        await s.enqueue_due(tick=60, daily_at=time(2, 0))
+    kinds = sorted(await Job.all().values_list("kind", flat=True))
+    assert kinds == ["scheduler.daily", "scheduler.tick", "scheduler.tick"]
+    ran = [await Runner(s.handlers(), clock=lambda: now).run_once() for s in schedulers]
+    assert sorted(ran) == [0, 3]
+    assert set(await Job.all().values_list("status", flat=True)) == {JobStatus.DONE}

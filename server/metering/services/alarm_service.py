@@ -10,10 +10,11 @@ Per batch the reads are one query per table (accounts, meters, alarm states, sit
 relay commands), the writes one insert of alarms, one upsert of the states that changed and
 one operation-log write; only relay commands are queued one by one (they are rare).
 
-Balance: platform-billed meters follow the wallet (`Account.balance_fen`). Meter-billed
-meters trip and close themselves on their own money register; the platform evaluates their
-account on the meter's remaining money for alarms only and never sends them relay commands
-(a recharge command is what closes them).
+Balance: `server.accounts.balance` (`Available.alarm_fen`), from the rows read here under
+the account lock. Platform-billed meters follow the wallet's free money. Meter-billed meters
+trip and close themselves on their own money register; an account with only those is
+evaluated on all its money for alarms only and never gets relay commands (a recharge command
+is what closes them).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from server.accounts.balance import available
+from server.accounts.service import pending_recharges, to_meter_money
 from server.audit.service import Entry, record_many
 from server.ledger.sql import Col, fetch, in_list, insert_rows, is_pg
 from server.metering import alarms
@@ -66,6 +69,7 @@ class _Meter:
     id: int
     account_id: int
     site_id: int
+    kind: str
     billing: str
     relay_state: str
     trip_cause: str | None
@@ -103,6 +107,7 @@ class _Out:
     states: list[tuple[Any, ...]] = field(default_factory=list)
     relay: list[tuple[_Meter, alarms.RelayDecision]] = field(default_factory=list)
     log: list[Entry] = field(default_factory=list)
+    pending: dict[int, int] = field(default_factory=dict)  # open recharges per meter
 
 
 async def evaluate_accounts(account_ids: Iterable[int], *, now: datetime) -> int:
@@ -120,7 +125,8 @@ async def _evaluate_batch(conn: BaseDBAsyncClient, ids: list[int], now: datetime
     meters = await _meters(conn, list(accounts))
     rows = await _rows(conn, list(meters))
     policies = await _policies(conn, {accounts[a]["site_id"] for a in meters})
-    out = _Out(now)
+    billed = [m.id for ms in meters.values() for m in ms if m.billing == MeterBilling.METER]
+    out = _Out(now, pending=await pending_recharges(conn, billed))
     configs: dict[tuple[Any, ...], alarms.AlarmConfig] = {}
     for account_id, ms in meters.items():
         account = accounts[account_id]
@@ -143,9 +149,8 @@ def _decide(
     out: _Out,
 ) -> None:
     platform = [m for m in meters if m.billing == MeterBilling.PLATFORM.value]
-    balance = int(account["balance_fen"])
-    if not platform:  # meter-billed only: the meter's money is what the tenant has left
-        balance = sum(m.money_fen or 0 for m in meters) + balance
+    money = [to_meter_money(m.id, m.kind, m.billing, m.money_fen, out.pending) for m in meters]
+    balance = available(int(account["balance_fen"]), money).alarm_fen
     forecast = _forecast(balance, row.daily_use_fen)
     if _quiet(balance, row, config, forecast, platform):
         return
@@ -295,8 +300,8 @@ async def _meters(conn: BaseDBAsyncClient, account_ids: list[int]) -> dict[int, 
     where, params = in_list(conn, "account_id", account_ids, 1, "int")
     rows = await fetch(
         conn,
-        "SELECT id, account_id, site_id, billing, relay_state, trip_cause, protected, money_fen"
-        f" FROM meter WHERE status = 'active' AND {where} ORDER BY id",
+        "SELECT id, account_id, site_id, kind, billing, relay_state, trip_cause, protected,"
+        f" money_fen FROM meter WHERE status = 'active' AND {where} ORDER BY id",
         params,
     )
     out: dict[int, list[_Meter]] = {}
@@ -306,6 +311,7 @@ async def _meters(conn: BaseDBAsyncClient, account_ids: list[int]) -> dict[int, 
                 r["id"],
                 r["account_id"],
                 r["site_id"],
+                r["kind"],
                 r["billing"],
                 r["relay_state"],
                 r["trip_cause"],

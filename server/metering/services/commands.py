@@ -116,14 +116,6 @@ async def has_open(meter_id: int, ops: frozenset[CommandOp]) -> bool:
     return await MeterCommand.filter(meter_id=meter_id, status__in=OPEN, op__in=list(ops)).exists()
 
 
-async def pending_recharge_fen(meter_ids: list[int]) -> int:
-    """Money in recharge commands not yet confirmed by the meter."""
-    rows = await MeterCommand.filter(
-        meter_id__in=meter_ids, op=CommandOp.RECHARGE, status__in=OPEN
-    ).values_list("params", flat=True)
-    return sum(int(p["amount_fen"]) for p in rows)
-
-
 async def due_commands(now: datetime, exclude: set[int], limit: int = 500) -> list[MeterCommand]:
     """The oldest open command of each meter, if it is due (sent ones always are: a sent
     command nobody is working on was interrupted and must be resolved)."""

@@ -1,0 +1,1 @@
+"""Durable background jobs: a `job` table claimed with a lease (see docs/jobs.md)."""
