@@ -24,7 +24,7 @@ INDEXES = [
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0011_billing_state_on_account')]
+    dependencies = [('models', '0012_live_values_daily_usage')]
 
     initial = False
 
