@@ -31,7 +31,7 @@ from server.metering.models import Gateway, Meter, MeteringPolicy, MeterStatus, 
 from server.metering.services.pipeline import ProcessReport, bill_pending, process_readings
 from server.metering.services.readings import IncomingReading, record_misses
 from workers.meters.base import MeterError, MeterSnapshot
-from workers.meters.base import Protocol_ as P
+from workers.meters.base import MeterProtocol as P
 from workers.meters.gateway.schemas import DataMessage, GatewayStatus, Source
 from workers.registry import DriverRegistry, NoRoute, bus_key
 

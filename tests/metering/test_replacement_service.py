@@ -18,10 +18,10 @@ from server.metering.models import Meter, MeterStatus, Reading
 from server.metering.service import replace_meter
 from server.metering.services.pipeline import process_readings
 from server.metering.services.readings import IncomingReading
+from server.metering.vocabulary import MeterProtocol
 from server.tariffs.models import TariffKind
 from server.tariffs.service import assign, create_plan
 from tests.factories import create_account, create_meter
-from workers.meters.base import Protocol_ as MeterProtocol
 
 T0 = datetime(2026, 3, 3, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, a Tuesday
 SWAP = T0 + timedelta(days=1)

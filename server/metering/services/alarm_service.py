@@ -37,7 +37,7 @@ from server.metering.models import CommandOp, MeterBilling
 from server.metering.services import commands
 from server.metering.services.config import effective_config, state_from_json, state_to_json
 from server.metering.services.reading_store import as_datetime
-from workers.meters.base import RelayState
+from server.metering.vocabulary import RelayState
 
 log = logging.getLogger(__name__)
 ACTOR = "system:alarms"

@@ -40,7 +40,7 @@ from server.metering import ingest as rules
 from server.metering.models import BillingStatus, Meter, MeterBilling, ReadingSource
 from server.metering.services import reading_store as store
 from server.metering.services.reading_store import MeterState
-from workers.meters.base import MeterKind, MoneyRegister, RelayState
+from server.metering.vocabulary import MeterKind, MoneyRegister, RelayState
 
 ACTOR = "system:collector"
 
