@@ -94,7 +94,7 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
     """Embedded mode in one process: database, MQTT broker, simulated park, workers, web."""
     from server.metering.models import MeteringPolicy
     from server.payments.demo import start_sandbox_for_demo
-    from server.places.seed import seed_money, seed_park
+    from server.seed import seed_money, seed_park
     from workers.sim.run import SimConfig, Simulation
 
     settings = _fresh_demo_database(settings)
