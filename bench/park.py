@@ -207,7 +207,7 @@ def _round(park: object, at: datetime) -> list:
 
 
 async def _process(items: list, batch: int, lanes: int, now: datetime, tally: Tally) -> None:
-    from server.metering.services.pipeline import process_readings
+    from server.billing.pipeline import process_readings
 
     chunks = [items[i : i + batch] for i in range(0, len(items), batch)]
 

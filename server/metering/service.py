@@ -9,6 +9,9 @@
     replace_meter(old_meter_id, *, new_meter, old_final_reading,          换表
                   new_first_reading, actor, at)
 
+Both `ingest` and `replace_meter` leave billable deltas `pending`: billing prices them
+(`server.billing.pipeline.process_readings` / `process_replacement` run the whole round).
+
 `on_wallet_credited` is safe to call twice for one credit: with `credit_key` the recharge
 command is keyed on it; without, the amount sent to a meter-billed meter is the wallet money
 not already in an open recharge command, so a repeat finds nothing left to send.

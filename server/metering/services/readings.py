@@ -16,8 +16,8 @@ fixed number of statements however many readings it holds:
    (`held_reading`, never billed), one update for the meter rows, one operation-log write;
 5. a billable delta of a platform-billed meter with an account is stored `pending` and
    returned in `IngestReport.bills` with both readings, so the billing step
-   (`pipeline.process_readings`) bills it without reading it back; billing's own unique
-   (meter, reading_at) is the second guard;
+   (`server.billing.pipeline.process_readings`) bills it without reading it back; billing's
+   own unique (meter, reading_at) is the second guard;
 6. a good reading brings the meter online (logged once, at recovery), and the newest reading
    updates the relay state the meter reported and, for meter-billed meters, its money mirror.
 
