@@ -112,10 +112,6 @@ async def queue_command(
     return cmd
 
 
-async def has_open(meter_id: int, ops: frozenset[CommandOp]) -> bool:
-    return await MeterCommand.filter(meter_id=meter_id, status__in=OPEN, op__in=list(ops)).exists()
-
-
 async def pending_recharge_fen(meter_ids: list[int]) -> int:
     """Money in recharge commands not yet confirmed by the meter."""
     rows = await MeterCommand.filter(

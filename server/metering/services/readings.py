@@ -40,7 +40,7 @@ from server.metering import ingest as rules
 from server.metering.models import BillingStatus, Meter, MeterBilling, ReadingSource
 from server.metering.services import reading_store as store
 from server.metering.services.reading_store import MeterState
-from server.metering.vocabulary import MeterKind, MoneyRegister, RelayState
+from server.metering.vocabulary import MoneyRegister, RelayState
 
 ACTOR = "system:collector"
 
@@ -284,7 +284,3 @@ async def record_misses(
         await store.save_meters(conn, meters.values())
         await record_many(log)
     return went_offline
-
-
-def is_water(meter: Meter) -> bool:
-    return meter.kind == MeterKind.WATER
