@@ -18,7 +18,7 @@ get the same decision as last time (repeats are the scheduler's sweep).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -65,30 +65,12 @@ async def process_readings(items: Iterable[IncomingReading], *, now: datetime) -
     return report
 
 
-async def process_replacement(
-    old_meter_id: int,
-    *,
-    new_meter: Mapping[str, Any],
-    old_final_reading: Decimal,
-    new_first_reading: Decimal,
-    actor: str,
-    at: datetime,
-    old_final_bands: Mapping[int, Decimal] | None = None,
-    new_first_bands: Mapping[int, Decimal] | None = None,
-) -> MeterReplaced:
-    """换表 end to end, in one transaction: `server.metering.service.replace_meter` (the same
-    arguments), then bill the old meter's final reading and re-evaluate the account's alarms."""
+async def process_replacement(old_meter_id: int, *, at: datetime, **swap: Any) -> MeterReplaced:
+    """换表 end to end, in one transaction: `replace_meter(old_meter_id, at=at, **swap)` (see
+    `server.metering.services.replacement` for the arguments), then bill the old meter's final
+    reading and re-evaluate the account's alarms."""
     async with in_transaction():
-        result = await replace_meter(
-            old_meter_id,
-            new_meter=new_meter,
-            old_final_reading=old_final_reading,
-            new_first_reading=new_first_reading,
-            actor=actor,
-            at=at,
-            old_final_bands=old_final_bands,
-            new_first_bands=new_first_bands,
-        )
+        result = await replace_meter(old_meter_id, at=at, **swap)
         if result.closing_bills:
             await bill(result.closing_bills)
         if result.account_id is not None:
