@@ -63,8 +63,7 @@ async def _template(url: str) -> None:
     from server.core.db import close_db, init_db
     from server.core.settings import load_settings
     from server.metering.models import Meter
-    from workers.meters.base import MeterKind
-    from workers.meters.base import Protocol_ as MeterProtocol
+    from server.metering.vocabulary import MeterKind, MeterProtocol
 
     await init_db(load_settings(db_url=url))
     try:

@@ -71,8 +71,7 @@ async def _templates(url: str) -> None:
     from server.core.db import close_db, init_db
     from server.core.settings import load_settings
     from server.metering.models import Meter
-    from workers.meters.base import MeterKind
-    from workers.meters.base import Protocol_ as MeterProtocol
+    from server.metering.vocabulary import MeterKind, MeterProtocol
 
     await init_db(load_settings(db_url=url))
     try:
@@ -210,7 +209,7 @@ def _round(park: object, at: datetime) -> list:
 
 
 async def _process(items: list, batch: int, lanes: int, now: datetime, tally: Tally) -> None:
-    from server.metering.services.pipeline import process_readings
+    from server.billing.pipeline import process_readings
 
     chunks = [items[i : i + batch] for i in range(0, len(items), batch)]
 

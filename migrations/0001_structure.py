@@ -5,7 +5,7 @@ from tortoise.migrations import operations as ops
 from server.accounts.models import AccountStatus, BillingMode, TenantType
 from server.metering.models import GatewayKind, MeterBilling, MeterStatus
 from server.staff.models import StaffRole
-from workers.meters.base import MeterKind, Protocol_, RelayState
+from server.metering.vocabulary import MeterKind, MeterProtocol, RelayState
 
 
 class Migration(migrations.Migration):
@@ -359,7 +359,7 @@ class Migration(migrations.Migration):
                     "protocol",
                     fields.CharEnumField(
                         description="DLT645: dlt645\nMODBUS_TCP: modbus_tcp\nMODBUS_RTU_TCP: modbus_rtu_tcp\nCJT188: cjt188\nMQTT_GATEWAY: mqtt_gateway",
-                        enum_type=Protocol_,
+                        enum_type=MeterProtocol,
                         max_length=16,
                     ),
                 ),

@@ -138,7 +138,7 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 def cmd_seed(settings: Settings, _: argparse.Namespace) -> int:
     from server.core.db import close_db, init_db, migrate
-    from server.places.seed import seed_money, seed_park
+    from server.seed import seed_money, seed_park
     from workers.sim.run import SimConfig, Simulation
 
     async def go() -> Any:

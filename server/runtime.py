@@ -94,7 +94,7 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
     """Embedded mode in one process: database, MQTT broker, simulated park, workers, web."""
     from server.metering.models import MeteringPolicy
     from server.payments.demo import start_sandbox_for_demo
-    from server.places.seed import seed_money, seed_park
+    from server.seed import seed_money, seed_park
     from workers.sim.run import SimConfig, Simulation
 
     settings = _fresh_demo_database(settings)
@@ -198,7 +198,7 @@ async def _tenants_recharge(pay: Any, stop: asyncio.Event, period: float = 60.0)
 async def _low_accounts(ids: list[int], under_fen: int = 3000, most: int = 3) -> list[int]:
     """The (at most `most`) accounts with the least left, where some utility is under
     `under_fen` (a mixed account pays when either its meter or its wallet runs low)."""
-    from server.accounts.service import available_balances
+    from server.metering.services.balance import available_balances
 
     balances = await available_balances(ids)
     low = sorted((b.lowest_fen, a) for a, b in balances.items() if b.lowest_fen < under_fen)

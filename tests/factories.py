@@ -13,9 +13,8 @@ from typing import Any
 
 from server.accounts.models import Account, AccountBinding, TenantIdentity
 from server.metering.models import Gateway, GatewayKind, Meter
+from server.metering.vocabulary import MeterKind, MeterProtocol
 from server.places.models import Building, Floor, Organisation, Room, Site
-from workers.meters.base import MeterKind
-from workers.meters.base import Protocol_ as MeterProtocol
 
 _seq = itertools.count(1)
 

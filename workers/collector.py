@@ -1,6 +1,6 @@
 """Collector worker: reads every meter and turns readings into bills and alarms.
 
-Two inputs, one pipeline (`server.metering.services.pipeline.process_readings`):
+Two inputs, one pipeline (`server.billing.pipeline.process_readings`):
 
 - polling: every site's meters on wired buses (DL/T 645, CJ/T 188, Modbus) are read each
   `MeteringPolicy.poll_interval_s` (default 15 min). Buses are read concurrently, meters on one
@@ -31,12 +31,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from server.billing.pipeline import ProcessReport, bill_pending, process_readings
 from server.core.settings import Settings
 from server.metering.models import Gateway, Meter, MeteringPolicy, MeterStatus, ReadingSource
-from server.metering.services.pipeline import ProcessReport, bill_pending, process_readings
 from server.metering.services.readings import IncomingReading, record_misses
 from workers.meters.base import Instant, MeterError, MeterSnapshot
-from workers.meters.base import Protocol_ as P
+from workers.meters.base import MeterProtocol as P
 from workers.meters.gateway.schemas import DataMessage, GatewayStatus, Source
 from workers.registry import DriverRegistry, NoRoute, bus_key
 

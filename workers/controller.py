@@ -40,12 +40,12 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from server.billing.pipeline import process_readings
 from server.core.settings import Settings
 from server.ledger import service as ledger
 from server.ledger.posting import ChargeType
 from server.metering.models import CommandOp, CommandStatus, Meter, MeterCommand, ReadingSource
 from server.metering.services import commands as cmds
-from server.metering.services.pipeline import process_readings
 from server.metering.services.readings import IncomingReading
 from workers.meters.base import (
     Instant,

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from server.metering.models import Gateway, Meter
 from workers.meters.base import MeterDriver
-from workers.meters.base import Protocol_ as P
+from workers.meters.base import MeterProtocol as P
 from workers.meters.cjt188.driver import Cjt188Driver, cjt188_hub
 from workers.meters.dlt645.driver import Dlt645Driver, dlt645_hub
 from workers.meters.gateway.client import GatewayClient

@@ -7,24 +7,22 @@ import json as stdjson
 import logging
 from functools import partial
 
-from sanic import Request, Sanic
+from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, json
 
 from server.core.db import close_db, init_db
-from server.core.errors import ShuidianError
+from server.core.errors import ConfigError, ShuidianError
 from server.core.services import check_database, check_mqtt, check_redis, redis_client
 from server.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-# Blueprints are found by module path so a context can be added without touching this file's
-# logic; a module that does not exist yet is skipped.
+# Every window's blueprint (a module with a `bp`), imported by name: this factory sits in core,
+# below the windows it serves. A context adds its routes module here when it has one; a name
+# that does not resolve stops the start-up (a typo must not silently drop an API).
 BLUEPRINT_MODULES = [
     "server.payments.routes",
-    "server.metering.routes",
-    "server.accounts.routes",
-    "admin.routes",
 ]
 
 
@@ -85,11 +83,14 @@ def _register_blueprints(app: Sanic) -> None:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name and module_name.startswith(exc.name):
-                continue  # this context has no routes yet
-            raise
+                raise ConfigError(
+                    f"BLUEPRINT_MODULES lists {module_name}, which does not exist"
+                ) from exc
+            raise  # the module exists but imports something missing: its own error
         blueprint = getattr(module, "bp", None)
-        if blueprint is not None:
-            app.blueprint(blueprint)
+        if not isinstance(blueprint, Blueprint):
+            raise ConfigError(f"BLUEPRINT_MODULES lists {module_name}, which has no blueprint `bp`")
+        app.blueprint(blueprint)
 
 
 async def _render_error(request: Request, exc: Exception) -> HTTPResponse:

@@ -64,10 +64,6 @@ async def keep_session(connection: Any) -> None:
     `LISTEN`, no `WITH HOLD` cursors. Whoever adds one of those restores the reset here."""
 
 
-def is_postgres() -> bool:
-    return connections.get("default").capabilities.dialect == "postgres"
-
-
 _users: dict[str, int] = {}  # database URL -> how many open init_db() calls share it
 
 

@@ -1,25 +1,15 @@
 """Money helpers: integer fen everywhere, Decimal for quantities and prices.
 
-One function rounds to fen (`to_fen`), one splits a sum (`split_by_weights`, largest
-remainder), so every part of the code rounds the same way and splits always add up.
+One function splits a sum (`split_by_weights`, largest remainder), so splits always add up;
+`yuan` and `parse_yuan` convert at the edges.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 FEN_PER_YUAN = 100
-
-
-def to_fen(yuan: Decimal) -> int:
-    """Round an amount in yuan to whole fen, half up (四舍五入)."""
-    return int((yuan * FEN_PER_YUAN).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def fen_floor(fen: Decimal) -> int:
-    """Whole fen of an exact fen amount, rounding toward minus infinity."""
-    return int(fen.to_integral_value(rounding=ROUND_FLOOR))
 
 
 def yuan(fen: int) -> Decimal:

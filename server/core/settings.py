@@ -8,7 +8,6 @@ named by *_file settings; they are never logged.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -83,10 +82,6 @@ class Settings(BaseSettings):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.db_url.startswith("sqlite://")
-
     @classmethod
     def settings_customise_sources(
         cls,
@@ -107,11 +102,6 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except Exception as exc:  # pydantic.ValidationError or a TOML parse error
         raise ConfigError(_one_line(exc)) from None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return load_settings()
 
 
 def _one_line(exc: Exception) -> str:

@@ -12,8 +12,6 @@ Checked (DESIGN.md invariants 1–3, payments.md "Money invariants to test" 1, 2
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from dataclasses import dataclass
 
 from tortoise import connections
@@ -93,24 +91,3 @@ async def run_check() -> int:
     for d in found:
         print(f"  {d}")
     return 1
-
-
-def main_check() -> int:
-    """Entry point for `shuidian ledger check`: connect with the configured settings, check,
-    print, and return the exit status."""
-    from server.core.db import close_db, init_db
-    from server.core.errors import ConfigError
-    from server.core.settings import load_settings
-
-    async def _run() -> int:
-        await init_db(load_settings())
-        try:
-            return await run_check()
-        finally:
-            await close_db()
-
-    try:
-        return asyncio.run(_run())
-    except ConfigError as error:
-        print(error, file=sys.stderr)
-        return 2

@@ -35,7 +35,7 @@ from typing import Any
 from server.core.money import yuan
 from server.metering import nocut
 from server.metering.forecast import DaysLeft
-from workers.meters.base import RelayState
+from server.metering.vocabulary import RelayState
 
 
 class AlarmKind(StrEnum):

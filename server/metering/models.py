@@ -1,7 +1,8 @@
 """Meters and gateways as the platform knows them.
 
-The enums for kinds, protocols and relay states are the drivers' own (workers.meters.base, a
-dependency-free module), so the row and the wire speak the same words.
+The enums for kinds, protocols and relay states are the shared vocabulary
+(`server.metering.vocabulary`, which the drivers re-export), so the row and the wire speak
+the same words.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
-from workers.meters.base import MeterKind, RelayState
-from workers.meters.base import Protocol_ as MeterProtocol
+from server.metering.vocabulary import MeterKind, MeterProtocol, RelayState
 
 
 class GatewayKind(StrEnum):

@@ -9,6 +9,9 @@
     replace_meter(old_meter_id, *, new_meter, old_final_reading,          换表
                   new_first_reading, actor, at)
 
+Both `ingest` and `replace_meter` leave billable deltas `pending`: billing prices them
+(`server.billing.pipeline.process_readings` / `process_replacement` run the whole round).
+
 `on_wallet_credited` is safe to call twice for one credit: with `credit_key` the recharge
 command is keyed on it; without, the amount sent to a meter-billed meter comes from the wallet
 money not already in an open recharge command (`server.accounts.balance.top_up_fen`), so a
@@ -27,11 +30,11 @@ from tortoise.transactions import in_transaction
 
 from server.accounts.balance import available, top_up_fen
 from server.accounts.models import Account
-from server.accounts.service import meter_money
 from server.core.errors import NotFound
 from server.ledger.sql import fetch, in_list
 from server.metering.models import CommandOp, Meter, MeterBilling, MeterCommand, MeterStatus
 from server.metering.services.alarm_service import evaluate_accounts
+from server.metering.services.balance import meter_money
 from server.metering.services.commands import queue_command
 from server.metering.services.readings import IncomingReading, IngestReport, ingest
 from server.metering.services.replacement import MeterReplaced, replace_meter

@@ -4,7 +4,7 @@
     app.ctx.payments = demo.payments          # before the server starts
     order, created = await create_recharge_order(demo.payments, account_id, "wechat", 5000,
                                                  actor="tenant:o-demo", payer_openid="o-demo")
-    demo.pay(order.channel, order.out_trade_no)   # or open demo.pay_page_url(...) in a browser
+    demo.pay(order.channel, order.out_trade_no)   # the tenant confirms the payment
     ...
     await demo.aclose()
 
@@ -36,11 +36,6 @@ class DemoPayments:
             self.sandbox.wechat.pay(out_trade_no)
         else:
             self.sandbox.alipay.pay(out_trade_no)
-
-    def pay_page_url(self, channel: Channel | str, out_trade_no: str) -> str:
-        """A page with a "确认支付" button (the sandbox's stand-in for the payer's phone)."""
-        fake = self.sandbox.wechat if Channel(channel) is Channel.WECHAT else self.sandbox.alipay
-        return f"{fake.base_url}/sandbox/pay/{out_trade_no}"
 
     async def aclose(self) -> None:
         await self.payments.aclose()

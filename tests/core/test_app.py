@@ -7,8 +7,9 @@ import itertools
 import pytest
 from sanic import Sanic
 
+from server.core import app as app_module
 from server.core.app import create_app
-from server.core.errors import NotFound
+from server.core.errors import ConfigError, NotFound
 from server.core.settings import Settings
 
 Sanic.test_mode = True
@@ -69,3 +70,25 @@ async def test_unexpected_errors_do_not_leak_internals(settings: Settings) -> No
     assert response.status == 500
     assert "secret" not in response.text
     assert response.json["error"] == "internal"
+
+
+def test_every_listed_blueprint_is_registered(settings: Settings) -> None:
+    app = _app(settings)
+    assert app_module.BLUEPRINT_MODULES
+    assert {"payments"} <= set(app.blueprints)
+
+
+@pytest.mark.parametrize(
+    ("listed", "why"),
+    [
+        ("server.metering.routes", "does not exist"),  # a context without routes (yet)
+        ("admin.routes", "does not exist"),  # a package that is not there at all
+        ("server.core.money", "has no blueprint"),  # a module that is not a window
+    ],
+)
+def test_a_listed_module_that_is_no_blueprint_stops_the_start_up(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, listed: str, why: str
+) -> None:
+    monkeypatch.setattr(app_module, "BLUEPRINT_MODULES", [*app_module.BLUEPRINT_MODULES, listed])
+    with pytest.raises(ConfigError, match=f"{listed}, which {why}"):
+        _app(settings)

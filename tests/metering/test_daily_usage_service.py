@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from server.billing.pipeline import process_readings
 from server.metering.models import DailyUsage, Meter, MeterBilling
 from server.metering.services import daily_usage
-from server.metering.services.pipeline import process_readings
 from server.metering.services.readings import IncomingReading
 from server.tariffs.models import TariffKind
 from server.tariffs.service import assign, create_plan

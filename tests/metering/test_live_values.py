@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from server.billing.pipeline import process_readings
 from server.metering.models import LiveValues
 from server.metering.services import live_values
-from server.metering.services.pipeline import process_readings
 from server.metering.services.readings import IncomingReading
 from tests.factories import create_meter
 from workers.meters.base import Instant, RelayState

@@ -11,17 +11,16 @@ import pytest
 from server.accounts.models import Account
 from server.audit.models import OperationLog
 from server.billing.models import UsageChargeRow
+from server.billing.pipeline import process_readings, process_replacement
 from server.core.errors import NotFound, ValidationFailed
 from server.ledger import service as ledger
 from server.ledger.posting import Channel
 from server.metering.models import Meter, MeterStatus, Reading
-from server.metering.service import replace_meter
-from server.metering.services.pipeline import process_readings
 from server.metering.services.readings import IncomingReading
+from server.metering.vocabulary import MeterProtocol
 from server.tariffs.models import TariffKind
 from server.tariffs.service import assign, create_plan
 from tests.factories import create_account, create_meter
-from workers.meters.base import Protocol_ as MeterProtocol
 
 T0 = datetime(2026, 3, 3, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, a Tuesday
 SWAP = T0 + timedelta(days=1)
@@ -56,7 +55,7 @@ async def _balance(meter: Meter) -> int:
 
 async def test_worked_example_old_final_1234_56_new_starts_at_zero(db: None) -> None:
     old = await _park()
-    result = await replace_meter(
+    result = await process_replacement(
         old.id, new_meter=NEW, old_final_reading=Decimal("1234.56"),
         new_first_reading=Decimal("0.00"), actor="staff:7", at=SWAP,
     )  # fmt: skip
@@ -86,7 +85,7 @@ async def test_worked_example_old_final_1234_56_new_starts_at_zero(db: None) -> 
 
 async def test_replays_around_the_swap_bill_nothing_twice(db: None) -> None:
     old = await _park()
-    result = await replace_meter(
+    result = await process_replacement(
         old.id, new_meter=NEW, old_final_reading=Decimal("1234.56"),
         new_first_reading=Decimal("0.00"), actor="staff:7", at=SWAP,
     )  # fmt: skip
@@ -109,18 +108,18 @@ async def test_a_removed_meter_cannot_be_replaced_again_and_bad_ratios_are_refus
 ) -> None:
     old = await _park()
     with pytest.raises(ValidationFailed):
-        await replace_meter(
+        await process_replacement(
             old.id, new_meter={**NEW, "ct_ratio": 0}, old_final_reading=Decimal("1234.56"),
             new_first_reading=Decimal(0), actor="staff:7", at=SWAP,
         )  # fmt: skip
     await old.refresh_from_db()
     assert old.status == MeterStatus.ACTIVE  # nothing changed
-    await replace_meter(
+    await process_replacement(
         old.id, new_meter=NEW, old_final_reading=Decimal("1234.56"),
         new_first_reading=Decimal(0), actor="staff:7", at=SWAP,
     )  # fmt: skip
     with pytest.raises(NotFound):
-        await replace_meter(
+        await process_replacement(
             old.id, new_meter={**NEW, "address": "000000008888"},
             old_final_reading=Decimal("1234.56"), new_first_reading=Decimal(0),
             actor="staff:7", at=SWAP + timedelta(hours=1),

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from server.billing.pipeline import process_readings
 from server.ledger.check import check_ledger
-from server.metering.services.pipeline import process_readings
 from server.metering.services.readings import IncomingReading
 from server.tariffs.models import TariffKind
 from server.tariffs.service import assign, create_plan

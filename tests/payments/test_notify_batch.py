@@ -31,8 +31,8 @@ from server.payments.providers.base import (
     VerifiedNotification,
 )
 from server.payments.services import credit_key, credit_order
-from server.payments.services.inbox import _store
 from server.payments.services.inbox_batch import InboxBatcher
+from server.payments.services.inbox_store import store_event
 from tests.factories import create_account
 from tests.payments.service_fixtures import assert_ledger_sound, balance
 
@@ -81,7 +81,7 @@ async def test_one_batch_answers_each_notification_as_handling_it_alone_would(db
                        transaction_id="42poller", paid_at=None, source="poller")  # fmt: skip
     stored_before = await _order(tenants[3], 900)  # an earlier attempt stored it, unhandled
     async with in_transaction() as conn:
-        await _store(conn, _paid(stored_before), HEADERS, b"{}", NOW)
+        await store_event(conn, _paid(stored_before), HEADERS, b"{}", NOW)
     ghost = await _order(tenants[4], 100)
     ghost_note = _paid(ghost)
     await ghost.delete()  # a notification for an order we do not have

@@ -6,7 +6,7 @@ import io
 import uuid
 from datetime import UTC, datetime
 
-from workers.meters.base import Protocol_
+from workers.meters.base import MeterProtocol
 from workers.meters.cjt188.driver import Cjt188Driver, cjt188_hub
 from workers.meters.dlt645.driver import Dlt645Driver, dlt645_hub
 from workers.meters.gateway.client import GatewayClient
@@ -33,7 +33,7 @@ def small_config(prefix: str) -> SimConfig:
     )
 
 
-def first(sim: Simulation, protocol: Protocol_) -> tuple[str, object]:
+def first(sim: Simulation, protocol: MeterProtocol) -> tuple[str, object]:
     return next((a, e) for a, e in sim.directory.items() if e.protocol is protocol)
 
 
@@ -52,7 +52,7 @@ async def test_every_server_answers():
             electric = [a for a, m in meters.items() if m.kind == "electricity"]
             assert set(sim.directory) >= set(electric)  # every meter is on one bus
 
-            addr, ep = first(sim, Protocol_.DLT645)
+            addr, ep = first(sim, MeterProtocol.DLT645)
             hub = dlt645_hub(ep.host, ep.port)
             try:
                 energy = await Dlt645Driver(hub, addr).read_energy()
@@ -60,9 +60,9 @@ async def test_every_server_answers():
                 await hub.close()
             assert energy.total == meters[addr].total
 
-            for proto in (Protocol_.MODBUS_TCP, Protocol_.MODBUS_RTU_TCP):
+            for proto in (MeterProtocol.MODBUS_TCP, MeterProtocol.MODBUS_RTU_TCP):
                 addr, ep = first(sim, proto)
-                bus = ModbusBus(ep.host, ep.port, rtu=proto is Protocol_.MODBUS_RTU_TCP)
+                bus = ModbusBus(ep.host, ep.port, rtu=proto is MeterProtocol.MODBUS_RTU_TCP)
                 try:
                     driver = ModbusDriver(bus, ep.slave, get_map(ep.model), addr)
                     assert (await driver.read_energy()).total == meters[addr].total
@@ -82,7 +82,7 @@ async def test_water_meters_answer_over_cjt188():
     sim = Simulation(config)
     await sim.start()
     try:
-        addr, ep = first(sim, Protocol_.CJT188)
+        addr, ep = first(sim, MeterProtocol.CJT188)
         hub = cjt188_hub(ep.host, ep.port)
         try:
             energy = await Cjt188Driver(hub, addr).read_energy()

@@ -21,12 +21,12 @@ from server.accounts.models import Account
 from server.ledger import service as ledger
 from server.ledger.posting import Channel
 from server.metering.models import Gateway, GatewayKind, Meter, MeterBilling
+from server.metering.vocabulary import MeterKind
+from server.metering.vocabulary import MeterProtocol as P
 from server.places.models import Site
 from server.tariffs.models import TariffKind
 from server.tariffs.service import assign, create_plan
 from tests.factories import create_account, create_site
-from workers.meters.base import MeterKind
-from workers.meters.base import Protocol_ as P
 from workers.sim.run import SimConfig, Simulation
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -20,9 +20,9 @@ import aiomqtt
 import pytest
 
 from server.metering.models import Meter, Reading
+from server.metering.vocabulary import MeterProtocol as P
 from tests.workers.conftest import WORKDAY_10AM, make_config, register
 from tests.workers.helpers import Workers, assert_books_close, until
-from workers.meters.base import Protocol_ as P
 from workers.meters.gateway.schemas import DataMessage, Source
 from workers.meters.gateway.topics import TopicKind, topic
 from workers.sim.clock import SimClock

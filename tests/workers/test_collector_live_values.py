@@ -11,7 +11,7 @@ from server.metering.models import GatewayKind, LiveValues, Meter
 from tests.factories import create_account, create_gateway, create_meter
 from workers.collector import Collector
 from workers.meters.base import EnergyRegisters, Instant, MeterSnapshot, MeterStatus, RelayState
-from workers.meters.base import Protocol_ as P
+from workers.meters.base import MeterProtocol as P
 from workers.meters.gateway.schemas import DataMessage, MeterReading, Source
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)

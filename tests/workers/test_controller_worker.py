@@ -11,10 +11,10 @@ from server.ledger.check import check_ledger
 from server.ledger.models import LedgerTransaction
 from server.metering import service
 from server.metering.models import CommandOp, CommandStatus, Meter, MeterBilling, MeterCommand
+from server.metering.vocabulary import MeterKind, RelayState
+from server.metering.vocabulary import MeterProtocol as P
 from tests.workers.conftest import Park, credit
 from workers.controller import Controller
-from workers.meters.base import MeterKind, RelayState
-from workers.meters.base import Protocol_ as P
 from workers.registry import DriverRegistry
 
 

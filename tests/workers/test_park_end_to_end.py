@@ -12,10 +12,10 @@ from server.ledger.check import check_ledger
 from server.ledger.posting import ChargeType
 from server.metering import service
 from server.metering.models import AlarmRecord, CommandOp, Meter, MeterBilling, MeterCommand
+from server.metering.vocabulary import MeterKind, RelayState
+from server.metering.vocabulary import MeterProtocol as P
 from tests.workers.conftest import Park, credit, register
 from tests.workers.helpers import Workers, assert_books_close, platform_meters
-from workers.meters.base import MeterKind, RelayState
-from workers.meters.base import Protocol_ as P
 from workers.sim.run import Simulation
 
 

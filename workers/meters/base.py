@@ -9,37 +9,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+# The shared words live with the platform; re-exported here for the drivers.
+from server.metering.vocabulary import (
+    Instant,
+    MeterKind,
+    MeterProtocol,
+    MoneyRegister,
+    RelayAction,
+    RelayState,
+)
 
-class MeterKind(StrEnum):
-    ELECTRICITY = "electricity"
-    WATER = "water"
-
-
-class Protocol_(StrEnum):
-    """Wire protocol a meter is reached by (stored on the meter row)."""
-
-    DLT645 = "dlt645"
-    MODBUS_TCP = "modbus_tcp"
-    MODBUS_RTU_TCP = "modbus_rtu_tcp"
-    CJT188 = "cjt188"
-    MQTT_GATEWAY = "mqtt_gateway"
-
-
-class RelayState(StrEnum):
-    CLOSED = "closed"  # power on / valve open
-    OPEN = "open"  # tripped / valve closed
-    UNKNOWN = "unknown"
-
-
-class RelayAction(StrEnum):
-    TRIP = "trip"  # 跳闸 / 关阀
-    CLOSE = "close"  # 合闸 / 开阀
-    CLOSE_ALLOWED = "close_allowed"  # 允许合闸: a person presses the button
-    PROTECT_ON = "protect_on"  # 保电
-    PROTECT_OFF = "protect_off"  # 保电解除
+__all__ = [
+    "EnergyRegisters",
+    "Instant",
+    "MeterDriver",
+    "MeterError",
+    "MeterKind",
+    "MeterProtocol",
+    "MeterRejected",
+    "MeterSnapshot",
+    "MeterStatus",
+    "MeterUnreachable",
+    "MoneyRegister",
+    "RechargeRefused",
+    "RelayAction",
+    "RelayState",
+]
 
 
 class MeterError(Exception):
@@ -72,22 +69,6 @@ class EnergyRegisters:
 
     total: Decimal
     bands: dict[int, Decimal] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Instant:
-    voltage: Decimal | None = None  # V
-    current: Decimal | None = None  # A
-    power: Decimal | None = None  # kW
-    power_factor: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MoneyRegister:
-    """Meter-side billing registers (表端计费)."""
-
-    remaining_fen: int
-    purchase_count: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import aiomqtt
 from pymodbus.framer import FramerType
 
-from workers.meters.base import MeterKind, Protocol_
+from workers.meters.base import MeterKind, MeterProtocol
 from workers.meters.modbus.maps import adf400l, ddsy1352, dtsy1352
 from workers.meters.modbus.registers import ModelMap
 from workers.sim.cjt188_server import Cjt188Server
@@ -62,7 +62,7 @@ class SimConfig:
 class Endpoint:
     """Where one simulated meter answers."""
 
-    protocol: Protocol_
+    protocol: MeterProtocol
     host: str
     port: int
     slave: int | None = None
@@ -139,14 +139,14 @@ class Simulation:
         port = await self.dlt645.start(host, self.config.dlt645_port)
         self.endpoints["DL/T 645 TCP"] = f"{host}:{port} ({len(meters)} meters)"
         for m in meters:
-            self.directory[m.address] = Endpoint(Protocol_.DLT645, host, port)
+            self.directory[m.address] = Endpoint(MeterProtocol.DLT645, host, port)
 
     async def _serve_modbus(self, slaves: dict[int, SimSlave], port: int, rtu: bool) -> int:
         framer = FramerType.RTU if rtu else FramerType.SOCKET
         server = SimModbusServer(slaves, self.config.host, port, framer, self.park.clock)
         await server.start()
         self.modbus.append(server)
-        proto = Protocol_.MODBUS_RTU_TCP if rtu else Protocol_.MODBUS_TCP
+        proto = MeterProtocol.MODBUS_RTU_TCP if rtu else MeterProtocol.MODBUS_TCP
         for sid, slave in slaves.items():
             self.directory[slave.meter.address] = Endpoint(
                 proto, self.config.host, server.port, sid, slave.model.model
@@ -182,7 +182,7 @@ class Simulation:
         self.cjt188 = server
         self.endpoints["CJ/T 188 TCP"] = f"{self.config.host}:{port} ({len(meters)} water meters)"
         for m in meters:
-            self.directory[m.address] = Endpoint(Protocol_.CJT188, self.config.host, port)
+            self.directory[m.address] = Endpoint(MeterProtocol.CJT188, self.config.host, port)
 
     async def _start_gateways(self, meters: list[SimMeter]) -> None:
         cfg = self.config
@@ -200,7 +200,7 @@ class Simulation:
                 self.gateways.append(gw)
                 for addr in group:
                     self.directory[addr] = Endpoint(
-                        Protocol_.MQTT_GATEWAY, host, port, gateway=gw_id
+                        MeterProtocol.MQTT_GATEWAY, host, port, gateway=gw_id
                     )
         except aiomqtt.MqttError as exc:
             self.endpoints["MQTT gateways"] = f"broker {host}:{port} unreachable ({exc})"

@@ -31,16 +31,16 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from server.accounts.balance import available
-from server.accounts.service import pending_recharges, to_meter_money
 from server.audit.service import Entry, record_many
 from server.ledger.sql import Col, fetch, in_list, insert_rows, is_pg
 from server.metering import alarms
 from server.metering.forecast import DaysLeft, ForecastBasis
 from server.metering.models import CommandOp, MeterBilling
 from server.metering.services import commands
+from server.metering.services.balance import pending_recharges, to_meter_money
 from server.metering.services.config import effective_config, state_from_json, state_to_json
 from server.metering.services.reading_store import as_datetime
-from workers.meters.base import RelayState
+from server.metering.vocabulary import RelayState
 
 log = logging.getLogger(__name__)
 ACTOR = "system:alarms"

@@ -112,10 +112,6 @@ async def queue_command(
     return cmd
 
 
-async def has_open(meter_id: int, ops: frozenset[CommandOp]) -> bool:
-    return await MeterCommand.filter(meter_id=meter_id, status__in=OPEN, op__in=list(ops)).exists()
-
-
 async def due_commands(now: datetime, exclude: set[int], limit: int = 500) -> list[MeterCommand]:
     """The oldest open command of each meter, if it is due (sent ones always are: a sent
     command nobody is working on was interrupted and must be resolved)."""

@@ -21,22 +21,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from server.core.settings import get_settings
+from server.core.settings import load_settings
 from server.ledger.sql import Col, fetch_records, in_list, insert_rows, is_pg, q
 from server.metering import daily
 from server.metering import ingest as rules
 from server.metering.models import DailyUsage, Meter
 from server.metering.services import reading_store as store
-
-if TYPE_CHECKING:  # both import this module
-    from server.metering.services.billing_bridge import Outcome
-    from server.metering.services.readings import PendingBill
 
 BANDS = (1, 2, 3, 4, 5)  # band columns band1_e4 … band5_e4; other band numbers are not kept
 
@@ -103,7 +99,7 @@ class Days:
 
 
 def _tz(tz: ZoneInfo | None) -> ZoneInfo:
-    return tz if tz is not None else get_settings().tz
+    return tz if tz is not None else load_settings().tz
 
 
 async def write(conn: BaseDBAsyncClient, days: Days) -> None:
@@ -229,15 +225,6 @@ async def _charges(conn: BaseDBAsyncClient, ids: list[int]) -> list[Charged]:
             int(r["amount_fen"]),
         )
         for r in rows
-    ]
-
-
-def charges_of(items: Sequence[PendingBill], outcomes: Sequence[Outcome]) -> list[Charged]:
-    """The readings `billing_bridge.bill` charged now (duplicates and refusals add nothing)."""
-    return [
-        Charged(it.meter_id, o.account_id, it.prev.taken_at, it.curr.taken_at, o.amount_fen)
-        for it, o in zip(items, outcomes, strict=True)
-        if o.charged
     ]
 
 

@@ -16,8 +16,8 @@ fixed number of statements however many readings it holds:
    (`held_reading`, never billed), one update for the meter rows, one operation-log write;
 5. a billable delta of a platform-billed meter with an account is stored `pending` and
    returned in `IngestReport.bills` with both readings, so the billing step
-   (`pipeline.process_readings`) bills it without reading it back; billing's own unique
-   (meter, reading_at) is the second guard;
+   (`server.billing.pipeline.process_readings`) bills it without reading it back; billing's
+   own unique (meter, reading_at) is the second guard;
 6. a good reading brings the meter online (logged once, at recovery), and the newest reading
    updates the relay state the meter reported and, for meter-billed meters, its money mirror.
 
@@ -41,7 +41,7 @@ from server.metering.models import BillingStatus, Meter, MeterBilling, ReadingSo
 from server.metering.services import daily_usage
 from server.metering.services import reading_store as store
 from server.metering.services.reading_store import MeterState
-from workers.meters.base import Instant, MeterKind, MoneyRegister, RelayState
+from server.metering.vocabulary import Instant, MoneyRegister, RelayState
 
 ACTOR = "system:collector"
 
@@ -292,7 +292,3 @@ async def record_misses(
         await store.save_meters(conn, meters.values())
         await record_many(log)
     return went_offline
-
-
-def is_water(meter: Meter) -> bool:
-    return meter.kind == MeterKind.WATER

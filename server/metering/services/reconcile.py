@@ -30,7 +30,7 @@ from server.metering.models import (
     MeterCommand,
     ReconciliationItem,
 )
-from workers.meters.base import MoneyRegister
+from server.metering.vocabulary import MoneyRegister
 
 ACTOR = "system:reconcile"
 

@@ -9,7 +9,11 @@
 3. marks the old meter REMOVED (`removed_at` = the swap) and fails its queued commands;
 4. creates the new meter (ACTIVE, same account, site and gateway unless given) and ingests its
    first reading as the BASELINE, so its next reading bills from there at its own CT×PT;
-5. bills what step 2 made pending, re-evaluates the account's alarms, logs `meter.replaced`.
+5. logs `meter.replaced` and returns the final reading's pending bill in `closing_bills`.
+
+Billing that bill and re-evaluating the account's alarms is billing's side of the swap
+(`server.billing.pipeline.process_replacement` does all of it in one transaction); left alone,
+the final reading waits `pending` for the collector's `bill_pending` sweep like any other.
 
 `ingest.join_replacement` gives the offset that continues the account's cumulative energy
 across the swap (returned and kept in the log entry): for later readings `r` of the new
@@ -22,7 +26,7 @@ its buffer); readings stamped after `removed_at` are refused by ingest as `remov
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -41,9 +45,7 @@ from server.metering.models import (
     ReadingSource,
 )
 from server.metering.services import commands
-from server.metering.services.alarm_service import evaluate_accounts
-from server.metering.services.pipeline import bill
-from server.metering.services.readings import IncomingReading, ingest, spec_of
+from server.metering.services.readings import IncomingReading, PendingBill, ingest, spec_of
 
 # What the caller may say about the new meter; the rest is the old meter's.
 NEW_METER_FIELDS = frozenset(
@@ -61,6 +63,8 @@ class MeterReplaced:
     closing: rules.Outcome  # what the old meter's final reading was (accept, held…)
     closing_energy: Decimal  # billed use since the old meter's last reading (× old CT×PT)
     offset: Decimal  # account cumulative = offset + new reading × new CT×PT
+    account_id: int | None = None  # the account both meters serve
+    closing_bills: tuple[PendingBill, ...] = ()  # the final reading's delta, to bill
 
 
 def _new_meter_row(old: Meter, new_meter: Mapping[str, Any], at: datetime) -> dict[str, Any]:
@@ -111,12 +115,8 @@ async def replace_meter(
         )
         await ingest([first], now=at)
         result = _join(old, new, last, final, first)
-        if closing.bills:
-            await bill(closing.bills)
-        if old.account_id is not None:
-            await evaluate_accounts([old.account_id], now=at)
         await _log(actor, old, new, result, at)
-    return result
+    return replace(result, account_id=old.account_id, closing_bills=tuple(closing.bills))
 
 
 def _join(

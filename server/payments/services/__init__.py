@@ -27,7 +27,8 @@ from server.payments.services.followups import (
     run_followups,
     run_pending_followups,
 )
-from server.payments.services.inbox import NotifyResult, receive_notification
+from server.payments.services.inbox import receive_notification
+from server.payments.services.inbox_store import NotifyResult
 from server.payments.services.orders import (
     CreditResult,
     close_order,

@@ -17,7 +17,7 @@ Nothing waits for a batch to fill: the first notification after a quiet moment g
 The batch writes the common case: a new event whose order is ours, in that channel, unpaid,
 not held, for the notified amount. Anything else in it — a copy of an event stored before,
 an unknown order, a wrong amount, an order paid or held — is handled in the same transaction
-by the code that handles one notification (`inbox._handle`). Copies of one event within a
+by the code that handles one notification (`inbox_store.handle_event`). Copies of one event within a
 batch: the first is handled, the others answer "already done", as they would once the first
 committed. If the batch cannot commit whole (a wallet refuses because the account was closed
 since the order, a key posted before, a deadlock, any error), it is rolled back and every
@@ -44,14 +44,14 @@ from server.ledger.posting import recharge_posting
 from server.ledger.sql import fetch, is_pg, padded, typed_params, values_list
 from server.payments.models import EventOutcome, OrderStatus
 from server.payments.providers.base import VerifiedNotification
-from server.payments.services.inbox import (
+from server.payments.services.inbox_store import (
     NotifyResult,
-    _event_params,
-    _existing,
-    _handle,
-    _is_paid,
+    event_params,
+    existing_event,
+    handle_event,
     handle_verified,
     inbox_key,
+    is_paid,
     paid_time,
 )
 from server.payments.services.orders import CHANNEL_NAMES, credit_key
@@ -85,7 +85,7 @@ class InboxBatcher:
 
     def takes(self, verified: VerifiedNotification) -> bool:
         """Payments on PostgreSQL; refunds, other statuses and SQLite go one at a time."""
-        return _is_paid(verified) and is_pg(connections.get("default"))
+        return is_paid(verified) and is_pg(connections.get("default"))
 
     async def handle(
         self,
@@ -195,10 +195,10 @@ async def _handle_other(
 ) -> NotifyResult:
     """What `inbox._store_and_handle` does after storing, for one notification."""
     if event_id is None:
-        event_id, handled = await _existing(conn, n.verified)
+        event_id, handled = await existing_event(conn, n.verified)
         if handled:
             return _DONE
-    return await _handle(conn, event_id, n.verified, n.now, dict(order) if order else None)
+    return await handle_event(conn, event_id, n.verified, n.now, dict(order) if order else None)
 
 
 async def _credit(
@@ -239,7 +239,7 @@ async def _store_locking_orders(
     size = padded(len(batch))
     params: list[Any] = []
     for n in batch:
-        params += _event_params(n.verified, n.headers, n.body, n.now)
+        params += event_params(n.verified, n.headers, n.body, n.now)
         params.append(n.verified.out_trade_no)
     params += [None] * (9 * (size - len(batch)))
     rows = await fetch(conn, _store_sql(size), params)

@@ -179,11 +179,3 @@ def decode_block(model: ModelMap, block: Block, words: list[int]) -> dict[str, D
         offset = reg.address - block.address
         out[name] = reg.decode(words[offset : offset + reg.count])
     return out
-
-
-def find_register(model: ModelMap, address: int) -> tuple[str, Register] | None:
-    """The register that starts at `address`, if any (writes must start on a register)."""
-    for name, reg in model.registers.items():
-        if reg.address == address:
-            return name, reg
-    return None

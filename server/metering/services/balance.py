@@ -1,4 +1,7 @@
-"""Account use cases. For now: the available balance (the rule is `server.accounts.balance`).
+"""The available balance of accounts, loaded (the rule is the pure `server.accounts.balance`).
+
+It lives in metering, not accounts: it reads meters and their recharge commands, and metering
+sits above accounts (a meter belongs to an account; accounts know nothing of meters).
 
     available_balance(account_id) -> Available
     available_balances(account_ids) -> {account_id: Available}      one query per table

@@ -1,5 +1,10 @@
 """Readings in, money and alarms out: ingest → bill pending deltas → evaluate alarms.
 
+Billing consumes what metering measured, so this orchestration lives on billing's side of the
+one-way dependency (billing → metering): metering ingests and stores readings `pending`
+without knowing who prices them; this module prices them with `service.bill_readings`, marks
+them billed or failed, and hands the accounts whose money moved back to metering's alarms.
+
 Three steps, three transactions, each safe to repeat: a crash after ingest leaves readings
 `pending`, billed by the next `bill_pending` sweep (billing is idempotent per (meter,
 reading time) as well); a crash after billing leaves alarms to the next evaluation (the
@@ -20,15 +25,24 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from server.billing.service import BillStatus, ReadingToBill, bill_readings
+from server.billing.usage import MeterReading
 from server.metering import ingest as rules
 from server.metering.models import BillingStatus, Reading
-from server.metering.services import billing_bridge, daily_usage, live_values
+from server.metering.services import daily_usage, live_values
 from server.metering.services import reading_store as store
 from server.metering.services.alarm_service import evaluate_accounts
 from server.metering.services.readings import IncomingReading, IngestReport, PendingBill, ingest
+from server.metering.services.replacement import MeterReplaced, replace_meter
+
+# The wrap point ingest uses to accept a roll-over (999999.99 → 0.00), so billing prices what
+# ingest accepted instead of refusing it as running backwards.
+_REGISTER_MAX = rules.MeterSpec(rated_per_hour=Decimal(1)).modulus
 
 
 @dataclass
@@ -58,23 +72,51 @@ async def process_readings(items: Iterable[IncomingReading], *, now: datetime) -
     return report
 
 
+async def process_replacement(old_meter_id: int, *, at: datetime, **swap: Any) -> MeterReplaced:
+    """换表 end to end, in one transaction: `replace_meter(old_meter_id, at=at, **swap)` (see
+    `server.metering.services.replacement` for the arguments), then bill the old meter's final
+    reading and re-evaluate the account's alarms."""
+    async with in_transaction():
+        result = await replace_meter(old_meter_id, at=at, **swap)
+        if result.closing_bills:
+            await bill(result.closing_bills)
+        if result.account_id is not None:
+            await evaluate_accounts([result.account_id], now=at)
+    return result
+
+
 async def bill(items: Sequence[PendingBill]) -> tuple[int, int, set[int]]:
     """Bill pending readings; (billed, failed, accounts charged at least a fen)."""
     async with in_transaction() as conn:  # billing's own transaction nests in this one
-        outcomes = await billing_bridge.bill(items)
-        await daily_usage.record_charged(conn, daily_usage.charges_of(items, outcomes))
+        outcomes = await bill_readings(
+            [
+                ReadingToBill(it.meter_id, _priced(it.prev), _priced(it.curr), _REGISTER_MAX)
+                for it in items
+            ]
+        )
+        charged = [  # new money only: duplicates and refusals add nothing to the days
+            daily_usage.Charged(
+                it.meter_id, o.account_id, it.prev.taken_at, it.curr.taken_at, o.amount_fen
+            )
+            for it, o in zip(items, outcomes, strict=True)
+            if o.status is BillStatus.BILLED
+        ]
+        await daily_usage.record_charged(conn, charged)
     billed = failed = 0
     accounts: set[int] = set()
     results: list[tuple[int, str, str]] = []
     for item, outcome in zip(items, outcomes, strict=True):
-        if outcome.ok:
+        if outcome.status in (BillStatus.BILLED, BillStatus.DUPLICATE):
             billed += 1
             results.append((item.reading_id, BillingStatus.BILLED.value, ""))
-            if outcome.amount_fen and outcome.account_id is not None:
+            charged = outcome.amount_fen if outcome.status is BillStatus.BILLED else 0
+            if charged and outcome.account_id is not None:
                 accounts.add(outcome.account_id)
         else:
             failed += 1
-            results.append((item.reading_id, BillingStatus.FAILED.value, outcome.error[:200]))
+            error = outcome.error
+            why = "" if error is None else getattr(error, "message", str(error))
+            results.append((item.reading_id, BillingStatus.FAILED.value, why[:200]))
     async with in_transaction() as conn:
         await store.set_billing(conn, results)
     return billed, failed, accounts
@@ -102,6 +144,10 @@ async def bill_pending(reading_ids: Sequence[int] | None = None) -> tuple[int, i
         for row in rows
     ]
     return await bill(items)
+
+
+def _priced(r: rules.Reading) -> MeterReading:
+    return MeterReading(r.taken_at, r.total, dict(r.bands))
 
 
 def _rule(row: Reading) -> rules.Reading:

@@ -19,9 +19,8 @@ from tortoise.transactions import in_transaction
 
 from server.accounts.models import Account, TenantType
 from server.metering.models import Gateway, GatewayKind, Meter, MeterBilling
+from server.metering.vocabulary import MeterKind, MeterProtocol, RelayState
 from server.places.models import Building, Floor, Organisation, Room, Site
-from workers.meters.base import MeterKind, RelayState
-from workers.meters.base import Protocol_ as MeterProtocol
 
 BUILDINGS = ("A栋", "B栋")
 FLOORS = 6
