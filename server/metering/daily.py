@@ -33,7 +33,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from server.core.money import split_by_weights
-from server.metering.ingest import Reading
+from server.metering.reading import Reading
 
 QUANTUM = Decimal("0.0001")  # kWh or m³ per stored unit (registers are stored to 4 places)
 UNITS_PER = 10_000
