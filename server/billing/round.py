@@ -21,11 +21,11 @@ from server.billing.usage import (
     ZERO,
     BillingRequest,
     BillingState,
-    MeterReading,
     _times,
     bill_usage,
 )
 from server.core.errors import ShuidianError
+from server.metering.reading import Reading
 from server.tariffs.calendar import HolidayRule
 from server.tariffs.pricing import RegisterPrices, register_prices
 
@@ -107,8 +107,8 @@ _REGISTER_NUMBERS = tuple(_BANDS)  # 1 … 5: band registers in the order pricin
 
 
 def _bill_common(
-    prev: MeterReading,
-    curr: MeterReading,
+    prev: Reading,
+    curr: Reading,
     prices: RegisterPrices,
     times: Decimal | None,
     carry: Decimal,
@@ -116,7 +116,7 @@ def _bill_common(
 ) -> tuple[Bill, Decimal] | None:
     """`bill_usage` of one common-case pair (see `bill_round`), under the exact context;
     None when the pair is not the common case. Each step names the general one it mirrors."""
-    start, end = prev.read_at, curr.read_at
+    start, end = prev.taken_at, curr.taken_at
     if end <= start or start.utcoffset() is None or end.utcoffset() is None:
         return None  # usage_between / UsageSlice refuse it
     if start < prices.since:

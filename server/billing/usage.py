@@ -13,9 +13,12 @@ and nothing is invented. The per-account `BillingState` also holds the cumulativ
 current tier period; pricing counts tiers as cumulative-before + delta, so billing a period
 in one slice or in any split of it gives the same total.
 
-A reading below the previous one raises `NegativeDelta` (the collector holds it for review);
-a register that wrapped past its maximum is handled by `register_delta` when the maximum is
-known. `bill_batch` bills many (prev, curr) pairs, threading each account's state through its
+Readings are metering's `Reading` (server.metering.reading: taken_at, total, bands), as
+ingest accepted them. A reading below the previous one raises `NegativeDelta` (the collector
+holds it for review): `register_delta` asks metering's `advance`, the one roll-over rule
+ingest applies too, and refuses what it refuses.
+
+`bill_batch` bills many (prev, curr) pairs, threading each account's state through its
 readings in order, and reports failures per item instead of stopping the batch; `bill_round`
 (round.py) gives the same result for a collector's round as lean `Bill`s, pricing the common
 case inline (what the billing service uses; a property test holds the two to the digit).
@@ -24,7 +27,7 @@ case inline (what the billing service uses; a property test holds the two to the
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import (
     ROUND_FLOOR,
@@ -32,11 +35,13 @@ from decimal import (
     Decimal,
     Inexact,
     InvalidOperation,
+    localcontext,
 )
 from typing import NamedTuple
 
 from server.core.errors import Conflict, ShuidianError, ValidationFailed
 from server.core.money import FEN_PER_YUAN
+from server.metering.reading import Reading, RegisterWentBack, advance
 from server.tariffs.calendar import HolidayRule
 from server.tariffs.plans import Band, Plan, Tariff, Unit, as_tariff, tou_of
 from server.tariffs.pricing import (
@@ -79,18 +84,6 @@ class BandRegistersMismatch(BillingError, ValidationFailed):
     code = "band_registers_mismatch"
 
 
-@dataclass(frozen=True, slots=True)
-class MeterReading:
-    """Register values as the meter shows them (before the multiplier), stamped when read.
-
-    `bands` maps band register number (1 尖 … 5 深谷) to its value; empty if the meter has none.
-    """
-
-    read_at: datetime
-    total: Decimal
-    bands: Mapping[int, Decimal] = field(default_factory=dict)
-
-
 class BillingState(NamedTuple):
     """What billing remembers per account between readings. (A named tuple: read and rebuilt
     for thousands of accounts per round, at a third of a frozen dataclass's cost.)"""
@@ -121,8 +114,8 @@ class BillingRequest(NamedTuple):
     not a frozen dataclass: a collector's round builds thousands, at a quarter of the cost.)"""
 
     account: Hashable
-    prev: MeterReading
-    curr: MeterReading
+    prev: Reading
+    curr: Reading
     tariff: Tariff | Plan
     multiplier: Decimal = Decimal(1)
     register_max: Decimal | None = None
@@ -144,19 +137,23 @@ def _times(multiplier: Decimal) -> Decimal | None:
 
 
 def register_delta(prev: Decimal, curr: Decimal, max_value: Decimal | None = None) -> Decimal:
-    """Advance of a cumulative register from `prev` to `curr`.
+    """Advance of a cumulative register from `prev` to `curr`, by metering's one roll-over
+    rule (`server.metering.reading.advance`), computed exactly.
 
     `max_value` is the register's modulus: the value at which it wraps to zero (1000000 for a
-    register that shows 999999.99). A backwards step is a roll-over only if the wrapped
-    advance is under half the modulus; anything else is a `NegativeDelta`.
+    register that shows 999999.99); None when unknown (then it never wraps). A fall `advance`
+    refuses is a `NegativeDelta`.
     """
-    if curr >= prev:
-        return _EXACT.subtract(curr, prev)
-    if max_value is not None and prev < max_value:
-        wrapped = _EXACT.add(_EXACT.subtract(max_value, prev), curr)
-        if wrapped < max_value / 2:
-            return wrapped
-    raise NegativeDelta("电表读数倒走，已暂停计费待人工核查", prev=prev, curr=curr)
+    with localcontext(_EXACT):
+        return _advance(prev, curr, max_value)
+
+
+def _advance(prev: Decimal, curr: Decimal, max_value: Decimal | None) -> Decimal:
+    """`register_delta` in the caller's (exact) context."""
+    try:
+        return advance(prev, curr, max_value)
+    except RegisterWentBack:
+        raise NegativeDelta("电表读数倒走，已暂停计费待人工核查", prev=prev, curr=curr) from None
 
 
 def settle(exact_yuan: Decimal, carry_fen: Decimal) -> tuple[int, Decimal]:
@@ -171,16 +168,16 @@ def settle(exact_yuan: Decimal, carry_fen: Decimal) -> tuple[int, Decimal]:
 
 
 def usage_between(
-    prev: MeterReading,
-    curr: MeterReading,
+    prev: Reading,
+    curr: Reading,
     *,
     multiplier: Decimal = Decimal(1),
     register_max: Decimal | None = None,
 ) -> UsageSlice:
     """The use between two readings, multiplier applied, per band when both have bands."""
-    if curr.read_at <= prev.read_at:
+    if curr.taken_at <= prev.taken_at:
         raise ReadingsOutOfOrder(
-            "本次读数时间不晚于上次读数", prev_at=prev.read_at, curr_at=curr.read_at
+            "本次读数时间不晚于上次读数", prev_at=prev.taken_at, curr_at=curr.taken_at
         )
     if multiplier <= ZERO:
         raise ValueError(f"multiplier must be positive, got {multiplier}")
@@ -198,12 +195,12 @@ def usage_between(
             bands[band] = delta if times is None else _EXACT.multiply(delta, times)
     if times is not None:
         total = _EXACT.multiply(total, times)
-    return UsageSlice(prev.read_at, curr.read_at, total, bands)
+    return UsageSlice(prev.taken_at, curr.taken_at, total, bands)
 
 
 def bill_usage(
-    prev: MeterReading,
-    curr: MeterReading,
+    prev: Reading,
+    curr: Reading,
     *,
     tariff: Tariff | Plan,
     state: BillingState | None = None,

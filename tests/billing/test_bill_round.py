@@ -17,11 +17,11 @@ from server.billing.round import Bill, bill_round
 from server.billing.usage import (
     BillingRequest,
     BillingState,
-    MeterReading,
     UsageCharge,
     bill_batch,
 )
 from server.core.errors import ShuidianError
+from server.metering.reading import Reading
 from server.tariffs import LOCAL_TZ, Band, FlatPlan, PlanVersion, Season, Tariff, TouPlan, Unit
 from tests.billing.test_pricing_fast_path import T0, _day, quantities, tariffs
 
@@ -69,14 +69,14 @@ def meter_runs(draw: st.DrawFn, account: str) -> list[BillingRequest]:
     values = draw(st.sampled_from(STYLES))
     at = T0 + timedelta(minutes=draw(st.sampled_from([-30, -15, 0, 5])))
     bands = draw(registers(values, None)) if draw(st.booleans()) else {}
-    reading = MeterReading(at, draw(values), bands)
+    reading = Reading(at, draw(values), bands)
     pairs = []
     for _ in range(draw(st.integers(1, 4))):
         total = reading.total + draw(values)
         if draw(st.integers(0, 19)) == 0:
             total = reading.total - Decimal("0.01")  # backwards (or rolled over, with a max)
         bands = draw(registers(values, dict(reading.bands))) if reading.bands else {}
-        curr = MeterReading(reading.read_at + draw(st.sampled_from(STEPS)), total, bands)
+        curr = Reading(reading.taken_at + draw(st.sampled_from(STEPS)), total, bands)
         pairs.append(BillingRequest(account, reading, curr, tariff, multiplier, register_max))
         reading = curr
     return pairs
@@ -159,13 +159,11 @@ def test_the_common_case_never_reaches_the_general_path(monkeypatch: pytest.Monk
     requests = [
         BillingRequest(
             "shop",
-            MeterReading(T0, Decimal("100.0"), {2: Decimal("60.0"), 4: Decimal("40.0")}),
-            MeterReading(end, Decimal("100.5"), {2: Decimal("60.5"), 4: Decimal("40.0")}),
+            Reading(T0, Decimal("100.0"), {2: Decimal("60.0"), 4: Decimal("40.0")}),
+            Reading(end, Decimal("100.5"), {2: Decimal("60.5"), 4: Decimal("40.0")}),
             shop,
         ),
-        BillingRequest(
-            "flat", MeterReading(T0, Decimal("12.5")), MeterReading(end, Decimal("12.75")), water
-        ),
+        BillingRequest("flat", Reading(T0, Decimal("12.5")), Reading(end, Decimal("12.75")), water),
     ]
     monkeypatch.setattr(usage, "bill_usage", general)
     results, states = bill_round(requests, {"shop": BillingState(Decimal("0.5"))})

@@ -9,7 +9,6 @@ from server.billing import (
     BandRegistersMismatch,
     BillingRequest,
     BillingState,
-    MeterReading,
     NegativeDelta,
     ReadingsOutOfOrder,
     UsageCharge,
@@ -19,6 +18,7 @@ from server.billing import (
     settle,
     usage_between,
 )
+from server.metering.reading import Reading
 from server.tariffs import (
     LOCAL_TZ,
     Band,
@@ -38,9 +38,9 @@ T0 = datetime(2025, 4, 7, 0, 0, tzinfo=LOCAL_TZ)
 FLAT = FlatPlan(D("0.6543"))
 
 
-def reading(minutes: int, total: str, **bands: str) -> MeterReading:
+def reading(minutes: int, total: str, **bands: str) -> Reading:
     by_number = {int(k[1:]): D(v) for k, v in bands.items()}  # b2="1.5" → {2: 1.5}
-    return MeterReading(T0 + timedelta(minutes=minutes), D(total), by_number)
+    return Reading(T0 + timedelta(minutes=minutes), D(total), by_number)
 
 
 def test_register_delta_forward_and_rolled_over() -> None:
