@@ -139,9 +139,12 @@ def register_delta(prev: Decimal, curr: Decimal, max_value: Decimal | None = Non
     register that shows 999999.99). A backwards step is a roll-over only if the wrapped
     advance is under half the modulus; anything else is a `NegativeDelta`.
     """
-    if not computing_exactly():
-        with exact():
-            return register_delta(prev, curr, max_value)
+    with exact():
+        return _advance(prev, curr, max_value)
+
+
+def _advance(prev: Decimal, curr: Decimal, max_value: Decimal | None) -> Decimal:
+    """`register_delta` in the exact context (usage_between's, for each register)."""
     if curr >= prev:
         return curr - prev
     if max_value is not None and prev < max_value:
@@ -182,7 +185,7 @@ def usage_between(
         with exact():
             return usage_between(prev, curr, multiplier, register_max)
     times = _times(multiplier)
-    total = register_delta(prev.total, curr.total, register_max)
+    total = _advance(prev.total, curr.total, register_max)
     bands: dict[Band, Decimal] = {}
     if prev.bands and curr.bands:
         if prev.bands.keys() != curr.bands.keys():
@@ -191,7 +194,7 @@ def usage_between(
             band = _BANDS.get(number)  # a dict lookup: Band(number) costs a microsecond
             if band is None:
                 raise BandRegistersMismatch("分时寄存器编号必须是1到5", band=number)
-            delta = register_delta(prev.bands[number], value, register_max)
+            delta = _advance(prev.bands[number], value, register_max)
             bands[band] = delta if times is None else delta * times
     if times is not None:
         total = total * times

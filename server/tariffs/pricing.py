@@ -240,43 +240,45 @@ def _price_pieces(
     last = results[-1]
     quantity = _sum(result.quantity for result in results)
     return PriceResult(
-        lines, _sum(line.amount for line in lines), quantity,
-        last.tier_period_start, last.cumulative_after,
-    )  # fmt: skip
+        lines, _total(lines), quantity, last.tier_period_start, last.cumulative_after
+    )
 
 
 def _price_piece(
     plan: Plan, piece: UsageSlice, cumulative_before: Decimal, is_holiday: HolidayRule
 ) -> PriceResult:
-    """`piece` under `plan`, in force over all of it; a tiered plan's piece lies in one tier
-    period, `cumulative_before` of it already used."""
-    lines, quantity = _plan_lines(plan, piece, cumulative_before, is_holiday)
-    total = ZERO
-    for line in lines:
-        total += line.amount
-    tiered = tiered_of(plan)
-    if tiered is None:
-        return PriceResult(tuple(lines), total, quantity)
-    period = period_start(tiered.period, piece.start)
-    return PriceResult(tuple(lines), total, quantity, period, cumulative_before + quantity)
-
-
-def _plan_lines(
-    plan: Plan, piece: UsageSlice, before: Decimal, is_holiday: HolidayRule
-) -> tuple[list[PriceLine], Decimal]:
-    """The lines of one plan over one piece, by the plan's kind, and the quantity priced
-    (as a sum from zero gives it: 1E+2 kWh reads 100 kWh)."""
+    """`piece` under `plan`, in force over all of it, by the plan's kind; a tiered plan's piece
+    lies in one tier period, `cumulative_before` of it already used."""
     if isinstance(plan, TwoPartPlan):
         plan = plan.energy  # the basic charge is levied apart (`basic_charge`)
-    if isinstance(plan, FlatPlan):
-        return _flat_lines(plan, piece.total), ZERO + piece.total
-    if isinstance(plan, TouPlan):
-        return _tou_lines(plan, piece.bands or _bands_by_time(plan, piece, is_holiday))
+    if isinstance(plan, TieredPlan):
+        return _price_tiered(plan, piece, cumulative_before, is_holiday)
+    lines, quantity = _base_lines(plan, piece, is_holiday)
+    return PriceResult(tuple(lines), _total(lines), quantity)
+
+
+def _price_tiered(
+    plan: TieredPlan, piece: UsageSlice, before: Decimal, is_holiday: HolidayRule
+) -> PriceResult:
+    """Tier unit prices, or a flat/TOU base plus tier surcharges, `before` already used."""
     if plan.base is None:
         lines = _tier_lines(plan, before, piece.total, surcharge=False)
-        return lines, ZERO + piece.total
-    lines, quantity = _plan_lines(plan.base, piece, before, is_holiday)
-    return lines + _tier_lines(plan, before, quantity, surcharge=True), quantity
+        quantity = ZERO + piece.total
+    else:
+        lines, quantity = _base_lines(plan.base, piece, is_holiday)
+        lines += _tier_lines(plan, before, quantity, surcharge=True)
+    period = period_start(plan.period, piece.start)
+    return PriceResult(tuple(lines), _total(lines), quantity, period, before + quantity)
+
+
+def _base_lines(
+    plan: FlatPlan | TouPlan, piece: UsageSlice, is_holiday: HolidayRule
+) -> tuple[list[PriceLine], Decimal]:
+    """A flat or TOU plan's lines and the quantity priced (as a sum from zero gives it:
+    1E+2 kWh reads 100 kWh)."""
+    if isinstance(plan, FlatPlan):
+        return _flat_lines(plan, piece.total), ZERO + piece.total
+    return _tou_lines(plan, piece.bands or _bands_by_time(plan, piece, is_holiday))
 
 
 def _flat_lines(plan: FlatPlan, quantity: Decimal) -> list[PriceLine]:
@@ -397,6 +399,14 @@ def _merge(lines: Iterable[PriceLine]) -> tuple[PriceLine, ...]:
         else:
             merged[key] = line
     return tuple(merged.values())
+
+
+def _total(lines: Iterable[PriceLine]) -> Decimal:
+    """Σ line amounts: a bill's total."""
+    total = ZERO
+    for line in lines:
+        total += line.amount
+    return total
 
 
 def _sum(values: Iterable[Decimal]) -> Decimal:
