@@ -9,7 +9,7 @@ pair it read. Per batch, in one database transaction:
 2. read back which (meter, reading_at) pairs are already billed (UNIQUE on usage_charge: a
    repeated reading is a no-op that returns the first result) and the accounts' tariffs —
    one query each for the whole batch;
-3. price with the pure `bill_round` (server.billing.round: `bill_batch`'s result, cheaper),
+3. price with the pure `bill_round` (server.billing.round: `bill_usage`'s steps per pair),
    threading each account's state (carry in [0, 1) fen, tier use) through its readings in
    order;
 4. write with one statement per table: the wallet totals and new states (one

@@ -22,6 +22,10 @@ collector's round, as the lean `Bill`s the billing service stores):
     usage_between(prev, curr)             register deltas × multiplier → UsageSlice
     charge_usage(tariff, usage, state)    price_usage (tier use continued from the state),
                                           then settle → (price, fen to deduct, new state)
+
+The arithmetic is written with plain operators and runs in pricing's exact context (a result
+that would be rounded raises): `bill_usage` enters it per pair, `bill_round` once per round,
+and `usage_between`, `settle` and `register_delta` enter it themselves when called outside.
 """
 
 from __future__ import annotations
