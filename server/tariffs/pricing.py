@@ -209,10 +209,19 @@ def price_usage(
                 tariff, usage, cumulative_before=cumulative_before, is_holiday=is_holiday
             )
     tariff = as_tariff(tariff)
-    newest = tariff.versions[-1]
-    if newest.effective_from <= usage.start and tiered_of(newest.plan) is None:
-        return _price_piece(newest.plan, usage, ZERO, is_holiday)  # one piece, nothing to cut
+    in_force = untiered_energy(tariff)
+    if in_force is not None and in_force[0] <= usage.start:  # one piece, nothing to cut
+        lines, quantity = energy_lines(in_force[1], usage, is_holiday)
+        return PriceResult(tuple(lines), line_total(lines), quantity)
     return _price_pieces(tariff, usage, cumulative_before, is_holiday)
+
+
+def untiered_energy(tariff: Tariff | Plan) -> tuple[datetime, FlatPlan | TouPlan] | None:
+    """When the newest version takes effect and its energy plan, if that is flat or TOU: a
+    slice from then on is priced by `energy_lines` under that plan alone. None if tiered."""
+    version = as_tariff(tariff).versions[-1]
+    plan = version.plan.energy if isinstance(version.plan, TwoPartPlan) else version.plan
+    return None if isinstance(plan, TieredPlan) else (version.effective_from, plan)
 
 
 def _price_pieces(
@@ -240,7 +249,7 @@ def _price_pieces(
     last = results[-1]
     quantity = _sum(result.quantity for result in results)
     return PriceResult(
-        lines, _total(lines), quantity, last.tier_period_start, last.cumulative_after
+        lines, line_total(lines), quantity, last.tier_period_start, last.cumulative_after
     )
 
 
@@ -253,8 +262,8 @@ def _price_piece(
         plan = plan.energy  # the basic charge is levied apart (`basic_charge`)
     if isinstance(plan, TieredPlan):
         return _price_tiered(plan, piece, cumulative_before, is_holiday)
-    lines, quantity = _base_lines(plan, piece, is_holiday)
-    return PriceResult(tuple(lines), _total(lines), quantity)
+    lines, quantity = energy_lines(plan, piece, is_holiday)
+    return PriceResult(tuple(lines), line_total(lines), quantity)
 
 
 def _price_tiered(
@@ -265,17 +274,17 @@ def _price_tiered(
         lines = _tier_lines(plan, before, piece.total, surcharge=False)
         quantity = ZERO + piece.total
     else:
-        lines, quantity = _base_lines(plan.base, piece, is_holiday)
+        lines, quantity = energy_lines(plan.base, piece, is_holiday)
         lines += _tier_lines(plan, before, quantity, surcharge=True)
     period = period_start(plan.period, piece.start)
-    return PriceResult(tuple(lines), _total(lines), quantity, period, before + quantity)
+    return PriceResult(tuple(lines), line_total(lines), quantity, period, before + quantity)
 
 
-def _base_lines(
-    plan: FlatPlan | TouPlan, piece: UsageSlice, is_holiday: HolidayRule
+def energy_lines(
+    plan: FlatPlan | TouPlan, piece: UsageSlice, is_holiday: HolidayRule = None
 ) -> tuple[list[PriceLine], Decimal]:
-    """A flat or TOU plan's lines and the quantity priced (as a sum from zero gives it:
-    1E+2 kWh reads 100 kWh)."""
+    """A flat or TOU plan's lines for `piece` (in the exact context) and the quantity priced
+    (as a sum from zero gives it: 1E+2 kWh reads 100 kWh)."""
     if isinstance(plan, FlatPlan):
         return _flat_lines(plan, piece.total), ZERO + piece.total
     return _tou_lines(plan, piece.bands or _bands_by_time(plan, piece, is_holiday))
@@ -401,8 +410,8 @@ def _merge(lines: Iterable[PriceLine]) -> tuple[PriceLine, ...]:
     return tuple(merged.values())
 
 
-def _total(lines: Iterable[PriceLine]) -> Decimal:
-    """Σ line amounts: a bill's total."""
+def line_total(lines: Iterable[PriceLine]) -> Decimal:
+    """Σ line amounts: a bill's total (in the exact context)."""
     total = ZERO
     for line in lines:
         total += line.amount
