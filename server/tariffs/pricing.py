@@ -1,22 +1,22 @@
 """Pricing: usage in, itemised exact charge out. Pure; never rounds money.
 
 A `UsageSlice` is use between two instants: a total and, when the meter keeps them, the use
-per TOU band register. `price_usage` prices it under a `Tariff` (or a bare plan):
+per TOU band register. `price_usage` prices it under a `Tariff` (or a bare plan); each plan
+kind is priced by one function, whichever way a slice gets there:
 
-    price_usage(tariff, usage)             the slice, cut into pieces, each priced by
-      _price_piece(plan, piece)            the one plan in force over it, by its kind:
-        FlatPlan      _flat_lines          total × unit price          (电量 / 用水量)
-        TouPlan       _tou_lines           band use × band price       (尖峰平谷 by season)
-        TieredPlan    _tier_lines          tier use × tier price, or × surcharge (加价) on top
-                                           of a flat or TOU base priced as above
-        TwoPartPlan                        its energy plan, as above; `basic_charge` prices
-                                           the monthly kVA / kW part
+    price_usage(tariff, usage)
+      ├ newest version flat or TOU, in force over the slice (`untiered_energy`): one piece,
+      │   priced by `energy_lines` straight away — the common case, and billing's batch
+      │   (server.billing.round) prices it with the same two functions
+      └ otherwise cut into pieces (1.), each under the one plan in force over it:
+          FlatPlan     _flat_lines    total × unit price        (电量 / 用水量: water is m³)
+          TouPlan      _tou_lines     band use × band price     (尖峰平谷 per season, 2.)
+          TieredPlan   _tier_lines    tier use × tier price, or × surcharge (加价) on top of
+                                      a flat or TOU base priced as above (3.)
+          TwoPartPlan  its energy plan, as above; `basic_charge` prices the monthly kVA / kW
 
-Water is priced by the same flat or tiered plans in m³. Each kind is written once, and the
-billing service's batch (server.billing.round) prices through `price_usage` too. Most slices
-need no cutting — readings every 15 minutes, the newest version in force, no tiers — and are
-priced as one piece straight away; a property test holds that to the general path's result,
-digit for digit (tests/billing/test_pricing_fast_path.py).
+A property test holds the short way to the cut one, digit for digit
+(tests/billing/test_pricing_fast_path.py).
 
 1. **Pieces.** The slice is cut where a new plan version takes effect and, for tiered plans,
    where a new tier period (calendar month/year, Asia/Shanghai) begins. With one piece
@@ -247,7 +247,7 @@ def _price_pieces(
         period = key
     lines = _merge(line for result in results for line in result.lines)
     last = results[-1]
-    quantity = _sum(result.quantity for result in results)
+    quantity = sum((result.quantity for result in results), ZERO)
     return PriceResult(
         lines, line_total(lines), quantity, last.tier_period_start, last.cumulative_after
     )
@@ -415,11 +415,4 @@ def line_total(lines: Iterable[PriceLine]) -> Decimal:
     total = ZERO
     for line in lines:
         total += line.amount
-    return total
-
-
-def _sum(values: Iterable[Decimal]) -> Decimal:
-    total = ZERO
-    for v in values:
-        total += v
     return total
