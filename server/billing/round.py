@@ -9,7 +9,7 @@ pair leaves its account's state as it was and does not stop the round.
 
 Most pairs of a round are the common case: the newest version of a flat or TOU tariff in
 force since before the previous reading. The round looks that plan up once per tariff
-(`untiered_energy`) and prices such a pair with `energy_lines` — what `price_usage` does for
+(`untiered_energy`) and prices such a pair with `price_energy` — what `price_usage` does for
 it — without the rest of `price_usage`; every other pair goes through `charge_usage`, as in
 `bill_usage`. A property test (tests/billing/test_bill_round.py) holds the round to
 `bill_usage`, pair by pair, to the digit.
@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import NamedTuple
 
 from server.billing.usage import (
@@ -32,7 +33,7 @@ from server.billing.usage import (
 from server.core.errors import ShuidianError
 from server.tariffs.calendar import HolidayRule
 from server.tariffs.plans import FlatPlan, TouPlan
-from server.tariffs.pricing import energy_lines, exact, line_total, untiered_energy
+from server.tariffs.pricing import exact, price_energy, untiered_energy
 
 BillLine = tuple[str, Decimal, Decimal, Decimal]  # label, quantity, unit price, amount (yuan)
 _NEW_ACCOUNT = BillingState()
@@ -71,20 +72,19 @@ def bill_round(
                     request.prev, request.curr, request.multiplier, request.register_max
                 )
                 if plan is not None and plan[0] <= usage.start:
-                    lines, quantity = energy_lines(plan[1], usage, is_holiday)
-                    total = line_total(lines)
-                    deduct, carry = settle(total, state.carry_fen)
+                    price = price_energy(plan[1], usage, is_holiday)
+                    deduct, carry = settle(price.total, state.carry_fen)
                     after = BillingState(carry)
                 else:
                     price, deduct, after = charge_usage(tariff, usage, state, is_holiday)
-                    lines, quantity, total = price.lines, price.quantity, price.total
             except ShuidianError as error:
                 results.append(error)
                 continue
             current[request.account] = after
-            bill_lines = tuple([(ln.label, ln.quantity, ln.unit_price, ln.amount) for ln in lines])
-            results.append(Bill(deduct, quantity, total, bill_lines))
+            lines = tuple(map(_bill_line, price.lines))
+            results.append(Bill(deduct, price.quantity, price.total, lines))
     return results, current
 
 
 _UNSEEN: object = object()
+_bill_line = attrgetter("label", "quantity", "unit_price", "amount")  # a PriceLine's BillLine

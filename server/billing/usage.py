@@ -39,6 +39,7 @@ from typing import NamedTuple
 from server.core.errors import Conflict, ShuidianError, ValidationFailed
 from server.core.money import FEN_PER_YUAN
 from server.tariffs.calendar import HolidayRule
+from server.tariffs.errors import InvalidUsage
 from server.tariffs.plans import Band, Plan, Tariff, Unit, as_tariff, tou_of
 from server.tariffs.pricing import (
     LineKind,
@@ -178,11 +179,14 @@ def usage_between(
     multiplier: Decimal = ONE,
     register_max: Decimal | None = None,
 ) -> UsageSlice:
-    """The use between two readings, multiplier applied, per band when both have bands."""
+    """The use between two readings, multiplier applied, per band when both have bands: a
+    slice pricing accepts (`check_usage`), or a typed refusal."""
     if curr.read_at <= prev.read_at:
         raise ReadingsOutOfOrder(
             "本次读数时间不晚于上次读数", prev_at=prev.read_at, curr_at=curr.read_at
         )
+    if prev.read_at.utcoffset() is None:  # curr's too: an aware and a naive time don't compare
+        raise InvalidUsage("用量时间必须带时区")
     if multiplier <= ZERO:
         raise ValueError(f"multiplier must be positive, got {multiplier}")
     if not computing_exactly():

@@ -6,7 +6,7 @@ kind is priced by one function, whichever way a slice gets there:
 
     price_usage(tariff, usage)
       ├ newest version flat or TOU, in force over the slice (`untiered_energy`): one piece,
-      │   priced by `energy_lines` straight away — the common case, and billing's batch
+      │   priced by `price_energy` straight away — the common case, and billing's batch
       │   (server.billing.round) prices it with the same two functions
       └ otherwise cut into pieces (1.), each under the one plan in force over it:
           FlatPlan     _flat_lines    total × unit price        (电量 / 用水量: water is m³)
@@ -46,11 +46,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Context, Decimal, Inexact, InvalidOperation, getcontext, localcontext
 from enum import StrEnum
 from itertools import pairwise
+from types import MappingProxyType
 from typing import NamedTuple
 
 from server.core.money import split_by_weights
@@ -115,22 +115,27 @@ class PriceLine(NamedTuple):
         return f"{self.label} {self.quantity} {self.unit} × ¥{self.unit_price} = ¥{self.amount}"
 
 
-@dataclass(frozen=True, slots=True)
-class UsageSlice:
-    """Use over [start, end): `total` and, if the meter has them, per-band quantities."""
+class UsageSlice(NamedTuple):
+    """Use over [start, end): `total` and, if the meter has them, per-band quantities.
+
+    `price_usage` refuses a slice with naive times, an end before its start or negative use
+    (`check_usage`); billing's `usage_between` makes none. (A named tuple, not a checked
+    frozen dataclass: billing makes one per reading of every round, at a fifth of the cost.)"""
 
     start: datetime
     end: datetime
     total: Decimal
-    bands: Mapping[Band, Decimal] = field(default_factory=dict)
+    bands: Mapping[Band, Decimal] = MappingProxyType({})
 
-    def __post_init__(self) -> None:
-        if self.start.utcoffset() is None or self.end.utcoffset() is None:
-            raise InvalidUsage("用量时间必须带时区")
-        if self.end < self.start:
-            raise InvalidUsage("用量的结束时间早于开始时间", start=self.start, end=self.end)
-        if self.total < ZERO or (self.bands and min(self.bands.values()) < ZERO):
-            raise InvalidUsage("用量不能为负数", total=self.total)
+
+def check_usage(usage: UsageSlice) -> None:
+    """Refuse a slice that cannot be priced: naive times, an end before its start, negative use."""
+    if usage.start.utcoffset() is None or usage.end.utcoffset() is None:
+        raise InvalidUsage("用量时间必须带时区")
+    if usage.end < usage.start:
+        raise InvalidUsage("用量的结束时间早于开始时间", start=usage.start, end=usage.end)
+    if usage.total < ZERO or (usage.bands and min(usage.bands.values()) < ZERO):
+        raise InvalidUsage("用量不能为负数", total=usage.total)
 
 
 class PriceResult(NamedTuple):
@@ -208,17 +213,17 @@ def price_usage(
             return price_usage(
                 tariff, usage, cumulative_before=cumulative_before, is_holiday=is_holiday
             )
+    check_usage(usage)
     tariff = as_tariff(tariff)
     in_force = untiered_energy(tariff)
     if in_force is not None and in_force[0] <= usage.start:  # one piece, nothing to cut
-        lines, quantity = energy_lines(in_force[1], usage, is_holiday)
-        return PriceResult(tuple(lines), line_total(lines), quantity)
+        return price_energy(in_force[1], usage, is_holiday)
     return _price_pieces(tariff, usage, cumulative_before, is_holiday)
 
 
 def untiered_energy(tariff: Tariff | Plan) -> tuple[datetime, FlatPlan | TouPlan] | None:
     """When the newest version takes effect and its energy plan, if that is flat or TOU: a
-    slice from then on is priced by `energy_lines` under that plan alone. None if tiered."""
+    slice from then on is priced by `price_energy` under that plan alone. None if tiered."""
     version = as_tariff(tariff).versions[-1]
     plan = version.plan.energy if isinstance(version.plan, TwoPartPlan) else version.plan
     return None if isinstance(plan, TieredPlan) else (version.effective_from, plan)
@@ -262,8 +267,7 @@ def _price_piece(
         plan = plan.energy  # the basic charge is levied apart (`basic_charge`)
     if isinstance(plan, TieredPlan):
         return _price_tiered(plan, piece, cumulative_before, is_holiday)
-    lines, quantity = energy_lines(plan, piece, is_holiday)
-    return PriceResult(tuple(lines), line_total(lines), quantity)
+    return price_energy(plan, piece, is_holiday)
 
 
 def _price_tiered(
@@ -274,32 +278,28 @@ def _price_tiered(
         lines = _tier_lines(plan, before, piece.total, surcharge=False)
         quantity = ZERO + piece.total
     else:
-        lines, quantity = energy_lines(plan.base, piece, is_holiday)
-        lines += _tier_lines(plan, before, quantity, surcharge=True)
+        base = price_energy(plan.base, piece, is_holiday)
+        lines = [*base.lines, *_tier_lines(plan, before, base.quantity, surcharge=True)]
+        quantity = base.quantity
     period = period_start(plan.period, piece.start)
     return PriceResult(tuple(lines), line_total(lines), quantity, period, before + quantity)
 
 
-def energy_lines(
+def price_energy(
     plan: FlatPlan | TouPlan, piece: UsageSlice, is_holiday: HolidayRule = None
-) -> tuple[list[PriceLine], Decimal]:
-    """A flat or TOU plan's lines for `piece` (in the exact context) and the quantity priced
-    (as a sum from zero gives it: 1E+2 kWh reads 100 kWh)."""
-    if isinstance(plan, FlatPlan):
-        return _flat_lines(plan, piece.total), ZERO + piece.total
-    return _tou_lines(plan, piece.bands or _bands_by_time(plan, piece, is_holiday))
+) -> PriceResult:
+    """`piece` (one `check_usage` accepts) under a flat or TOU plan, in the exact context: the
+    quantity priced is as a sum from zero gives it (1E+2 kWh reads 100 kWh)."""
+    if isinstance(plan, FlatPlan):  # one unit price: 电量 (kWh) or 用水量 (m³)
+        line = _line(LineKind.ENERGY, _ENERGY_LABELS[plan.unit], piece.total, plan.unit, plan.price)
+        return PriceResult((line,), ZERO + line.amount, ZERO + piece.total)
+    return _price_tou(plan, piece.bands or _bands_by_time(plan, piece, is_holiday))
 
 
-def _flat_lines(plan: FlatPlan, quantity: Decimal) -> list[PriceLine]:
-    """One unit price: 电量 (kWh) or 用水量 (m³)."""
-    return [_line(LineKind.ENERGY, _ENERGY_LABELS[plan.unit], quantity, plan.unit, plan.price)]
-
-
-def _tou_lines(plan: TouPlan, bands: Mapping[Band, Decimal]) -> tuple[list[PriceLine], Decimal]:
-    """A line per band with use, at the band's price, in band order (尖 first); and the
-    quantity priced, Σ band use."""
+def _price_tou(plan: TouPlan, bands: Mapping[Band, Decimal]) -> PriceResult:
+    """A line per band with use, at the band's price, in band order (尖 first)."""
     lines = []
-    quantity = ZERO
+    quantity = total = ZERO
     for band in sorted(bands):
         q = bands[band]
         quantity += q
@@ -308,8 +308,10 @@ def _tou_lines(plan: TouPlan, bands: Mapping[Band, Decimal]) -> tuple[list[Price
         price = plan.prices.get(band)
         if price is None:
             raise InvalidUsage(f"电表记录了“{band.label}”时段用量，但价格方案没有该时段", band=band)
-        lines.append(_line(LineKind.ENERGY, _BAND_LABELS[band], q, plan.unit, price, band))
-    return lines, quantity
+        line = _line(LineKind.ENERGY, _BAND_LABELS[band], q, plan.unit, price, band)
+        lines.append(line)
+        total += line.amount
+    return PriceResult(tuple(lines), total, quantity)
 
 
 def _tier_lines(

@@ -172,7 +172,7 @@ def test_two_part_prices_its_energy_and_its_basic_charge_apart() -> None:
 )
 def test_bad_slices_are_refused(start, end, total, message) -> None:
     with pytest.raises(InvalidUsage, match=message):
-        UsageSlice(start, end, total)
+        price_usage(FlatPlan(D("0.6")), UsageSlice(start, end, total))
 
 
 quantities = st.decimals(min_value=0, max_value=100_000, places=2)
