@@ -4,15 +4,15 @@ A `UsageSlice` is use between two instants: a total and, when the meter keeps th
 per TOU band register. `price_usage` prices it under a `Tariff` (or a bare plan); each plan
 kind is priced by one function, whichever way a slice gets there:
 
-    price_usage(tariff, usage)
-      ├ newest version flat or TOU, in force over the slice (`untiered_energy`): one piece,
-      │   priced by `price_energy` straight away — the common case, and billing's batch
+    price_usage(tariff, usage)    refuses a slice it cannot price (`check_usage`), then:
+      ├ the newest version flat or TOU and in force over the whole slice (`untiered_energy`):
+      │   one piece, priced straight away — the common case; billing's batch
       │   (server.billing.round) prices it with the same two functions
-      └ otherwise cut into pieces (1.), each under the one plan in force over it:
-          FlatPlan     _flat_lines    total × unit price        (电量 / 用水量: water is m³)
-          TouPlan      _tou_lines     band use × band price     (尖峰平谷 per season, 2.)
-          TieredPlan   _tier_lines    tier use × tier price, or × surcharge (加价) on top of
-                                      a flat or TOU base priced as above (3.)
+      └ otherwise cut into pieces (1.), each under the one plan in force over it, by its kind:
+          FlatPlan     price_energy    total × unit price      (电量; 用水量 for water, in m³)
+          TouPlan      price_energy    band use × band price   (尖峰平谷 by season, 2.)
+          TieredPlan   _price_tiered   tier use × tier price; or price_energy's lines for the
+                                       flat/TOU base + tier use × surcharge (加价) (3.)
           TwoPartPlan  its energy plan, as above; `basic_charge` prices the monthly kVA / kW
 
 A property test holds the short way to the cut one, digit for digit

@@ -24,6 +24,7 @@ from server.tariffs import (
     Band,
     DaySchedule,
     FlatPlan,
+    InvalidUsage,
     PlanVersion,
     Season,
     Tariff,
@@ -41,6 +42,10 @@ FLAT = FlatPlan(D("0.6543"))
 def reading(minutes: int, total: str, **bands: str) -> MeterReading:
     by_number = {int(k[1:]): D(v) for k, v in bands.items()}  # b2="1.5" → {2: 1.5}
     return MeterReading(T0 + timedelta(minutes=minutes), D(total), by_number)
+
+
+def naive(minutes: int, total: str) -> MeterReading:
+    return MeterReading((T0 + timedelta(minutes=minutes)).replace(tzinfo=None), D(total))
 
 
 def test_register_delta_forward_and_rolled_over() -> None:
@@ -78,6 +83,7 @@ def test_usage_applies_the_multiplier_to_total_and_bands() -> None:
         (reading(0, "5", b2="1"), reading(15, "6", b2="0.5"), NegativeDelta, "倒走"),
         (reading(0, "5", b2="1"), reading(15, "6", b3="1"), BandRegistersMismatch, "不一致"),
         (reading(0, "5", b7="1"), reading(15, "6", b7="2"), BandRegistersMismatch, "1到5"),
+        (naive(0, "1"), naive(15, "2"), InvalidUsage, "必须带时区"),
     ],
 )
 def test_unbillable_pairs_raise_typed_errors(prev, curr, error, message) -> None:
