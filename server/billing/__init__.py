@@ -2,7 +2,6 @@
 
 from server.billing.usage import (
     BandRegistersMismatch,
-    BatchResult,
     BillingError,
     BillingRequest,
     BillingState,
@@ -10,8 +9,8 @@ from server.billing.usage import (
     NegativeDelta,
     ReadingsOutOfOrder,
     UsageCharge,
-    bill_batch,
     bill_usage,
+    charge_usage,
     register_delta,
     settle,
     usage_between,
@@ -19,7 +18,6 @@ from server.billing.usage import (
 
 __all__ = [
     "BandRegistersMismatch",
-    "BatchResult",
     "BillingError",
     "BillingRequest",
     "BillingState",
@@ -27,8 +25,8 @@ __all__ = [
     "NegativeDelta",
     "ReadingsOutOfOrder",
     "UsageCharge",
-    "bill_batch",
     "bill_usage",
+    "charge_usage",
     "register_delta",
     "settle",
     "usage_between",
