@@ -2,15 +2,14 @@
 
 from server.billing.usage import (
     BandRegistersMismatch,
-    BatchResult,
     BillingError,
     BillingRequest,
     BillingState,
     NegativeDelta,
     ReadingsOutOfOrder,
     UsageCharge,
-    bill_batch,
     bill_usage,
+    charge_usage,
     register_delta,
     settle,
     usage_between,
@@ -18,15 +17,14 @@ from server.billing.usage import (
 
 __all__ = [
     "BandRegistersMismatch",
-    "BatchResult",
     "BillingError",
     "BillingRequest",
     "BillingState",
     "NegativeDelta",
     "ReadingsOutOfOrder",
     "UsageCharge",
-    "bill_batch",
     "bill_usage",
+    "charge_usage",
     "register_delta",
     "settle",
     "usage_between",

@@ -9,7 +9,7 @@ pair it read. Per batch, in one database transaction:
 2. read back which (meter, reading_at) pairs are already billed (UNIQUE on usage_charge: a
    repeated reading is a no-op that returns the first result) and the accounts' tariffs —
    one query each for the whole batch;
-3. price with the pure `bill_round` (server.billing.round: `bill_batch`'s result, cheaper),
+3. price with the pure `bill_round` (server.billing.round: `bill_usage`'s steps per pair),
    threading each account's state (carry in [0, 1) fen, tier use) through its readings in
    order;
 4. write with one statement per table: the wallet totals and new states (one
@@ -40,7 +40,7 @@ from tortoise.transactions import in_transaction
 from server.billing import repository as repo
 from server.billing.repository import MeterInfo as _Meter
 from server.billing.round import Bill, bill_round
-from server.billing.usage import BillingState
+from server.billing.usage import BillingRequest, BillingState
 from server.core.errors import NotFound, ShuidianError
 from server.ledger.errors import AccountClosed
 from server.metering.reading import Reading
@@ -109,11 +109,17 @@ async def bill_readings(
     async with in_transaction() as conn:
         ctx = await _load(conn, items)
         todo = _triage(items, ctx, outcomes)
-        requests = [  # BillingRequest's fields, as a plain tuple
-            ((m.account_id, m.kind), it.prev, it.curr, ctx.tariffs[(m.account_id, m.kind)],
-             m.multiplier, it.register_max)
+        requests = [
+            BillingRequest(
+                account=(m.account_id, m.kind),
+                prev=it.prev,
+                curr=it.curr,
+                tariff=ctx.tariffs[(m.account_id, m.kind)],
+                multiplier=m.multiplier,
+                register_max=it.register_max,
+            )
             for _, it, m in todo
-        ]  # fmt: skip
+        ]
         results, states = bill_round(requests, ctx.states, is_holiday=is_holiday)
         charged: list[repo.Charged] = []
         for (i, it, m), result in zip(todo, results, strict=True):

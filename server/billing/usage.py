@@ -18,47 +18,49 @@ ingest accepted them. A reading below the previous one raises `NegativeDelta` (t
 holds it for review): `register_delta` asks metering's `advance`, the one roll-over rule
 ingest applies too, and refuses what it refuses.
 
-`bill_batch` bills many (prev, curr) pairs, threading each account's state through its
-readings in order, and reports failures per item instead of stopping the batch; `bill_round`
-(round.py) gives the same result for a collector's round as lean `Bill`s, pricing the common
-case inline (what the billing service uses; a property test holds the two to the digit).
+One reading pair is billed in three steps, each written once and shared by
+`bill_usage` (one pair, itemised as a `UsageCharge`) and `bill_round` (round.py: a
+collector's round, as the lean `Bill`s the billing service stores):
+
+    usage_between(prev, curr)             register deltas × multiplier → UsageSlice
+    charge_usage(tariff, usage, state)    price_usage (tier use continued from the state),
+                                          then settle → (price, fen to deduct, new state)
+
+The arithmetic is written with plain operators and runs in pricing's exact context (a result
+that would be rounded raises): `bill_usage` enters it per pair, `bill_round` once per round,
+and `usage_between`, `settle` and `register_delta` enter it themselves when called outside.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import (
-    ROUND_FLOOR,
-    Context,
-    Decimal,
-    Inexact,
-    InvalidOperation,
-    localcontext,
-)
+from decimal import Decimal
 from typing import NamedTuple
 
 from server.core.errors import Conflict, ShuidianError, ValidationFailed
 from server.core.money import FEN_PER_YUAN
 from server.metering.reading import Reading, RegisterWentBack, advance
 from server.tariffs.calendar import HolidayRule
+from server.tariffs.errors import InvalidUsage
 from server.tariffs.plans import Band, Plan, Tariff, Unit, as_tariff, tou_of
 from server.tariffs.pricing import (
     LineKind,
     PriceLine,
     PriceResult,
     UsageSlice,
+    computing_exactly,
+    exact,
     price_usage,
     tier_period_start_at,
 )
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
 ONE_FEN = Decimal(1)
-_EXACT = Context(prec=60, traps=[Inexact, InvalidOperation])
 _BANDS: dict[object, Band] = {int(b): b for b in Band}
 _FEN_PER_YUAN = Decimal(FEN_PER_YUAN)
-_ONE_AS_TUPLE = Decimal(1).as_tuple()
 
 
 class BillingError(ShuidianError):
@@ -117,39 +119,30 @@ class BillingRequest(NamedTuple):
     prev: Reading
     curr: Reading
     tariff: Tariff | Plan
-    multiplier: Decimal = Decimal(1)
+    multiplier: Decimal = ONE
     register_max: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    """`results[i]` answers `requests[i]`: a charge, or the error that refused it.
-    `states` holds every account's state after its last successful charge."""
-
-    results: tuple[UsageCharge | ShuidianError, ...]
-    states: dict[Hashable, BillingState]
 
 
 def _times(multiplier: Decimal) -> Decimal | None:
     """The multiplier to apply, None for × 1: it changes nothing, not even the exponent (× 1.0
     would), and most meters have no CT/PT."""
-    return None if multiplier.as_tuple() == _ONE_AS_TUPLE else multiplier
+    return None if multiplier == ONE and multiplier.same_quantum(ONE) else multiplier
 
 
 def register_delta(prev: Decimal, curr: Decimal, max_value: Decimal | None = None) -> Decimal:
-    """Advance of a cumulative register from `prev` to `curr`, by metering's one roll-over
-    rule (`server.metering.reading.advance`), computed exactly.
+    """Advance of a cumulative register from `prev` to `curr`.
 
     `max_value` is the register's modulus: the value at which it wraps to zero (1000000 for a
-    register that shows 999999.99); None when unknown (then it never wraps). A fall `advance`
-    refuses is a `NegativeDelta`.
+    register that shows 999999.99); None when unknown (then it never wraps). Whether the
+    register moved forward or rolled over is metering's one rule (`server.metering.reading.
+    advance`, ingest's too); a fall it refuses is a `NegativeDelta`.
     """
-    with localcontext(_EXACT):
+    with exact():
         return _advance(prev, curr, max_value)
 
 
 def _advance(prev: Decimal, curr: Decimal, max_value: Decimal | None) -> Decimal:
-    """`register_delta` in the caller's (exact) context."""
+    """`register_delta` in the exact context (usage_between's, for each register)."""
     try:
         return advance(prev, curr, max_value)
     except RegisterWentBack:
@@ -162,40 +155,66 @@ def settle(exact_yuan: Decimal, carry_fen: Decimal) -> tuple[int, Decimal]:
         raise ValueError(f"carry must be in [0, 1) fen, got {carry_fen}")
     if exact_yuan < ZERO:
         raise ValueError(f"a usage charge cannot be negative, got {exact_yuan}")
-    exact_fen = _EXACT.add(_EXACT.multiply(exact_yuan, _FEN_PER_YUAN), carry_fen)
-    deduct = int(exact_fen.to_integral_value(rounding=ROUND_FLOOR))
-    return deduct, _EXACT.subtract(exact_fen, Decimal(deduct))
+    if not computing_exactly():
+        with exact():
+            return settle(exact_yuan, carry_fen)
+    exact_fen = exact_yuan * _FEN_PER_YUAN + carry_fen
+    deduct = int(exact_fen)  # the floor: exact_fen is not negative
+    return deduct, exact_fen - deduct
 
 
 def usage_between(
     prev: Reading,
     curr: Reading,
-    *,
-    multiplier: Decimal = Decimal(1),
+    multiplier: Decimal = ONE,
     register_max: Decimal | None = None,
 ) -> UsageSlice:
-    """The use between two readings, multiplier applied, per band when both have bands."""
+    """The use between two readings, multiplier applied, per band when both have bands: a
+    slice pricing accepts (`check_usage`), or a typed refusal."""
     if curr.taken_at <= prev.taken_at:
         raise ReadingsOutOfOrder(
             "本次读数时间不晚于上次读数", prev_at=prev.taken_at, curr_at=curr.taken_at
         )
+    if prev.taken_at.utcoffset() is None:  # curr's too: an aware and a naive time don't compare
+        raise InvalidUsage("用量时间必须带时区")
     if multiplier <= ZERO:
         raise ValueError(f"multiplier must be positive, got {multiplier}")
+    if not computing_exactly():
+        with exact():
+            return usage_between(prev, curr, multiplier, register_max)
     times = _times(multiplier)
-    total = register_delta(prev.total, curr.total, register_max)
+    total = _advance(prev.total, curr.total, register_max)
     bands: dict[Band, Decimal] = {}
     if prev.bands and curr.bands:
         if prev.bands.keys() != curr.bands.keys():
             raise BandRegistersMismatch("两次读数的分时寄存器不一致")
-        for number in sorted(curr.bands):
+        for number, value in curr.bands.items():
             band = _BANDS.get(number)  # a dict lookup: Band(number) costs a microsecond
             if band is None:
                 raise BandRegistersMismatch("分时寄存器编号必须是1到5", band=number)
-            delta = register_delta(prev.bands[number], curr.bands[number], register_max)
-            bands[band] = delta if times is None else _EXACT.multiply(delta, times)
+            delta = _advance(prev.bands[number], value, register_max)
+            bands[band] = delta if times is None else delta * times
     if times is not None:
-        total = _EXACT.multiply(total, times)
+        total = total * times
     return UsageSlice(prev.taken_at, curr.taken_at, total, bands)
+
+
+def charge_usage(
+    tariff: Tariff | Plan,
+    usage: UsageSlice,
+    state: BillingState,
+    is_holiday: HolidayRule = None,
+) -> tuple[PriceResult, int, BillingState]:
+    """Price `usage` for an account in `state` and settle it in fen: (the price, the fen to
+    deduct now, the account's state after). Tier use goes on from the state's when the slice
+    starts in the same tier period, and from zero in a new one."""
+    before = ZERO
+    if state.tier_period_start is not None:  # only tiered accounts look their period up
+        if tier_period_start_at(tariff, usage.start) == state.tier_period_start:
+            before = state.cumulative
+    price = price_usage(tariff, usage, cumulative_before=before, is_holiday=is_holiday)
+    deduct, carry = settle(price.total, state.carry_fen)
+    return price, deduct, BillingState(carry, price.tier_period_start, price.cumulative_after)
 
 
 def bill_usage(
@@ -204,20 +223,15 @@ def bill_usage(
     *,
     tariff: Tariff | Plan,
     state: BillingState | None = None,
-    multiplier: Decimal = Decimal(1),
+    multiplier: Decimal = ONE,
     register_max: Decimal | None = None,
     is_holiday: HolidayRule = None,
 ) -> UsageCharge:
     """Bill the use between two consecutive readings to an account in `state`."""
-    state = state or BillingState()
     tariff = as_tariff(tariff)  # once, not in each pricing call
-    usage = usage_between(prev, curr, multiplier=multiplier, register_max=register_max)
-    period = tier_period_start_at(tariff, usage.start)
-    same_period = period is not None and period == state.tier_period_start
-    before = state.cumulative if same_period else ZERO
-    price = price_usage(tariff, usage, cumulative_before=before, is_holiday=is_holiday)
-    deduct, carry = settle(price.total, state.carry_fen)
-    new_state = BillingState(carry, price.tier_period_start, price.cumulative_after)
+    with exact():
+        usage = usage_between(prev, curr, multiplier, register_max)
+        price, deduct, after = charge_usage(tariff, usage, state or BillingState(), is_holiday)
     return UsageCharge(
         start=usage.start,
         end=usage.end,
@@ -226,40 +240,10 @@ def bill_usage(
         lines=price.lines,
         exact_yuan=price.total,
         deduct_fen=deduct,
-        carry_fen_decimal=carry,
-        state=new_state,
+        carry_fen_decimal=after.carry_fen,
+        state=after,
         price=price,
     )
-
-
-def bill_batch(
-    requests: Sequence[BillingRequest],
-    states: Mapping[Hashable, BillingState] | None = None,
-    *,
-    is_holiday: HolidayRule = None,
-) -> BatchResult:
-    """Bill many pairs in order; an account's state flows from one of its pairs to the next.
-
-    A refused pair leaves its account's state untouched and does not stop the batch."""
-    current: dict[Hashable, BillingState] = dict(states or {})
-    results: list[UsageCharge | ShuidianError] = []
-    for request in requests:
-        try:
-            charge = bill_usage(
-                request.prev,
-                request.curr,
-                tariff=request.tariff,
-                state=current.get(request.account),
-                multiplier=request.multiplier,
-                register_max=request.register_max,
-                is_holiday=is_holiday,
-            )
-        except ShuidianError as error:
-            results.append(error)
-            continue
-        current[request.account] = charge.state
-        results.append(charge)
-    return BatchResult(results=tuple(results), states=current)
 
 
 def _by_band(tariff: Tariff | Plan, usage: UsageSlice, price: PriceResult) -> dict[Band, Decimal]:

@@ -1,10 +1,12 @@
-"""`bill_round` (the service's batch billing) gives `bill_batch`'s result to the digit — the
-same fen, quantities, amounts and lines with the same Decimal exponents, the same carries and
-states, the same refusals — for any mix of common-case and other pairs, accounts interleaved."""
+"""`bill_round` (the service's batch billing) gives the simple path's result to the digit —
+`bill_usage` pair by pair, each account's state threaded through its pairs (`bill_batch`
+below) — the same fen, quantities, amounts and lines with the same Decimal exponents, the same
+carries and states, the same refusals, for any mix of pairs, accounts interleaved."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -12,18 +14,33 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.billing import usage
 from server.billing.round import Bill, bill_round
-from server.billing.usage import (
-    BillingRequest,
-    BillingState,
-    UsageCharge,
-    bill_batch,
-)
+from server.billing.usage import BillingRequest, BillingState, UsageCharge, bill_usage
 from server.core.errors import ShuidianError
 from server.metering.reading import Reading
 from server.tariffs import LOCAL_TZ, Band, FlatPlan, PlanVersion, Season, Tariff, TouPlan, Unit
 from tests.billing.test_pricing_fast_path import T0, _day, quantities, tariffs
+
+
+def bill_batch(
+    requests: Sequence[BillingRequest], states: Mapping[Hashable, BillingState]
+) -> tuple[list[UsageCharge | ShuidianError], dict[Hashable, BillingState]]:
+    """The simple path: `bill_usage` pair by pair; a refused pair leaves its account's state."""
+    current = dict(states)
+    results: list[UsageCharge | ShuidianError] = []
+    for r in requests:
+        try:
+            charge = bill_usage(
+                r.prev, r.curr, tariff=r.tariff, state=current.get(r.account),
+                multiplier=r.multiplier, register_max=r.register_max,
+            )  # fmt: skip
+        except ShuidianError as error:
+            results.append(error)
+            continue
+        current[r.account] = charge.state
+        results.append(charge)
+    return results, current
+
 
 MULTIPLIERS = [Decimal(1), Decimal(1), Decimal("1.0"), Decimal(40), Decimal("0.5"), Decimal(0)]
 STEPS = [timedelta(minutes=15), timedelta(minutes=15), timedelta(hours=1), timedelta(days=1),
@@ -132,23 +149,19 @@ def test_a_round_bills_as_bill_batch_does_to_the_digit(
 ) -> None:
     requests, states = round_
     try:
-        general = bill_batch(requests, states)
+        general, general_states = bill_batch(requests, states)
     except (ValueError, TypeError) as error:  # a multiplier of 0, say: raised, not refused
         with pytest.raises(type(error), match=re.escape(str(error))):
             bill_round(requests, states)
         return
     results, after = bill_round(requests, states)
-    assert [_lean(r) for r in results] == [_general(r) for r in general.results]
-    assert _states(after) == _states(general.states)
+    assert [_lean(r) for r in results] == [_general(r) for r in general]
+    assert _states(after) == _states(general_states)
 
 
-def test_the_common_case_never_reaches_the_general_path(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_round_of_a_tou_shop_and_a_water_meter() -> None:
     """A 15-minute reading of a TOU meter (band registers) and of a flat water meter, as a
-    round brings them: priced without `bill_usage`, to the bill a clerk would write."""
-
-    def general(*args: object, **kwargs: object) -> None:
-        raise AssertionError("took the general path")
-
+    round brings them, billed to the bill a clerk would write."""
     tou = TouPlan(
         {Band.PEAK: Decimal("1.12036"), Band.VALLEY: Decimal("0.27913")},
         (Season("全年", frozenset(range(1, 13)), _day([Band.VALLEY, Band.PEAK])),),
@@ -158,26 +171,32 @@ def test_the_common_case_never_reaches_the_general_path(monkeypatch: pytest.Monk
     end = T0 + timedelta(minutes=15)
     requests = [
         BillingRequest(
-            "shop",
-            Reading(T0, Decimal("100.0"), {2: Decimal("60.0"), 4: Decimal("40.0")}),
-            Reading(end, Decimal("100.5"), {2: Decimal("60.5"), 4: Decimal("40.0")}),
-            shop,
+            account="shop",
+            prev=Reading(T0, Decimal("100.0"), {2: Decimal("60.0"), 4: Decimal("40.0")}),
+            curr=Reading(end, Decimal("100.5"), {2: Decimal("60.5"), 4: Decimal("40.0")}),
+            tariff=shop,
         ),
-        BillingRequest("flat", Reading(T0, Decimal("12.5")), Reading(end, Decimal("12.75")), water),
+        BillingRequest(
+            account="flat",
+            prev=Reading(T0, Decimal("12.5")),
+            curr=Reading(end, Decimal("12.75")),
+            tariff=water,
+        ),
     ]
-    monkeypatch.setattr(usage, "bill_usage", general)
     results, states = bill_round(requests, {"shop": BillingState(Decimal("0.5"))})
     # 0.5 kWh 峰 × ¥1.12036 = ¥0.560180 = 56.0180 fen, + 0.5 carried = 56 fen, 0.5180 carried.
     assert results[0] == Bill(
-        56,
-        Decimal("0.5"),
-        Decimal("0.560180"),
-        (("峰时段电量", Decimal("0.5"), Decimal("1.12036"), Decimal("0.560180")),),
+        deduct_fen=56,
+        quantity=Decimal("0.5"),
+        exact_yuan=Decimal("0.560180"),
+        lines=(("峰时段电量", Decimal("0.5"), Decimal("1.12036"), Decimal("0.560180")),),
     )
     assert states["shop"] == BillingState(Decimal("0.5180"), None, Decimal(0))
     # 0.25 m³ × ¥3.45 = ¥0.8625 = 86 fen, 0.25 carried.
     assert results[1] == Bill(
-        86, Decimal("0.25"), Decimal("0.8625"),
-        (("用水量", Decimal("0.25"), Decimal("3.45"), Decimal("0.8625")),),
-    )  # fmt: skip
+        deduct_fen=86,
+        quantity=Decimal("0.25"),
+        exact_yuan=Decimal("0.8625"),
+        lines=(("用水量", Decimal("0.25"), Decimal("3.45"), Decimal("0.8625")),),
+    )
     assert states["flat"].carry_fen == Decimal("0.25")

@@ -1,12 +1,17 @@
-"""Pricing's short path for the common case (server.tariffs.pricing._price_common) gives the
-general path's result to the digit — same lines, same Decimals with the same exponents — and
-steps aside whenever it does not apply (so errors stay the general path's)."""
+"""`price_usage`'s short path for the common case — the newest version in force over the whole
+slice, no tiers: priced as one piece without cutting — gives the general path's result to the
+digit (same lines, same Decimals with the same exponents), and leaves every other slice to it.
+The batch (server.billing.round) and single (`bill_usage`) billing paths both price through
+`price_usage`; test_bill_round.py holds the two to each other.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,8 +34,9 @@ from server.tariffs import (
     Unit,
     UsageSlice,
     price_usage,
+    pricing,
 )
-from server.tariffs.pricing import _price_common, _price_general
+from server.tariffs.pricing import _price_pieces, exact
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=LOCAL_TZ)
 # Prices as staff enter them, and a few odd exponents (2E+1 has no decimals to spare).
@@ -111,18 +117,26 @@ def _exactly(result: PriceResult) -> tuple[object, ...]:
 def test_the_short_path_gives_the_general_result_to_the_digit(
     tariff: Tariff, usage: UsageSlice, before: Decimal
 ) -> None:
-    fast = _price_common(tariff, usage)
     try:
-        general = _price_general(tariff, usage, before, None)
-    except ShuidianError:
-        assert fast is None  # the general path refuses it: so must price_usage
+        with exact():
+            general = _price_pieces(tariff, usage, before, None)
+    except ShuidianError as error:
+        with pytest.raises(type(error), match=re.escape(str(error))):  # refused the same way
+            price_usage(tariff, usage, cumulative_before=before)
         return
-    if fast is not None:
-        assert _exactly(fast) == _exactly(general)
     assert _exactly(price_usage(tariff, usage, cumulative_before=before)) == _exactly(general)
 
 
-def test_the_short_path_takes_the_common_cases_and_leaves_the_rest() -> None:
+def test_the_short_path_takes_the_common_cases_and_leaves_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    general = []
+
+    def pieces(*args: object) -> PriceResult:
+        general.append(args)
+        return _price_pieces(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pricing, "_price_pieces", pieces)
     tou = TouPlan(
         {Band.PEAK: Decimal("1.12036"), Band.VALLEY: Decimal("0.27913")},
         (Season("全年", frozenset(range(1, 13)), _day([Band.VALLEY, Band.PEAK])),),
@@ -134,14 +148,15 @@ def test_the_short_path_takes_the_common_cases_and_leaves_the_rest() -> None:
     one = Tariff((PlanVersion(T0 - timedelta(days=1), tou),))
     changing = Tariff((*one.versions, PlanVersion(T0 + timedelta(minutes=5), tou)))
     tiered = TieredPlan((Tier(Decimal(100), Decimal(0)), Tier(None, Decimal("0.3"))), base=tou)
-    assert _price_common(one, registers) is not None
-    assert _price_common(Tariff((PlanVersion(T0, FlatPlan(Decimal("0.6583"))),)), no_registers)
-    assert _price_common(one, no_registers) is None  # split by time: general path
-    assert _price_common(changing, registers) is None  # two pieces
-    assert _price_common(Tariff((PlanVersion(T0, tiered),)), registers) is None
     # 0.5 kWh 峰 × ¥1.12036 = ¥0.56018, to the last digit.
-    fast = _price_common(one, registers)
-    assert fast is not None and (fast.total, str(fast.lines[0])) == (
+    fast = price_usage(one, registers)
+    assert (fast.total, str(fast.lines[0])) == (
         Decimal("0.560180"),
         "峰时段电量 0.5 kWh × ¥1.12036 = ¥0.560180",
     )
+    price_usage(one, no_registers)  # split by time, still one piece
+    price_usage(Tariff((PlanVersion(T0, FlatPlan(Decimal("0.6583"))),)), no_registers)
+    assert general == []
+    price_usage(changing, registers)  # two pieces
+    price_usage(Tariff((PlanVersion(T0, tiered),)), registers)  # tier periods
+    assert len(general) == 2

@@ -1,4 +1,4 @@
-"""Usage billing math: deltas, roll-over, refusals, fen and carry, batches."""
+"""Usage billing math: deltas, roll-over, refusals, fen and carry, a collector's round."""
 
 from datetime import datetime, timedelta
 from decimal import Decimal as D
@@ -12,18 +12,19 @@ from server.billing import (
     NegativeDelta,
     ReadingsOutOfOrder,
     UsageCharge,
-    bill_batch,
     bill_usage,
     register_delta,
     settle,
     usage_between,
 )
+from server.billing.round import Bill, bill_round
 from server.metering.reading import Reading
 from server.tariffs import (
     LOCAL_TZ,
     Band,
     DaySchedule,
     FlatPlan,
+    InvalidUsage,
     PlanVersion,
     Season,
     Tariff,
@@ -41,6 +42,10 @@ FLAT = FlatPlan(D("0.6543"))
 def reading(minutes: int, total: str, **bands: str) -> Reading:
     by_number = {int(k[1:]): D(v) for k, v in bands.items()}  # b2="1.5" → {2: 1.5}
     return Reading(T0 + timedelta(minutes=minutes), D(total), by_number)
+
+
+def naive(minutes: int, total: str) -> Reading:
+    return Reading((T0 + timedelta(minutes=minutes)).replace(tzinfo=None), D(total))
 
 
 def test_register_delta_forward_and_rolled_over() -> None:
@@ -78,6 +83,7 @@ def test_usage_applies_the_multiplier_to_total_and_bands() -> None:
         (reading(0, "5", b2="1"), reading(15, "6", b2="0.5"), NegativeDelta, "倒走"),
         (reading(0, "5", b2="1"), reading(15, "6", b3="1"), BandRegistersMismatch, "不一致"),
         (reading(0, "5", b7="1"), reading(15, "6", b7="2"), BandRegistersMismatch, "1到5"),
+        (naive(0, "1"), naive(15, "2"), InvalidUsage, "必须带时区"),
     ],
 )
 def test_unbillable_pairs_raise_typed_errors(prev, curr, error, message) -> None:
@@ -138,7 +144,7 @@ def test_tier_use_resets_when_the_stored_state_is_from_an_older_period() -> None
     assert charge.state == BillingState(D(0), datetime(2025, 4, 1, tzinfo=LOCAL_TZ), D(5))
 
 
-def test_batch_threads_each_accounts_state_and_isolates_failures() -> None:
+def test_a_round_threads_each_accounts_state_and_isolates_failures() -> None:
     plan = TieredPlan((Tier(D(10), D(1)), Tier(None, D(2))), TierPeriod.MONTH)
     requests = [
         BillingRequest("a", reading(0, "0"), reading(15, "8"), plan),
@@ -147,22 +153,22 @@ def test_batch_threads_each_accounts_state_and_isolates_failures() -> None:
         BillingRequest("a", reading(15, "8"), reading(30, "12"), plan),
         BillingRequest("b", reading(15, "1.005"), reading(30, "2.010"), FLAT, multiplier=D(2)),
     ]
-    batch = bill_batch(requests, {"b": BillingState(carry_fen=D("0.5"))})
-    a1, b1, bad, a2, b2 = batch.results
+    results, states = bill_round(requests, {"b": BillingState(carry_fen=D("0.5"))})
+    a1, b1, bad, a2, b2 = results
     assert isinstance(bad, NegativeDelta)
+    assert isinstance(a1, Bill) and isinstance(a2, Bill)
     assert (a1.exact_yuan, a2.exact_yuan) == (D(8), D(6))  # 2 kWh at ¥1, then 2 at ¥2
-    assert batch.states["a"].cumulative == D(12)
+    assert states["a"].cumulative == D(12)
     # b: 1.005 × 0.6543 = 0.65757150 yuan = 65.75715 fen + 0.5 → 66 fen, carry 0.25715;
     #    2.010 × 0.6543 = 1.3151430 yuan = 131.5143 fen + 0.25715 → 131 fen, carry 0.77145.
+    assert isinstance(b1, Bill) and isinstance(b2, Bill)
     assert (b1.deduct_fen, b2.deduct_fen) == (66, 131)
-    assert batch.states["b"].carry_fen == D("0.77145")
-    assert batch.states["b"] == b2.state
+    assert states["b"] == BillingState(D("0.77145"), None, D(0))
 
 
-def test_batch_of_nothing_returns_the_states_it_was_given() -> None:
+def test_a_round_of_nothing_returns_the_states_it_was_given() -> None:
     states = {"a": BillingState(carry_fen=D("0.3"))}
-    result = bill_batch([], states)
-    assert result.results == () and result.states == states
+    assert bill_round([], states) == ([], states)
 
 
 def test_a_price_change_between_readings_is_billed_piece_by_piece() -> None:

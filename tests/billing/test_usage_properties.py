@@ -8,7 +8,8 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.billing import BillingRequest, BillingState, bill_batch, bill_usage
+from server.billing import BillingRequest, BillingState, bill_usage
+from server.billing.round import bill_round
 from server.metering.reading import Reading
 from server.tariffs import (
     LOCAL_TZ,
@@ -112,15 +113,15 @@ def test_one_piece_or_any_split_gives_the_same_total(plan, increments, cuts, cum
     plan=plans(),
     per_account=st.lists(st.lists(band_steps, min_size=1, max_size=6), min_size=1, max_size=4),
 )
-def test_a_batch_bills_as_the_readings_would_one_by_one(plan, per_account) -> None:
+def test_a_round_bills_as_the_readings_would_one_by_one(plan, per_account) -> None:
     pairs = {n: list(pairwise(readings(inc))) for n, inc in enumerate(per_account)}
     # Interleave the accounts' readings, each account's in order, as a collector round would.
     requests = []
     for i in range(max(len(p) for p in pairs.values())):
         requests += [BillingRequest(n, *p[i], plan) for n, p in pairs.items() if i < len(p)]
-    batch = bill_batch(requests)
+    _, states = bill_round(requests)
     for n, account_pairs in pairs.items():
         state = BillingState()
         for prev, curr in account_pairs:
             state = bill_usage(prev, curr, tariff=plan, state=state).state
-        assert batch.states[n] == state
+        assert states[n] == state

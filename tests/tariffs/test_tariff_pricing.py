@@ -1,6 +1,7 @@
 """Pricing: exact itemised charges; pieces at version changes and tier periods; properties."""
 
 from datetime import datetime, time, timedelta
+from decimal import Context, Inexact, localcontext
 from decimal import Decimal as D
 
 import pytest
@@ -29,7 +30,7 @@ from server.tariffs import (
     price_usage,
     tier_period_start_at,
 )
-from server.tariffs.pricing import split_quantity
+from server.tariffs.pricing import computing_exactly, exact, split_quantity
 
 ALL_YEAR = frozenset(range(1, 13))
 
@@ -171,7 +172,7 @@ def test_two_part_prices_its_energy_and_its_basic_charge_apart() -> None:
 )
 def test_bad_slices_are_refused(start, end, total, message) -> None:
     with pytest.raises(InvalidUsage, match=message):
-        UsageSlice(start, end, total)
+        price_usage(FlatPlan(D("0.6")), UsageSlice(start, end, total))
 
 
 quantities = st.decimals(min_value=0, max_value=100_000, places=2)
@@ -253,3 +254,15 @@ def test_price_change_is_priced_piecewise_by_time(minutes, change_at, total, old
     # Each piece's share is within one 10⁻⁶ step of its exact share of the time.
     assert abs(before - total * D(w_before) / D(w_before + w_after)) <= D("0.000001")
     assert result.total == before * old + after * new
+
+
+def test_pricing_is_exact_whatever_context_the_caller_computes_in() -> None:
+    # 0.123456789 kWh × ¥0.12345 has 14 significant digits: a 6-digit context would round it.
+    usage = UsageSlice(JAN, JAN + timedelta(minutes=15), D("0.123456789"))
+    with localcontext(Context(prec=6)):
+        assert not computing_exactly()
+        result = price_usage(FlatPlan(D("0.12345")), usage)
+    assert result.total == D("0.01524074060205")
+    # Inside the exact context a result that would need rounding raises instead.
+    with exact(), pytest.raises(Inexact):
+        D(1) / D(3)
