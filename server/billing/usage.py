@@ -138,15 +138,15 @@ def register_delta(prev: Decimal, curr: Decimal, max_value: Decimal | None = Non
     advance`, ingest's too); a fall it refuses is a `NegativeDelta`.
     """
     with exact():
-        return _advance(prev, curr, max_value)
+        try:
+            return advance(prev, curr, max_value)
+        except RegisterWentBack as fell:
+            raise _went_back(fell) from None
 
 
-def _advance(prev: Decimal, curr: Decimal, max_value: Decimal | None) -> Decimal:
-    """`register_delta` in the exact context (usage_between's, for each register)."""
-    try:
-        return advance(prev, curr, max_value)
-    except RegisterWentBack:
-        raise NegativeDelta("电表读数倒走，已暂停计费待人工核查", prev=prev, curr=curr) from None
+def _went_back(fell: RegisterWentBack) -> NegativeDelta:
+    """Billing's refusal of a register fall `advance` does not explain."""
+    return NegativeDelta("电表读数倒走，已暂停计费待人工核查", prev=fell.prev, curr=fell.curr)
 
 
 def settle(exact_yuan: Decimal, carry_fen: Decimal) -> tuple[int, Decimal]:
@@ -183,17 +183,20 @@ def usage_between(
         with exact():
             return usage_between(prev, curr, multiplier, register_max)
     times = _times(multiplier)
-    total = _advance(prev.total, curr.total, register_max)
-    bands: dict[Band, Decimal] = {}
-    if prev.bands and curr.bands:
-        if prev.bands.keys() != curr.bands.keys():
-            raise BandRegistersMismatch("两次读数的分时寄存器不一致")
-        for number, value in curr.bands.items():
-            band = _BANDS.get(number)  # a dict lookup: Band(number) costs a microsecond
-            if band is None:
-                raise BandRegistersMismatch("分时寄存器编号必须是1到5", band=number)
-            delta = _advance(prev.bands[number], value, register_max)
-            bands[band] = delta if times is None else delta * times
+    try:  # each register by `advance`, in the exact context
+        total = advance(prev.total, curr.total, register_max)
+        bands: dict[Band, Decimal] = {}
+        if prev.bands and curr.bands:
+            if prev.bands.keys() != curr.bands.keys():
+                raise BandRegistersMismatch("两次读数的分时寄存器不一致")
+            for number, value in curr.bands.items():
+                band = _BANDS.get(number)  # a dict lookup: Band(number) costs a microsecond
+                if band is None:
+                    raise BandRegistersMismatch("分时寄存器编号必须是1到5", band=number)
+                delta = advance(prev.bands[number], value, register_max)
+                bands[band] = delta if times is None else delta * times
+    except RegisterWentBack as fell:
+        raise _went_back(fell) from None
     if times is not None:
         total = total * times
     return UsageSlice(prev.taken_at, curr.taken_at, total, bands)
