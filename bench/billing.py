@@ -127,19 +127,17 @@ async def _populate(url: str, n: int) -> None:
 
 def _readings(n: int) -> list:
     from server.billing.service import ReadingToBill
-    from server.billing.usage import MeterReading
+    from server.metering.reading import Reading
 
     items = []
     for i in range(1, n + 1):
         base = Decimal(1000 + i % 977) + Decimal(i % 13) / 100
         bands = {1: base / 8, 2: base / 4, 3: base / 4, 4: base - base / 8 - base / 2}
         kwh = Decimal("0.25") + Decimal(i % 41) / 100
-        prev = MeterReading(T0, base, bands)
+        prev = Reading(T0, base, bands)
         after = dict(bands)
         after[2] = bands[2] + kwh  # 10:00–10:15 is 峰
-        items.append(
-            ReadingToBill(i, prev, MeterReading(T0 + timedelta(minutes=15), base + kwh, after))
-        )
+        items.append(ReadingToBill(i, prev, Reading(T0 + timedelta(minutes=15), base + kwh, after)))
     return items
 
 

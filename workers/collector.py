@@ -53,9 +53,7 @@ def _item(
 ) -> IncomingReading:
     return IncomingReading(
         meter_id=meter_id,
-        taken_at=snap.read_at,
-        total=snap.energy.total,
-        bands=snap.energy.bands,
+        reading=snap.reading,
         source=source,
         relay=snap.status.relay,
         protected=snap.status.protected,

@@ -287,9 +287,7 @@ class Controller:
         snap = await driver.read_snapshot()
         item = IncomingReading(
             meter_id=cmd.meter_id,
-            taken_at=snap.read_at,
-            total=snap.energy.total,
-            bands=snap.energy.bands,
+            reading=snap.reading,
             source=ReadingSource.READ_NOW,
             relay=snap.status.relay,
             protected=snap.status.protected,
@@ -297,7 +295,7 @@ class Controller:
             instant=snap.instant or Instant(),  # 点抄 reads everything: refresh meter_live
         )
         await process_readings([item], now=self.clock())
-        result = {"total": str(snap.energy.total), "relay": snap.status.relay.value}
+        result = {"total": str(snap.reading.total), "relay": snap.status.relay.value}
         await cmds.transition(cmd, CommandStatus.ACKED, now=self.clock(), result=result)
 
     async def _write(self, cmd: MeterCommand, op: CommandOp, driver: MeterDriver) -> None:

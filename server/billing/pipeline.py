@@ -25,24 +25,19 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from server.billing.service import BillStatus, ReadingToBill, bill_readings
-from server.billing.usage import MeterReading
-from server.metering import ingest as rules
-from server.metering.models import BillingStatus, Reading
+from server.metering.models import BillingStatus
+from server.metering.models import Reading as StoredReading
+from server.metering.reading import MODULUS, Reading
 from server.metering.services import daily_usage, live_values
 from server.metering.services import reading_store as store
 from server.metering.services.alarm_service import evaluate_accounts
 from server.metering.services.readings import IncomingReading, IngestReport, PendingBill, ingest
 from server.metering.services.replacement import MeterReplaced, replace_meter
-
-# The wrap point ingest uses to accept a roll-over (999999.99 → 0.00), so billing prices what
-# ingest accepted instead of refusing it as running backwards.
-_REGISTER_MAX = rules.MeterSpec(rated_per_hour=Decimal(1)).modulus
 
 
 @dataclass
@@ -89,10 +84,8 @@ async def bill(items: Sequence[PendingBill]) -> tuple[int, int, set[int]]:
     """Bill pending readings; (billed, failed, accounts charged at least a fen)."""
     async with in_transaction() as conn:  # billing's own transaction nests in this one
         outcomes = await bill_readings(
-            [
-                ReadingToBill(it.meter_id, _priced(it.prev), _priced(it.curr), _REGISTER_MAX)
-                for it in items
-            ]
+            # the readings ingest accepted, wrapping where ingest's register wraps (999999.99)
+            [ReadingToBill(it.meter_id, it.prev, it.curr, MODULUS) for it in items]
         )
         charged = [  # new money only: duplicates and refusals add nothing to the days
             daily_usage.Charged(
@@ -124,7 +117,7 @@ async def bill(items: Sequence[PendingBill]) -> tuple[int, int, set[int]]:
 
 async def bill_pending(reading_ids: Sequence[int] | None = None) -> tuple[int, int, set[int]]:
     """Bill pending readings (all of them when `reading_ids` is None), oldest first."""
-    query = Reading.filter(billing=BillingStatus.PENDING)
+    query = StoredReading.filter(billing=BillingStatus.PENDING)
     if reading_ids is not None:
         query = query.filter(id__in=list(reading_ids))
     rows = await query.order_by("meter_id", "taken_at")
@@ -133,22 +126,21 @@ async def bill_pending(reading_ids: Sequence[int] | None = None) -> tuple[int, i
     wanted = {(r.meter_id, r.prev_taken_at) for r in rows}
     prevs = {
         (p.meter_id, p.taken_at): p
-        for p in await Reading.filter(
+        for p in await StoredReading.filter(
             meter_id__in={m for m, _ in wanted}, taken_at__in={t for _, t in wanted}
         )
     }
     items = [
         PendingBill(
-            row.id, row.meter_id, _rule(prevs[(row.meter_id, row.prev_taken_at)]), _rule(row)
+            row.id,
+            row.meter_id,
+            _registers(prevs[(row.meter_id, row.prev_taken_at)]),
+            _registers(row),
         )
         for row in rows
     ]
     return await bill(items)
 
 
-def _priced(r: rules.Reading) -> MeterReading:
-    return MeterReading(r.taken_at, r.total, dict(r.bands))
-
-
-def _rule(row: Reading) -> rules.Reading:
-    return rules.Reading(row.taken_at, row.total, store.bands_of(row.bands))
+def _registers(row: StoredReading) -> Reading:
+    return store.reading_of(row.taken_at, row.total, row.bands)

@@ -318,7 +318,7 @@ async def _post_transactions(
     keys, memos, accounts, balances = [], [], [], []
     for i in posted:
         _, it, m, bill = charged[i]
-        at = it.curr.read_at
+        at = it.curr.taken_at
         iso = stamps.get(at)
         if iso is None:
             iso = stamps[at] = at.astimezone(UTC).isoformat()
@@ -380,7 +380,7 @@ async def _insert_usage(
 ) -> None:
     stamp = now()
     rows = [
-        (it.meter_id, m.account_id, it.prev.read_at, it.curr.read_at, str(bill.quantity),
+        (it.meter_id, m.account_id, it.prev.taken_at, it.curr.taken_at, str(bill.quantity),
          str(bill.exact_yuan), bill.deduct_fen, lines_json(bill.lines), tx_id, stamp)
         for (_, it, m, bill), tx_id in zip(charged, tx_ids, strict=True)
     ]  # fmt: skip

@@ -40,9 +40,10 @@ from tortoise.transactions import in_transaction
 from server.billing import repository as repo
 from server.billing.repository import MeterInfo as _Meter
 from server.billing.round import Bill, bill_round
-from server.billing.usage import BillingRequest, BillingState, MeterReading
+from server.billing.usage import BillingRequest, BillingState
 from server.core.errors import NotFound, ShuidianError
 from server.ledger.errors import AccountClosed
+from server.metering.reading import Reading
 from server.tariffs.calendar import HolidayRule
 from server.tariffs.plans import PlanVersion, Tariff
 from server.tariffs.schemas import to_plan
@@ -63,8 +64,8 @@ class ReadingToBill:
     """One meter's previous and current reading (register values before the multiplier)."""
 
     meter_id: int
-    prev: MeterReading
-    curr: MeterReading
+    prev: Reading
+    curr: Reading
     register_max: Decimal | None = None
 
 
@@ -130,7 +131,7 @@ async def bill_readings(
         billed = BillStatus.BILLED
         for (i, it, m, bill), (tx_id, balance) in zip(charged, written, strict=True):
             outcomes[i] = _new_outcome(
-                (it.meter_id, it.curr.read_at, billed, m.account_id, bill.deduct_fen, tx_id,
+                (it.meter_id, it.curr.taken_at, billed, m.account_id, bill.deduct_fen, tx_id,
                  balance, None)
             )  # fmt: skip
     assert all(o is not None for o in outcomes)
@@ -145,7 +146,7 @@ def _triage(
     seen: set[tuple[int, datetime]] = set()
     utc: dict[datetime, datetime] = {}  # a round's readings share a few instants
     for i, it in enumerate(items):
-        at = it.curr.read_at
+        at = it.curr.taken_at
         m = ctx.meters.get(it.meter_id)
         at_utc = utc.get(at)
         if at_utc is None:
@@ -176,7 +177,7 @@ def _triage(
 
 
 def _refused(it: ReadingToBill, account_id: int | None, error: ShuidianError) -> BillOutcome:
-    return BillOutcome(it.meter_id, it.curr.read_at, BillStatus.REFUSED, account_id, error=error)
+    return BillOutcome(it.meter_id, it.curr.taken_at, BillStatus.REFUSED, account_id, error=error)
 
 
 async def _load(conn: BaseDBAsyncClient, items: Sequence[ReadingToBill]) -> _Context:
@@ -184,7 +185,7 @@ async def _load(conn: BaseDBAsyncClient, items: Sequence[ReadingToBill]) -> _Con
     account_ids = sorted({m.account_id for m in meters.values() if m.account_id is not None})
     kinds = {(m.account_id, m.kind) for m in meters.values() if m.account_id is not None}
     locked = await repo.lock_accounts(conn, account_ids, kinds)
-    since = min(it.curr.read_at for it in items) - timedelta(seconds=1)
+    since = min(it.curr.taken_at for it in items) - timedelta(seconds=1)
     billed = await repo.fetch_billed(conn, sorted(meters), since)
     tariffs = await _tariffs(conn, account_ids)
     return _Context(meters, locked.open, billed, locked.states, tariffs)

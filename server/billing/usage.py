@@ -13,9 +13,12 @@ and nothing is invented. The per-account `BillingState` also holds the cumulativ
 current tier period; pricing counts tiers as cumulative-before + delta, so billing a period
 in one slice or in any split of it gives the same total.
 
-A reading below the previous one raises `NegativeDelta` (the collector holds it for review);
-a register that wrapped past its maximum is handled by `register_delta` when the maximum is
-known. One reading pair is billed in three steps, each written once and shared by
+Readings are metering's `Reading` (server.metering.reading: taken_at, total, bands), as
+ingest accepted them. A reading below the previous one raises `NegativeDelta` (the collector
+holds it for review): `register_delta` asks metering's `advance`, the one roll-over rule
+ingest applies too, and refuses what it refuses.
+
+One reading pair is billed in three steps, each written once and shared by
 `bill_usage` (one pair, itemised as a `UsageCharge`) and `bill_round` (round.py: a
 collector's round, as the lean `Bill`s the billing service stores):
 
@@ -31,13 +34,14 @@ and `usage_between`, `settle` and `register_delta` enter it themselves when call
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
 from server.core.errors import Conflict, ShuidianError, ValidationFailed
 from server.core.money import FEN_PER_YUAN
+from server.metering.reading import Reading, RegisterWentBack, advance
 from server.tariffs.calendar import HolidayRule
 from server.tariffs.errors import InvalidUsage
 from server.tariffs.plans import Band, Plan, Tariff, Unit, as_tariff, tou_of
@@ -82,18 +86,6 @@ class BandRegistersMismatch(BillingError, ValidationFailed):
     code = "band_registers_mismatch"
 
 
-@dataclass(frozen=True, slots=True)
-class MeterReading:
-    """Register values as the meter shows them (before the multiplier), stamped when read.
-
-    `bands` maps band register number (1 尖 … 5 深谷) to its value; empty if the meter has none.
-    """
-
-    read_at: datetime
-    total: Decimal
-    bands: Mapping[int, Decimal] = field(default_factory=dict)
-
-
 class BillingState(NamedTuple):
     """What billing remembers per account between readings. (A named tuple: read and rebuilt
     for thousands of accounts per round, at a third of a frozen dataclass's cost.)"""
@@ -124,8 +116,8 @@ class BillingRequest(NamedTuple):
     not a frozen dataclass: a collector's round builds thousands, at a quarter of the cost.)"""
 
     account: Hashable
-    prev: MeterReading
-    curr: MeterReading
+    prev: Reading
+    curr: Reading
     tariff: Tariff | Plan
     multiplier: Decimal = ONE
     register_max: Decimal | None = None
@@ -141,22 +133,20 @@ def register_delta(prev: Decimal, curr: Decimal, max_value: Decimal | None = Non
     """Advance of a cumulative register from `prev` to `curr`.
 
     `max_value` is the register's modulus: the value at which it wraps to zero (1000000 for a
-    register that shows 999999.99). A backwards step is a roll-over only if the wrapped
-    advance is under half the modulus; anything else is a `NegativeDelta`.
+    register that shows 999999.99); None when unknown (then it never wraps). Whether the
+    register moved forward or rolled over is metering's one rule (`server.metering.reading.
+    advance`, ingest's too); a fall it refuses is a `NegativeDelta`.
     """
     with exact():
-        return _advance(prev, curr, max_value)
+        try:
+            return advance(prev, curr, max_value)
+        except RegisterWentBack as fell:
+            raise _went_back(fell) from None
 
 
-def _advance(prev: Decimal, curr: Decimal, max_value: Decimal | None) -> Decimal:
-    """`register_delta` in the exact context (usage_between's, for each register)."""
-    if curr >= prev:
-        return curr - prev
-    if max_value is not None and prev < max_value:
-        wrapped = max_value - prev + curr
-        if wrapped < max_value / 2:
-            return wrapped
-    raise NegativeDelta("电表读数倒走，已暂停计费待人工核查", prev=prev, curr=curr)
+def _went_back(fell: RegisterWentBack) -> NegativeDelta:
+    """Billing's refusal of a register fall `advance` does not explain."""
+    return NegativeDelta("电表读数倒走，已暂停计费待人工核查", prev=fell.prev, curr=fell.curr)
 
 
 def settle(exact_yuan: Decimal, carry_fen: Decimal) -> tuple[int, Decimal]:
@@ -174,18 +164,18 @@ def settle(exact_yuan: Decimal, carry_fen: Decimal) -> tuple[int, Decimal]:
 
 
 def usage_between(
-    prev: MeterReading,
-    curr: MeterReading,
+    prev: Reading,
+    curr: Reading,
     multiplier: Decimal = ONE,
     register_max: Decimal | None = None,
 ) -> UsageSlice:
     """The use between two readings, multiplier applied, per band when both have bands: a
     slice pricing accepts (`check_usage`), or a typed refusal."""
-    if curr.read_at <= prev.read_at:
+    if curr.taken_at <= prev.taken_at:
         raise ReadingsOutOfOrder(
-            "本次读数时间不晚于上次读数", prev_at=prev.read_at, curr_at=curr.read_at
+            "本次读数时间不晚于上次读数", prev_at=prev.taken_at, curr_at=curr.taken_at
         )
-    if prev.read_at.utcoffset() is None:  # curr's too: an aware and a naive time don't compare
+    if prev.taken_at.utcoffset() is None:  # curr's too: an aware and a naive time don't compare
         raise InvalidUsage("用量时间必须带时区")
     if multiplier <= ZERO:
         raise ValueError(f"multiplier must be positive, got {multiplier}")
@@ -193,20 +183,23 @@ def usage_between(
         with exact():
             return usage_between(prev, curr, multiplier, register_max)
     times = _times(multiplier)
-    total = _advance(prev.total, curr.total, register_max)
-    bands: dict[Band, Decimal] = {}
-    if prev.bands and curr.bands:
-        if prev.bands.keys() != curr.bands.keys():
-            raise BandRegistersMismatch("两次读数的分时寄存器不一致")
-        for number, value in curr.bands.items():
-            band = _BANDS.get(number)  # a dict lookup: Band(number) costs a microsecond
-            if band is None:
-                raise BandRegistersMismatch("分时寄存器编号必须是1到5", band=number)
-            delta = _advance(prev.bands[number], value, register_max)
-            bands[band] = delta if times is None else delta * times
+    try:  # each register by `advance`, in the exact context
+        total = advance(prev.total, curr.total, register_max)
+        bands: dict[Band, Decimal] = {}
+        if prev.bands and curr.bands:
+            if prev.bands.keys() != curr.bands.keys():
+                raise BandRegistersMismatch("两次读数的分时寄存器不一致")
+            for number, value in curr.bands.items():
+                band = _BANDS.get(number)  # a dict lookup: Band(number) costs a microsecond
+                if band is None:
+                    raise BandRegistersMismatch("分时寄存器编号必须是1到5", band=number)
+                delta = advance(prev.bands[number], value, register_max)
+                bands[band] = delta if times is None else delta * times
+    except RegisterWentBack as fell:
+        raise _went_back(fell) from None
     if times is not None:
         total = total * times
-    return UsageSlice(prev.read_at, curr.read_at, total, bands)
+    return UsageSlice(prev.taken_at, curr.taken_at, total, bands)
 
 
 def charge_usage(
@@ -228,8 +221,8 @@ def charge_usage(
 
 
 def bill_usage(
-    prev: MeterReading,
-    curr: MeterReading,
+    prev: Reading,
+    curr: Reading,
     *,
     tariff: Tariff | Plan,
     state: BillingState | None = None,

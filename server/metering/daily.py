@@ -3,7 +3,8 @@
 The rules (docs/daily-usage.md, with worked examples):
 
 - A meter's daily usage is the sum, over each pair of *consecutive* accepted readings, of
-  the use between them (register difference × CT×PT, a register wrap counted as a wrap),
+  the use between them (how far the registers advanced × CT×PT, by
+  `server.metering.reading.advance`, the roll-over rule ingest and billing apply),
   spread over the local days (`tz`, Asia/Shanghai by default) the pair's interval covers.
 - **Midnight.** A pair whose interval straddles one or more midnights is split **by time,
   proportionally**: each day gets the share of the interval that falls in it. The split is
@@ -33,13 +34,10 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from server.core.money import split_by_weights
-from server.metering.ingest import Reading
+from server.metering.reading import MODULUS, Reading, advance
 
 QUANTUM = Decimal("0.0001")  # kWh or m³ per stored unit (registers are stored to 4 places)
 UNITS_PER = 10_000
-# The register wrap point ingest and billing use (MeterSpec's default: 999999.99 + 0.01).
-MODULUS = Decimal("1000000.00")
-_MODULUS_UNITS = int(MODULUS.scaleb(4))
 _MICRO = timedelta(microseconds=1)
 
 
@@ -81,25 +79,23 @@ class DayUse:
 def pair_use(prev: Reading, curr: Reading, multiplier: int) -> Use:
     """The use between two consecutive accepted readings (raw registers, before CT×PT).
 
-    A register below the previous one wrapped (ingest accepted it as a ROLLOVER; it holds
-    anything else for review, so no other fall reaches here). Bands count only when both
-    readings carry the same bands, as in `ingest._band_usage`. Registers count to four
-    places, as stored. (Integer arithmetic: this runs once per reading of every round.)
+    A register below the previous one wrapped: ingest accepted the pair as a ROLLOVER by the
+    same `advance` and holds every other fall for review, so none reaches here (one would
+    raise `RegisterWentBack`). Bands count only when both readings carry the same bands, as
+    in `ingest._band_usage`. Registers count to four places, as stored.
     """
-    total = _units(curr.total) - _units(prev.total)
-    if total < 0:
-        total += _MODULUS_UNITS
+    total = _advanced(prev.total, curr.total) * multiplier
     bands: dict[int, int] = {}
     before = prev.bands
     if before and before.keys() == curr.bands.keys():
         for b, v in curr.bands.items():
-            d = _units(v) - _units(before[b])
-            bands[b] = (d + _MODULUS_UNITS if d < 0 else d) * multiplier
-    return Use(total * multiplier, bands)
+            bands[b] = _advanced(before[b], v) * multiplier
+    return Use(total, bands)
 
 
-def _units(register: Decimal) -> int:
-    return int(register.quantize(QUANTUM).scaleb(4))
+def _advanced(prev: Decimal, curr: Decimal) -> int:
+    """How far a register advanced, in `QUANTUM` units of its stored (four-place) values."""
+    return int(advance(prev.quantize(QUANTUM), curr.quantize(QUANTUM), MODULUS).scaleb(4))
 
 
 def day_weights(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[date, int]]:

@@ -30,8 +30,11 @@ m³), and billing uses `energy`. The plausibility limit is in energy units: the 
 rated rate (kW, or m³/h for water) × elapsed hours × a safety factor, plus one register
 step so a short interval can still move the last digit.
 
-Rollover. A register with maximum 999999.99 wraps to 000000.00; its modulus is the
-maximum plus one step of its last digit (`resolution`), so 999999.50 → 0.30 is 0.80.
+Rollover. How far a register moved is `server.metering.reading.advance`'s to say, the one
+rule billing uses too: a register with maximum 999999.99 wraps to 000000.00, its modulus is
+the maximum plus one step of its last digit (`resolution`), so 999999.50 → 0.30 is 0.80. A
+fall `advance` refuses is a RESET (far below the previous value) or IMPLAUSIBLE; so is a
+roll-over larger than the meter could pass in the time.
 
 Meter replacement (换表). The old meter's final reading closes the old meter like any
 reading; the new meter's first reading is a BASELINE. `join_replacement` does both and
@@ -45,6 +48,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+
+from server.metering.reading import REGISTER_MAX, RESOLUTION, Reading, RegisterWentBack, advance
 
 _SECONDS_PER_HOUR = Decimal(3600)
 
@@ -67,18 +72,6 @@ HELD = frozenset({Outcome.CONFLICT, Outcome.RESET, Outcome.IMPLAUSIBLE})
 
 
 @dataclass(frozen=True, slots=True)
-class Reading:
-    """Cumulative registers of one meter at its collection time (raw, before CT×PT)."""
-
-    taken_at: datetime
-    total: Decimal
-    bands: Mapping[int, Decimal] = field(default_factory=dict)
-
-    def same_registers(self, other: Reading) -> bool:
-        return self.total == other.total and dict(self.bands) == dict(other.bands)
-
-
-@dataclass(frozen=True, slots=True)
 class MeterSpec:
     """What the rules need to know about a meter.
 
@@ -87,8 +80,8 @@ class MeterSpec:
     """
 
     rated_per_hour: Decimal
-    register_max: Decimal = Decimal("999999.99")
-    resolution: Decimal = Decimal("0.01")
+    register_max: Decimal = REGISTER_MAX
+    resolution: Decimal = RESOLUTION
     multiplier: Decimal = Decimal(1)  # CT ratio × PT ratio
     safety_factor: Decimal = Decimal("1.5")
     reset_fraction: Decimal = Decimal("0.1")  # below this share of the previous: a reset
@@ -164,15 +157,15 @@ def classify(
 
 def _step(prev: Reading, curr: Reading, spec: MeterSpec) -> Classification:
     """Classify the newest reading `curr` after the accepted `prev`."""
-    allowance = spec.allowance(prev.taken_at, curr.taken_at)
-    if curr.total >= prev.total:
-        outcome, raw = Outcome.ACCEPT, curr.total - prev.total
-    else:
-        raw = spec.modulus - prev.total + curr.total
-        if raw * spec.multiplier > allowance or raw <= 0:
-            return _fallen(prev, curr, spec)
-        outcome = Outcome.ROLLOVER
+    try:
+        raw = advance(prev.total, curr.total, spec.modulus)
+    except RegisterWentBack:
+        return _fallen(prev, curr, spec)
+    outcome = Outcome.ACCEPT if curr.total >= prev.total else Outcome.ROLLOVER
     energy = raw * spec.multiplier
+    allowance = spec.allowance(prev.taken_at, curr.taken_at)
+    if energy > allowance and outcome is Outcome.ROLLOVER:
+        return _fallen(prev, curr, spec)  # more than the meter can pass: not a wrap but a fall
     if energy > allowance:
         return Classification(
             Outcome.IMPLAUSIBLE,
@@ -211,9 +204,10 @@ def _band_usage(
     tolerance = total_raw + spec.resolution * len(curr.bands)
     out: dict[int, Decimal] = {}
     for band, value in curr.bands.items():
-        raw = value - prev.bands[band]
-        if raw < 0:
-            raw += spec.modulus
+        try:
+            raw = advance(prev.bands[band], value, spec.modulus)
+        except RegisterWentBack:
+            return None
         if raw > tolerance:
             return None
         out[band] = raw * spec.multiplier

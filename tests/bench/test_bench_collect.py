@@ -19,8 +19,8 @@ def _park() -> SimPark:
 
 def _expect(meter, snap) -> None:
     assert snap.address == meter.address
-    assert snap.energy.total == meter.total
-    assert snap.energy.bands == meter.bands
+    assert snap.reading.total == meter.total
+    assert snap.reading.bands == meter.bands
     assert snap.status == meter.status()
     assert snap.instant is None
     assert snap.money == (meter.money() if meter.meter_billing else None)
@@ -50,7 +50,7 @@ async def test_modbus_read_billing_matches_the_meter():
     try:
         for sid, slave in slaves.items():
             snap = await ModbusDriver(bus, sid, slave.model, slave.meter.address).read_billing()
-            assert snap.energy.total == slave.meter.total
+            assert snap.reading.total == slave.meter.total
             assert snap.status == slave.meter.status()
             assert snap.money is not None  # the map keeps the register even when unused
             assert snap.instant is None

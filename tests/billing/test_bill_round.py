@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.billing.round import Bill, bill_round
-from server.billing.usage import BillingRequest, BillingState, MeterReading, UsageCharge, bill_usage
+from server.billing.usage import BillingRequest, BillingState, UsageCharge, bill_usage
 from server.core.errors import ShuidianError
+from server.metering.reading import Reading
 from server.tariffs import LOCAL_TZ, Band, FlatPlan, PlanVersion, Season, Tariff, TouPlan, Unit
 from tests.billing.test_pricing_fast_path import T0, _day, quantities, tariffs
 
@@ -85,14 +86,14 @@ def meter_runs(draw: st.DrawFn, account: str) -> list[BillingRequest]:
     values = draw(st.sampled_from(STYLES))
     at = T0 + timedelta(minutes=draw(st.sampled_from([-30, -15, 0, 5])))
     bands = draw(registers(values, None)) if draw(st.booleans()) else {}
-    reading = MeterReading(at, draw(values), bands)
+    reading = Reading(at, draw(values), bands)
     pairs = []
     for _ in range(draw(st.integers(1, 4))):
         total = reading.total + draw(values)
         if draw(st.integers(0, 19)) == 0:
             total = reading.total - Decimal("0.01")  # backwards (or rolled over, with a max)
         bands = draw(registers(values, dict(reading.bands))) if reading.bands else {}
-        curr = MeterReading(reading.read_at + draw(st.sampled_from(STEPS)), total, bands)
+        curr = Reading(reading.taken_at + draw(st.sampled_from(STEPS)), total, bands)
         pairs.append(BillingRequest(account, reading, curr, tariff, multiplier, register_max))
         reading = curr
     return pairs
@@ -171,14 +172,14 @@ def test_a_round_of_a_tou_shop_and_a_water_meter() -> None:
     requests = [
         BillingRequest(
             account="shop",
-            prev=MeterReading(T0, Decimal("100.0"), {2: Decimal("60.0"), 4: Decimal("40.0")}),
-            curr=MeterReading(end, Decimal("100.5"), {2: Decimal("60.5"), 4: Decimal("40.0")}),
+            prev=Reading(T0, Decimal("100.0"), {2: Decimal("60.0"), 4: Decimal("40.0")}),
+            curr=Reading(end, Decimal("100.5"), {2: Decimal("60.5"), 4: Decimal("40.0")}),
             tariff=shop,
         ),
         BillingRequest(
             account="flat",
-            prev=MeterReading(T0, Decimal("12.5")),
-            curr=MeterReading(end, Decimal("12.75")),
+            prev=Reading(T0, Decimal("12.5")),
+            curr=Reading(end, Decimal("12.75")),
             tariff=water,
         ),
     ]

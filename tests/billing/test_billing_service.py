@@ -13,11 +13,12 @@ import pytest
 from server.accounts.models import Account, AccountStatus
 from server.billing.models import UsageChargeRow
 from server.billing.service import BillStatus, ReadingToBill, bill_readings
-from server.billing.usage import MeterReading, NegativeDelta
+from server.billing.usage import NegativeDelta
 from server.ledger import Channel, balance_of, recharge
 from server.ledger.check import check_ledger
 from server.ledger.models import LedgerTransaction
 from server.metering.models import Meter, MeterBilling, MeterKind
+from server.metering.reading import Reading
 from server.tariffs import LOCAL_TZ, Band, UsageSlice, band_at, price_usage
 from server.tariffs.models import TariffKind
 from server.tariffs.service import TariffNotAssigned, assign, create_plan, tariff_for
@@ -73,7 +74,7 @@ def _month_of_readings(meter_id: int, plan: Any) -> list[ReadingToBill]:
     """31 days × 96 quarter-hours; each quarter's use lands on the band register of its time."""
     bands = {b: Decimal(0) for b in (1, 2, 3, 4)}
     total = Decimal("1234.56")
-    prev = MeterReading(START, total, dict(bands))
+    prev = Reading(START, total, dict(bands))
     items = []
     for i in range(31 * 96):
         at = START + timedelta(minutes=15 * (i + 1))
@@ -81,7 +82,7 @@ def _month_of_readings(meter_id: int, plan: Any) -> list[ReadingToBill]:
         band = int(band_at(plan, at - timedelta(minutes=15)))
         bands[band] += kwh
         total += kwh
-        curr = MeterReading(at, total, dict(bands))
+        curr = Reading(at, total, dict(bands))
         items.append(ReadingToBill(meter_id, prev, curr))
         prev = curr
     return items
@@ -104,7 +105,7 @@ async def test_tou_month_from_15_minute_readings_bills_the_tariff_on_the_total(d
 
     first, last = items[0].prev, items[-1].curr
     month = UsageSlice(
-        first.read_at, last.read_at, last.total - first.total,
+        first.taken_at, last.taken_at, last.total - first.total,
         {Band(b): last.bands[b] - first.bands[b] for b in last.bands},
     )  # fmt: skip
     exact_fen = price_usage(tariff, month).total * 100
@@ -123,8 +124,8 @@ async def test_a_repeated_reading_does_not_bill_twice(db: None) -> None:
     t0 = datetime(2026, 5, 1, 8, tzinfo=LOCAL_TZ)
     pair = ReadingToBill(
         meter.id,
-        MeterReading(t0, Decimal("100")),
-        MeterReading(t0 + timedelta(minutes=15), Decimal("112.5")),
+        Reading(t0, Decimal("100")),
+        Reading(t0 + timedelta(minutes=15), Decimal("112.5")),
     )
     (first,) = await bill_readings([pair])
     assert (first.status, first.amount_fen, first.balance_after_fen) == (
@@ -154,7 +155,7 @@ async def test_unbillable_readings_are_refused_one_by_one(db: None) -> None:
     def pair(meter_id: int, a: str = "10", b: str = "11", later: int = 0) -> ReadingToBill:
         step = timedelta(minutes=later)
         return ReadingToBill(
-            meter_id, MeterReading(t0 + step, Decimal(a)), MeterReading(t1 + step, Decimal(b))
+            meter_id, Reading(t0 + step, Decimal(a)), Reading(t1 + step, Decimal(b))
         )
 
     outcomes = await bill_readings(
@@ -177,7 +178,7 @@ async def test_multiplier_and_sub_fen_charges_only_move_the_carry(db: None) -> N
     t = [datetime(2026, 5, 1, tzinfo=LOCAL_TZ) + timedelta(minutes=15 * i) for i in range(4)]
     regs = [Decimal(x) for x in ("0", "1", "2", "3")]  # 1 register kWh × CT 3 = 3 kWh = 0.3 fen
     items = [
-        ReadingToBill(meter.id, MeterReading(t[i], regs[i]), MeterReading(t[i + 1], regs[i + 1]))
+        ReadingToBill(meter.id, Reading(t[i], regs[i]), Reading(t[i + 1], regs[i + 1]))
         for i in range(3)
     ]
     outcomes = await bill_readings(items)
@@ -195,8 +196,8 @@ async def test_concurrent_batches_of_the_same_readings_bill_once(db: None) -> No
     items = [
         ReadingToBill(
             m.id,
-            MeterReading(t0, Decimal("5")),
-            MeterReading(t0 + timedelta(minutes=15), Decimal("7")),
+            Reading(t0, Decimal("5")),
+            Reading(t0 + timedelta(minutes=15), Decimal("7")),
         )
         for _, m in accounts_meters
     ]
@@ -221,9 +222,7 @@ async def test_each_utility_keeps_its_own_state_on_the_account_row(db: None) -> 
     t = [datetime(2026, 5, 1, 8, tzinfo=LOCAL_TZ) + timedelta(minutes=15 * i) for i in range(3)]
 
     def pair(meter: Meter, i: int, a: str, b: str) -> ReadingToBill:
-        return ReadingToBill(
-            meter.id, MeterReading(t[i], Decimal(a)), MeterReading(t[i + 1], Decimal(b))
-        )
+        return ReadingToBill(meter.id, Reading(t[i], Decimal(a)), Reading(t[i + 1], Decimal(b)))
 
     # Both in one batch: 12.5 kWh × 0.6583 = 8.22875 → 822 fen + 0.875 carried;
     # 0.3 m³ × 4.1037 = 1.23111 → 123 fen + 0.111 carried.

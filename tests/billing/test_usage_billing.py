@@ -9,7 +9,6 @@ from server.billing import (
     BandRegistersMismatch,
     BillingRequest,
     BillingState,
-    MeterReading,
     NegativeDelta,
     ReadingsOutOfOrder,
     UsageCharge,
@@ -19,6 +18,7 @@ from server.billing import (
     usage_between,
 )
 from server.billing.round import Bill, bill_round
+from server.metering.reading import Reading
 from server.tariffs import (
     LOCAL_TZ,
     Band,
@@ -39,13 +39,13 @@ T0 = datetime(2025, 4, 7, 0, 0, tzinfo=LOCAL_TZ)
 FLAT = FlatPlan(D("0.6543"))
 
 
-def reading(minutes: int, total: str, **bands: str) -> MeterReading:
+def reading(minutes: int, total: str, **bands: str) -> Reading:
     by_number = {int(k[1:]): D(v) for k, v in bands.items()}  # b2="1.5" → {2: 1.5}
-    return MeterReading(T0 + timedelta(minutes=minutes), D(total), by_number)
+    return Reading(T0 + timedelta(minutes=minutes), D(total), by_number)
 
 
-def naive(minutes: int, total: str) -> MeterReading:
-    return MeterReading((T0 + timedelta(minutes=minutes)).replace(tzinfo=None), D(total))
+def naive(minutes: int, total: str) -> Reading:
+    return Reading((T0 + timedelta(minutes=minutes)).replace(tzinfo=None), D(total))
 
 
 def test_register_delta_forward_and_rolled_over() -> None:

@@ -8,8 +8,9 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.billing import BillingRequest, BillingState, MeterReading, bill_usage
+from server.billing import BillingRequest, BillingState, bill_usage
 from server.billing.round import bill_round
+from server.metering.reading import Reading
 from server.tariffs import (
     LOCAL_TZ,
     Band,
@@ -45,13 +46,13 @@ def plans(draw: st.DrawFn) -> FlatPlan | TieredPlan:
     return TieredPlan(tiers, TierPeriod.MONTH, base=base)
 
 
-def readings(increments: list[dict[int, Decimal]]) -> list[MeterReading]:
+def readings(increments: list[dict[int, Decimal]]) -> list[Reading]:
     """Cumulative band registers (1–5) and total from per-reading increments, one a day."""
     registers = {b: D("1000.00") for b in range(1, 6)}
-    out = [MeterReading(START, sum(registers.values()), dict(registers))]
+    out = [Reading(START, sum(registers.values()), dict(registers))]
     for i, step in enumerate(increments, start=1):
         registers = {b: registers[b] + step.get(b, D(0)) for b in registers}
-        out.append(MeterReading(START + timedelta(days=i), sum(registers.values()), registers))
+        out.append(Reading(START + timedelta(days=i), sum(registers.values()), registers))
     return out
 
 

@@ -11,7 +11,8 @@ Prices are plausible Guangdong/Shenzhen-style figures, not any utility's officia
 from datetime import datetime, time
 from decimal import Decimal as D
 
-from server.billing import BillingState, MeterReading, bill_usage
+from server.billing import BillingState, bill_usage
+from server.metering.reading import Reading
 from server.tariffs import (
     LOCAL_TZ,
     Band,
@@ -88,12 +89,12 @@ def test_shenzhen_shop_july_on_time_of_use() -> None:
     #   总 11 120.00 → 13 071.50  = 1 951.50 kWh (= 180.50 + 620.25 + 910.00 + 240.75)
     # 合计 226.7441 + 649.2777 + 595.322 + 63.004275 = ¥1 534.348075
     # = 153 434.8075 分 → 扣 153 434 分 (¥1 534.34), 结转 0.8075 分.
-    prev = MeterReading(
+    prev = Reading(
         at(2025, 7, 1),
         D("11120.00"),
         {1: D("1020.00"), 2: D("3100.00"), 3: D("5000.00"), 4: D("2000.00")},
     )
-    curr = MeterReading(
+    curr = Reading(
         at(2025, 8, 1),
         D("13071.50"),
         {1: D("1200.50"), 2: D("3720.25"), 3: D("5910.00"), 4: D("2240.75")},
@@ -114,7 +115,7 @@ def test_shenzhen_shop_july_on_time_of_use() -> None:
 
     # 9月1日的下一次读数只多了 1.00 kWh 谷电: 1 × ¥0.2617 = 26.17 分, 加结转 0.8075 分
     # = 26.9775 分 → 扣 26 分, 结转 0.9775 分. 两次共扣 153 460 分 = floor(153 460.9775).
-    later = MeterReading(
+    later = Reading(
         at(2025, 9, 1),
         D("13072.50"),
         {1: D("1200.50"), 2: D("3720.25"), 3: D("5910.00"), 4: D("2241.75")},
@@ -137,8 +138,8 @@ def test_apartment_crosses_into_the_second_tier_in_november() -> None:
     #   第二档     335.3 − 110   = 225.3 kWh × ¥0.73 = ¥164.469
     #   合计 ¥239.269 = 23 926.9 分 → 扣 23 926 分, 结转 0.9 分; 年累计 2 985.3 kWh.
     state = BillingState(tier_period_start=at(2025, 1, 1), cumulative=D("2650"))
-    oct_end = MeterReading(at(2025, 11, 1), D("12480.6"))
-    nov_end = MeterReading(at(2025, 12, 1), D("12815.9"))
+    oct_end = Reading(at(2025, 11, 1), D("12480.6"))
+    nov_end = Reading(at(2025, 12, 1), D("12815.9"))
     nov = bill_usage(oct_end, nov_end, tariff=APARTMENT_TIERS, state=state)
     assert [(line.label, line.quantity, line.amount) for line in nov.lines] == [
         ("第一档", D("110.0"), D("74.800")),
@@ -149,7 +150,7 @@ def test_apartment_crosses_into_the_second_tier_in_november() -> None:
 
     # 12月: 12 815.9 → 13 050.0 = 234.1 kWh, 全在第二档: × ¥0.73 = ¥170.893
     #   = 17 089.3 分 + 结转 0.9 分 = 17 090.2 分 → 扣 17 090 分, 结转 0.2 分.
-    dec_end = MeterReading(at(2025, 12, 31, 23, 59), D("13050.0"))
+    dec_end = Reading(at(2025, 12, 31, 23, 59), D("13050.0"))
     dec = bill_usage(nov_end, dec_end, tariff=APARTMENT_TIERS, state=nov.state)
     assert dec.exact_yuan == D("170.893")
     assert (dec.deduct_fen, dec.carry_fen_decimal) == (17090, D("0.2"))
@@ -192,8 +193,8 @@ def test_factory_two_part_with_a_630_kva_transformer() -> None:
     #   电度电费 ¥32 099.830
     # 基本电费 630 kVA × ¥23.00 = ¥14 490.00; 当月电费合计 ¥46 589.83.
     plan = TwoPartPlan(FACTORY_ENERGY, ChargeBasis.CAPACITY, D("23.00"))
-    prev = MeterReading(at(2025, 3, 1), D("100.00"), {2: D("30.00"), 3: D("40.00"), 4: D("30.00")})
-    curr = MeterReading(at(2025, 4, 1), D("155.90"), {2: D("42.34"), 3: D("58.50"), 4: D("55.06")})
+    prev = Reading(at(2025, 3, 1), D("100.00"), {2: D("30.00"), 3: D("40.00"), 4: D("30.00")})
+    curr = Reading(at(2025, 4, 1), D("155.90"), {2: D("42.34"), 3: D("58.50"), 4: D("55.06")})
     energy = bill_usage(prev, curr, tariff=plan, multiplier=D(1000))
     assert energy.meter_kwh_by_band == {
         Band.PEAK: D("12340.00"),
@@ -230,8 +231,8 @@ WATER_TIERS = TieredPlan(
 def test_household_water_in_june_crosses_all_three_tiers() -> None:
     # 6月1日 1 203.4 → 6月16日 1 219.6 = 16.2 m³, 全在第一阶: 16.2 × ¥3.45 = ¥55.89
     #   → 扣 5 589 分, 结转 0.
-    r0 = MeterReading(at(2025, 6, 1), D("1203.4"))
-    r1 = MeterReading(at(2025, 6, 16), D("1219.6"))
+    r0 = Reading(at(2025, 6, 1), D("1203.4"))
+    r1 = Reading(at(2025, 6, 16), D("1219.6"))
     first = bill_usage(r0, r1, tariff=WATER_TIERS)
     assert (first.exact_yuan, first.deduct_fen) == (D("55.890"), 5589)
     assert first.meter_kwh_by_band == {}  # water has no TOU bands
@@ -241,7 +242,7 @@ def test_household_water_in_june_crosses_all_three_tiers() -> None:
     #   第二阶 30 − 22   = 8.0 m³ × ¥4.83 = ¥38.640
     #   第三阶 34.6 − 30 = 4.6 m³ × ¥5.83 = ¥26.818
     #   合计 ¥85.468 → 扣 8 546 分, 结转 0.8 分. 6月共 ¥141.358 → 14 135 分 = 5 589 + 8 546.
-    r2 = MeterReading(at(2025, 7, 1), D("1238.0"))
+    r2 = Reading(at(2025, 7, 1), D("1238.0"))
     second = bill_usage(r1, r2, tariff=WATER_TIERS, state=first.state)
     assert [(line.tier, line.quantity, line.amount) for line in second.lines] == [
         (1, D("5.8"), D("20.010")),
@@ -252,7 +253,7 @@ def test_household_water_in_june_crosses_all_three_tiers() -> None:
 
     # 7月是新的一个月, 累计归零: 1 238.0 → 1 250.5 = 12.5 m³ × ¥3.45 = ¥43.125
     #   = 4 312.5 分 + 结转 0.8 = 4 313.3 分 → 扣 4 313 分, 结转 0.3 分.
-    r3 = MeterReading(at(2025, 7, 20), D("1250.5"))
+    r3 = Reading(at(2025, 7, 20), D("1250.5"))
     third = bill_usage(r2, r3, tariff=WATER_TIERS, state=second.state)
     assert [line.tier for line in third.lines] == [1]
     assert (third.deduct_fen, third.carry_fen_decimal) == (4313, D("0.3"))
@@ -263,8 +264,8 @@ def test_flat_water_for_a_shop() -> None:
     # 商铺用水单一价 ¥4.20/m³: 3.27 m³ × 4.20 = ¥13.734 → 扣 1 373 分, 结转 0.4 分.
     plan = FlatPlan(D("4.20"), Unit.M3)
     charge = bill_usage(
-        MeterReading(at(2025, 5, 1), D("88.00")),
-        MeterReading(at(2025, 6, 1), D("91.27")),
+        Reading(at(2025, 5, 1), D("88.00")),
+        Reading(at(2025, 6, 1), D("91.27")),
         tariff=plan,
     )
     assert charge.lines[0].label == "用水量"

@@ -428,7 +428,7 @@ def test_a_platform_trip_always_ends_closed_once_the_balance_is_back(
 
 # --- purity --------------------------------------------------------------------------
 
-PURE_MODULES = ["alarms", "forecast", "ingest", "nocut", "vocabulary"]
+PURE_MODULES = ["alarms", "forecast", "ingest", "nocut", "reading", "vocabulary"]
 ALLOWED_IMPORTS = {
     "__future__",
     "collections",
@@ -443,6 +443,7 @@ ALLOWED_IMPORTS = {
     "server.core.money",
     "server.metering",
     "server.metering.forecast",
+    "server.metering.reading",
     "server.metering.vocabulary",
 }
 

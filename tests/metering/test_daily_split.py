@@ -23,7 +23,7 @@ from server.metering.daily import (
     timeline_usage,
     to_units,
 )
-from server.metering.ingest import Reading
+from server.metering.reading import Reading
 
 SH = ZoneInfo("Asia/Shanghai")
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from server.billing.pipeline import process_readings
 from server.metering.models import DailyUsage, Meter, MeterBilling
+from server.metering.reading import Reading
 from server.metering.services import daily_usage
 from server.metering.services.readings import IncomingReading
 from server.tariffs.models import TariffKind
@@ -27,7 +28,7 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 
 
 def reading(meter: Meter, when: datetime, total: str, **kw: Any) -> IncomingReading:
-    return IncomingReading(meter.id, when, Decimal(total), **kw)
+    return IncomingReading(meter.id, Reading(when, Decimal(total), kw.pop("bands", {})), **kw)
 
 
 async def platform_meter(price: str = "1.00", **kw: Any) -> Meter:

@@ -11,13 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.metering.ingest import (
-    MeterSpec,
-    Outcome,
-    Reading,
-    classify,
-    join_replacement,
-)
+from server.metering.ingest import MeterSpec, Outcome, classify, join_replacement
+from server.metering.reading import Reading
 
 SH = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2025, 9, 16, 0, 0, tzinfo=SH)

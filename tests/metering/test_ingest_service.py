@@ -11,9 +11,10 @@ from server.metering.models import (
     HeldReading,
     Meter,
     MeterBilling,
-    Reading,
     ReadingSource,
 )
+from server.metering.models import Reading as StoredReading
+from server.metering.reading import Reading
 from server.metering.services.readings import IncomingReading, ingest, record_misses
 from tests.factories import create_account, create_meter
 from workers.meters.base import MoneyRegister, RelayState
@@ -22,7 +23,11 @@ T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
 
 def _r(meter: Meter, minutes: int, total: str, **kw: object) -> IncomingReading:
-    return IncomingReading(meter.id, T0 + timedelta(minutes=minutes), Decimal(total), **kw)  # type: ignore[arg-type]
+    return IncomingReading(
+        meter.id,
+        Reading(T0 + timedelta(minutes=minutes), Decimal(total), kw.pop("bands", {})),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 async def _meter(**kw: object) -> Meter:
@@ -42,7 +47,7 @@ async def test_replays_and_late_readings_are_stored_once_and_billed_once(db: Non
     )
     assert again.outcomes == {"duplicate": 2, "out_of_order": 1}
     assert again.pending == []
-    rows = await Reading.filter(meter_id=meter.id).order_by("taken_at")
+    rows = await StoredReading.filter(meter_id=meter.id).order_by("taken_at")
     assert [r.billing for r in rows] == [
         BillingStatus.NONE,
         BillingStatus.NONE,
@@ -67,7 +72,7 @@ async def test_suspect_readings_are_held_for_review_not_billed(db: None) -> None
     assert report.pending == []
     held = await HeldReading.filter(meter_id=meter.id).order_by("taken_at")
     assert [h.outcome for h in held] == ["conflict", "implausible", "reset"]
-    assert await Reading.filter(meter_id=meter.id).count() == 1
+    assert await StoredReading.filter(meter_id=meter.id).count() == 1
     # The next plausible reading bills from the last accepted one.
     nxt = await ingest([_r(meter, 45, "101.50")], now=now)
     assert nxt.outcomes == {"accept": 1}

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from server.billing.pipeline import process_readings
 from server.metering.models import LiveValues
+from server.metering.reading import Reading
 from server.metering.services import live_values
 from server.metering.services.readings import IncomingReading
 from tests.factories import create_meter
@@ -18,7 +19,11 @@ T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
 
 def _r(meter_id: int, minutes: int, total: str, **kw: object) -> IncomingReading:
-    return IncomingReading(meter_id, T0 + timedelta(minutes=minutes), Decimal(total), **kw)  # type: ignore[arg-type]
+    return IncomingReading(
+        meter_id,
+        Reading(T0 + timedelta(minutes=minutes), Decimal(total), kw.pop("bands", {})),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def _i(u: str, i: str, p: str, pf: str) -> Instant:

@@ -15,7 +15,9 @@ from server.billing.pipeline import process_readings, process_replacement
 from server.core.errors import NotFound, ValidationFailed
 from server.ledger import service as ledger
 from server.ledger.posting import Channel
-from server.metering.models import Meter, MeterStatus, Reading
+from server.metering.models import Meter, MeterStatus
+from server.metering.models import Reading as StoredReading
+from server.metering.reading import Reading
 from server.metering.services.readings import IncomingReading
 from server.metering.vocabulary import MeterProtocol
 from server.tariffs.models import TariffKind
@@ -45,7 +47,7 @@ async def _park() -> Meter:
     await assign(account.id, plan.id)
     await ledger.recharge(account.id, Channel.CASH, 10_000, key="open-1", actor="staff:1")
     meter = await create_meter(account, rated_kw=Decimal(10), ct_ratio=1, online=True)
-    await process_readings([IncomingReading(meter.id, T0, Decimal("1200.00"))], now=T0)
+    await process_readings([IncomingReading(meter.id, Reading(T0, Decimal("1200.00")))], now=T0)
     return meter
 
 
@@ -67,13 +69,13 @@ async def test_worked_example_old_final_1234_56_new_starts_at_zero(db: None) -> 
     assert (old.status, old.removed_at) == (MeterStatus.REMOVED, SWAP)
     new = await Meter.get(id=result.new_meter_id)
     assert (new.status, new.account_id, new.multiplier) == (MeterStatus.ACTIVE, old.account_id, 20)
-    assert (await Reading.get(meter_id=new.id)).outcome == "baseline"
+    assert (await StoredReading.get(meter_id=new.id)).outcome == "baseline"
 
     # New meter: 0.50 register kWh × CT 20 = 10 kWh × 0.6583 = 6.583 元. With the 0.0848 fen
     # carried from the old meter's charge: 22.750848 + 6.583 = 29.333848 元 → 2,933 fen in
     # all, so this reading takes 2,933 − 2,275 = 658 fen.
     later = SWAP + timedelta(minutes=15)
-    await process_readings([IncomingReading(new.id, later, Decimal("0.50"))], now=later)
+    await process_readings([IncomingReading(new.id, Reading(later, Decimal("0.50")))], now=later)
     assert await _balance(old) == 10_000 - 2_933
     assert result.offset + Decimal("0.50") * new.multiplier == Decimal("1244.56")
     quantities = await UsageChargeRow.filter(account_id=old.account_id).order_by("reading_at")
@@ -91,10 +93,14 @@ async def test_replays_around_the_swap_bill_nothing_twice(db: None) -> None:
     )  # fmt: skip
     balance = await _balance(old)
     replay = [
-        IncomingReading(old.id, SWAP, Decimal("1234.56")),  # the final again: a duplicate
-        IncomingReading(old.id, T0 + timedelta(hours=12), Decimal("1220.00")),  # late, before
-        IncomingReading(old.id, SWAP + timedelta(minutes=15), Decimal("1234.60")),  # after: gone
-        IncomingReading(result.new_meter_id, SWAP, Decimal("0.00")),  # new baseline again
+        IncomingReading(old.id, Reading(SWAP, Decimal("1234.56"))),  # the final again: a duplicate
+        IncomingReading(
+            old.id, Reading(T0 + timedelta(hours=12), Decimal("1220.00"))
+        ),  # late, before
+        IncomingReading(
+            old.id, Reading(SWAP + timedelta(minutes=15), Decimal("1234.60"))
+        ),  # after: gone
+        IncomingReading(result.new_meter_id, Reading(SWAP, Decimal("0.00"))),  # new baseline again
     ]
     report = await process_readings(replay, now=SWAP + timedelta(hours=1))
     assert report.ingest.outcomes == {"duplicate": 2, "out_of_order": 1, "removed_meter": 1}

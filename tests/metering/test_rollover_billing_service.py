@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from server.billing.pipeline import process_readings
 from server.ledger.check import check_ledger
+from server.metering.reading import Reading
 from server.metering.services.readings import IncomingReading
 from server.tariffs.models import TariffKind
 from server.tariffs.service import assign, create_plan
@@ -30,9 +31,9 @@ async def test_a_rolled_over_register_is_billed_for_the_wrapped_advance(db: None
     await assign(account.id, plan.id)
     now = T0 + timedelta(hours=1)
 
-    await process_readings([IncomingReading(meter.id, T0, Decimal("999999.50"))], now=now)
+    await process_readings([IncomingReading(meter.id, Reading(T0, Decimal("999999.50")))], now=now)
     report = await process_readings(
-        [IncomingReading(meter.id, T0 + timedelta(minutes=15), Decimal("0.30"))], now=now
+        [IncomingReading(meter.id, Reading(T0 + timedelta(minutes=15), Decimal("0.30")))], now=now
     )
 
     # 999999.50 → 1000000.00 is 0.50 kWh, then 0.30 more: 0.80 kWh × ¥1.00 = ¥0.80.

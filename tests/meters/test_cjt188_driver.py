@@ -60,7 +60,7 @@ async def test_reads_match_the_simulated_meter(bus):
     energy = await d.read_energy()
     assert energy.total == meters[W1].total and energy.total > Decimal("321.09")
     snap = await d.read_snapshot()
-    assert snap.address == W1 and snap.energy.total == meters[W1].total
+    assert snap.address == W1 and snap.reading.total == meters[W1].total
     assert snap.status.relay is RelayState.CLOSED and snap.money is None
 
 

@@ -91,7 +91,7 @@ async def test_reads_match_the_simulated_meter(bus):
     assert await d.read_money() == m.money()
     assert await d.read_status() == m.status()
     snap = await d.read_snapshot()
-    expected = m.snapshot(snap.read_at)
+    expected = m.snapshot(snap.reading.taken_at)
     assert snap == expected
 
 

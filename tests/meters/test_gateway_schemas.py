@@ -7,11 +7,11 @@ import pytest
 from pydantic import ValidationError
 
 from workers.meters.base import (
-    EnergyRegisters,
     Instant,
     MeterSnapshot,
     MeterStatus,
     MoneyRegister,
+    Reading,
     RelayState,
 )
 from workers.meters.gateway.schemas import Ack, Command, DataMessage, MeterReading, Source
@@ -81,14 +81,13 @@ def test_invalid_data_is_refused(bad):
 def test_reading_from_snapshot():
     snap = MeterSnapshot(
         address="000000000009",
-        read_at=datetime(2025, 1, 1, tzinfo=UTC),
-        energy=EnergyRegisters(Decimal("5.00"), {3: Decimal("5.00")}),
+        reading=Reading(datetime(2025, 1, 1, tzinfo=UTC), Decimal("5.00"), {3: Decimal("5.00")}),
         status=MeterStatus(relay=RelayState.CLOSED, protected=True),
         instant=Instant(voltage=Decimal("221.0")),
         money=MoneyRegister(1234, 2),
     )
     reading = MeterReading.from_snapshot(snap)
-    assert reading.snapshot(snap.read_at) == snap
+    assert reading.snapshot(snap.reading.taken_at) == snap
 
 
 def test_command_needs_the_fields_of_its_op():

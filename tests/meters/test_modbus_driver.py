@@ -79,9 +79,9 @@ async def test_snapshot_matches_sim_state(park):
     for sid, model in ((1, ddsy1352.MAP), (2, dtsy1352.MAP)):
         m = meters[sid]
         snap = await ModbusDriver(bus, sid, model, m.address).read_snapshot()
-        assert snap.energy.total == m.total > Decimal("1234.56")
-        assert snap.energy.bands == m.bands
-        assert sum(snap.energy.bands.values()) == snap.energy.total
+        assert snap.reading.total == m.total > Decimal("1234.56")
+        assert snap.reading.bands == m.bands
+        assert sum(snap.reading.bands.values()) == snap.reading.total
         assert snap.money.remaining_fen == m.remaining_fen < 50_000
         assert snap.money.purchase_count == 7
         assert snap.status == m.status()
@@ -173,8 +173,8 @@ async def test_rtu_over_tcp_adf400l_box(park):
     _, box, _, rtu_bus = park
     one = ModbusDriver(rtu_bus, 5, adf400l.MAP_1P, box[5].address)
     snap = await one.read_snapshot()
-    assert snap.energy.total == box[5].total
-    assert snap.energy.bands == box[5].bands
+    assert snap.reading.total == box[5].total
+    assert snap.reading.bands == box[5].bands
     assert snap.money.remaining_fen == box[5].remaining_fen
     assert snap.instant.power_factor is None  # the box has no PF register for a circuit
     assert (await one.relay(RelayAction.TRIP)).relay is RelayState.OPEN
@@ -190,7 +190,7 @@ async def test_rtu_over_tcp_three_phase_user(park):
     _, box, _, rtu_bus = park
     three = ModbusDriver(rtu_bus, 1, adf400l.MAP_3P, box[1].address)
     snap = await three.read_snapshot()
-    assert snap.energy.total == box[1].total and snap.energy.bands == {}
+    assert snap.reading.total == box[1].total and snap.reading.bands == {}
     assert snap.money.remaining_fen == box[1].remaining_fen
     assert snap.instant.voltage is None
     with pytest.raises(MeterUnreachable):

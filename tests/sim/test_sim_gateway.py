@@ -170,7 +170,7 @@ async def test_commands_are_acked_and_change_the_meter(rig):
     with pytest.raises(RechargeRefused):
         await driver.write_recharge(7_000, 4)
     snap = await driver.read_snapshot()
-    assert snap.energy.total == rig.meters[addr].total and snap.money == money
+    assert snap.reading.total == rig.meters[addr].total and snap.money == money
     await driver.write_prices({2: Decimal("1.0100")})
     assert rig.meters[addr].prices[2] == Decimal("1.0100")
     await driver.write_alarm_amounts(4_000, 1_000)

@@ -208,7 +208,7 @@ def test_water_meter_has_no_bands():
     m.advance(T0 + timedelta(hours=10))
     assert m.bands == {} and m.total > 0
     snap = m.snapshot(T0)
-    assert snap.energy.total == m.total and snap.status.relay is RelayState.CLOSED
+    assert snap.reading.total == m.total and snap.status.relay is RelayState.CLOSED
 
 
 def test_power_curve_shapes():

@@ -10,7 +10,7 @@ from decimal import Decimal
 from server.metering.models import GatewayKind, LiveValues, Meter
 from tests.factories import create_account, create_gateway, create_meter
 from workers.collector import Collector
-from workers.meters.base import EnergyRegisters, Instant, MeterSnapshot, MeterStatus, RelayState
+from workers.meters.base import Instant, MeterSnapshot, MeterStatus, Reading, RelayState
 from workers.meters.base import MeterProtocol as P
 from workers.meters.gateway.schemas import DataMessage, MeterReading, Source
 
@@ -33,8 +33,7 @@ class FakeDriver:
         minutes = (self.registry.clock() - T0) // timedelta(minutes=1)
         return MeterSnapshot(
             self.meter.address,
-            self.registry.clock(),
-            EnergyRegisters(Decimal(100) + Decimal(minutes) / 100),
+            Reading(self.registry.clock(), Decimal(100) + Decimal(minutes) / 100),
             MeterStatus(RelayState.CLOSED),
             instant,
         )

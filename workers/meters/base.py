@@ -1,17 +1,21 @@
 """The one interface every meter driver implements, and what it returns.
 
+Registers come back as the platform's one `Reading` (server.metering.reading: taken_at,
+total, bands, raw before CT×PT), stamped by the driver when it read them, so the collector,
+ingest and billing pass on what the driver returned without reshaping it.
+
 Drivers never return a silent None: a meter that does not answer raises `MeterUnreachable`,
 a meter that answers "no" raises `MeterRejected` with the meter's own error code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 # The shared words live with the platform; re-exported here for the drivers.
+from server.metering.reading import Reading
 from server.metering.vocabulary import (
     Instant,
     MeterKind,
@@ -22,7 +26,6 @@ from server.metering.vocabulary import (
 )
 
 __all__ = [
-    "EnergyRegisters",
     "Instant",
     "MeterDriver",
     "MeterError",
@@ -33,6 +36,7 @@ __all__ = [
     "MeterStatus",
     "MeterUnreachable",
     "MoneyRegister",
+    "Reading",
     "RechargeRefused",
     "RelayAction",
     "RelayState",
@@ -60,18 +64,6 @@ class RechargeRefused(MeterRejected):
 
 
 @dataclass(frozen=True, slots=True)
-class EnergyRegisters:
-    """Cumulative register values as the meter keeps them (before CT/PT multiplier).
-
-    `bands` maps tariff band number (1 sharp, 2 peak, 3 flat, 4 valley, 5 deep valley) to kWh
-    (m³ for water meters, which have no bands).
-    """
-
-    total: Decimal
-    bands: dict[int, Decimal] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
 class MeterStatus:
     relay: RelayState
     protected: bool = False  # 保电
@@ -82,11 +74,10 @@ class MeterStatus:
 
 @dataclass(frozen=True, slots=True)
 class MeterSnapshot:
-    """Everything one billing round reads from a meter, stamped with when it was read."""
+    """Everything one billing round reads from a meter; `reading` says when it was read."""
 
     address: str
-    read_at: datetime
-    energy: EnergyRegisters
+    reading: Reading  # kWh registers (m³ for water meters, which have no bands)
     status: MeterStatus
     instant: Instant | None = None
     money: MoneyRegister | None = None
@@ -96,7 +87,9 @@ class MeterSnapshot:
 class MeterDriver(Protocol):
     """One meter behind one protocol. Every method raises MeterError subclasses on failure."""
 
-    async def read_energy(self) -> EnergyRegisters: ...
+    async def read_energy(self) -> Reading:
+        """The energy registers, stamped with when they were read."""
+        ...
 
     async def read_instant(self) -> Instant: ...
 

@@ -35,12 +35,12 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from workers.meters.base import (
-    EnergyRegisters,
     Instant,
     MeterKind,
     MeterSnapshot,
     MeterStatus,
     MoneyRegister,
+    Reading,
     RelayAction,
     RelayState,
 )
@@ -290,8 +290,8 @@ class SimMeter:
     def money(self) -> MoneyRegister:
         return MoneyRegister(remaining_fen=self.remaining_fen, purchase_count=self.purchase_count)
 
-    def energy(self) -> EnergyRegisters:
-        return EnergyRegisters(total=self.total, bands=dict(self.bands))
+    def reading(self, now: datetime) -> Reading:
+        return Reading(now, self.total, dict(self.bands))
 
     def instant(self) -> Instant:
         return Instant(
@@ -314,8 +314,7 @@ class SimMeter:
     def snapshot(self, now: datetime) -> MeterSnapshot:
         return MeterSnapshot(
             address=self.address,
-            read_at=now,
-            energy=self.energy(),
+            reading=self.reading(now),
             status=self.status(),
             instant=self.instant(),
             money=self.money() if self.meter_billing else None,

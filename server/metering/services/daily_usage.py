@@ -30,8 +30,8 @@ from tortoise.transactions import in_transaction
 from server.core.settings import load_settings
 from server.ledger.sql import Col, fetch_records, in_list, insert_rows, is_pg, q
 from server.metering import daily
-from server.metering import ingest as rules
 from server.metering.models import DailyUsage, Meter
+from server.metering.reading import Reading
 from server.metering.services import reading_store as store
 
 BANDS = (1, 2, 3, 4, 5)  # band columns band1_e4 … band5_e4; other band numbers are not kept
@@ -61,9 +61,9 @@ class Inserted:
     meter_id: int
     account_id: int | None
     multiplier: int
-    prev: rules.Reading | None
-    new: rules.Reading
-    following: rules.Reading | None
+    prev: Reading | None
+    new: Reading
+    following: Reading | None
 
 
 class Days:
@@ -188,7 +188,7 @@ async def backfill(*, tz: ZoneInfo | None = None, meters_per_batch: int = 100) -
     return report
 
 
-async def _timelines(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, list[rules.Reading]]:
+async def _timelines(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, list[Reading]]:
     where, params = in_list(conn, "meter_id", ids, 1, "int")
     rows = await fetch_records(
         conn,
@@ -196,15 +196,10 @@ async def _timelines(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, list[
         " ORDER BY meter_id, taken_at",
         params,
     )
-    out: dict[int, list[rules.Reading]] = {}
+    out: dict[int, list[Reading]] = {}
     for r in rows:
-        out.setdefault(r["meter_id"], []).append(
-            rules.Reading(
-                store.as_datetime(r["taken_at"]),
-                Decimal(str(r["total"])),
-                store.bands_of(r["bands"]),
-            )
-        )
+        reading = store.reading_of(r["taken_at"], r["total"], r["bands"])
+        out.setdefault(r["meter_id"], []).append(reading)
     return out
 
 

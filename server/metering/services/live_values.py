@@ -71,11 +71,12 @@ def rows_of(items: Iterable[IncomingReading]) -> list[tuple[Any, ...]]:
         if it.instant is None:
             continue
         have = newest.get(it.meter_id)
-        if have is None or it.taken_at > have.taken_at:
+        at = it.reading.taken_at
+        if have is None or at > have.reading.taken_at:
             newest[it.meter_id] = it
         if it.instant != _NOTHING:
             have = valued.get(it.meter_id)
-            if have is None or it.taken_at > have.taken_at:
+            if have is None or at > have.reading.taken_at:
                 valued[it.meter_id] = it
     stamp = datetime.now(UTC)
     unknown = RelayState.UNKNOWN.value
@@ -86,9 +87,9 @@ def rows_of(items: Iterable[IncomingReading]) -> list[tuple[Any, ...]]:
         values = (inst.voltage, inst.current, inst.power, inst.power_factor)
         rows.append(
             (
-                meter_id, it.taken_at.astimezone(UTC), str(it.total),
+                meter_id, it.reading.taken_at.astimezone(UTC), str(it.reading.total),
                 it.relay.value if it.relay is not None else unknown,
-                v.taken_at.astimezone(UTC) if v is not None else None,
+                v.reading.taken_at.astimezone(UTC) if v is not None else None,
                 *(None if x is None else str(x) for x in values), stamp,
             )
         )  # fmt: skip

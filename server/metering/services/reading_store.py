@@ -18,7 +18,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from server.ledger.sql import Col, fetch, in_list, insert_rows, is_pg
-from server.metering import ingest as rules
+from server.metering.reading import Reading
 
 _FOUR = Decimal("0.0001")
 
@@ -36,6 +36,11 @@ def _opt_dt(value: Any) -> datetime | None:
 def bands_of(raw: Any) -> dict[int, Decimal]:
     data = json.loads(raw) if isinstance(raw, str) else (raw or {})
     return {int(k): Decimal(str(v)) for k, v in data.items()}
+
+
+def reading_of(taken_at: Any, total: Any, bands: Any) -> Reading:
+    """A stored reading's registers from its columns (as the driver gives them back)."""
+    return Reading(as_datetime(taken_at), Decimal(str(total)), bands_of(bands))
 
 
 def bands_json(bands: Any) -> str:
@@ -146,10 +151,10 @@ _READING = "SELECT meter_id, taken_at, total, bands FROM meter_reading WHERE met
 
 async def neighbours(
     conn: BaseDBAsyncClient, spans: dict[int, tuple[datetime, datetime]]
-) -> dict[int, list[rules.Reading]]:
+) -> dict[int, list[Reading]]:
     """Per meter, the accepted readings that can neighbour a reading in [lo, hi]: the latest
     at or before lo, all within (lo, hi], and the earliest after hi — in time order."""
-    out: dict[int, list[rules.Reading]] = {m: [] for m in spans}
+    out: dict[int, list[Reading]] = {m: [] for m in spans}
     if not spans:
         return out
     ids = sorted(spans)
@@ -177,11 +182,7 @@ async def neighbours(
                 [m, lo, hi],
             )
     for r in rows:
-        out[r["meter_id"]].append(
-            rules.Reading(
-                as_datetime(r["taken_at"]), Decimal(str(r["total"])), bands_of(r["bands"])
-            )
-        )
+        out[r["meter_id"]].append(reading_of(r["taken_at"], r["total"], r["bands"]))
     for timeline in out.values():
         timeline.sort(key=lambda x: x.taken_at)
     return out

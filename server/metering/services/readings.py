@@ -38,6 +38,7 @@ from tortoise.transactions import in_transaction
 from server.audit.service import Entry, record_many
 from server.metering import ingest as rules
 from server.metering.models import BillingStatus, Meter, MeterBilling, ReadingSource
+from server.metering.reading import Reading
 from server.metering.services import daily_usage
 from server.metering.services import reading_store as store
 from server.metering.services.reading_store import MeterState
@@ -48,12 +49,10 @@ ACTOR = "system:collector"
 
 @dataclass(frozen=True, slots=True)
 class IncomingReading:
-    """A reading as a source delivered it (raw registers, before CT×PT)."""
+    """A meter's registers as a source delivered them, with what was read alongside."""
 
     meter_id: int
-    taken_at: datetime
-    total: Decimal
-    bands: Mapping[int, Decimal] = field(default_factory=dict)
+    reading: Reading  # raw registers, before CT×PT
     source: ReadingSource = ReadingSource.POLL
     relay: RelayState | None = None
     protected: bool | None = None
@@ -67,8 +66,8 @@ class PendingBill:
 
     reading_id: int
     meter_id: int
-    prev: rules.Reading
-    curr: rules.Reading
+    prev: Reading
+    curr: Reading
 
 
 @dataclass
@@ -108,7 +107,7 @@ class _Batch:
 
 async def ingest(items: Iterable[IncomingReading], *, now: datetime) -> IngestReport:
     """Store and classify a batch of readings (see the module docstring)."""
-    batch = sorted(items, key=lambda r: (r.meter_id, r.taken_at))
+    batch = sorted(items, key=lambda r: (r.meter_id, r.reading.taken_at))
     work = _Batch(now)
     if not batch:
         return work.report
@@ -118,8 +117,8 @@ async def ingest(items: Iterable[IncomingReading], *, now: datetime) -> IngestRe
         spans: dict[int, tuple[datetime, datetime]] = {}
         for r in batch:
             if r.meter_id in meters:
-                lo = spans.get(r.meter_id, (r.taken_at, r.taken_at))[0]
-                spans[r.meter_id] = (lo, r.taken_at)
+                at = r.reading.taken_at
+                spans[r.meter_id] = (spans.get(r.meter_id, (at, at))[0], at)
         timelines = await store.neighbours(conn, spans)
         times = {m: [r.taken_at for r in tl] for m, tl in timelines.items()}
         specs = {m.id: spec_of(m) for m in meters.values()}
@@ -128,7 +127,7 @@ async def ingest(items: Iterable[IncomingReading], *, now: datetime) -> IngestRe
             if meter is None:
                 work.report.count("unknown_meter")
                 continue
-            if meter.removed_at is not None and item.taken_at > meter.removed_at:
+            if meter.removed_at is not None and item.reading.taken_at > meter.removed_at:
                 work.report.count("removed_meter")  # 换表: the new meter reads from here on
                 continue
             _classify(meter, specs[meter.id], (times[meter.id], timelines[meter.id]), item, work)
@@ -142,17 +141,17 @@ async def ingest(items: Iterable[IncomingReading], *, now: datetime) -> IngestRe
 def _classify(
     meter: MeterState,
     spec: rules.MeterSpec,
-    known: tuple[list[datetime], list[rules.Reading]],
+    known: tuple[list[datetime], list[Reading]],
     item: IncomingReading,
     work: _Batch,
 ) -> None:
     """Classify `item` against the meter's accepted readings `known` (times, readings)."""
     times, timeline = known
-    new = rules.Reading(item.taken_at, item.total, dict(item.bands))
-    at = bisect_right(times, item.taken_at)
+    new = item.reading
+    at = bisect_right(times, new.taken_at)
     previous = timeline[at - 1] if at else None
     following = None
-    if previous is None or previous.taken_at != item.taken_at:
+    if previous is None or previous.taken_at != new.taken_at:
         following = timeline[at] if at < len(timeline) else None
     verdict = rules.classify(new, previous, spec, following)
     work.report.count(verdict.outcome.value)
@@ -183,8 +182,9 @@ async def _write(conn: object, meters: dict[int, MeterState], work: _Batch) -> N
     stamp = datetime.now(UTC)
     rows = [
         (
-            item.meter_id, item.taken_at.astimezone(UTC), store.total_text(item.total),
-            store.bands_json(item.bands), verdict.outcome.value, item.source.value,
+            item.meter_id, item.reading.taken_at.astimezone(UTC),
+            store.total_text(item.reading.total), store.bands_json(item.reading.bands),
+            verdict.outcome.value, item.source.value,
             (BillingStatus.PENDING if billable else BillingStatus.NONE).value,
             prev_at.astimezone(UTC) if prev_at else None, str(verdict.usage.energy), "",
             item.money.remaining_fen if item.money else None,
@@ -196,7 +196,7 @@ async def _write(conn: object, meters: dict[int, MeterState], work: _Batch) -> N
     bills = iter(work.report.bills)
     kept: list[PendingBill] = []
     for item, _, _, billable in work.accepted:
-        row_id = ids.get((item.meter_id, item.taken_at.astimezone(UTC)))
+        row_id = ids.get((item.meter_id, item.reading.taken_at.astimezone(UTC)))
         bill = next(bills) if billable else None
         if row_id is None:  # a concurrent ingest stored the same (meter, taken_at) first
             work.report.count("duplicate")
@@ -212,15 +212,17 @@ async def _write(conn: object, meters: dict[int, MeterState], work: _Batch) -> N
 async def _write_held(conn: object, work: _Batch, stamp: datetime) -> None:
     rows = [
         (
-            item.meter_id, item.taken_at.astimezone(UTC), store.total_text(item.total),
-            store.bands_json(item.bands), verdict.outcome.value, verdict.reason[:300],
+            item.meter_id, item.reading.taken_at.astimezone(UTC),
+            store.total_text(item.reading.total), store.bands_json(item.reading.bands),
+            verdict.outcome.value, verdict.reason[:300],
             item.source.value, "open", stamp,
         )
         for _, item, verdict in work.held
     ]  # fmt: skip
     created = await store.insert_new(conn, "held_reading", store.HELD_COLS, rows)  # type: ignore[arg-type]
     for meter, item, verdict in work.held:
-        if (item.meter_id, item.taken_at.astimezone(UTC)) in created:
+        reading = item.reading
+        if (item.meter_id, reading.taken_at.astimezone(UTC)) in created:
             work.log.append(
                 Entry(
                     ACTOR,
@@ -229,7 +231,7 @@ async def _write_held(conn: object, work: _Batch, stamp: datetime) -> None:
                     meter.id,
                     meter.site_id,
                     verdict.reason,
-                    {"taken_at": item.taken_at.isoformat(), "total": str(item.total)},
+                    {"taken_at": reading.taken_at.isoformat(), "total": str(reading.total)},
                     work.now,
                 )
             )
@@ -245,21 +247,22 @@ def _mark_good(meter: MeterState, item: IncomingReading, newest: bool, work: _Ba
                 ACTOR, "meter.online", "meter", meter.id, meter.site_id, "电表恢复通讯", at=work.now
             )
         )
-    if not newest or (meter.last_reading_at and item.taken_at < meter.last_reading_at):
+    at = item.reading.taken_at
+    if not newest or (meter.last_reading_at and at < meter.last_reading_at):
         return
-    meter.last_reading_at = item.taken_at
+    meter.last_reading_at = at
     confirmed = meter.relay_confirmed_at
-    fresher = confirmed is None or item.taken_at >= confirmed
+    fresher = confirmed is None or at >= confirmed
     if fresher and item.relay is not None and item.relay is not RelayState.UNKNOWN:
         if item.relay is RelayState.CLOSED:
             meter.trip_cause = None
         meter.relay_state = item.relay.value
-        meter.relay_confirmed_at = item.taken_at
+        meter.relay_confirmed_at = at
     if item.protected is not None:
         meter.protected = item.protected
     if item.money is not None and meter.billing == MeterBilling.METER.value:
         meter.money_fen = item.money.remaining_fen
-        meter.money_read_at = item.taken_at
+        meter.money_read_at = at
         if meter.account_id is not None:
             work.report.accounts.add(meter.account_id)
 

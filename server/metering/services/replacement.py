@@ -41,10 +41,12 @@ from server.metering.models import (
     Meter,
     MeterCommand,
     MeterStatus,
-    Reading,
     ReadingSource,
 )
+from server.metering.models import Reading as StoredReading
+from server.metering.reading import Reading
 from server.metering.services import commands
+from server.metering.services import reading_store as store
 from server.metering.services.readings import IncomingReading, PendingBill, ingest, spec_of
 
 # What the caller may say about the new meter; the rest is the old meter's.
@@ -99,11 +101,13 @@ async def replace_meter(
         if old is None or old.status != MeterStatus.ACTIVE:
             raise NotFound("电表不存在或已拆除", meter_id=old_meter_id)
         row = _new_meter_row(old, new_meter, at)
-        last = await Reading.filter(meter_id=old.id).order_by("-taken_at").first()
+        last = await StoredReading.filter(meter_id=old.id).order_by("-taken_at").first()
         if last is not None and last.taken_at >= at:
             raise Conflict("换表时间必须晚于旧表最后一次抄表", last_reading_at=last.taken_at)
         final = IncomingReading(
-            old.id, at, old_final_reading, dict(old_final_bands or {}), ReadingSource.MANUAL
+            old.id,
+            Reading(at, old_final_reading, dict(old_final_bands or {})),
+            ReadingSource.MANUAL,
         )
         closing = await ingest([final], now=at)
         old.status, old.removed_at = MeterStatus.REMOVED, at
@@ -111,7 +115,9 @@ async def replace_meter(
         await _fail_queued(old.id, at)
         new = await Meter.create(**row)
         first = IncomingReading(
-            new.id, at, new_first_reading, dict(new_first_bands or {}), ReadingSource.MANUAL
+            new.id,
+            Reading(at, new_first_reading, dict(new_first_bands or {})),
+            ReadingSource.MANUAL,
         )
         await ingest([first], now=at)
         result = _join(old, new, last, final, first)
@@ -122,19 +128,16 @@ async def replace_meter(
 def _join(
     old: Meter,
     new: Meter,
-    last: Reading | None,
+    last: StoredReading | None,
     final: IncomingReading,
     first: IncomingReading,
 ) -> MeterReplaced:
-    old_final = rules.Reading(final.taken_at, final.total, dict(final.bands))
-    new_first = rules.Reading(first.taken_at, first.total, dict(first.bands))
+    old_final, new_first = final.reading, first.reading
     if last is None:  # never read: the final reading is the old meter's only point
         closing = rules.classify(old_final, None, spec_of(old))
         offset = old_final.total * old.multiplier - new_first.total * new.multiplier
         return MeterReplaced(old.id, new.id, closing.outcome, closing.usage.energy, offset)
-    old_last = rules.Reading(
-        last.taken_at, Decimal(last.total), {int(k): Decimal(v) for k, v in last.bands.items()}
-    )
+    old_last = store.reading_of(last.taken_at, last.total, last.bands)
     joined = rules.join_replacement(
         old_last,
         old_final,

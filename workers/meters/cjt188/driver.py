@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from workers.meters.base import (
-    EnergyRegisters,
     Instant,
     MeterRejected,
     MeterSnapshot,
     MeterStatus,
     MeterUnreachable,
     MoneyRegister,
+    Reading,
     RelayAction,
     RelayState,
 )
@@ -95,8 +95,8 @@ class Cjt188Driver:
         except ValueError as exc:
             raise MeterUnreachable(f"水表 {self.address}: bad 901F payload: {exc}") from exc
 
-    async def read_energy(self) -> EnergyRegisters:
-        return EnergyRegisters(total=(await self.read_reading()).total_m3)
+    async def read_energy(self) -> Reading:
+        return Reading(self.clock(), (await self.read_reading()).total_m3)
 
     async def read_instant(self) -> Instant:
         return Instant()  # a valve water meter reports no instantaneous values
@@ -115,8 +115,7 @@ class Cjt188Driver:
         reading = await self.read_reading()
         return MeterSnapshot(
             address=self.key,
-            read_at=self.clock(),
-            energy=EnergyRegisters(total=reading.total_m3),
+            reading=Reading(self.clock(), reading.total_m3),
             status=self._status(reading),
         )
 

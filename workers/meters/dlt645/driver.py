@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from workers.meters.base import (
-    EnergyRegisters,
     Instant,
     MeterRejected,
     MeterSnapshot,
     MeterStatus,
     MeterUnreachable,
     MoneyRegister,
+    Reading,
     RechargeRefused,
     RelayAction,
     RelayState,
@@ -137,7 +137,7 @@ class Dlt645Driver:
         await self.request(WRITE, di.encode_di(data_id) + self._password + self._operator + value)
 
     # -- MeterDriver ----------------------------------------------------------------------
-    async def read_energy(self) -> EnergyRegisters:
+    async def read_energy(self) -> Reading:
         try:
             block = await self.read(di.ENERGY_BLOCK)
             assert isinstance(block, tuple)
@@ -148,7 +148,7 @@ class Dlt645Driver:
             # Meters without block reads: one DI at a time.
             total = await self.read_decimal(di.ENERGY_TOTAL)
             bands = [await self.read_decimal(d) for d in di.ENERGY_BANDS.values()]
-        return EnergyRegisters(total=total, bands=dict(zip(di.ENERGY_BANDS, bands, strict=True)))
+        return Reading(self.clock(), total, dict(zip(di.ENERGY_BANDS, bands, strict=True)))
 
     async def read_instant(self) -> Instant:
         return Instant(
@@ -187,13 +187,12 @@ class Dlt645Driver:
         return (await self._status())[0]
 
     async def read_snapshot(self) -> MeterSnapshot:
-        energy = await self.read_energy()
+        reading = await self.read_energy()
         status, money = await self._status()
         instant = await self.read_instant()
         return MeterSnapshot(
             address=self.address,
-            read_at=self.clock(),
-            energy=energy,
+            reading=reading,
             status=status,
             instant=instant,
             money=money,
@@ -205,11 +204,9 @@ class Dlt645Driver:
         Two frames for a platform-billed meter, six for a meter-billed one, where
         `read_snapshot` adds four instant-value frames the bill does not use.
         """
-        energy = await self.read_energy()
+        reading = await self.read_energy()
         status, money = await self._status()
-        return MeterSnapshot(
-            address=self.address, read_at=self.clock(), energy=energy, status=status, money=money
-        )
+        return MeterSnapshot(address=self.address, reading=reading, status=status, money=money)
 
     async def relay(self, action: RelayAction) -> MeterStatus:
         valid_until = self.clock() + self.valid_for

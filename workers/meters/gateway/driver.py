@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from workers.meters.base import (
-    EnergyRegisters,
     Instant,
     MeterRejected,
     MeterSnapshot,
     MeterStatus,
     MeterUnreachable,
     MoneyRegister,
+    Reading,
     RechargeRefused,
     RelayAction,
 )
@@ -67,8 +67,8 @@ class GatewayDriver:
             raise MeterRejected(f"gateway {self.gw} acked {op} without a reading")
         return ack.meter
 
-    async def read_energy(self) -> EnergyRegisters:
-        return (await self._command(Op.READ)).energy()
+    async def read_energy(self) -> Reading:
+        return (await self._command(Op.READ)).registers(self._now())
 
     async def read_instant(self) -> Instant:
         return (await self._command(Op.READ)).instant()

@@ -24,11 +24,11 @@ from pydantic import (
 from pydantic_core import core_schema
 
 from workers.meters.base import (
-    EnergyRegisters,
     Instant,
     MeterSnapshot,
     MeterStatus,
     MoneyRegister,
+    Reading,
     RelayAction,
     RelayState,
 )
@@ -103,8 +103,8 @@ class MeterReading(_Msg):
         inst, money = snap.instant or Instant(), snap.money
         return cls(
             addr=snap.address,
-            total=snap.energy.total,
-            bands=snap.energy.bands,
+            total=snap.reading.total,
+            bands=snap.reading.bands,
             remaining=money.remaining_fen if money else None,
             count=money.purchase_count if money else None,
             relay=snap.status.relay,
@@ -118,8 +118,8 @@ class MeterReading(_Msg):
             pf=inst.power_factor,
         )
 
-    def energy(self) -> EnergyRegisters:
-        return EnergyRegisters(total=self.total, bands=dict(self.bands))
+    def registers(self, taken_at: datetime) -> Reading:
+        return Reading(taken_at, self.total, self.bands)
 
     def instant(self) -> Instant:
         return Instant(voltage=self.u, current=self.i, power=self.p, power_factor=self.pf)
@@ -142,11 +142,10 @@ class MeterReading(_Msg):
         """Whether the gateway sent any of U, I, P, PF (optional: older gateways send none)."""
         return not (self.u is None and self.i is None and self.p is None and self.pf is None)
 
-    def snapshot(self, read_at: datetime) -> MeterSnapshot:
+    def snapshot(self, taken_at: datetime) -> MeterSnapshot:
         return MeterSnapshot(
             address=self.addr,
-            read_at=read_at,
-            energy=self.energy(),
+            reading=self.registers(taken_at),
             status=self.status(),
             instant=self.instant() if self.has_instant() else None,
             money=self.money(),

@@ -32,13 +32,13 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerType
 
 from workers.meters.base import (
-    EnergyRegisters,
     Instant,
     MeterRejected,
     MeterSnapshot,
     MeterStatus,
     MeterUnreachable,
     MoneyRegister,
+    Reading,
     RechargeRefused,
     RelayAction,
     RelayState,
@@ -150,10 +150,8 @@ class ModbusDriver:
     def _energy_names(self) -> list[str]:
         return ["total", *(f"band_{b}" for b in self.model.bands)]
 
-    def _energy(self, v: dict[str, Decimal]) -> EnergyRegisters:
-        return EnergyRegisters(
-            total=v["total"], bands={b: v[f"band_{b}"] for b in self.model.bands}
-        )
+    def _reading(self, v: dict[str, Decimal]) -> Reading:
+        return Reading(self._now(), v["total"], {b: v[f"band_{b}"] for b in self.model.bands})
 
     def _instant(self, v: dict[str, Decimal]) -> Instant:
         return Instant(**{n: v.get(n) for n in INSTANT})
@@ -174,8 +172,8 @@ class ModbusDriver:
             remaining_fen=int(v["remaining"].scaleb(2)), purchase_count=int(v["purchase_count"])
         )
 
-    async def read_energy(self) -> EnergyRegisters:
-        return self._energy(await self._read(self._energy_names()))
+    async def read_energy(self) -> Reading:
+        return self._reading(await self._read(self._energy_names()))
 
     async def read_instant(self) -> Instant:
         return self._instant(await self._read([n for n in INSTANT if self.model.has(n)]))
@@ -194,8 +192,7 @@ class ModbusDriver:
         v = await self._read(names + (list(MONEY) if has_money else []))
         return MeterSnapshot(
             address=self.address,
-            read_at=self._now(),
-            energy=self._energy(v),
+            reading=self._reading(v),
             status=self._status(v),
             instant=self._instant(v),
             money=self._money(v) if has_money else None,
@@ -211,8 +208,7 @@ class ModbusDriver:
         v = await self._read(names)
         return MeterSnapshot(
             address=self.address,
-            read_at=self._now(),
-            energy=self._energy(v),
+            reading=self._reading(v),
             status=self._status(v),
             money=self._money(v) if has_money else None,
         )
