@@ -1,4 +1,4 @@
-"""post_many (group commit): the rows written are the rows post() would write one by one,
+"""post_batch (group commit, billing rounds): the rows written are the rows post() would write one by one,
 and a batch that cannot post entirely says which posting refused and leaves nothing once
 the caller rolls back."""
 
@@ -9,7 +9,7 @@ from tortoise.transactions import in_transaction
 
 from server.accounts.models import Account, AccountStatus
 from server.ledger import Channel, ChargeType, Leg, TxKind, load, recharge
-from server.ledger.batch import BatchNotPosted, post_many
+from server.ledger.batch import BatchNotPosted, post_batch
 from server.ledger.check import check_ledger
 from server.ledger.errors import AccountClosed, InsufficientBalance, UnbalancedTransaction
 from server.ledger.models import LedgerTransaction
@@ -37,7 +37,7 @@ async def test_a_batch_writes_what_posting_one_by_one_writes(db: None) -> None:
         recharge_posting(a.id, Channel.WECHAT, 30, key="wx:2", actor="system:pay-notify"),
     ]
     async with in_transaction():
-        posted = await post_many(batch)
+        posted = (await post_batch(batch)).posted
     assert [p.key for p in posted] == ["wx:1", "ali:1", "sf:1", "wx:2"]
     assert all(p.created for p in posted)
     # Each transaction's balance after is the wallet's balance at its place in the batch.
@@ -64,7 +64,7 @@ async def test_a_key_posted_before_refuses_the_batch_and_rollback_leaves_nothing
     ]
     with pytest.raises(BatchNotPosted) as caught:
         async with in_transaction():
-            await post_many(batch)
+            await post_batch(batch)
     assert caught.value.refused == {1: None}
     assert (await _balance(a), await _balance(b)) == (1_000, 0)
     assert await LedgerTransaction.all().count() == 1
@@ -80,7 +80,7 @@ async def test_a_closed_wallet_refuses_the_batch_naming_its_posting(db: None) ->
     ]
     with pytest.raises(BatchNotPosted) as caught:
         async with in_transaction():
-            await post_many(batch)
+            await post_batch(batch)
     assert list(caught.value.refused) == [1]
     assert isinstance(caught.value.refused[1], AccountClosed)
     assert await _balance(a) == 0
@@ -96,17 +96,17 @@ async def test_the_floor_is_checked_at_every_step_of_the_batch_in_order(db: None
         _charge(a.id, 550, "sf:down"),
     ]
     async with in_transaction():
-        await post_many(ok)
+        await post_batch(ok)
     assert await _balance(a) == 50
     refused = [_charge(a.id, 550, "sf:down2"), recharge_posting(a.id, Channel.WECHAT, 600,
                key="wx:up2", actor="t")]  # fmt: skip
     with pytest.raises(BatchNotPosted) as caught:
         async with in_transaction():
-            await post_many(refused)
+            await post_batch(refused)
     assert isinstance(caught.value.refused[0], InsufficientBalance)
     # Usage already consumed may go into arrears, in a batch as one by one.
     async with in_transaction():
-        posted = await post_many([_charge(a.id, 80, "use:1", arrears=True)])
+        posted = (await post_batch([_charge(a.id, 80, "use:1", arrears=True)])).posted
     assert posted[0].balance_after_fen == -30
     assert await check_ledger() == []
 
@@ -117,12 +117,12 @@ async def test_a_batch_refuses_what_post_refuses_before_writing(db: None) -> Non
     unbalanced = Posting("x:1", TxKind.ADJUSTMENT, legs, "调账", "staff:1")
     async with in_transaction():
         with pytest.raises(UnbalancedTransaction):
-            await post_many([unbalanced])
+            await post_batch([unbalanced])
         twice = recharge_posting(a.id, Channel.WECHAT, 1, key="wx:same", actor="t")
         with pytest.raises(UnbalancedTransaction):
-            await post_many([twice, twice])
+            await post_batch([twice, twice])
     with pytest.raises(RuntimeError):
-        await post_many([twice])  # outside a transaction: not all-or-nothing, refused
+        await post_batch([twice])  # outside a transaction: not all-or-nothing, refused
     assert await LedgerTransaction.all().count() == 0
 
 
@@ -138,7 +138,7 @@ async def test_batches_of_every_size_up_to_the_limit(db: None) -> None:
         ]
         n += size
         async with in_transaction():
-            posted = await post_many(batch)
+            posted = (await post_batch(batch)).posted
         assert [p.key for p in posted] == [p.key for p in batch]
     assert await LedgerTransaction.all().count() == n
     assert await check_ledger() == []

@@ -1,0 +1,361 @@
+"""The ledger's one writer: postings in; wallets, transactions and legs out.
+
+Both forms of posting write through `write()` — `post()` (service.py: one posting, a replay
+answered with its first result) and `post_batch()` (batch.py: many, all or nothing; billing's
+rounds and the payment inbox's group commit) — with the same three statements whatever the
+batch's size:
+
+1. wallets        one UPDATE of every account row the batch touches: each wallet once with
+                  the batch's total for it, its status and floor checked in the statement
+                  (the floor against the lowest running balance the postings pass through in
+                  their order, as posting them one by one would); plus the columns a caller
+                  owns on that row (`RowColumns`: billing's carry and tier state), so that a
+                  billing round is one UPDATE per account;
+2. transactions   one INSERT … ON CONFLICT ("key") DO NOTHING RETURNING id, "key" (`unnest`
+                  on PostgreSQL), which on PostgreSQL also reads the legs' chart rows; chart
+                  rows are created on first use (a wallet when its tenant first pays);
+3. legs           binary COPY on PostgreSQL (it costs the client half what an `unnest` INSERT
+                  does; the same triggers and constraints apply as for INSERT: the statement
+                  checks of migration 0009, the deferred balance check at commit), a
+                  multi-row INSERT on SQLite.
+
+Each transaction gets its own key, legs and `balance_after_fen` (its wallet's balance right
+after it, in batch order), exactly as if posted one by one. On PostgreSQL each column of a
+statement goes as one parameter (`sql.rows_source`), so a statement is one round trip and the
+client's cost per posting is a few tuples. On SQLite (one writer at a time, in process) the
+wallets are one UPDATE each.
+
+When a posting may not post — a wallet refuses (closed, missing, below its floor) or a key
+was posted before — `BatchNotPosted` says which. What was written before that stays in the
+caller's transaction unless `undo` (post() inside its caller's transaction, no savepoint):
+then the wallet moves are reversed here before raising.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from server.ledger import posting
+from server.ledger.errors import (
+    AccountClosed,
+    AccountNotFound,
+    BatchNotPosted,
+    InsufficientBalance,
+    LedgerError,
+)
+from server.ledger.posting import Posting
+from server.ledger.sql import (
+    Col,
+    copy_rows,
+    fetch,
+    fetch_records,
+    insert_rows,
+    is_pg,
+    ledger_account_ids,
+    now,
+    rows_source,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    transaction_id: int
+    key: str
+    created: bool  # False: the key was already posted and its first result is returned
+    balance_after_fen: int | None  # the wallet's balance right after (None: no wallet leg)
+
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+_LEDGER_COLUMNS = {"id", "balance_fen", "status", "credit_limit_fen"}
+
+
+@dataclass(frozen=True, slots=True)
+class RowColumns:
+    """Columns of the account row that a caller owns (billing's carry and tier state), set in
+    the batch's one wallet UPDATE next to `balance_fen`; the ledger knows nothing of their
+    meaning. `groups`: per group its columns (name, PostgreSQL type); `values[account id]`:
+    per group the values to set on that account's row, or None to leave the group as it is.
+    An account named here is updated (and its balance returned) even if no posting moves its
+    wallet."""
+
+    groups: tuple[tuple[Col, ...], ...]
+    values: Mapping[int, Sequence[Sequence[Any] | None]]
+
+    def __post_init__(self) -> None:
+        for group in self.groups:
+            for col in group:
+                if not _NAME.match(col.name) or col.name in _LEDGER_COLUMNS:
+                    raise ValueError(f"not a caller's account column: {col.name!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a write did: per posting its result; every account row updated → its balance
+    after the batch."""
+
+    posted: list[Posted]
+    balances: dict[int, int]
+
+
+class _Plan:
+    """Per wallet: the batch's total move, the lowest running change a checked debit reaches
+    (None: no checked debit), whether it must be open, its first posting (for errors); per
+    posting, the tenant account its transaction names and that wallet's running change right
+    after it (None: the posting does not move it)."""
+
+    __slots__ = ("first", "lowest", "named", "need_open", "total")
+
+    def __init__(self, postings: Sequence[Posting]) -> None:
+        total: dict[int, int] = {}
+        lowest: dict[int, int | None] = {}
+        need_open: dict[int, bool] = {}
+        first: dict[int, int] = {}
+        self.named: list[tuple[int | None, int | None]] = []
+        for i, p in enumerate(postings):
+            moved: dict[int, int] = {}
+            for code, amount in p.legs:
+                wid = posting.wallet_id(code)
+                if wid is None:
+                    continue
+                running = moved[wid] = total[wid] = total.get(wid, 0) + amount
+                if wid not in first:
+                    first[wid], need_open[wid], lowest[wid] = i, p.require_open, None
+                elif p.require_open:
+                    need_open[wid] = True
+                if amount < 0 and not p.allow_arrears:
+                    low = lowest[wid]
+                    lowest[wid] = running if low is None or running < low else low
+            account = p.account_id
+            if account is None and len(moved) == 1:
+                account = next(iter(moved))
+            self.named.append((account, moved.get(account) if account is not None else None))
+        self.total, self.lowest, self.need_open, self.first = total, lowest, need_open, first
+
+
+async def write(
+    conn: BaseDBAsyncClient,
+    postings: Sequence[Posting],
+    columns: RowColumns | None = None,
+    *,
+    undo: bool = False,
+) -> Written:
+    """Write checked postings (see the module docstring); `posted[i]` answers `postings[i]`."""
+    plan = _Plan(postings)
+    finals = await _move_wallets(conn, plan, columns, undo)
+    if not postings:  # only the caller's columns moved
+        return Written([], finals)
+    balances = [
+        finals[account] - plan.total[account] + running if running is not None else None
+        for account, running in plan.named
+    ]
+    ids, chart = await _insert_transactions(conn, postings, plan, balances)
+    missing = {i: None for i, p in enumerate(postings) if p.key not in ids}
+    if missing:
+        if undo:
+            await _undo(conn, {w: plan.total[w] for w in finals if w in plan.total})
+        raise BatchNotPosted(missing)  # type: ignore[arg-type]
+    await _insert_legs(conn, postings, ids, chart)
+    posted = [
+        Posted(ids[p.key], p.key, True, balance)
+        for p, balance in zip(postings, balances, strict=True)
+    ]
+    return Written(posted, finals)
+
+
+# -- 1. wallets -------------------------------------------------------------------------------
+_WALLET_COLS = (Col("id", "int"), Col("delta", "bigint"), Col("lowest", "bigint"),
+                Col("need_open", "bool"))  # fmt: skip
+
+
+async def _move_wallets(
+    conn: BaseDBAsyncClient, plan: _Plan, columns: RowColumns | None, undo: bool
+) -> dict[int, int]:
+    """One UPDATE of every account row of the batch (in id order); their balances after, or
+    `BatchNotPosted` naming the first posting of each wallet that refused."""
+    ids = sorted(plan.total.keys() | (columns.values.keys() if columns else set()))
+    if not ids:
+        return {}
+    total, lowest, need_open = plan.total, plan.lowest, plan.need_open
+    rows = [(a, total.get(a, 0), lowest.get(a), need_open.get(a, False)) for a in ids]
+    finals = await _update_accounts(conn, rows, columns)
+    if len(finals) == len(ids):
+        return finals
+    if undo:
+        await _undo(conn, {w: total[w] for w in finals if w in total})
+    refused = [a for a in ids if a not in finals]
+    if any(a not in plan.first for a in refused):  # a caller's row, not a posting's wallet
+        raise AccountNotFound("账户不存在", account_id=refused[0])
+    raise BatchNotPosted({
+        plan.first[w]: await refusal(conn, w, lowest[w] or 0, need_open[w]) for w in refused
+    })  # fmt: skip
+
+
+async def _undo(conn: BaseDBAsyncClient, moves: Mapping[int, int]) -> None:
+    """Reverse wallet moves that may not stand (their rows still locked by this transaction)."""
+    if moves:
+        await _update_accounts(conn, [(w, -d, None, False) for w, d in sorted(moves.items())])
+
+
+async def _update_accounts(
+    conn: BaseDBAsyncClient,
+    rows: Sequence[tuple[int, int, int | None, bool]],
+    columns: RowColumns | None = None,
+) -> dict[int, int]:
+    """`rows`: (account id, delta, lowest running change or None, must be open); the new
+    balance of each row updated (a row that refused is missing)."""
+    groups = columns.groups if columns else ()
+    if not is_pg(conn):
+        found: dict[int, int] = {}
+        for row in rows:
+            balance = await _update_one(conn, row, columns)
+            if balance is not None:
+                found[row[0]] = balance
+        return found
+    cols = list(_WALLET_COLS)
+    values: list[list[Any]] = [list(c) for c in zip(*rows, strict=True)]
+    sets = []
+    per = [columns.values.get(r[0]) for r in rows] if columns else []
+    for g, group in enumerate(groups):
+        chosen = [v[g] if v is not None else None for v in per]
+        cols.append(Col(f"s{g}", "bool"))
+        values.append([v is not None for v in chosen])
+        for j, col in enumerate(group):
+            cols.append(Col(f"g{g}_{j}", col.pg_type))
+            values.append([v[j] if v is not None else None for v in chosen])
+            sets.append(f", {col.name} = CASE WHEN u.s{g} THEN u.g{g}_{j} ELSE a.{col.name} END")
+    source, params = rows_source(cols, values, 1)
+    updated = await fetch_records(
+        conn,
+        f"UPDATE account a SET balance_fen = a.balance_fen + u.delta{''.join(sets)}"
+        f" FROM {source} AS u WHERE a.id = u.id AND (NOT u.need_open OR a.status = 'open')"
+        " AND (u.lowest IS NULL OR a.balance_fen + u.lowest >= -a.credit_limit_fen)"
+        " RETURNING a.id, a.balance_fen",
+        params,
+    )
+    return {int(r["id"]): int(r["balance_fen"]) for r in updated}
+
+
+async def _update_one(
+    conn: BaseDBAsyncClient,
+    row: tuple[int, int, int | None, bool],
+    columns: RowColumns | None,
+) -> int | None:
+    """SQLite: one account row; its new balance, or None when it refused."""
+    account_id, delta, lowest, need_open = row
+    sets, params = "", [delta, account_id, need_open, lowest]
+    chosen = columns.values.get(account_id) if columns else None
+    for group, values in zip(columns.groups if columns else (), chosen or (), strict=False):
+        if values is None:
+            continue
+        for col, value in zip(group, values, strict=True):
+            params.append(value)
+            sets += f", {col.name} = ${len(params)}"
+    found = await fetch(
+        conn,
+        f"UPDATE account SET balance_fen = balance_fen + $1{sets} WHERE id = $2"
+        " AND (NOT $3 OR status = 'open') AND ($4 IS NULL OR balance_fen + $4 >= -credit_limit_fen)"
+        " RETURNING balance_fen",
+        params,
+    )
+    return int(found[0]["balance_fen"]) if found else None
+
+
+async def refusal(
+    conn: BaseDBAsyncClient, account_id: int, delta: int, require_open: bool
+) -> LedgerError:
+    """Why a wallet refused a move of `delta` (missing, closed, or below its floor)."""
+    found = await fetch(
+        conn,
+        "SELECT status, balance_fen, credit_limit_fen FROM account WHERE id = $1",
+        [account_id],
+    )
+    if not found:
+        return AccountNotFound("账户不存在", account_id=account_id)
+    if require_open and found[0]["status"] != "open":
+        return AccountClosed("账户已销户，不能充值或扣费", account_id=account_id)
+    return InsufficientBalance(
+        "余额不足",
+        account_id=account_id,
+        balance_fen=found[0]["balance_fen"],
+        debit_fen=-delta,
+        floor_fen=-found[0]["credit_limit_fen"],
+    )
+
+
+# -- 2. transactions --------------------------------------------------------------------------
+_TX_COLS = (Col('"key"', "text"), Col("kind", "text"), Col("memo", "text"), Col("actor", "text"),
+            Col("channel", "text"), Col("account_id", "int"), Col("balance_after_fen", "bigint"),
+            Col("reverses_id", "bigint"), Col("resolves_id", "bigint"),
+            Col("created_at", "timestamptz"))  # fmt: skip
+_TX_NAMES = ", ".join(c.name for c in _TX_COLS)
+
+
+async def _insert_transactions(
+    conn: BaseDBAsyncClient,
+    postings: Sequence[Posting],
+    plan: _Plan,
+    balances: Sequence[int | None],
+) -> tuple[dict[str, int], dict[str, int]]:
+    """The transaction rows (a key posted before is skipped); the ids inserted by key, and
+    the ids of the legs' ledger accounts by code."""
+    codes = sorted({code for p in postings for code, _ in p.legs})
+    stamp = now()
+    columns: list[list[Any]] = [
+        [p.key for p in postings],
+        [p.kind.value for p in postings],
+        [p.memo for p in postings],
+        [p.actor for p in postings],
+        [p.channel.value if p.channel else None for p in postings],
+        [account for account, _ in plan.named],
+        list(balances),
+        [p.reverses_id for p in postings],
+        [p.resolves_id for p in postings],
+        [stamp] * len(postings),
+    ]
+    if not is_pg(conn):
+        chart = await ledger_account_ids(conn, codes)
+        rows = list(zip(*columns, strict=True))
+        inserted = await insert_rows(
+            conn, "ledger_transaction", _TX_COLS, rows, suffix='ON CONFLICT ("key") DO NOTHING'
+            ' RETURNING id, "key"',
+        )  # fmt: skip
+        return {r["key"]: int(r["id"]) for r in inserted}, chart
+    source, params = rows_source(_TX_COLS, columns, 1)
+    params.append("\n".join(codes))  # codes never hold a newline (`posting.spec_of`)
+    found = await fetch_records(
+        conn,
+        f"WITH t AS (INSERT INTO ledger_transaction ({_TX_NAMES}) SELECT * FROM {source} AS u"
+        ' ON CONFLICT ("key") DO NOTHING RETURNING id, "key")'
+        ' SELECT id, "key", NULL AS code FROM t UNION ALL SELECT id, NULL, code'
+        f" FROM ledger_account WHERE code = ANY(string_to_array(${len(params)}, E'\\n'))",
+        params,
+    )
+    ids = {r["key"]: int(r["id"]) for r in found if r["key"] is not None}
+    chart = {r["code"]: int(r["id"]) for r in found if r["code"] is not None}
+    if len(chart) < len(codes):  # first use (or being created by another transaction)
+        chart |= await ledger_account_ids(conn, [c for c in codes if c not in chart])
+    return ids, chart
+
+
+# -- 3. legs ----------------------------------------------------------------------------------
+_LEG_COLS = (Col("transaction_id", "bigint"), Col("ledger_account_id", "int"),
+             Col("amount_fen", "bigint"))  # fmt: skip
+
+
+async def _insert_legs(
+    conn: BaseDBAsyncClient,
+    postings: Sequence[Posting],
+    ids: Mapping[str, int],
+    chart: Mapping[str, int],
+) -> None:
+    """Every posting's legs, in leg order."""
+    legs = [(ids[p.key], chart[code], amount) for p in postings for code, amount in p.legs]
+    if is_pg(conn):
+        await copy_rows(conn, "ledger_leg", [c.name for c in _LEG_COLS], legs)
+    else:
+        await insert_rows(conn, "ledger_leg", _LEG_COLS, legs)
