@@ -137,12 +137,15 @@ def spec_of(code: str) -> AccountSpec:
     raise UnbalancedTransaction("未知的会计科目", code=code)
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=256)
 def _known(code: str) -> bool:
-    """`spec_of` as a check, remembered: a round's thousands of legs name a few hundred codes
-    that repeat round after round."""
+    """`spec_of` as a check, remembered (the chart's few codes other than wallets)."""
     spec_of(code)
     return True
+
+
+def _is_wallet(code: str) -> bool:
+    return code.startswith("wallet:") and code[7:].isdigit()
 
 
 def wallet_id(code: str) -> int | None:
@@ -160,14 +163,19 @@ def check_amount(amount_fen: int) -> int:
 def validate(legs: Sequence[Leg]) -> tuple[Leg, ...]:
     """At least two legs on distinct known accounts, whole non-zero fen, summing to zero."""
     legs = tuple(legs)
+    if len(legs) == 2:  # most postings (billing's thousands): the same checks, inline
+        (c1, a1), (c2, a2) = legs
+        if (type(a1) is int and type(a2) is int and a1 == -a2 != 0 and c1 != c2
+                and (_is_wallet(c1) or _known(c1)) and (_is_wallet(c2) or _known(c2))):  # fmt: skip
+            return legs
     if len(legs) < 2:
         raise UnbalancedTransaction("一笔记账至少需要两条分录", legs=len(legs))
     total = 0
-    for leg in legs:
-        amount = leg.amount_fen
+    for code, amount in legs:
         if type(amount) is not int or amount == 0:
-            raise UnbalancedTransaction("分录金额必须是非零整数（分）", code=leg.code)
-        _known(leg.code)
+            raise UnbalancedTransaction("分录金额必须是非零整数（分）", code=code)
+        if not _is_wallet(code):
+            _known(code)
         total += amount
     if len({leg.code for leg in legs}) != len(legs):
         raise UnbalancedTransaction("同一科目在一笔记账中只能出现一次")
