@@ -193,28 +193,29 @@ async def write_charges(
     utility) charged."""
     if not charged:
         return []
+    totals: dict[int, int] = {}
     billed: dict[int, dict[str, BillingState]] = {}
     postings: list[Posting] = []
     for _, it, m, bill in charged:
         account: int = m.account_id  # type: ignore[assignment]
         billed.setdefault(account, {})[m.kind] = states[(account, m.kind)]
-        if bill.deduct_fen:  # arrears allowed: consumption already used is never lost
-            legs = posting.charge_legs(account, _CHARGE_TYPES[m.kind], bill.deduct_fen)
+        fen = bill.deduct_fen
+        totals[account] = totals.get(account, 0) + fen
+        if fen:  # arrears allowed: consumption already used is never lost
+            legs = posting.charge_legs(account, _CHARGE_TYPES[m.kind], fen)
             memo = f"{'电' if m.kind == 'electricity' else '水'}费 {bill.quantity}"
             postings.append(Posting(usage_key(it.meter_id, it.curr.read_at), TxKind.CHARGE,
                                     legs, memo, actor, None, True))  # fmt: skip
     written = await post_batch(postings, columns=_state_columns(billed))
     # From each wallet's balance before the batch, charge by charge: the balance after each.
-    running = dict(written.balances)
-    for _, _, m, bill in charged:
-        running[m.account_id] += bill.deduct_fen  # type: ignore[index]
+    running = {account: written.balances[account] + total for account, total in totals.items()}
+    posted = iter(written.transaction_ids)
     tx_ids: list[int | None] = []
     after: list[int] = []
-    done = iter(written.posted)
     for _, _, m, bill in charged:
-        balance = running[m.account_id] = running[m.account_id] - bill.deduct_fen  # type: ignore[index]
-        after.append(balance)
-        tx_ids.append(next(done).transaction_id if bill.deduct_fen else None)
+        after.append(running[m.account_id] - bill.deduct_fen)  # type: ignore[index]
+        running[m.account_id] = after[-1]  # type: ignore[index]
+        tx_ids.append(next(posted) if bill.deduct_fen else None)
     await _insert_usage(conn, charged, tx_ids)
     return list(zip(tx_ids, after, strict=True))
 

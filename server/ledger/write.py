@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
+from server.ledger import posting
 from server.ledger.errors import (
     AccountClosed,
     AccountNotFound,
@@ -96,46 +97,58 @@ class RowColumns:
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """What a write did: per posting its result; every account row updated → its balance
-    after the batch."""
+    """What a write did: per posting its key, transaction id and wallet balance right after
+    it; every account row updated → its balance after the batch."""
 
-    posted: list[Posted]
+    keys: list[str]
+    transaction_ids: list[int]
+    balances_after: list[int | None]
     balances: dict[int, int]
+
+    @property
+    def posted(self) -> list[Posted]:
+        """Per posting its result (built on demand: billing reads the lists above)."""
+        return [Posted(t, k, True, b) for k, t, b in
+                zip(self.keys, self.transaction_ids, self.balances_after, strict=True)]  # fmt: skip
 
 
 class _Plan:
-    """Per wallet: the batch's total move, the lowest running change a checked debit reaches
-    (None: no checked debit), whether it must be open, its first posting (for errors); per
-    posting, the tenant account its transaction names and that wallet's running change right
-    after it (None: the posting does not move it)."""
+    """Per wallet: the batch's total move; the lowest running change a checked debit reaches
+    (wallets with one only) and whether it must be open (those that must only). Per posting:
+    the tenant account its transaction names and that wallet's running change right after it
+    (None: the posting does not move it)."""
 
-    __slots__ = ("first", "lowest", "named", "need_open", "total")
+    __slots__ = ("lowest", "named", "need_open", "postings", "total")
 
     def __init__(self, postings: Sequence[Posting]) -> None:
         total: dict[int, int] = {}
-        lowest: dict[int, int | None] = {}
-        need_open: dict[int, bool] = {}
-        first: dict[int, int] = {}
+        lowest: dict[int, int] = {}
+        need_open: set[int] = set()
         self.named: list[tuple[int | None, int | None]] = []
-        for i, p in enumerate(postings):
-            moved: dict[int, int] = {}
+        for p in postings:
+            account, after, moved = p.account_id, None, 0
             for code, amount in p.legs:
                 if not code.startswith("wallet:"):
                     continue
                 wid = int(code[7:])  # posting.wallet_id, inline: thousands of legs per batch
-                running = moved[wid] = total[wid] = total.get(wid, 0) + amount
-                if wid not in first:
-                    first[wid], need_open[wid], lowest[wid] = i, p.require_open, None
-                elif p.require_open:
-                    need_open[wid] = True
+                running = total[wid] = total.get(wid, 0) + amount
+                if p.require_open:
+                    need_open.add(wid)
                 if amount < 0 and not p.allow_arrears:
-                    low = lowest[wid]
+                    low = lowest.get(wid)
                     lowest[wid] = running if low is None or running < low else low
-            account = p.account_id
-            if account is None and len(moved) == 1:
-                account = next(iter(moved))
-            self.named.append((account, moved.get(account) if account is not None else None))
-        self.total, self.lowest, self.need_open, self.first = total, lowest, need_open, first
+                if account is None or wid == account:
+                    after, moved = running, moved + 1
+            # Like post(): a transaction that moves one wallet names it (unless told another).
+            if p.account_id is None:
+                account, after = (wid, after) if moved == 1 else (None, None)
+            self.named.append((account, after))
+        self.postings, self.total, self.lowest, self.need_open = postings, total, lowest, need_open
+
+    def first(self, wallet: int) -> int:
+        """The index of the first posting that moves `wallet` (to name it in an error)."""
+        code = posting.wallet(wallet)
+        return next(i for i, p in enumerate(self.postings) if any(c == code for c, _ in p.legs))
 
 
 async def write(
@@ -149,23 +162,21 @@ async def write(
     plan = _Plan(postings)
     finals = await _move_wallets(conn, plan, columns, undo)
     if not postings:  # only the caller's columns moved
-        return Written([], finals)
+        return Written([], [], [], finals)
     balances = [
         finals[account] - plan.total[account] + running if running is not None else None
         for account, running in plan.named
     ]
-    ids, chart = await _insert_transactions(conn, postings, plan, balances, undo)
-    missing = {i: None for i, p in enumerate(postings) if p.key not in ids}
+    keys = [p.key for p in postings]
+    ids, chart = await _insert_transactions(conn, postings, keys, plan, balances, undo)
+    missing = {i: None for i, key in enumerate(keys) if key not in ids}
     if missing:
         if undo:
             await _undo(conn, {w: plan.total[w] for w in finals if w in plan.total})
         raise BatchNotPosted(missing)  # type: ignore[arg-type]
-    await _insert_legs(conn, postings, ids, chart)
-    posted = [
-        Posted(ids[p.key], p.key, True, balance)
-        for p, balance in zip(postings, balances, strict=True)
-    ]
-    return Written(posted, finals)
+    tx_ids = [ids[key] for key in keys]
+    await _insert_legs(conn, postings, tx_ids, chart)
+    return Written(keys, tx_ids, balances, finals)
 
 
 # -- 1. wallets -------------------------------------------------------------------------------
@@ -182,17 +193,17 @@ async def _move_wallets(
     if not ids:
         return {}
     total, lowest, need_open = plan.total, plan.lowest, plan.need_open
-    rows = [(a, total.get(a, 0), lowest.get(a), need_open.get(a, False)) for a in ids]
+    rows = [(a, total.get(a, 0), lowest.get(a), a in need_open) for a in ids]
     finals = await _update_accounts(conn, rows, columns)
     if len(finals) == len(ids):
         return finals
     if undo:
         await _undo(conn, {w: total[w] for w in finals if w in total})
     refused = [a for a in ids if a not in finals]
-    if any(a not in plan.first for a in refused):  # a caller's row, not a posting's wallet
+    if any(a not in total for a in refused):  # a caller's row, not a posting's wallet
         raise AccountNotFound("账户不存在", account_id=refused[0])
     raise BatchNotPosted({
-        plan.first[w]: await refusal(conn, w, lowest[w] or 0, need_open[w]) for w in refused
+        plan.first(w): await refusal(conn, w, lowest.get(w, 0), w in need_open) for w in refused
     })  # fmt: skip
 
 
@@ -230,15 +241,16 @@ async def _update_accounts(
             values.append([v[j] if v is not None else None for v in chosen])
             sets.append(f", {col.name} = CASE WHEN u.s{g} THEN u.g{g}_{j} ELSE a.{col.name} END")
     source, params = rows_source(cols, values, 1)
-    updated = await fetch_records(
+    (updated,) = await fetch_records(  # two arrays: decoded in C, not a record per row
         conn,
-        f"UPDATE account a SET balance_fen = a.balance_fen + u.delta{''.join(sets)}"
+        f"WITH w AS (UPDATE account a SET balance_fen = a.balance_fen + u.delta{''.join(sets)}"
         f" FROM {source} AS u WHERE a.id = u.id AND (NOT u.need_open OR a.status = 'open')"
         " AND (u.lowest IS NULL OR a.balance_fen + u.lowest >= -a.credit_limit_fen)"
-        " RETURNING a.id, a.balance_fen",
+        " RETURNING a.id, a.balance_fen) SELECT array_agg(id) AS ids,"
+        " array_agg(balance_fen) AS balances FROM w",
         params,
     )
-    return {int(r["id"]): int(r["balance_fen"]) for r in updated}
+    return dict(zip(updated["ids"] or (), updated["balances"] or (), strict=True))
 
 
 async def _update_one(
@@ -302,6 +314,7 @@ _TEXT: dict[Any, str | None] = {m: m.value for m in (*TxKind, *Channel)} | {None
 async def _insert_transactions(
     conn: BaseDBAsyncClient,
     postings: Sequence[Posting],
+    keys: list[str],
     plan: _Plan,
     balances: Sequence[int | None],
     undo: bool,
@@ -316,7 +329,7 @@ async def _insert_transactions(
     codes = sorted({code for p in postings for code, _ in p.legs})
     stamp = now()
     columns: list[list[Any]] = [
-        [p.key for p in postings],
+        keys,
         [_TEXT[p.kind] for p in postings],
         [p.memo for p in postings],
         [p.actor for p in postings],
@@ -339,12 +352,13 @@ async def _insert_transactions(
     params.append("\n".join(codes))  # codes never hold a newline (`posting.spec_of`)
     skip = ' ON CONFLICT ("key") DO NOTHING' if undo else ""
     try:
-        found = await fetch_records(
+        (found,) = await fetch_records(  # four arrays: decoded in C, not a record per row
             conn,
             f"WITH t AS (INSERT INTO ledger_transaction ({_TX_NAMES}) SELECT * FROM {source} AS u"
-            f'{skip} RETURNING id, "key") SELECT id, "key", NULL AS code FROM t UNION ALL'
-            " SELECT id, NULL, code FROM ledger_account"
-            f" WHERE code = ANY(string_to_array(${len(params)}, E'\\n'))",
+            f'{skip} RETURNING id, "key"), c AS (SELECT id, code FROM ledger_account'
+            f" WHERE code = ANY(string_to_array(${len(params)}, E'\\n')))"
+            ' SELECT * FROM (SELECT array_agg(id) AS ids, array_agg("key") AS keys FROM t) AS x,'
+            " (SELECT array_agg(id) AS chart_ids, array_agg(code) AS codes FROM c) AS y",
             params,
         )
     except IntegrityError as exc:
@@ -354,8 +368,8 @@ async def _insert_transactions(
         raise BatchNotPosted(
             {i: None for i, p in enumerate(postings) if p.key == taken[1]}
         ) from exc
-    ids = {r["key"]: int(r["id"]) for r in found if r["key"] is not None}
-    chart = {r["code"]: int(r["id"]) for r in found if r["code"] is not None}
+    ids = dict(zip(found["keys"] or (), found["ids"] or (), strict=True))
+    chart = dict(zip(found["codes"] or (), found["chart_ids"] or (), strict=True))
     if len(chart) < len(codes):  # first use (or being created by another transaction)
         chart |= await ledger_account_ids(conn, [c for c in codes if c not in chart])
     return ids, chart
@@ -369,11 +383,12 @@ _LEG_COLS = (Col("transaction_id", "bigint"), Col("ledger_account_id", "int"),
 async def _insert_legs(
     conn: BaseDBAsyncClient,
     postings: Sequence[Posting],
-    ids: Mapping[str, int],
+    tx_ids: Sequence[int],
     chart: Mapping[str, int],
 ) -> None:
     """Every posting's legs, in leg order."""
-    legs = [(ids[p.key], chart[code], amount) for p in postings for code, amount in p.legs]
+    legs = [(tx, chart[code], amount) for tx, p in zip(tx_ids, postings, strict=True)
+            for code, amount in p.legs]  # fmt: skip
     if is_pg(conn):
         await copy_rows(conn, "ledger_leg", [c.name for c in _LEG_COLS], legs)
     else:
