@@ -1,8 +1,11 @@
-"""post_batch (group commit, billing rounds): the rows written are the rows post() would write one by one,
-and a batch that cannot post entirely says which posting refused and leaves nothing once
-the caller rolls back."""
+"""post_batch (billing's rounds, the payment inbox's group commit): the rows written are the
+rows post() would write one by one, a caller's columns are set on the same account rows, and
+a batch that cannot post entirely says which posting refused and leaves nothing once the
+caller rolls back."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import pytest
 from tortoise.transactions import in_transaction
@@ -14,6 +17,8 @@ from server.ledger.check import check_ledger
 from server.ledger.errors import AccountClosed, InsufficientBalance, UnbalancedTransaction
 from server.ledger.models import LedgerTransaction
 from server.ledger.posting import Posting, charge_legs, recharge_posting
+from server.ledger.sql import Col
+from server.ledger.write import RowColumns
 from tests.factories import create_account
 
 
@@ -126,10 +131,10 @@ async def test_a_batch_refuses_what_post_refuses_before_writing(db: None) -> Non
     assert await LedgerTransaction.all().count() == 0
 
 
-async def test_batches_of_every_size_up_to_the_limit(db: None) -> None:
+async def test_batches_of_every_size(db: None) -> None:
     accounts = [await create_account() for _ in range(9)]
     n = 0
-    for size in (1, 3, 4, 5, 17, 64):
+    for size in (1, 3, 4, 5, 17, 64, 65, 2_500):
         batch = [
             recharge_posting(
                 accounts[i % 9].id, Channel.WECHAT, 100 + i, key=f"wx:{n + i}", actor="t"
@@ -142,3 +147,46 @@ async def test_batches_of_every_size_up_to_the_limit(db: None) -> None:
         assert [p.key for p in posted] == [p.key for p in batch]
     assert await LedgerTransaction.all().count() == n
     assert await check_ledger() == []
+
+
+STATE = (Col("electricity_carry_fen", "text"), Col("electricity_tier_start", "timestamptz"),
+         Col("electricity_cumulative", "text"))  # fmt: skip
+AT = datetime(2026, 7, 1, tzinfo=UTC)
+
+
+async def test_a_callers_columns_go_on_the_same_account_rows(db: None) -> None:
+    charged, untouched, carry_only = [await create_account() for _ in range(3)]
+    columns = RowColumns(
+        (STATE,),
+        {
+            charged.id: [("0.25", AT, "12.5")],
+            untouched.id: [None],
+            carry_only.id: [("0.5", None, "3")],
+        },
+    )
+    async with in_transaction():
+        written = await post_batch(
+            [_charge(charged.id, 40, "use:a", arrears=True)], columns=columns
+        )
+    # Every row named is updated (its balance returned), a group given as None is left alone.
+    assert written.balances == {charged.id: -40, untouched.id: 0, carry_only.id: 0}
+    assert written.posted[0].balance_after_fen == -40
+    rows = {a.id: a for a in await Account.filter(id__in=[charged.id, untouched.id, carry_only.id])}
+    assert rows[charged.id].balance_fen == -40
+    assert (rows[charged.id].electricity_carry_fen, rows[charged.id].electricity_cumulative) == (
+        "0.25", "12.5"
+    )  # fmt: skip
+    assert rows[charged.id].electricity_tier_start == AT
+    assert rows[untouched.id].electricity_carry_fen == "0"
+    assert (rows[carry_only.id].electricity_carry_fen, rows[carry_only.id].balance_fen) == (
+        "0.5",
+        0,
+    )
+    assert await check_ledger() == []
+
+
+async def test_a_batch_sets_no_ledger_column_for_its_caller(db: None) -> None:
+    with pytest.raises(ValueError):
+        RowColumns(((Col("balance_fen", "bigint"),),), {})
+    with pytest.raises(ValueError):
+        RowColumns(((Col("x = 1, balance_fen", "bigint"),),), {})
