@@ -1,8 +1,10 @@
 """Usage billing's database reads and writes, one statement per table per batch.
 
-Used by service.py only. Every query takes the whole batch: `= ANY($n)` arrays and `unnest`
-inserts on PostgreSQL (one round trip each; the usage rows by binary COPY), chunked lists on
-SQLite.
+Used by service.py only. Every query takes the whole batch: `= ANY($n)` arrays on PostgreSQL
+(one round trip each; the usage rows by binary COPY), chunked lists on SQLite. Money is not
+written here: the charges and billing's state columns on the account row go through the
+ledger's batch form (`server.ledger.post_batch`), which writes them in one UPDATE per account;
+billing owns what those columns mean (`STATE_COLUMNS`).
 """
 
 from __future__ import annotations

@@ -3,24 +3,26 @@
 Design (after django-hordak and Polar): `post()` writes one balanced transaction — legs in
 integer fen that sum to zero — under an idempotency key with a UNIQUE constraint. Everything
 else (recharge, charge, adjust, two-phase refund, reverse) is a posting rule from posting.py
-handed to `post()`.
+handed to `post()`. `post()` is the single form of posting; `post_batch()` (batch.py) is the
+batch form; both write through the one writer, `write.write()` (its docstring has the
+statements), so a batch writes exactly what posting one by one would.
 
 One `post()` runs in its own database transaction, or directly in the caller's when one is
-open (no savepoint: what it changed before finding it may not post, it undoes itself), in
-this order:
+open (no savepoint: what it changed before finding it may not post, it undoes itself):
 
-1. wallet legs          → `UPDATE account SET balance_fen = balance_fen + x WHERE … AND
-   balance_fen + x >= -credit_limit_fen RETURNING balance_fen`: the row lock and the floor in
-   one statement. No row back means closed, missing or insufficient: a typed error, and
-   nothing stays written — unless the key was posted before: then it is a replay (see 3).
-   `allow_arrears` drops the floor (usage already consumed).
-2. chart rows           → the legs' ledger accounts, created on first use;
-3. transaction + legs   → `INSERT … ON CONFLICT (key) DO NOTHING` and the legs (on
-   PostgreSQL, 2 and 3 are one statement). A post of a key already posted (a replay, or a
-   concurrent post that committed first: we block on the unique index until it does) gets
-   no row back: our wallet update is undone and the first result returned
-   (`created=False`) if the kind and legs are the same, else `IdempotencyConflict`. On
-   PostgreSQL a deferred constraint trigger re-checks at commit that the legs sum to zero.
+1. wallet legs          → one guarded `UPDATE account … RETURNING balance_fen`: the row lock,
+   the status and the floor in one statement. No row back means closed, missing or
+   insufficient: a typed error, and nothing stays written — unless the key was posted
+   before: then it is a replay (see 2). `allow_arrears` drops the floor (usage already
+   consumed).
+2. transaction          → its row under its key (with the chart rows of its legs, created on
+   first use). A post of a key already posted (a replay, or a concurrent post that committed
+   first: we block on the unique index until it does) writes nothing more: our wallet update
+   is undone (`ON CONFLICT (key) DO NOTHING` in the caller's transaction, a rollback in our
+   own) and the first result returned (`created=False`) if the kind and legs are the same,
+   else `IdempotencyConflict`.
+3. legs                 → in leg order. On PostgreSQL a deferred constraint trigger
+   re-checks at commit that the legs sum to zero.
 
 The key is not looked up before writing: on the hot path (a first post) that look-up found
 nothing and cost a round trip. Posts that name another transaction (reverse, refund settle

@@ -320,14 +320,8 @@ async def _insert_transactions(
     undo: bool,
 ) -> tuple[dict[str, int], dict[str, int]]:
     """The transaction rows; the ids inserted by key (a key posted before is missing), and
-    the ids of the legs' ledger accounts by code.
-
-    On PostgreSQL `ON CONFLICT DO NOTHING` costs the server ~2 µs a row (a speculative
-    insertion), a tenth of a billed reading's cost there: it is used only where an error would
-    abort the caller's transaction (`undo`). Elsewhere the transaction is rolled back when the
-    batch does not post anyway, and a key posted before shows as the unique violation."""
+    the ids of the legs' ledger accounts by code."""
     codes = sorted({code for p in postings for code, _ in p.legs})
-    stamp = now()
     columns: list[list[Any]] = [
         keys,
         [_TEXT[p.kind] for p in postings],
@@ -338,16 +332,27 @@ async def _insert_transactions(
         list(balances),
         [p.reverses_id for p in postings],
         [p.resolves_id for p in postings],
-        [stamp] * len(postings),
+        [now()] * len(postings),
     ]
-    if not is_pg(conn):
-        chart = await ledger_account_ids(conn, codes)
-        rows = list(zip(*columns, strict=True))
-        inserted = await insert_rows(
-            conn, "ledger_transaction", _TX_COLS, rows, suffix='ON CONFLICT ("key") DO NOTHING'
-            ' RETURNING id, "key"',
-        )  # fmt: skip
-        return {r["key"]: int(r["id"]) for r in inserted}, chart
+    if is_pg(conn):
+        return await _insert_pg(conn, columns, codes, undo)
+    chart = await ledger_account_ids(conn, codes)
+    inserted = await insert_rows(
+        conn, "ledger_transaction", _TX_COLS, list(zip(*columns, strict=True)),
+        suffix='ON CONFLICT ("key") DO NOTHING RETURNING id, "key"',
+    )  # fmt: skip
+    return {r["key"]: r["id"] for r in inserted}, chart
+
+
+async def _insert_pg(
+    conn: BaseDBAsyncClient, columns: list[list[Any]], codes: list[str], undo: bool
+) -> tuple[dict[str, int], dict[str, int]]:
+    """PostgreSQL: the transactions and the chart read in one statement.
+
+    `ON CONFLICT DO NOTHING` costs the server ~2 µs a row (a speculative insertion), a tenth
+    of a billed reading's cost there: it is used only where an error would abort the caller's
+    transaction (`undo`). Elsewhere the transaction is rolled back when the batch does not
+    post anyway, and a key posted before shows as the unique violation."""
     source, params = rows_source(_TX_COLS, columns, 1)
     params.append("\n".join(codes))  # codes never hold a newline (`posting.spec_of`)
     skip = ' ON CONFLICT ("key") DO NOTHING' if undo else ""
@@ -365,9 +370,8 @@ async def _insert_transactions(
         taken = _TAKEN.match(getattr(exc.__cause__, "detail", None) or "")
         if taken is None:
             raise
-        raise BatchNotPosted(
-            {i: None for i, p in enumerate(postings) if p.key == taken[1]}
-        ) from exc
+        keys = columns[0]
+        raise BatchNotPosted({i: None for i, key in enumerate(keys) if key == taken[1]}) from exc
     ids = dict(zip(found["keys"] or (), found["ids"] or (), strict=True))
     chart = dict(zip(found["codes"] or (), found["chart_ids"] or (), strict=True))
     if len(chart) < len(codes):  # first use (or being created by another transaction)
