@@ -4,7 +4,9 @@ Queries are written once with PostgreSQL's numbered `$n` parameters; on SQLite t
 `?n`, which SQLite also reads by number, so a parameter may appear twice in either dialect.
 `copy_rows` (binary COPY, PostgreSQL) costs the client about half what an `unnest` INSERT
 does and fires the same triggers; it has no RETURNING, so rows whose ids are needed next
-(ledger transactions) go in by `insert_rows`.
+(ledger transactions) go in by an INSERT … RETURNING (`insert_rows`, or a statement over
+`rows_source`, which sends each column the cheapest way). These helpers write no money
+themselves: wallet balances and ledger rows are written by server/ledger/write.py alone.
 """
 
 from __future__ import annotations
