@@ -198,16 +198,18 @@ async def write_charges(
     totals: dict[int, int] = {}
     billed: dict[int, dict[str, BillingState]] = {}
     postings: list[Posting] = []
+    charge = TxKind.CHARGE
     for _, it, m, bill in charged:
         account: int = m.account_id  # type: ignore[assignment]
-        billed.setdefault(account, {})[m.kind] = states[(account, m.kind)]
+        kind = m.kind
+        billed.setdefault(account, {})[kind] = states[(account, kind)]
         fen = bill.deduct_fen
         totals[account] = totals.get(account, 0) + fen
         if fen:  # arrears allowed: consumption already used is never lost
-            legs = posting.charge_legs(account, _CHARGE_TYPES[m.kind], fen)
-            memo = f"{'电' if m.kind == 'electricity' else '水'}费 {bill.quantity}"
-            postings.append(Posting(usage_key(it.meter_id, it.curr.read_at), TxKind.CHARGE,
-                                    legs, memo, actor, None, True))  # fmt: skip
+            legs = posting.charge_legs(account, _CHARGE_TYPES[kind], fen)
+            memo = f"{'电' if kind == 'electricity' else '水'}费 {bill.quantity}"
+            key = usage_key(it.meter_id, it.curr.read_at)
+            postings.append(Posting(key, charge, legs, memo, actor, None, True))
     written = await post_batch(postings, columns=_state_columns(billed))
     # From each wallet's balance before the batch, charge by charge: the balance after each.
     running = {account: written.balances[account] + total for account, total in totals.items()}

@@ -118,23 +118,25 @@ class _Plan:
     the tenant account its transaction names and that wallet's running change right after it
     (None: the posting does not move it)."""
 
-    __slots__ = ("lowest", "named", "need_open", "postings", "total")
+    __slots__ = ("accounts", "afters", "lowest", "need_open", "postings", "total")
 
     def __init__(self, postings: Sequence[Posting]) -> None:
         total: dict[int, int] = {}
         lowest: dict[int, int] = {}
         need_open: set[int] = set()
-        self.named: list[tuple[int | None, int | None]] = []
+        self.accounts: list[int | None] = []
+        self.afters: list[int | None] = []
         for p in postings:
             account, after, moved = p.account_id, None, 0
+            checked, must_be_open = not p.allow_arrears, p.require_open
             for code, amount in p.legs:
                 if not code.startswith("wallet:"):
                     continue
                 wid = int(code[7:])  # posting.wallet_id, inline: thousands of legs per batch
                 running = total[wid] = total.get(wid, 0) + amount
-                if p.require_open:
+                if must_be_open:
                     need_open.add(wid)
-                if amount < 0 and not p.allow_arrears:
+                if amount < 0 and checked:
                     low = lowest.get(wid)
                     lowest[wid] = running if low is None or running < low else low
                 if account is None or wid == account:
@@ -142,7 +144,8 @@ class _Plan:
             # Like post(): a transaction that moves one wallet names it (unless told another).
             if p.account_id is None:
                 account, after = (wid, after) if moved == 1 else (None, None)
-            self.named.append((account, after))
+            self.accounts.append(account)
+            self.afters.append(after)
         self.postings, self.total, self.lowest, self.need_open = postings, total, lowest, need_open
 
     def first(self, wallet: int) -> int:
@@ -163,12 +166,19 @@ async def write(
     finals = await _move_wallets(conn, plan, columns, undo)
     if not postings:  # only the caller's columns moved
         return Written([], [], [], finals)
+    total = plan.total
     balances = [
-        finals[account] - plan.total[account] + running if running is not None else None
-        for account, running in plan.named
+        finals[account] - total[account] + after if after is not None else None  # type: ignore[index]
+        for account, after in zip(plan.accounts, plan.afters, strict=True)
     ]
-    keys = [p.key for p in postings]
-    ids, chart = await _insert_transactions(conn, postings, keys, plan, balances, undo)
+    # The postings' fields as columns (a transposition in C: thousands of postings).
+    keys, kinds, _, memos, actors, channels, _, _, _, reverses, resolves = zip(
+        *postings, strict=True
+    )
+    columns = [keys, [_TEXT[k] for k in kinds], memos, actors, [_TEXT[c] for c in channels],
+               plan.accounts, balances, reverses, resolves, [now()] * len(postings)]  # fmt: skip
+    codes = sorted({code for p in postings for code, _ in p.legs})
+    ids, chart = await _insert_transactions(conn, columns, codes, undo)
     missing = {i: None for i, key in enumerate(keys) if key not in ids}
     if missing:
         if undo:
@@ -176,7 +186,7 @@ async def write(
         raise BatchNotPosted(missing)  # type: ignore[arg-type]
     tx_ids = [ids[key] for key in keys]
     await _insert_legs(conn, postings, tx_ids, chart)
-    return Written(keys, tx_ids, balances, finals)
+    return Written(list(keys), tx_ids, balances, finals)
 
 
 # -- 1. wallets -------------------------------------------------------------------------------
@@ -193,7 +203,8 @@ async def _move_wallets(
     if not ids:
         return {}
     total, lowest, need_open = plan.total, plan.lowest, plan.need_open
-    rows = [(a, total.get(a, 0), lowest.get(a), a in need_open) for a in ids]
+    rows = [ids, [total.get(a, 0) for a in ids], [lowest.get(a) for a in ids],
+            [a in need_open for a in ids]]  # fmt: skip
     finals = await _update_accounts(conn, rows, columns)
     if len(finals) == len(ids):
         return finals
@@ -210,29 +221,26 @@ async def _move_wallets(
 async def _undo(conn: BaseDBAsyncClient, moves: Mapping[int, int]) -> None:
     """Reverse wallet moves that may not stand (their rows still locked by this transaction)."""
     if moves:
-        await _update_accounts(conn, [(w, -d, None, False) for w, d in sorted(moves.items())])
+        ids = sorted(moves)
+        n = len(ids)
+        await _update_accounts(conn, [ids, [-moves[w] for w in ids], [None] * n, [False] * n])
 
 
 async def _update_accounts(
-    conn: BaseDBAsyncClient,
-    rows: Sequence[tuple[int, int, int | None, bool]],
-    columns: RowColumns | None = None,
+    conn: BaseDBAsyncClient, rows: list[list[Any]], columns: RowColumns | None = None
 ) -> dict[int, int]:
-    """`rows`: (account id, delta, lowest running change or None, must be open); the new
-    balance of each row updated (a row that refused is missing)."""
-    groups = columns.groups if columns else ()
+    """`rows`: the values of `_WALLET_COLS` (account id, delta, lowest running change or None,
+    must be open); the new balance of each row updated (a row that refused is missing)."""
     if not is_pg(conn):
         found: dict[int, int] = {}
-        for row in rows:
+        for row in zip(*rows, strict=True):
             balance = await _update_one(conn, row, columns)
             if balance is not None:
                 found[row[0]] = balance
         return found
-    cols = list(_WALLET_COLS)
-    values: list[list[Any]] = [list(c) for c in zip(*rows, strict=True)]
-    sets = []
-    per = [columns.values.get(r[0]) for r in rows] if columns else []
-    for g, group in enumerate(groups):
+    cols, values, sets = list(_WALLET_COLS), list(rows), []
+    per = [columns.values.get(a) for a in rows[0]] if columns else []
+    for g, group in enumerate(columns.groups if columns else ()):
         chosen = [v[g] if v is not None else None for v in per]
         cols.append(Col(f"s{g}", "bool"))
         values.append([v is not None for v in chosen])
@@ -254,9 +262,7 @@ async def _update_accounts(
 
 
 async def _update_one(
-    conn: BaseDBAsyncClient,
-    row: tuple[int, int, int | None, bool],
-    columns: RowColumns | None,
+    conn: BaseDBAsyncClient, row: tuple[Any, ...], columns: RowColumns | None
 ) -> int | None:
     """SQLite: one account row; its new balance, or None when it refused."""
     account_id, delta, lowest, need_open = row
@@ -312,28 +318,10 @@ _TEXT: dict[Any, str | None] = {m: m.value for m in (*TxKind, *Channel)} | {None
 
 
 async def _insert_transactions(
-    conn: BaseDBAsyncClient,
-    postings: Sequence[Posting],
-    keys: list[str],
-    plan: _Plan,
-    balances: Sequence[int | None],
-    undo: bool,
+    conn: BaseDBAsyncClient, columns: list[Sequence[Any]], codes: list[str], undo: bool
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """The transaction rows; the ids inserted by key (a key posted before is missing), and
-    the ids of the legs' ledger accounts by code."""
-    codes = sorted({code for p in postings for code, _ in p.legs})
-    columns: list[list[Any]] = [
-        keys,
-        [_TEXT[p.kind] for p in postings],
-        [p.memo for p in postings],
-        [p.actor for p in postings],
-        [_TEXT[p.channel] for p in postings],
-        [account for account, _ in plan.named],
-        list(balances),
-        [p.reverses_id for p in postings],
-        [p.resolves_id for p in postings],
-        [now()] * len(postings),
-    ]
+    """The transaction rows (`columns`: the values of `_TX_COLS`); the ids inserted by key (a
+    key posted before is missing), and the ids of the ledger accounts named by `codes`."""
     if is_pg(conn):
         return await _insert_pg(conn, columns, codes, undo)
     chart = await ledger_account_ids(conn, codes)
@@ -345,7 +333,7 @@ async def _insert_transactions(
 
 
 async def _insert_pg(
-    conn: BaseDBAsyncClient, columns: list[list[Any]], codes: list[str], undo: bool
+    conn: BaseDBAsyncClient, columns: list[Sequence[Any]], codes: list[str], undo: bool
 ) -> tuple[dict[str, int], dict[str, int]]:
     """PostgreSQL: the transactions and the chart read in one statement.
 
