@@ -105,8 +105,6 @@ class AccountSpec:
     account_id: int | None  # the tenant account, for wallets
 
 
-# Codes are remembered: a billing round names thousands of wallets, the same round after round.
-@functools.lru_cache(maxsize=65_536)
 def wallet(account_id: int) -> str:
     return f"wallet:{int(account_id)}"
 
