@@ -11,9 +11,9 @@ batch's size:
                   their order, as posting them one by one would); plus the columns a caller
                   owns on that row (`RowColumns`: billing's carry and tier state), so that a
                   billing round is one UPDATE per account;
-2. transactions   one INSERT … ON CONFLICT ("key") DO NOTHING RETURNING id, "key" (`unnest`
-                  on PostgreSQL), which on PostgreSQL also reads the legs' chart rows; chart
-                  rows are created on first use (a wallet when its tenant first pays);
+2. transactions   one INSERT … RETURNING id, "key" (`unnest` on PostgreSQL), which on
+                  PostgreSQL also reads the legs' chart rows; chart rows are created on first
+                  use (a wallet when its tenant first pays). A key posted before: see below;
 3. legs           binary COPY on PostgreSQL (it costs the client half what an `unnest` INSERT
                   does; the same triggers and constraints apply as for INSERT: the statement
                   checks of migration 0009, the deferred balance check at commit), a
@@ -27,8 +27,10 @@ wallets are one UPDATE each.
 
 When a posting may not post — a wallet refuses (closed, missing, below its floor) or a key
 was posted before — `BatchNotPosted` says which. What was written before that stays in the
-caller's transaction unless `undo` (post() inside its caller's transaction, no savepoint):
-then the wallet moves are reversed here before raising.
+caller's transaction, to be rolled back, unless `undo` (post() inside its caller's
+transaction, no savepoint): then the transaction INSERT skips a taken key (`ON CONFLICT
+DO NOTHING`) instead of failing the caller's transaction, and the wallet moves are reversed
+here before raising.
 """
 
 from __future__ import annotations
@@ -175,10 +177,10 @@ async def write(
     keys, kinds, _, memos, actors, channels, _, _, _, reverses, resolves = zip(
         *postings, strict=True
     )
-    columns = [keys, [_TEXT[k] for k in kinds], memos, actors, [_TEXT[c] for c in channels],
-               plan.accounts, balances, reverses, resolves, [now()] * len(postings)]  # fmt: skip
+    rows = [keys, [_TEXT[k] for k in kinds], memos, actors, [_TEXT[c] for c in channels],
+            plan.accounts, balances, reverses, resolves, [now()] * len(postings)]  # fmt: skip
     codes = sorted({code for p in postings for code, _ in p.legs})
-    ids, chart = await _insert_transactions(conn, columns, codes, undo)
+    ids, chart = await _insert_transactions(conn, rows, codes, undo)
     missing = {i: None for i, key in enumerate(keys) if key not in ids}
     if missing:
         if undo:
