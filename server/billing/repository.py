@@ -196,13 +196,13 @@ async def write_charges(
     if not charged:
         return []
     totals: dict[int, int] = {}
-    billed: dict[int, dict[str, BillingState]] = {}
+    billed: dict[str, dict[int, BillingState]] = {}  # per utility: account → its new state
     postings: list[Posting] = []
     charge = TxKind.CHARGE
     for _, it, m, bill in charged:
         account: int = m.account_id  # type: ignore[assignment]
         kind = m.kind
-        billed.setdefault(account, {})[kind] = states[(account, kind)]
+        billed.setdefault(kind, {})[account] = states[(account, kind)]
         fen = bill.deduct_fen
         totals[account] = totals.get(account, 0) + fen
         if fen:  # arrears allowed: consumption already used is never lost
@@ -227,22 +227,21 @@ async def write_charges(
 _CHARGE_TYPES = {kind.value: ChargeType(kind.value) for kind in TariffKind}
 
 
-def _state_columns(billed: Mapping[int, Mapping[str, BillingState]]) -> RowColumns:
-    """Billing's state columns of each account billed, per utility, for the ledger to set on
-    the account row in the wallet's UPDATE (a utility not billed keeps its state)."""
-    kinds = sorted({kind for per in billed.values() for kind in per})
+def _state_columns(billed: Mapping[str, Mapping[int, BillingState]]) -> RowColumns:
+    """Billing's state columns per utility billed, for the ledger to set on each account row
+    in the wallet's UPDATE (a utility not billed on an account keeps its state there)."""
+    kinds = sorted(billed)
     groups = tuple(
         (Col(carry, "text"), Col(start, "timestamptz"), Col(cumulative, "text"))
         for carry, start, cumulative in (STATE_COLUMNS[kind] for kind in kinds)
     )
-    values = {
-        account: [
-            (str(s.carry_fen), s.tier_period_start, str(s.cumulative))
-            if (s := per.get(kind)) is not None else None
-            for kind in kinds
-        ]
-        for account, per in billed.items()
-    }  # fmt: skip
+    values = tuple(
+        {
+            a: (str(s.carry_fen), s.tier_period_start, str(s.cumulative))
+            for a, s in billed[k].items()
+        }
+        for k in kinds
+    )
     return RowColumns(groups, values)
 
 

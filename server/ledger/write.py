@@ -82,13 +82,12 @@ _LEDGER_COLUMNS = {"id", "balance_fen", "status", "credit_limit_fen"}
 class RowColumns:
     """Columns of the account row that a caller owns (billing's carry and tier state), set in
     the batch's one wallet UPDATE next to `balance_fen`; the ledger knows nothing of their
-    meaning. `groups`: per group its columns (name, PostgreSQL type); `values[account id]`:
-    per group the values to set on that account's row, or None to leave the group as it is.
-    An account named here is updated (and its balance returned) even if no posting moves its
-    wallet."""
+    meaning. `groups[g]`: a group's columns (name, PostgreSQL type); `values[g]`: account id →
+    that group's values for its row (an account not there keeps the group as it is). Every
+    account named is updated (and its balance returned) even if no posting moves its wallet."""
 
     groups: tuple[tuple[Col, ...], ...]
-    values: Mapping[int, Sequence[Sequence[Any] | None]]
+    values: tuple[Mapping[int, Sequence[Any]], ...]
 
     def __post_init__(self) -> None:
         for group in self.groups:
@@ -201,7 +200,7 @@ async def _move_wallets(
 ) -> dict[int, int]:
     """One UPDATE of every account row of the batch (in id order); their balances after, or
     `BatchNotPosted` naming the first posting of each wallet that refused."""
-    ids = sorted(plan.total.keys() | (columns.values.keys() if columns else set()))
+    ids = sorted(set(plan.total).union(*(columns.values if columns else ())))
     if not ids:
         return {}
     total, lowest, need_open = plan.total, plan.lowest, plan.need_open
@@ -241,9 +240,8 @@ async def _update_accounts(
                 found[row[0]] = balance
         return found
     cols, values, sets = list(_WALLET_COLS), list(rows), []
-    per = [columns.values.get(a) for a in rows[0]] if columns else []
     for g, group in enumerate(columns.groups if columns else ()):
-        chosen = [v[g] if v is not None else None for v in per]
+        chosen = list(map(columns.values[g].get, rows[0]))  # type: ignore[union-attr]
         cols.append(Col(f"s{g}", "bool"))
         values.append([v is not None for v in chosen])
         for j, col in enumerate(group):
@@ -269,8 +267,9 @@ async def _update_one(
     """SQLite: one account row; its new balance, or None when it refused."""
     account_id, delta, lowest, need_open = row
     sets, params = "", [delta, account_id, need_open, lowest]
-    chosen = columns.values.get(account_id) if columns else None
-    for group, values in zip(columns.groups if columns else (), chosen or (), strict=False):
+    for group, chosen in zip(*((columns.groups, columns.values) if columns else ((), ())),
+                             strict=True):  # fmt: skip
+        values = chosen.get(account_id)
         if values is None:
             continue
         for col, value in zip(group, values, strict=True):

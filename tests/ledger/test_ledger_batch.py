@@ -149,44 +149,47 @@ async def test_batches_of_every_size(db: None) -> None:
     assert await check_ledger() == []
 
 
-STATE = (Col("electricity_carry_fen", "text"), Col("electricity_tier_start", "timestamptz"),
-         Col("electricity_cumulative", "text"))  # fmt: skip
+ELECTRICITY = (Col("electricity_carry_fen", "text"), Col("electricity_tier_start", "timestamptz"),
+               Col("electricity_cumulative", "text"))  # fmt: skip
+WATER = (Col("water_carry_fen", "text"), Col("water_tier_start", "timestamptz"),
+         Col("water_cumulative", "text"))  # fmt: skip
 AT = datetime(2026, 7, 1, tzinfo=UTC)
 
 
 async def test_a_callers_columns_go_on_the_same_account_rows(db: None) -> None:
-    charged, untouched, carry_only = [await create_account() for _ in range(3)]
+    charged, water_only, carry_only = [await create_account() for _ in range(3)]
     columns = RowColumns(
-        (STATE,),
-        {
-            charged.id: [("0.25", AT, "12.5")],
-            untouched.id: [None],
-            carry_only.id: [("0.5", None, "3")],
-        },
+        (ELECTRICITY, WATER),
+        (
+            {charged.id: ("0.25", AT, "12.5"), carry_only.id: ("0.5", None, "3")},
+            {water_only.id: ("0.75", None, "7")},
+        ),
     )
     async with in_transaction():
         written = await post_batch(
             [_charge(charged.id, 40, "use:a", arrears=True)], columns=columns
         )
-    # Every row named is updated (its balance returned), a group given as None is left alone.
-    assert written.balances == {charged.id: -40, untouched.id: 0, carry_only.id: 0}
+    # Every row named is updated (its balance returned), with a posting or without.
+    assert written.balances == {charged.id: -40, water_only.id: 0, carry_only.id: 0}
     assert written.posted[0].balance_after_fen == -40
-    rows = {a.id: a for a in await Account.filter(id__in=[charged.id, untouched.id, carry_only.id])}
-    assert rows[charged.id].balance_fen == -40
-    assert (rows[charged.id].electricity_carry_fen, rows[charged.id].electricity_cumulative) == (
-        "0.25", "12.5"
-    )  # fmt: skip
-    assert rows[charged.id].electricity_tier_start == AT
-    assert rows[untouched.id].electricity_carry_fen == "0"
-    assert (rows[carry_only.id].electricity_carry_fen, rows[carry_only.id].balance_fen) == (
-        "0.5",
-        0,
+    ids = [charged.id, water_only.id, carry_only.id]
+    rows = {a.id: a for a in await Account.filter(id__in=ids)}
+    a, w, c = rows[charged.id], rows[water_only.id], rows[carry_only.id]
+    assert (a.balance_fen, a.electricity_carry_fen, a.electricity_cumulative) == (
+        -40,
+        "0.25",
+        "12.5",
     )
+    assert a.electricity_tier_start == AT
+    # A group an account is not named in keeps its values.
+    assert (a.water_carry_fen, w.electricity_carry_fen) == ("0", "0")
+    assert (w.water_carry_fen, w.water_cumulative, w.balance_fen) == ("0.75", "7", 0)
+    assert (c.electricity_carry_fen, c.balance_fen) == ("0.5", 0)
     assert await check_ledger() == []
 
 
 async def test_a_batch_sets_no_ledger_column_for_its_caller(db: None) -> None:
     with pytest.raises(ValueError):
-        RowColumns(((Col("balance_fen", "bigint"),),), {})
+        RowColumns(((Col("balance_fen", "bigint"),),), ({},))
     with pytest.raises(ValueError):
-        RowColumns(((Col("x = 1, balance_fen", "bigint"),),), {})
+        RowColumns(((Col("x = 1, balance_fen", "bigint"),),), ({},))
