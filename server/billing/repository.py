@@ -1,15 +1,17 @@
 """Usage billing's database reads and writes, one statement per table per batch.
 
-Used by service.py only. Every query takes the whole batch: `= ANY($n)` arrays and `unnest`
-inserts on PostgreSQL (one round trip each; the usage rows by binary COPY), chunked lists on
-SQLite.
+Used by service.py only. Every query takes the whole batch: `= ANY($n)` arrays on PostgreSQL
+(one round trip each; the usage rows by binary COPY), chunked lists on SQLite. Money is not
+written here: the charges and billing's state columns on the account row go through the
+ledger's batch form (`server.ledger.post_batch`), which writes them in one UPDATE per account;
+billing owns what those columns mean (`STATE_COLUMNS`).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -18,19 +20,9 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from server.billing.round import Bill, BillLine
 from server.billing.usage import BillingState
-from server.ledger import posting
-from server.ledger.posting import ChargeType, TxKind
-from server.ledger.service import move_wallet
-from server.ledger.sql import (
-    Col,
-    copy_rows,
-    fetch_records,
-    in_list,
-    insert_rows,
-    is_pg,
-    ledger_account_ids,
-    now,
-)
+from server.ledger import RowColumns, post_batch, posting
+from server.ledger.posting import ChargeType, Posting, TxKind
+from server.ledger.sql import Col, copy_rows, fetch_records, in_list, insert_rows, is_pg, now
 from server.metering.models import MeterBilling
 from server.tariffs.models import TariffKind
 
@@ -47,16 +39,17 @@ class MeterInfo(NamedTuple):
     platform: bool  # 平台计费
 
 
-# Named tuples made from a ready tuple by tuple.__new__ (half the cost of calling the class):
-# one per meter and per account of every batch.
-_new_meter = functools.partial(tuple.__new__, MeterInfo)
-_new_state = functools.partial(tuple.__new__, BillingState)
 _multiplier = functools.lru_cache(maxsize=256)(Decimal)  # CT × PT: a few values per park
 
 
 def usage_key(meter_id: int, reading_at: datetime) -> str:
     """The ledger idempotency key of one billed reading."""
-    return f"usage:{meter_id}:{reading_at.astimezone(UTC).isoformat()}"
+    return f"usage:{meter_id}:{_utc_iso(reading_at)}"
+
+
+@functools.lru_cache(maxsize=1024)  # a round's readings share a few instants: format each once
+def _utc_iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()
 
 
 def as_datetime(value: Any) -> datetime:
@@ -73,14 +66,12 @@ async def fetch_meters(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, Met
     )  # fmt: skip
     platform = MeterBilling.PLATFORM.value
     return {
-        r["id"]: _new_meter(
-            (
-                r["id"],
-                r["account_id"],
-                r["kind"],
-                _multiplier(r["ct_ratio"] * r["pt_ratio"]),
-                r["billing"] == platform,
-            )
+        r["id"]: MeterInfo(
+            r["id"],
+            r["account_id"],
+            r["kind"],
+            _multiplier(r["ct_ratio"] * r["pt_ratio"]),
+            r["billing"] == platform,
         )
         for r in rows
     }
@@ -122,10 +113,10 @@ async def lock_accounts(
         row = by_id.get(account_id)
         if row is not None:
             carry, start, cumulative = STATE_COLUMNS[kind]
-            states[(account_id, kind)] = _new_state((
+            states[(account_id, kind)] = BillingState(
                 Decimal(row[carry]), as_datetime(row[start]) if row[start] else None,
                 Decimal(row[cumulative]),
-            ))  # fmt: skip
+            )  # fmt: skip
     return Locked({r["id"] for r in rows if r["status"] == "open"}, states)
 
 
@@ -197,178 +188,61 @@ async def write_charges(
     states: Mapping[Hashable, BillingState],
     actor: str,
 ) -> list[tuple[int | None, int | None]]:
-    """Post the charges, record the usage rows, move the wallets and save the new states;
-    per charge (transaction id, wallet balance after) — (None, balance now) for a charge that
-    rounded to 0 fen. `states`: billing's state after the batch per (account, utility), for
-    at least every (account, utility) charged."""
+    """Post the charges and save the new billing states through the ledger's batch (one
+    UPDATE per account for both), then record the usage rows; per charge (transaction id,
+    wallet balance after) — (None, balance now) for a charge that rounded to 0 fen. `states`:
+    billing's state after the batch per (account, utility), for at least every (account,
+    utility) charged."""
     if not charged:
         return []
     totals: dict[int, int] = {}
-    billed: dict[int, dict[str, BillingState]] = {}
-    for _, _, m, bill in charged:
+    billed: dict[str, dict[int, BillingState]] = {}  # per utility: account → its new state
+    postings: list[Posting] = []
+    charge = TxKind.CHARGE
+    for _, it, m, bill in charged:
         account: int = m.account_id  # type: ignore[assignment]
-        totals[account] = totals.get(account, 0) + bill.deduct_fen
-        billed.setdefault(account, {})[m.kind] = states[(account, m.kind)]
-    finals = await _move_wallets(conn, totals, billed)
+        kind = m.kind
+        billed.setdefault(kind, {})[account] = states[(account, kind)]
+        fen = bill.deduct_fen
+        totals[account] = totals.get(account, 0) + fen
+        if fen:  # arrears allowed: consumption already used is never lost
+            legs = posting.charge_legs(account, _CHARGE_TYPES[kind], fen)
+            memo = f"{'电' if kind == 'electricity' else '水'}费 {bill.quantity}"
+            key = usage_key(it.meter_id, it.curr.taken_at)
+            postings.append(Posting(key, charge, legs, memo, actor, None, True))
+    written = await post_batch(postings, columns=_state_columns(billed))
     # From each wallet's balance before the batch, charge by charge: the balance after each.
-    running = {account: finals[account] + total for account, total in totals.items()}
+    running = {account: written.balances[account] + total for account, total in totals.items()}
+    posted = iter(written.transaction_ids)
+    tx_ids: list[int | None] = []
     after: list[int] = []
     for _, _, m, bill in charged:
-        balance = running[m.account_id] = running[m.account_id] - bill.deduct_fen  # type: ignore[index]
-        after.append(balance)
-    tx_ids = await _post_transactions(conn, charged, after, actor)
+        after.append(running[m.account_id] - bill.deduct_fen)  # type: ignore[index]
+        running[m.account_id] = after[-1]  # type: ignore[index]
+        tx_ids.append(next(posted) if bill.deduct_fen else None)
     await _insert_usage(conn, charged, tx_ids)
     return list(zip(tx_ids, after, strict=True))
 
 
-async def _move_wallets(
-    conn: BaseDBAsyncClient,
-    totals: Mapping[int, int],
-    states: Mapping[int, Mapping[str, BillingState]],
-) -> dict[int, int]:
-    """Debit each wallet by its batch total (arrears allowed: consumption already used) and
-    store its new billing states, one row update per account; the balances after. The rows
-    are locked (`lock_accounts`), so every one is there: a missing one fails the batch
-    rather than losing a charge or a carry."""
-    ids = sorted(totals)
-    if not is_pg(conn):
-        return {a: await _move_one(conn, a, totals[a], states[a]) for a in ids}
-    kinds = sorted({kind for per in states.values() for kind in per})
-    columns = [STATE_COLUMNS[kind] for kind in kinds]
-    params: list[Any] = [ids, [totals[a] for a in ids]]
-    sets, unnest, names = [], ["$1::int[]", "$2::bigint[]"], ["id", "d"]
-    for k, kind in enumerate(kinds):
-        carry, start, cumulative = columns[k]
-        n = 3 + 3 * k
-        # An account billed for one utility only keeps the other's state (NULL = unchanged).
-        sets += [f"{carry} = COALESCE(u.c{k}, a.{carry})",
-                 f"{start} = CASE WHEN u.c{k} IS NULL THEN a.{start} ELSE u.s{k} END",
-                 f"{cumulative} = COALESCE(u.q{k}, a.{cumulative})"]  # fmt: skip
-        unnest += [f"${n}::text[]", f"${n + 1}::timestamptz[]", f"${n + 2}::text[]"]
-        names += [f"c{k}", f"s{k}", f"q{k}"]
-        per = [states[a].get(kind) for a in ids]
-        params += [[str(s.carry_fen) if s else None for s in per],
-                   [s.tier_period_start if s else None for s in per],
-                   [str(s.cumulative) if s else None for s in per]]  # fmt: skip
-    rows = await fetch_records(
-        conn,
-        f"UPDATE account AS a SET balance_fen = a.balance_fen - u.d, {', '.join(sets)}"
-        f" FROM unnest({', '.join(unnest)}) AS u({', '.join(names)}) WHERE a.id = u.id"
-        " RETURNING a.id, a.balance_fen",
-        params,
+_CHARGE_TYPES = {kind.value: ChargeType(kind.value) for kind in TariffKind}
+
+
+def _state_columns(billed: Mapping[str, Mapping[int, BillingState]]) -> RowColumns:
+    """Billing's state columns per utility billed, for the ledger to set on each account row
+    in the wallet's UPDATE (a utility not billed on an account keeps its state there)."""
+    kinds = sorted(billed)
+    groups = tuple(
+        (Col(carry, "text"), Col(start, "timestamptz"), Col(cumulative, "text"))
+        for carry, start, cumulative in (STATE_COLUMNS[kind] for kind in kinds)
     )
-    if len(rows) != len(ids):  # locked in this transaction: cannot happen; never lose one
-        raise RuntimeError(f"billing: {len(rows)} of {len(ids)} accounts updated")
-    return {r["id"]: int(r["balance_fen"]) for r in rows}
-
-
-async def _move_one(
-    conn: BaseDBAsyncClient, account_id: int, total: int, states: Mapping[str, BillingState]
-) -> int:
-    """SQLite: the wallet through the ledger's own move, then the states."""
-    balance = await move_wallet(conn, account_id, -total, True, False)
-    sets, params = [], []
-    for kind, state in states.items():
-        carry, start, cumulative = STATE_COLUMNS[kind]
-        sets += [f"{carry} = ?", f"{start} = ?", f"{cumulative} = ?"]
-        params += [str(state.carry_fen), state.tier_period_start, str(state.cumulative)]
-    await conn.execute_query(
-        f"UPDATE account SET {', '.join(sets)} WHERE id = ?", [*params, account_id]
+    values = tuple(
+        {
+            a: (str(s.carry_fen), s.tier_period_start, str(s.cumulative))
+            for a, s in billed[k].items()
+        }
+        for k in kinds
     )
-    return balance
-
-
-# Text columns go to PostgreSQL as one newline-joined text split by the server, not as a
-# text[] list: asyncpg checks each element of a list parameter against collections.abc's
-# ABCs, ~0.5 µs a text here, where joining costs <0.1 µs. Only for values that never hold a
-# newline: ledger keys, memos, kinds, a Decimal's text (none is ever empty either, which
-# string_to_array would read as no element).
-_SPLIT = "string_to_array(${}, E'\\n')"
-
-
-def _joined(texts: Iterable[str]) -> str:
-    return "\n".join(texts)
-
-
-_TX_COLS = [Col('"key"', "text"), Col("kind", "text"), Col("memo", "text"), Col("actor", "text"),
-            Col("account_id", "int"), Col("balance_after_fen", "bigint"),
-            Col("created_at", "timestamptz")]  # fmt: skip
-_LEG_COLS = [Col("transaction_id", "bigint"), Col("ledger_account_id", "int"),
-             Col("amount_fen", "bigint")]  # fmt: skip
-
-
-async def _post_transactions(
-    conn: BaseDBAsyncClient, charged: Sequence[Charged], after: list[int], actor: str
-) -> list[int | None]:
-    """One ledger transaction (wallet −, revenue +) per charge of at least one fen, keyed
-    `usage_key`; its id, or None for a charge that only moved the carry.
-
-    Transactions go in by `unnest` INSERT … RETURNING (their ids name the legs and usage
-    rows; taking ids from the sequence first with nextval cost the server more than the
-    INSERT saved), legs by binary COPY: the same triggers and constraints apply as for
-    INSERT (the statement checks of migration 0009, the deferred balance check at commit),
-    and the client encodes rows without asyncpg's per-element array checks."""
-    posted = [i for i, (_, _, _, bill) in enumerate(charged) if bill.deduct_fen]
-    tx_ids: list[int | None] = [None] * len(charged)
-    if not posted:
-        return tx_ids
-    stamp = now()
-    kind = TxKind.CHARGE.value
-    stamps: dict[datetime, str] = {}  # a round's readings share a few instants: format each once
-    keys, memos, accounts, balances = [], [], [], []
-    for i in posted:
-        _, it, m, bill = charged[i]
-        at = it.curr.taken_at
-        iso = stamps.get(at)
-        if iso is None:
-            iso = stamps[at] = at.astimezone(UTC).isoformat()
-        keys.append(f"usage:{it.meter_id}:{iso}")  # usage_key()
-        memos.append(f"{'电' if m.kind == 'electricity' else '水'}费 {bill.quantity}")
-        accounts.append(m.account_id)
-        balances.append(after[i])
-    if is_pg(conn):  # the batch's constants as plain parameters, one array per varying column
-        inserted = await fetch_records(
-            conn,
-            'INSERT INTO ledger_transaction ("key", memo, account_id, balance_after_fen, kind,'
-            " actor, created_at) SELECT u.k, u.m, u.a, u.b, $5, $6, $7"
-            f" FROM unnest({_SPLIT.format(1)}, {_SPLIT.format(2)}, $3::int[], $4::bigint[])"
-            ' AS u(k, m, a, b) RETURNING id, "key"',
-            [_joined(keys), _joined(memos), accounts, balances, kind, actor, stamp],
-        )
-    else:
-        varying = zip(keys, memos, accounts, balances, strict=True)
-        rows = [(k, kind, memo, actor, a, b, stamp) for k, memo, a, b in varying]
-        inserted = await insert_rows(
-            conn, "ledger_transaction", _TX_COLS, rows, suffix='RETURNING id, "key"'
-        )
-    by_key = {r["key"]: r["id"] for r in inserted}
-    for i, key in zip(posted, keys, strict=True):
-        tx_ids[i] = by_key[key]
-    await _post_legs(conn, charged, posted, tx_ids)
-    return tx_ids
-
-
-async def _post_legs(
-    conn: BaseDBAsyncClient, charged: Sequence[Charged], posted: list[int], tx_ids: list[int | None]
-) -> None:
-    """Each posted charge's two legs: its wallet −amount, its utility's revenue +amount."""
-    accounts = {charged[i][2].account_id for i in posted}
-    wallets = {account: posting.wallet(account) for account in accounts}  # type: ignore[arg-type]
-    kinds = {charged[i][2].kind for i in posted}
-    revenues = {kind: posting.revenue(ChargeType(kind)) for kind in kinds}
-    ids = await ledger_account_ids(conn, [*wallets.values(), *revenues.values()])
-    wallet_ids = {account: ids[code] for account, code in wallets.items()}
-    revenue_ids = {kind: ids[code] for kind, code in revenues.items()}
-    legs = []
-    for i in posted:
-        _, _, m, bill = charged[i]
-        amount = bill.deduct_fen
-        legs.append((tx_ids[i], wallet_ids[m.account_id], -amount))
-        legs.append((tx_ids[i], revenue_ids[m.kind], amount))
-    if is_pg(conn):
-        await copy_rows(conn, "ledger_leg", [c.name for c in _LEG_COLS], legs)
-    else:
-        await insert_rows(conn, "ledger_leg", _LEG_COLS, legs)
+    return RowColumns(groups, values)
 
 
 _USAGE_COLUMNS = ("meter_id", "account_id", "prev_reading_at", "reading_at", "quantity",

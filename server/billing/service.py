@@ -12,11 +12,11 @@ pair it read. Per batch, in one database transaction:
 3. price with the pure `bill_round` (server.billing.round: `bill_usage`'s steps per pair),
    threading each account's state (carry in [0, 1) fen, tier use) through its readings in
    order;
-4. write with one statement per table: the wallet totals and new states (one
-   `UPDATE account … FROM unnest`: both live on the account row), the ledger transactions
-   (key `usage:<meter>:<reading_at UTC ISO>`, wallet − / revenue +, in arrears if need be:
-   consumption already used is never lost), their legs and the usage_charge rows (binary
-   COPY on PostgreSQL).
+4. write with one statement per table: the charges go to the ledger's batch form
+   (`server.ledger.post_batch`: one ledger transaction per charge, key `repository.usage_key`,
+   wallet − / revenue +, in arrears if need be: consumption already used is never lost) with
+   the new states as columns of the same account rows (one `UPDATE account` for wallet and
+   state), then the usage_charge rows (binary COPY on PostgreSQL), in the same transaction.
 
 A reading that cannot be billed (meter unknown or not on an account, no tariff, closed
 account, register backwards…) gets a REFUSED outcome with its typed error and writes nothing;

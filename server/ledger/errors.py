@@ -61,3 +61,15 @@ class RefundAlreadyResolved(LedgerError, Conflict):
     """Invariant 7: a refund hold is settled or voided exactly once."""
 
     code = "refund_already_resolved"
+
+
+class BatchNotPosted(LedgerError):
+    """Invariant 3 for many postings at once: a batch posts whole or not at all. `refused`
+    maps a posting's index to why: the wallet's error, or None when its key was posted
+    before. The caller's transaction holds part of the batch and must be rolled back."""
+
+    code = "batch_not_posted"
+
+    def __init__(self, refused: dict[int, LedgerError | None]) -> None:
+        super().__init__("批量记账未全部成功，需逐笔处理", refused=len(refused))
+        self.refused = refused

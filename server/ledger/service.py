@@ -3,24 +3,26 @@
 Design (after django-hordak and Polar): `post()` writes one balanced transaction — legs in
 integer fen that sum to zero — under an idempotency key with a UNIQUE constraint. Everything
 else (recharge, charge, adjust, two-phase refund, reverse) is a posting rule from posting.py
-handed to `post()`.
+handed to `post()`. `post()` is the single form of posting; `post_batch()` (batch.py) is the
+batch form; both write through the one writer, `write.write()` (its docstring has the
+statements), so a batch writes exactly what posting one by one would.
 
 One `post()` runs in its own database transaction, or directly in the caller's when one is
-open (no savepoint: what it changed before finding it may not post, it undoes itself), in
-this order:
+open (no savepoint: what it changed before finding it may not post, it undoes itself):
 
-1. wallet legs          → `UPDATE account SET balance_fen = balance_fen + x WHERE … AND
-   balance_fen + x >= -credit_limit_fen RETURNING balance_fen`: the row lock and the floor in
-   one statement. No row back means closed, missing or insufficient: a typed error, and
-   nothing stays written — unless the key was posted before: then it is a replay (see 3).
-   `allow_arrears` drops the floor (usage already consumed).
-2. chart rows           → the legs' ledger accounts, created on first use;
-3. transaction + legs   → `INSERT … ON CONFLICT (key) DO NOTHING` and the legs (on
-   PostgreSQL, 2 and 3 are one statement). A post of a key already posted (a replay, or a
-   concurrent post that committed first: we block on the unique index until it does) gets
-   no row back: our wallet update is undone and the first result returned
-   (`created=False`) if the kind and legs are the same, else `IdempotencyConflict`. On
-   PostgreSQL a deferred constraint trigger re-checks at commit that the legs sum to zero.
+1. wallet legs          → one guarded `UPDATE account … RETURNING balance_fen`: the row lock,
+   the status and the floor in one statement. No row back means closed, missing or
+   insufficient: a typed error, and nothing stays written — unless the key was posted
+   before: then it is a replay (see 2). `allow_arrears` drops the floor (usage already
+   consumed).
+2. transaction          → its row under its key (with the chart rows of its legs, created on
+   first use). A post of a key already posted (a replay, or a concurrent post that committed
+   first: we block on the unique index until it does) writes nothing more: our wallet update
+   is undone (`ON CONFLICT (key) DO NOTHING` in the caller's transaction, a rollback in our
+   own) and the first result returned (`created=False`) if the kind and legs are the same,
+   else `IdempotencyConflict`.
+3. legs                 → in leg order. On PostgreSQL a deferred constraint trigger
+   re-checks at commit that the legs sum to zero.
 
 The key is not looked up before writing: on the hot path (a first post) that look-up found
 nothing and cost a round trip. Posts that name another transaction (reverse, refund settle
@@ -44,29 +46,17 @@ from tortoise.transactions import in_transaction
 
 from server.ledger import posting
 from server.ledger.errors import (
-    AccountClosed,
-    AccountNotFound,
     AlreadyReversed,
+    BatchNotPosted,
     IdempotencyConflict,
-    InsufficientBalance,
-    LedgerError,
     NotReversible,
     RefundAlreadyResolved,
     TransactionNotFound,
     UnbalancedTransaction,
 )
-from server.ledger.posting import REFUNDS_PAYABLE, Channel, ChargeType, Leg, TxKind
-from server.ledger.sql import fetch, is_pg, ledger_account_ids, now, q, values_rows
-
-MAX_KEY = 160
-
-
-@dataclass(frozen=True, slots=True)
-class Posted:
-    transaction_id: int
-    key: str
-    created: bool  # False: the key was already posted and its first result is returned
-    balance_after_fen: int | None  # the wallet's balance right after (None: no wallet leg)
+from server.ledger.posting import REFUNDS_PAYABLE, Channel, ChargeType, Leg, Posting, TxKind
+from server.ledger.sql import fetch
+from server.ledger.write import Posted, write
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +68,6 @@ class StoredTransaction:
     account_id: int | None
     balance_after_fen: int | None
     legs: tuple[Leg, ...]
-
-
-class _LostRace(Exception):
-    """Another post of the same key committed first; roll ours back and replay."""
 
 
 async def post(
@@ -224,26 +210,28 @@ async def _post(
     reverses_id: int | None = None,
     resolves_id: int | None = None,
 ) -> Posted:
-    legs = posting.validate(legs)
-    check_key(key, actor)
-    want = posting.fingerprint(kind, legs)
+    p = posting.checked(Posting(key, kind, tuple(legs), memo, actor, channel, allow_arrears,
+                                require_open, account_id, reverses_id, resolves_id))  # fmt: skip
+    want = posting.fingerprint(p.kind, p.legs)
     conn = connections.get("default")
     references = reverses_id is not None or resolves_id is not None
     if references:  # a replay must not reach the reference's UNIQUE (an error, not a replay)
         existing = await _find(conn, key)
         if existing is not None:
             return _replayed(existing, want)
-    row = tx_row(key, kind, memo, actor, channel, account_id, reverses_id, resolves_id)
     try:
         if isinstance(conn, TransactionalDBClient) and not references:
             # Inside the caller's transaction: no savepoint (two round trips). Nothing below
             # fails in the database on the way (guarded UPDATE, ON CONFLICT DO NOTHING), and
-            # what it changed before finding that it may not post is undone by `_write`.
-            return await _write(conn, row, legs, allow_arrears, require_open, undo=True)
+            # what it changed before finding that it may not post is undone by `write`.
+            return (await write(conn, [p], undo=True)).posted[0]
         async with in_transaction() as tx:
-            return await _write(tx, row, legs, allow_arrears, require_open, undo=False)
-    except _LostRace:
-        pass
+            return (await write(tx, [p])).posted[0]
+    except BatchNotPosted as not_posted:
+        error = not_posted.refused[0]
+        # Posted before: a replay, whatever the wallet says now.
+        if error is not None and await _find(connections.get("default"), key) is None:
+            raise error from None
     except IntegrityError:
         if reverses_id is not None:
             raise AlreadyReversed("该记录已冲正", key=key) from None
@@ -253,217 +241,6 @@ async def _post(
     existing = await _find(connections.get("default"), key)
     assert existing is not None, "lost the race for a key that then vanished"
     return _replayed(existing, want)
-
-
-def check_key(key: str, actor: str) -> None:
-    if not key or len(key) > MAX_KEY or not actor:
-        raise UnbalancedTransaction("记账需要幂等键（不超过160字符）和操作人", key=key)
-
-
-def tx_row(
-    key: str,
-    kind: TxKind,
-    memo: str,
-    actor: str,
-    channel: Channel | None,
-    account_id: int | None = None,
-    reverses_id: int | None = None,
-    resolves_id: int | None = None,
-) -> dict[str, Any]:
-    """A transaction row's columns before `_write` (memo and actor cut to their columns)."""
-    return {
-        "key": key, "kind": TxKind(kind).value, "memo": memo[:200], "actor": actor[:100],
-        "channel": channel.value if channel else None, "account_id": account_id,
-        "reverses_id": reverses_id, "resolves_id": resolves_id,
-    }  # fmt: skip
-
-
-async def _write(
-    conn: BaseDBAsyncClient,
-    row: dict[str, Any],
-    legs: tuple[Leg, ...],
-    allow_arrears: bool,
-    require_open: bool,
-    *,
-    undo: bool,
-) -> Posted:
-    """Wallets, then the transaction and its legs. The key is not looked up first: a key
-    already posted shows as the transaction INSERT's conflict (or, when the wallet refuses,
-    by a look-up then), and raises `_LostRace` for the caller to replay. `undo`: no savepoint
-    around this, so wallet moves made before `_LostRace` or a refusal are reversed here."""
-    moves: dict[int, int] = {}
-    for leg in legs:
-        wid = posting.wallet_id(leg.code)
-        if wid is not None:
-            moves[wid] = leg.amount_fen
-    balances: dict[int, int] = {}
-    try:
-        for wid in sorted(moves):  # a fixed lock order: two wallets never deadlock
-            balances[wid] = await move_wallet(conn, wid, moves[wid], allow_arrears, require_open)
-    except LedgerError:
-        if undo:
-            await _undo_moves(conn, {w: moves[w] for w in balances})
-        if await _find(conn, row["key"]) is not None:
-            raise _LostRace from None  # posted before: a replay, whatever the wallet says now
-        raise
-    if row["account_id"] is None and len(moves) == 1:
-        row["account_id"] = next(iter(moves))
-    balance_after = balances.get(row["account_id"]) if row["account_id"] is not None else None
-    tx_id = await _insert_transaction(conn, [*row.values(), balance_after, now()], legs)
-    if tx_id is None:
-        if undo:
-            await _undo_moves(conn, moves)
-        raise _LostRace
-    return Posted(tx_id, row["key"], True, balance_after)
-
-
-_INSERT_TX = (
-    'INSERT INTO ledger_transaction ("key", kind, memo, actor, channel, account_id,'
-    " reverses_id, resolves_id, balance_after_fen, created_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-    ' ON CONFLICT ("key") DO NOTHING RETURNING id'
-)
-
-
-async def _insert_transaction(
-    conn: BaseDBAsyncClient, values: list[Any], legs: tuple[Leg, ...]
-) -> int | None:
-    """The transaction row and its legs (in leg order), their ledger accounts created on
-    first use; None when the key is taken (nothing written then)."""
-    if not is_pg(conn):
-        ids = await ledger_account_ids(conn, [leg.code for leg in legs])
-        return await _insert_rows(conn, values, legs, ids)
-    sql = _pg_post_sql(len(legs))
-    params = list(values)
-    for leg in legs:
-        spec = posting.spec_of(leg.code)
-        params += [spec.code, spec.kind.value, spec.name, spec.account_id, leg.amount_fen]
-    for _attempt in range(2):
-        found, tx_id = await _pg_post(conn, sql, params)
-        if found == len(legs):
-            return tx_id
-        # A ledger account another transaction was creating at this moment (it was not
-        # visible to the statement): wait for it, then once more.
-        await ledger_account_ids(conn, [leg.code for leg in legs])
-    raise AssertionError("ledger accounts missing after they were created")
-
-
-async def _pg_post(conn: BaseDBAsyncClient, sql: str, params: list[Any]) -> tuple[int, int | None]:
-    rows = await fetch(conn, sql, params)
-    tx_id = rows[0]["tx_id"]
-    return int(rows[0]["found"]), (int(tx_id) if tx_id is not None else None)
-
-
-_PG_POST_SQL: dict[int, str] = {}
-
-
-def _pg_post_sql(n: int) -> str:
-    """PostgreSQL, one statement for a post of `n` legs: create the missing ledger accounts,
-    read all of them, insert the transaction only if all `n` are there (`ON CONFLICT (key) DO
-    NOTHING`), insert its legs. The chart is read once, by `code IN ($11, $16, …)`, and
-    everything else joins the statement's own few rows: a prepared statement's generic plan
-    is made once, and one made while the chart was small (a new database; autovacuum off)
-    keeps scanning the whole table for `code = ANY($1)`, a join to `unnest($1)` or a `NOT
-    EXISTS` on it as it grows — measured ~3 ms a post at 8,000 wallets — while an IN list of
-    scalars stays an index look-up. `found` < n: a ledger account was not visible (being
-    created by another transaction)."""
-    if n not in _PG_POST_SQL:
-        rows = ", ".join(
-            f"(${11 + 5 * i}::text, ${12 + 5 * i}::text, ${13 + 5 * i}::text,"
-            f" ${14 + 5 * i}::int, ${15 + 5 * i}::bigint, {i})"
-            for i in range(n)
-        )
-        codes = ", ".join(f"${11 + 5 * i}" for i in range(n))
-        _PG_POST_SQL[n] = (
-            f"WITH v (code, kind, name, account_id, amount, o) AS (VALUES {rows}),"
-            f" old AS (SELECT id, code FROM ledger_account WHERE code IN ({codes})),"
-            " ins AS (INSERT INTO ledger_account (code, kind, name, account_id, created_at)"
-            " SELECT code, kind, name, account_id, $10 FROM v"
-            " WHERE v.code NOT IN (SELECT code FROM old)"
-            " ON CONFLICT (code) DO NOTHING RETURNING id, code),"
-            " acc AS (SELECT id, code FROM old UNION ALL SELECT id, code FROM ins),"
-            ' t AS (INSERT INTO ledger_transaction ("key", kind, memo, actor, channel,'
-            " account_id, reverses_id, resolves_id, balance_after_fen, created_at)"
-            " SELECT * FROM (VALUES ($1::text, $2::text, $3::text, $4::text, $5::text,"
-            " $6::int, $7::bigint, $8::bigint, $9::bigint, $10::timestamptz)) AS x"
-            f" WHERE (SELECT count(*) FROM acc) = {n}"
-            ' ON CONFLICT ("key") DO NOTHING RETURNING id),'
-            " l AS (INSERT INTO ledger_leg (transaction_id, ledger_account_id, amount_fen)"
-            " SELECT t.id, acc.id, v.amount FROM t, v JOIN acc ON acc.code = v.code"
-            " ORDER BY v.o RETURNING transaction_id)"
-            " SELECT (SELECT count(*) FROM acc) AS found, (SELECT id FROM t) AS tx_id,"
-            " (SELECT count(*) FROM l) AS legs"
-        )
-    return _PG_POST_SQL[n]
-
-
-async def _insert_rows(
-    conn: BaseDBAsyncClient, values: list[Any], legs: tuple[Leg, ...], ids: dict[str, int]
-) -> int | None:
-    """SQLite: the transaction row, then its legs."""
-    inserted = await fetch(conn, _INSERT_TX, values)
-    if not inserted:
-        return None
-    tx_id = int(inserted[0]["id"])
-    params: list[Any] = []
-    for leg in legs:
-        params += [tx_id, ids[leg.code], leg.amount_fen]
-    await conn.execute_query(
-        q(
-            conn,
-            "INSERT INTO ledger_leg (transaction_id, ledger_account_id, amount_fen) VALUES "
-            + values_rows(3, len(legs)),
-        ),
-        params,
-    )
-    return tx_id
-
-
-async def _undo_moves(conn: BaseDBAsyncClient, moves: dict[int, int]) -> None:
-    """Reverse wallet moves of this transaction that may not stand (rows still locked)."""
-    for wid, delta in moves.items():
-        await conn.execute_query(
-            q(conn, "UPDATE account SET balance_fen = balance_fen - $1 WHERE id = $2"),
-            [delta, wid],
-        )
-
-
-async def move_wallet(
-    conn: BaseDBAsyncClient, account_id: int, delta: int, allow_arrears: bool, require_open: bool
-) -> int:
-    """Add `delta` to a wallet under its row lock; the floor and status checked in the same
-    statement. Returns the new balance, or raises why it could not."""
-    sql = "UPDATE account SET balance_fen = balance_fen + $1 WHERE id = $2"
-    if require_open:
-        sql += " AND status = 'open'"
-    if delta < 0 and not allow_arrears:
-        sql += " AND balance_fen + $1 >= -credit_limit_fen"
-    rows = await fetch(conn, sql + " RETURNING balance_fen", [delta, account_id])
-    if rows:
-        return int(rows[0]["balance_fen"])
-    raise await refusal(conn, account_id, delta, require_open)
-
-
-async def refusal(
-    conn: BaseDBAsyncClient, account_id: int, delta: int, require_open: bool
-) -> LedgerError:
-    """Why a wallet refused a move of `delta` (missing, closed, or below its floor)."""
-    found = await fetch(
-        conn,
-        "SELECT status, balance_fen, credit_limit_fen FROM account WHERE id = $1",
-        [account_id],
-    )
-    if not found:
-        return AccountNotFound("账户不存在", account_id=account_id)
-    if require_open and found[0]["status"] != "open":
-        return AccountClosed("账户已销户，不能充值或扣费", account_id=account_id)
-    return InsufficientBalance(
-        "余额不足",
-        account_id=account_id,
-        balance_fen=found[0]["balance_fen"],
-        debit_fen=-delta,
-        floor_fen=-found[0]["credit_limit_fen"],
-    )
 
 
 async def _find(conn: BaseDBAsyncClient, key: str) -> StoredTransaction | None:

@@ -1,19 +1,24 @@
-"""post_many (group commit): the rows written are the rows post() would write one by one,
-and a batch that cannot post entirely says which posting refused and leaves nothing once
-the caller rolls back."""
+"""post_batch (billing's rounds, the payment inbox's group commit): the rows written are the
+rows post() would write one by one, a caller's columns are set on the same account rows, and
+a batch that cannot post entirely says which posting refused and leaves nothing once the
+caller rolls back."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import pytest
 from tortoise.transactions import in_transaction
 
 from server.accounts.models import Account, AccountStatus
 from server.ledger import Channel, ChargeType, Leg, TxKind, load, recharge
-from server.ledger.batch import BatchNotPosted, post_many
+from server.ledger.batch import BatchNotPosted, post_batch
 from server.ledger.check import check_ledger
 from server.ledger.errors import AccountClosed, InsufficientBalance, UnbalancedTransaction
 from server.ledger.models import LedgerTransaction
 from server.ledger.posting import Posting, charge_legs, recharge_posting
+from server.ledger.sql import Col
+from server.ledger.write import RowColumns
 from tests.factories import create_account
 
 
@@ -37,7 +42,7 @@ async def test_a_batch_writes_what_posting_one_by_one_writes(db: None) -> None:
         recharge_posting(a.id, Channel.WECHAT, 30, key="wx:2", actor="system:pay-notify"),
     ]
     async with in_transaction():
-        posted = await post_many(batch)
+        posted = (await post_batch(batch)).posted
     assert [p.key for p in posted] == ["wx:1", "ali:1", "sf:1", "wx:2"]
     assert all(p.created for p in posted)
     # Each transaction's balance after is the wallet's balance at its place in the batch.
@@ -64,7 +69,7 @@ async def test_a_key_posted_before_refuses_the_batch_and_rollback_leaves_nothing
     ]
     with pytest.raises(BatchNotPosted) as caught:
         async with in_transaction():
-            await post_many(batch)
+            await post_batch(batch)
     assert caught.value.refused == {1: None}
     assert (await _balance(a), await _balance(b)) == (1_000, 0)
     assert await LedgerTransaction.all().count() == 1
@@ -80,7 +85,7 @@ async def test_a_closed_wallet_refuses_the_batch_naming_its_posting(db: None) ->
     ]
     with pytest.raises(BatchNotPosted) as caught:
         async with in_transaction():
-            await post_many(batch)
+            await post_batch(batch)
     assert list(caught.value.refused) == [1]
     assert isinstance(caught.value.refused[1], AccountClosed)
     assert await _balance(a) == 0
@@ -96,17 +101,17 @@ async def test_the_floor_is_checked_at_every_step_of_the_batch_in_order(db: None
         _charge(a.id, 550, "sf:down"),
     ]
     async with in_transaction():
-        await post_many(ok)
+        await post_batch(ok)
     assert await _balance(a) == 50
     refused = [_charge(a.id, 550, "sf:down2"), recharge_posting(a.id, Channel.WECHAT, 600,
                key="wx:up2", actor="t")]  # fmt: skip
     with pytest.raises(BatchNotPosted) as caught:
         async with in_transaction():
-            await post_many(refused)
+            await post_batch(refused)
     assert isinstance(caught.value.refused[0], InsufficientBalance)
     # Usage already consumed may go into arrears, in a batch as one by one.
     async with in_transaction():
-        posted = await post_many([_charge(a.id, 80, "use:1", arrears=True)])
+        posted = (await post_batch([_charge(a.id, 80, "use:1", arrears=True)])).posted
     assert posted[0].balance_after_fen == -30
     assert await check_ledger() == []
 
@@ -117,19 +122,19 @@ async def test_a_batch_refuses_what_post_refuses_before_writing(db: None) -> Non
     unbalanced = Posting("x:1", TxKind.ADJUSTMENT, legs, "调账", "staff:1")
     async with in_transaction():
         with pytest.raises(UnbalancedTransaction):
-            await post_many([unbalanced])
+            await post_batch([unbalanced])
         twice = recharge_posting(a.id, Channel.WECHAT, 1, key="wx:same", actor="t")
         with pytest.raises(UnbalancedTransaction):
-            await post_many([twice, twice])
+            await post_batch([twice, twice])
     with pytest.raises(RuntimeError):
-        await post_many([twice])  # outside a transaction: not all-or-nothing, refused
+        await post_batch([twice])  # outside a transaction: not all-or-nothing, refused
     assert await LedgerTransaction.all().count() == 0
 
 
-async def test_batches_of_every_size_up_to_the_limit(db: None) -> None:
+async def test_batches_of_every_size(db: None) -> None:
     accounts = [await create_account() for _ in range(9)]
     n = 0
-    for size in (1, 3, 4, 5, 17, 64):
+    for size in (1, 3, 4, 5, 17, 64, 65, 2_500):
         batch = [
             recharge_posting(
                 accounts[i % 9].id, Channel.WECHAT, 100 + i, key=f"wx:{n + i}", actor="t"
@@ -138,7 +143,53 @@ async def test_batches_of_every_size_up_to_the_limit(db: None) -> None:
         ]
         n += size
         async with in_transaction():
-            posted = await post_many(batch)
+            posted = (await post_batch(batch)).posted
         assert [p.key for p in posted] == [p.key for p in batch]
     assert await LedgerTransaction.all().count() == n
     assert await check_ledger() == []
+
+
+ELECTRICITY = (Col("electricity_carry_fen", "text"), Col("electricity_tier_start", "timestamptz"),
+               Col("electricity_cumulative", "text"))  # fmt: skip
+WATER = (Col("water_carry_fen", "text"), Col("water_tier_start", "timestamptz"),
+         Col("water_cumulative", "text"))  # fmt: skip
+AT = datetime(2026, 7, 1, tzinfo=UTC)
+
+
+async def test_a_callers_columns_go_on_the_same_account_rows(db: None) -> None:
+    charged, water_only, carry_only = [await create_account() for _ in range(3)]
+    columns = RowColumns(
+        (ELECTRICITY, WATER),
+        (
+            {charged.id: ("0.25", AT, "12.5"), carry_only.id: ("0.5", None, "3")},
+            {water_only.id: ("0.75", None, "7")},
+        ),
+    )
+    async with in_transaction():
+        written = await post_batch(
+            [_charge(charged.id, 40, "use:a", arrears=True)], columns=columns
+        )
+    # Every row named is updated (its balance returned), with a posting or without.
+    assert written.balances == {charged.id: -40, water_only.id: 0, carry_only.id: 0}
+    assert written.posted[0].balance_after_fen == -40
+    ids = [charged.id, water_only.id, carry_only.id]
+    rows = {a.id: a for a in await Account.filter(id__in=ids)}
+    a, w, c = rows[charged.id], rows[water_only.id], rows[carry_only.id]
+    assert (a.balance_fen, a.electricity_carry_fen, a.electricity_cumulative) == (
+        -40,
+        "0.25",
+        "12.5",
+    )
+    assert a.electricity_tier_start == AT
+    # A group an account is not named in keeps its values.
+    assert (a.water_carry_fen, w.electricity_carry_fen) == ("0", "0")
+    assert (w.water_carry_fen, w.water_cumulative, w.balance_fen) == ("0.75", "7", 0)
+    assert (c.electricity_carry_fen, c.balance_fen) == ("0.5", 0)
+    assert await check_ledger() == []
+
+
+async def test_a_batch_sets_no_ledger_column_for_its_caller(db: None) -> None:
+    with pytest.raises(ValueError):
+        RowColumns(((Col("balance_fen", "bigint"),),), ({},))
+    with pytest.raises(ValueError):
+        RowColumns(((Col("x = 1, balance_fen", "bigint"),),), ({},))

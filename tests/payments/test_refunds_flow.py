@@ -18,6 +18,7 @@ from server.payments.services import (
     reject_refund,
     request_refund,
 )
+from server.payments.services.refunds import refund_key
 from tests.payments.service_fixtures import (  # noqa: F401  (fixtures)
     PayApp,
     assert_ledger_sound,
@@ -42,7 +43,7 @@ async def paid_order(pay: PayApp, channel: Channel, amount: int) -> RechargeOrde
 
 
 async def settled(refund: Refund) -> bool:
-    keys = [hold_key(refund.out_refund_no), f"refund:{refund.out_refund_no}:settle"]
+    keys = [hold_key(refund.out_refund_no), refund_key(refund.out_refund_no, "settle")]
     return all([await ledger.load(k) for k in keys])
 
 

@@ -7,7 +7,7 @@ batch is one transaction of the same few statements, whatever its size:
 
     BEGIN
     every raw event stored (UNIQUE (channel, external_id)), every order locked   one statement
-    wallets; chart rows + transactions + legs (`ledger.batch.post_many`)         two statements
+    wallets; transactions + chart rows; legs (`ledger.post_batch`)              three statements
     orders paid + follow-up markers + events handled                             one statement
     COMMIT
 
@@ -38,7 +38,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from server.ledger.batch import MAX_BATCH, BatchNotPosted, post_many
+from server.ledger import BatchNotPosted, post_batch
 from server.ledger.posting import Channel as LedgerChannel
 from server.ledger.posting import recharge_posting
 from server.ledger.sql import fetch, is_pg, padded, typed_params, values_list
@@ -59,6 +59,7 @@ from server.payments.services.orders import CHANNEL_NAMES, credit_key
 log = logging.getLogger(__name__)
 
 ACTOR = "system:pay-notify"
+MAX_BATCH = 64  # notifications per batch: the most a burst gathers while one batch is written
 _DONE = NotifyResult(EventOutcome.ALREADY_DONE)
 
 
@@ -77,7 +78,7 @@ class InboxBatcher:
     batches are written at once (each on its own connection)."""
 
     def __init__(self, *, max_batch: int = MAX_BATCH, lanes: int = 2) -> None:
-        self.max_batch = min(max_batch, MAX_BATCH)
+        self.max_batch = max_batch
         self.lanes = lanes
         self._queue: list[tuple[Notification, asyncio.Future[NotifyResult]]] = []
         self._running = 0
@@ -217,7 +218,7 @@ async def _credit(
             int(order["account_id"]), LedgerChannel(v.channel.value), int(order["amount_fen"]),
             key=key, actor=ACTOR, memo=f"{CHANNEL_NAMES[v.channel]}充值 {v.out_trade_no}",
         ))  # fmt: skip
-    await post_many(postings)
+    await post_batch(postings)
     size = padded(len(common))
     params: list[Any] = []
     for (i, event_id, order), key in zip(common, keys, strict=True):

@@ -48,8 +48,13 @@ log = logging.getLogger(__name__)
 SYSTEM = "system:refunds"
 
 
+def refund_key(out_refund_no: str, phase: str) -> str:
+    """The ledger key of a refund's phase: "hold", then "settle" or "void"."""
+    return f"refund:{out_refund_no}:{phase}"
+
+
 def hold_key(out_refund_no: str) -> str:
-    return f"refund:{out_refund_no}:hold"
+    return refund_key(out_refund_no, "hold")
 
 
 async def request_refund(
@@ -218,7 +223,7 @@ async def apply_refund_result(
             return EventOutcome.QUARANTINED
         if status is PlatformRefund.SUCCESS:
             await ledger.refund_settle(
-                hold_key(out_refund_no), key=f"refund:{out_refund_no}:settle", actor=SYSTEM
+                hold_key(out_refund_no), key=refund_key(out_refund_no, "settle"), actor=SYSTEM
             )
             refund.status = RefundStatus.SUCCEEDED
             refund.settled_at = settled_at or datetime.now(UTC)
@@ -265,7 +270,7 @@ def _amount_agrees(refund: Refund, order: RechargeOrder, notified: int, cumulati
 async def _release(refund: Refund, status: RefundStatus, actor: str) -> None:
     """Void the hold (money back to the wallet) and free the order's refundable amount."""
     await ledger.refund_void(
-        hold_key(refund.out_refund_no), key=f"refund:{refund.out_refund_no}:void", actor=actor
+        hold_key(refund.out_refund_no), key=refund_key(refund.out_refund_no, "void"), actor=actor
     )
     await RechargeOrder.filter(id=refund.order_id).update(  # type: ignore[attr-defined]
         refunded_fen=F("refunded_fen") - refund.amount_fen
