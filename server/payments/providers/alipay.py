@@ -16,6 +16,8 @@ Alipay's public key):
 - a notification (form POST) is signed over its parameters without `sign` and `sign_type`,
   sorted by name and joined as `k=v&k=v`.
 Then app_id and seller_id must be ours. The platform wants exactly `success` as the answer.
+A signed notification whose order number or amount no platform could send raises
+`OutOfRange` (quarantined by the inbox, answered `success`).
 
 Keys: the app private key must be PKCS#1 (what the SDK's `rsa` library loads).
 """
@@ -27,6 +29,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
@@ -59,9 +62,10 @@ from alipay.aop.api.request.AlipayTradeRefundRequest import AlipayTradeRefundReq
 from alipay.aop.api.request.AlipayTradeWapPayRequest import AlipayTradeWapPayRequest
 from alipay.aop.api.util.SignatureUtils import verify_with_rsa
 
-from server.core.money import parse_yuan, yuan
+from server.core.money import FEN_PER_YUAN, parse_yuan, yuan
 from server.payments.providers import bills
 from server.payments.providers.base import (
+    MAX_NOTIFIED_FEN,
     AlipayOrder,
     BillRow,
     Channel,
@@ -69,12 +73,14 @@ from server.payments.providers.base import (
     NotificationRejected,
     OrderNotFound,
     OrderState,
+    OutOfRange,
     ProviderError,
     RefundState,
     RefundStatus,
     RejectReason,
     TradeStatus,
     VerifiedNotification,
+    check_number,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -105,11 +111,20 @@ class AlipayConfig:
         return bool(self.alipay_public_key and self.app_id and self.seller_id)
 
 
-def _fen(text: Any, what: str) -> int:
+def _fen(text: Any, what: str, number: str) -> int:
+    """A yuan amount as fen; one beyond any payment (`OutOfRange`) is told apart from one that
+    is not an amount at all (MALFORMED), before parse_yuan's 28-digit context refuses both."""
+    raw = str(text)
     try:
-        return parse_yuan(str(text))
+        value = Decimal(raw.strip())
+    except ArithmeticError as exc:
+        raise NotificationRejected(RejectReason.MALFORMED, f"{what}={raw[:40]!r}") from exc
+    if value.is_finite() and value * FEN_PER_YUAN > MAX_NOTIFIED_FEN:
+        raise OutOfRange(f"{what} above {MAX_NOTIFIED_FEN} fen", number=number, amount=raw)
+    try:
+        return parse_yuan(raw)
     except (ValueError, ArithmeticError) as exc:
-        raise NotificationRejected(RejectReason.MALFORMED, f"{what}={text!r}") from exc
+        raise NotificationRejected(RejectReason.MALFORMED, f"{what}={raw[:40]!r}") from exc
 
 
 def _time(text: str | None) -> datetime | None:
@@ -172,6 +187,7 @@ class AlipayNotificationVerifier:
         out_trade_no = params.get("out_trade_no", "")
         if not out_trade_no:
             raise NotificationRejected(RejectReason.MALFORMED, "out_trade_no")
+        check_number(out_trade_no, "out_trade_no")
         raw_status = params.get("trade_status", "")
         status = _TRADE_STATES.get(raw_status, TradeStatus.UNKNOWN)
         common = {
@@ -183,13 +199,14 @@ class AlipayNotificationVerifier:
         }
         out_biz_no = params.get("out_biz_no", "")
         if out_biz_no and params.get("refund_fee"):
+            check_number(out_biz_no, "out_biz_no")
             # A refund shows up as a trade_status_sync with out_biz_no (= our out_request_no);
             # refund_fee is the trade's cumulative refunded amount.
             return VerifiedNotification(
                 kind=NotificationKind.REFUND,
                 external_id=out_biz_no,
                 out_refund_no=out_biz_no,
-                amount_fen=_fen(params["refund_fee"], "refund_fee"),
+                amount_fen=_fen(params["refund_fee"], "refund_fee", out_biz_no),
                 status=RefundStatus.SUCCESS.value,
                 **common,
             )
@@ -197,7 +214,7 @@ class AlipayNotificationVerifier:
             kind=NotificationKind.PAYMENT,
             external_id=out_trade_no,
             out_refund_no="",
-            amount_fen=_fen(params.get("total_amount", ""), "total_amount"),
+            amount_fen=_fen(params.get("total_amount", ""), "total_amount", out_trade_no),
             status=status.value,
             **common,
         )

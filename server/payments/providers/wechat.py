@@ -17,6 +17,8 @@ Order of checks (cheap first, fail closed):
   configured? → headers present → SIGNTEST probe → serial is our key id → timestamp within
   the window → RSA signature over "timestamp\\nnonce\\nbody\\n" → AES-GCM decrypt → event type
   → mchid (and appid for payments) are ours → amounts are integer fen.
+A correctly signed notification whose number or amount no platform could send raises
+`OutOfRange` (the inbox quarantines it and answers "handled").
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ from server.payments.providers.base import (
     VerifiedNotification,
     WechatJsapiOrder,
     WechatPayParams,
+    check_fen,
+    check_number,
 )
 from server.payments.providers.crypto import (
     CryptoFailure,
@@ -63,6 +67,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 DEFAULT_BASE_URL = "https://api.mch.weixin.qq.com"
+OUT_TRADE_NO_MAX = 32  # WeChat's out_trade_no is 6-32 characters
 
 _TRADE_STATES = {
     "SUCCESS": TradeStatus.SUCCESS,
@@ -107,11 +112,24 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     return value.strip()
 
 
-def _fen(value: Any, what: str) -> int:
+# Unix seconds have 10 digits until the year 2286; more is not a time (and int() refuses
+# strings of more than 4,300 digits, float() overflows past ~309).
+_MAX_TIMESTAMP_DIGITS = 12
+_ASCII_DIGITS = frozenset("0123456789")
+
+
+def _seconds(timestamp: str) -> int:
+    """`Wechatpay-Timestamp` as Unix seconds; anything but a few ASCII digits is stale."""
+    if not 0 < len(timestamp) <= _MAX_TIMESTAMP_DIGITS or not set(timestamp) <= _ASCII_DIGITS:
+        raise NotificationRejected(RejectReason.STALE_TIMESTAMP, "not a Unix time")
+    return int(timestamp)
+
+
+def _fen(value: Any, what: str, number: str) -> int:
     # bool is an int in Python; a float or a string amount is not fen.
     if type(value) is not int or value < 0:
         raise NotificationRejected(RejectReason.MALFORMED, f"{what} is not integer fen")
-    return value
+    return check_fen(value, what, number)
 
 
 class WechatNotificationVerifier:
@@ -142,10 +160,8 @@ class WechatNotificationVerifier:
         sig_type = _header(headers, "Wechatpay-Signature-Type")
         if sig_type and sig_type != SIGNATURE_TYPE:
             raise NotificationRejected(RejectReason.BAD_SIGNATURE, f"type {sig_type}")
-        if not timestamp.isdigit():
-            raise NotificationRejected(RejectReason.STALE_TIMESTAMP, "not a number")
-        if abs(now.timestamp() - int(timestamp)) > cfg.timestamp_window_s:
-            raise NotificationRejected(RejectReason.STALE_TIMESTAMP, timestamp)
+        if abs(int(now.timestamp()) - _seconds(timestamp)) > cfg.timestamp_window_s:
+            raise NotificationRejected(RejectReason.STALE_TIMESTAMP, timestamp[:20])
         message = f"{timestamp}\n{nonce}\n".encode() + raw_body + b"\n"
         try:
             verify_sha256_rsa(self._public_key, message, signature)
@@ -188,6 +204,7 @@ class WechatNotificationVerifier:
         out_trade_no = str(resource.get("out_trade_no", ""))
         if not out_trade_no:
             raise NotificationRejected(RejectReason.MALFORMED, "out_trade_no")
+        check_number(out_trade_no, "out_trade_no", OUT_TRADE_NO_MAX)
         raw = {"envelope": envelope, "resource": resource}
         if event == "TRANSACTION.SUCCESS":
             if resource.get("appid") != cfg.appid:
@@ -199,7 +216,7 @@ class WechatNotificationVerifier:
                 external_id=out_trade_no,
                 out_trade_no=out_trade_no,
                 out_refund_no="",
-                amount_fen=_fen(amount.get("total"), "amount.total"),
+                amount_fen=_fen(amount.get("total"), "amount.total", out_trade_no),
                 status=state.value,
                 transaction_id=str(resource.get("transaction_id", "")),
                 raw=raw,
@@ -209,13 +226,14 @@ class WechatNotificationVerifier:
             out_refund_no = str(resource.get("out_refund_no", ""))
             if not out_refund_no:
                 raise NotificationRejected(RejectReason.MALFORMED, "out_refund_no")
+            check_number(out_refund_no, "out_refund_no")
             return VerifiedNotification(
                 channel=Channel.WECHAT,
                 kind=NotificationKind.REFUND,
                 external_id=out_refund_no,
                 out_trade_no=out_trade_no,
                 out_refund_no=out_refund_no,
-                amount_fen=_fen(amount.get("refund"), "amount.refund"),
+                amount_fen=_fen(amount.get("refund"), "amount.refund", out_refund_no),
                 status=_REFUND_EVENTS[event].value,
                 transaction_id=str(resource.get("transaction_id", "")),
                 raw=raw,

@@ -36,9 +36,11 @@ from tortoise.transactions import in_transaction
 from server.ledger.sql import fetch, is_pg, q
 from server.payments.models import EventOutcome, QuarantineReason
 from server.payments.providers.base import (
+    MAX_NUMBER_LENGTH,
     Channel,
     NotificationKind,
     NotificationRejected,
+    OutOfRange,
     RefundStatus,
     RejectReason,
     TradeStatus,
@@ -88,7 +90,12 @@ async def receive_notification(
     platform with an error: nothing in it is believed). With a `batcher` (the web worker's),
     a payment notification is handled together with those arriving at the same moment."""
     now = now or datetime.now(UTC)
-    verified = await verify(payments, Channel(channel), headers, body, now)
+    try:
+        verified = await verify(payments, Channel(channel), headers, body, now)
+    except OutOfRange as exc:
+        # Signed, so not a forgery to refuse; a resend would say the same forever.
+        await quarantine_out_of_range(Channel(channel), exc)
+        return NotifyResult(EventOutcome.QUARANTINED)
     if batcher is not None and batcher.takes(verified):
         return await batcher.handle(verified, headers, body, now)
     return await handle_verified(verified, headers, body, now)
@@ -116,6 +123,19 @@ async def verify(
                 channel, QuarantineReason.WRONG_MERCHANT, digest, detail={"detail": exc.detail}
             )
         raise
+
+
+async def quarantine_out_of_range(channel: Channel, exc: OutOfRange) -> None:
+    """One quarantine row per (number, amount) the platform sent; nothing else is stored
+    (neither value fits the inbox's columns, nor could it name an order of ours)."""
+    digest = hashlib.sha256(f"{exc.number}|{exc.amount}".encode()).hexdigest()[:40]
+    fits = exc.number_length <= MAX_NUMBER_LENGTH
+    await quarantine(
+        channel, QuarantineReason.OUT_OF_RANGE, digest,
+        out_trade_no=exc.number if fits else "",
+        detail={"problem": exc.detail, "number": exc.number,
+                "number_length": exc.number_length, "amount": exc.amount},
+    )  # fmt: skip
 
 
 async def handle_verified(
