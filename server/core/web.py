@@ -59,6 +59,7 @@ def configure_docs(app: Sanic) -> None:
     app.config.OAS_UI_DEFAULT = "swagger"
     app.config.OAS_UI_REDOC = False
     app.config.OAS_PATH_TO_SWAGGER_HTML = str(DOCS_DIR / "swagger.html")
+    app.config.OAS_UI_SWAGGER_HTML_TITLE = "水电 Shuidian API 文档"
     app.config.SWAGGER_UI_CONFIGURATION = {
         "apisSorter": "alpha",
         "operationsSorter": "alpha",
