@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sanic import Request, Sanic
-from sanic.response import HTTPResponse
+from sanic.response import HTTPResponse, file
 from swagger_ui_bundle import swagger_ui_path
 
 DOCS_PREFIX = "/docs"
@@ -54,7 +54,7 @@ async def security_headers(request: Request, response: HTTPResponse) -> None:
 
 
 def configure_docs(app: Sanic) -> None:
-    """OpenAPI UI at /docs with every asset served locally."""
+    """OpenAPI UI at /docs (sanic-ext's page, our template) with every asset served locally."""
     app.config.OAS_URL_PREFIX = DOCS_PREFIX
     app.config.OAS_UI_DEFAULT = "swagger"
     app.config.OAS_UI_REDOC = False
@@ -68,3 +68,13 @@ def configure_docs(app: Sanic) -> None:
     app.static(f"{DOCS_PREFIX}/assets", str(swagger_ui_path), name="docs_assets")
     for name in ("docs.js", "docs.css"):
         app.static(f"{DOCS_PREFIX}/local/{name}", str(DOCS_DIR / name), name=f"docs_{name[5:]}")
+    app.on_request(_oauth2_redirect_from_here)
+
+
+async def _oauth2_redirect_from_here(request: Request) -> HTTPResponse | None:
+    """sanic-ext's Swagger UI route for the OAuth2 redirect page downloads that page from the
+    CDN on its first call (a request to the internet from the server, for anyone who asks;
+    in an intranet a hang, then a 500). Answer it with the packaged copy instead."""
+    if request.path != f"{DOCS_PREFIX}{request.app.config.OAS_UI_SWAGGER_OAUTH2_REDIRECT}":
+        return None
+    return await file(Path(swagger_ui_path) / "oauth2-redirect.html")

@@ -137,6 +137,19 @@ async def test_docs_page_loads_its_assets_from_this_server(settings: Settings) -
     assert redoc.status == 404  # ReDoc loads from a CDN only: off
 
 
+async def test_docs_oauth2_redirect_page_is_not_fetched_from_the_cdn(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import urllib.request
+
+    def no_internet(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the server reached out to the internet")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_internet)
+    _, response = await _app(settings).asgi_client.get("/docs/oauth2-redirect.html")
+    assert response.status == 200 and "oauth2" in response.text.lower()
+
+
 # ---- every route: headers and OpenAPI -----------------------------------------------------
 
 
