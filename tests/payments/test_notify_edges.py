@@ -183,3 +183,23 @@ async def test_body_under_the_cap_still_reaches_verification(pay_app: PayApp) ->
     response = await post(pay_app, WECHAT_PATH, body, headers)
     assert response.status_code == 204
     assert await credits_of(order) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "outcome"),
+    [("1e999999999", "out_of_range"), ("9" * 5_000, "out_of_range"),
+     ("100000000.01", "out_of_range"), ("100000000.00", 10_000_000_000),
+     ("NaN", "malformed"), ("Infinity", "malformed"), ("-1e999999999", "malformed"),
+     ("sNaN", "malformed"), ("1.001", "malformed"), ("", "malformed"), ("12.30", 1_230)],
+)  # fmt: skip
+def test_alipay_amounts_are_fen_out_of_range_or_malformed(text: str, outcome: object) -> None:
+    from server.payments.providers.alipay_notify import _fen
+    from server.payments.providers.base import NotificationRejected, OutOfRange
+
+    try:
+        got: object = _fen(text, "total_amount", "R1")
+    except OutOfRange:
+        got = "out_of_range"
+    except NotificationRejected:
+        got = "malformed"
+    assert got == outcome
