@@ -212,3 +212,18 @@ async def test_every_route_documents_its_bodies(settings: Settings) -> None:
             assert body, f"{method} {path}: no request body in the spec"
         checked += 1
     assert checked >= 3
+
+
+async def test_error_answers_carry_the_headers_too(settings: Settings) -> None:
+    app = _app(settings)
+
+    @app.get("/crash")
+    async def crash(request: object) -> None:
+        raise RuntimeError("boom")
+
+    for path, status in (("/no-such-page", 404), ("/crash", 500)):
+        _, response = await app.asgi_client.get(path)
+        assert response.status == status
+        assert response.headers["x-frame-options"] == "DENY", path
+        assert response.headers["cache-control"] == "no-store", path
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"], path
