@@ -13,7 +13,13 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from server.payments.models import PaymentEvent, Quarantine, QuarantineReason, RechargeOrder
+from server.payments.models import (
+    OrderStatus,
+    PaymentEvent,
+    Quarantine,
+    QuarantineReason,
+    RechargeOrder,
+)
 from server.payments.providers.base import Channel
 from server.payments.providers.crypto import load_private_key, sign_sha256_rsa
 from server.payments.sandbox.alipay import _FMT
@@ -100,6 +106,7 @@ async def test_wechat_signed_huge_amount_is_quarantined_and_not_resent(pay_app: 
     assert q.reason == QuarantineReason.OUT_OF_RANGE
     assert q.out_trade_no == order.out_trade_no
     assert q.detail["amount"] == str(10**30)
+    assert (await RechargeOrder.get(id=order.id)).status == OrderStatus.HELD  # a person decides
     assert await credits_of(order) == 0 and await balance(order.account_id) == 0
     assert await PaymentEvent.all().count() == 0
     await assert_ledger_sound()
@@ -125,6 +132,7 @@ async def test_alipay_signed_huge_amount_is_quarantined_and_answered_success(
     assert (response.status_code, response.text) == (200, "success")
     (q,) = await Quarantine.all()
     assert (q.reason, q.out_trade_no) == (QuarantineReason.OUT_OF_RANGE, order.out_trade_no)
+    assert (await RechargeOrder.get(id=order.id)).status == OrderStatus.HELD
     assert await credits_of(order) == 0 and await PaymentEvent.all().count() == 0
     await assert_ledger_sound()
 

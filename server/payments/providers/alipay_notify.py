@@ -134,7 +134,7 @@ class AlipayNotificationVerifier:
                 kind=NotificationKind.REFUND,
                 external_id=out_biz_no,
                 out_refund_no=out_biz_no,
-                amount_fen=_fen(params["refund_fee"], "refund_fee", out_biz_no),
+                amount_fen=_fen(params["refund_fee"], "refund_fee", out_trade_no),
                 status=RefundStatus.SUCCESS.value,
                 **common,
             )

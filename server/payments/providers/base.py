@@ -92,7 +92,8 @@ class OutOfRange(NotificationRejected):
     so it cannot describe one of our orders. Not an attack to refuse (a resend would say the
     same, forever): the inbox quarantines it for a person and answers "handled".
 
-    `number` and `amount` are the platform's text, cut to a length that fits our columns."""
+    `number` is the order number (or the number that is too long), `amount` the amount as the
+    platform wrote it; both cut to a length that fits our columns."""
 
     def __init__(self, what: str, *, number: str, amount: str) -> None:
         super().__init__(RejectReason.OUT_OF_RANGE, what)

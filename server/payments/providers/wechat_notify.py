@@ -188,7 +188,7 @@ class WechatNotificationVerifier:
                 external_id=out_refund_no,
                 out_trade_no=out_trade_no,
                 out_refund_no=out_refund_no,
-                amount_fen=_fen(amount.get("refund"), "amount.refund", out_refund_no),
+                amount_fen=_fen(amount.get("refund"), "amount.refund", out_trade_no),
                 status=_REFUND_EVENTS[event].value,
                 transaction_id=str(resource.get("transaction_id", "")),
                 raw=raw,

@@ -34,7 +34,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from server.ledger.sql import fetch, is_pg, q
-from server.payments.models import EventOutcome, QuarantineReason
+from server.payments.models import EventOutcome, OrderStatus, QuarantineReason, RechargeOrder
 from server.payments.providers.base import (
     MAX_NUMBER_LENGTH,
     Channel,
@@ -126,16 +126,21 @@ async def verify(
 
 
 async def quarantine_out_of_range(channel: Channel, exc: OutOfRange) -> None:
-    """One quarantine row per (number, amount) the platform sent; nothing else is stored
-    (neither value fits the inbox's columns, nor could it name an order of ours)."""
+    """One quarantine row per (number, amount) the platform sent, and no inbox event (the
+    values fit neither its columns nor the ledger's). An unpaid order of ours it names is
+    held, as for an amount mismatch: neither a resend nor the poller credits it by itself."""
     digest = hashlib.sha256(f"{exc.number}|{exc.amount}".encode()).hexdigest()[:40]
-    fits = exc.number_length <= MAX_NUMBER_LENGTH
-    await quarantine(
-        channel, QuarantineReason.OUT_OF_RANGE, digest,
-        out_trade_no=exc.number if fits else "",
-        detail={"problem": exc.detail, "number": exc.number,
-                "number_length": exc.number_length, "amount": exc.amount},
-    )  # fmt: skip
+    number = exc.number if exc.number_length <= MAX_NUMBER_LENGTH else ""
+    async with in_transaction():
+        if number:
+            await RechargeOrder.filter(
+                out_trade_no=number, channel=channel, status=OrderStatus.CREATED
+            ).update(status=OrderStatus.HELD, updated_at=datetime.now(UTC))
+        await quarantine(
+            channel, QuarantineReason.OUT_OF_RANGE, digest, out_trade_no=number,
+            detail={"problem": exc.detail, "number": exc.number,
+                    "number_length": exc.number_length, "amount": exc.amount},
+        )  # fmt: skip
 
 
 async def handle_verified(
