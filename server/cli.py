@@ -235,7 +235,7 @@ def no_database(settings: Settings, why: str) -> ConfigError:
 
 def _sqlite_file_exists(settings: Settings) -> bool:
     """False only for a SQLite URL whose file is missing."""
-    if not settings.is_sqlite:
+    if not settings.db_url.startswith("sqlite://"):
         return True
     path = settings.db_url.removeprefix("sqlite://").split("?", 1)[0]
     return path == ":memory:" or os.path.isfile(path)

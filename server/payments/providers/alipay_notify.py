@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import rsa
@@ -31,8 +31,19 @@ from server.payments.providers.base import (
     check_number,
 )
 
-if TYPE_CHECKING:
-    from server.payments.providers.alipay import AlipayConfig
+
+class AlipayNotifyKeys(Protocol):
+    """What verifying a notification needs of the merchant settings (`AlipayConfig`)."""
+
+    @property
+    def app_id(self) -> str: ...
+    @property
+    def seller_id(self) -> str: ...
+    @property
+    def alipay_public_key(self) -> str: ...
+    @property
+    def verifiable(self) -> bool: ...
+
 
 TRADE_STATES = {
     "WAIT_BUYER_PAY": TradeStatus.NOTPAY,
@@ -67,7 +78,7 @@ def signed_content(params: Mapping[str, str]) -> str:
 
 
 class AlipayNotificationVerifier:
-    def __init__(self, config: AlipayConfig) -> None:
+    def __init__(self, config: AlipayNotifyKeys) -> None:
         self._config = config
 
     def _check_signature(self, content: str, sign: str) -> None:

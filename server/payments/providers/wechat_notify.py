@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from server.payments.providers.base import (
     Channel,
@@ -38,8 +38,25 @@ from server.payments.providers.crypto import (
     verify_sha256_rsa,
 )
 
-if TYPE_CHECKING:
-    from server.payments.providers.wechat import WechatPayConfig
+
+class WechatNotifyKeys(Protocol):
+    """What verifying a notification needs of the merchant settings (`WechatPayConfig`)."""
+
+    @property
+    def appid(self) -> str: ...
+    @property
+    def mchid(self) -> str: ...
+    @property
+    def apiv3_key(self) -> str: ...
+    @property
+    def platform_public_key(self) -> str: ...
+    @property
+    def platform_public_key_id(self) -> str: ...
+    @property
+    def timestamp_window_s(self) -> int: ...
+    @property
+    def verifiable(self) -> bool: ...
+
 
 SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
@@ -90,7 +107,7 @@ def _fen(value: Any, what: str, number: str) -> int:
 class WechatNotificationVerifier:
     """Verifies WeChat Pay v3 notifications on the raw body. Usable without the SDK client."""
 
-    def __init__(self, config: WechatPayConfig) -> None:
+    def __init__(self, config: WechatNotifyKeys) -> None:
         self._config = config
         self._public_key = (
             load_public_key(config.platform_public_key) if config.verifiable else None
