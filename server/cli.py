@@ -84,12 +84,13 @@ def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
     from server.runtime import serve_web, stop_on_signals
 
     if settings.web_workers > 1:
+        _run(lambda: check_existing_db(settings))
         return _serve_multi(settings)
 
     async def go() -> None:
-        from server.core.db import close_db, init_db
+        from server.core.db import close_db
 
-        await init_db(settings)  # fail fast with a one-line error before listening
+        await open_existing_db(settings)  # fail fast with a one-line error before listening
         await close_db()
         stop = asyncio.Event()
         stop_on_signals(stop)
@@ -120,6 +121,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from server.runtime import run_worker, stop_on_signals
 
     async def go() -> None:
+        await check_existing_db(settings)
         stop = asyncio.Event()
         stop_on_signals(stop)
         await run_worker(args.name, settings, stop)
@@ -164,7 +166,7 @@ def cmd_seed(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_createadmin(settings: Settings, args: argparse.Namespace) -> int:
-    from server.core.db import close_db, init_db
+    from server.core.db import close_db
     from server.places.models import Organisation
     from server.staff.models import StaffRole
     from server.staff.service import create_admin
@@ -180,7 +182,7 @@ def cmd_createadmin(settings: Settings, args: argparse.Namespace) -> int:
         ) from None
 
     async def go() -> None:
-        await init_db(settings)
+        await open_existing_db(settings)
         try:
             org = None
             if args.organisation:
@@ -189,7 +191,9 @@ def cmd_createadmin(settings: Settings, args: argparse.Namespace) -> int:
                     raise ConfigError(
                         f"--organisation: no organisation named {args.organisation!r}"
                     )
-            await create_admin(args.username, password, role=role, organisation=org)
+            await create_admin(
+                args.username, password, role=role, organisation=org, actor=_cli_actor()
+            )
         finally:
             await close_db()
 
@@ -199,11 +203,11 @@ def cmd_createadmin(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_ledger(settings: Settings, args: argparse.Namespace) -> int:
-    from server.core.db import close_db, init_db
+    from server.core.db import close_db
     from server.ledger.check import run_check
 
     async def go() -> int:
-        await init_db(settings)
+        await open_existing_db(settings)
         try:
             return await run_check()
         finally:
@@ -214,11 +218,11 @@ def cmd_ledger(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_usage(settings: Settings, args: argparse.Namespace) -> int:
     """`usage backfill`: daily_usage from stored readings and charges (idempotent)."""
-    from server.core.db import close_db, init_db
+    from server.core.db import close_db
     from server.metering.services.daily_usage import backfill
 
     async def go() -> Any:
-        await init_db(settings)
+        await open_existing_db(settings)
         try:
             return await backfill(tz=settings.tz, meters_per_batch=args.meters_per_batch)
         finally:
@@ -230,6 +234,61 @@ def cmd_usage(settings: Settings, args: argparse.Namespace) -> int:
         f"readings and {report.charges} charges: {report.days} meter-days"
     )
     return 0
+
+
+def _cli_actor() -> str:
+    """Who ran the command, for the operation log: `cli:<login name>`."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name in a bare container
+        user = "unknown"
+    return f"cli:{user}"[:64]
+
+
+def no_database(settings: Settings, why: str) -> ConfigError:
+    """The one line a command prints when there is no migrated Shuidian database."""
+    from server.core.db import _safe
+
+    demo = f"sqlite://{settings.data_dir / 'demo.sqlite3'}"
+    return ConfigError(
+        f"SHUIDIAN_DB_URL: no Shuidian database at {_safe(settings.db_url)} ({why}); create it"
+        f" with `shuidian migrate`, or use the demo's: SHUIDIAN_DB_URL={demo}"
+        " (rebuilt at every `./run demo`)"
+    )
+
+
+def _sqlite_file_exists(settings: Settings) -> bool:
+    """False only for a SQLite URL whose file is missing."""
+    if not settings.db_url.startswith("sqlite://"):
+        return True
+    path = settings.db_url.removeprefix("sqlite://").split("?", 1)[0]
+    return path == ":memory:" or os.path.isfile(path)
+
+
+async def open_existing_db(settings: Settings) -> None:
+    """`init_db` for commands that read the database and must not create it: a missing
+    SQLite file is refused before connecting (connecting would create it), a database
+    without our tables after (the connection is closed again)."""
+    from server.core.db import close_db, init_db
+
+    if not _sqlite_file_exists(settings):
+        raise no_database(settings, "no such file")
+    await init_db(settings)
+    from tortoise import connections
+
+    try:
+        await connections.get("default").execute_query("SELECT 1 FROM tortoise_migrations LIMIT 1")
+    except Exception:  # the table is missing (asyncpg, sqlite3 and tortoise each name it)
+        await close_db()
+        raise no_database(settings, "no tables: never migrated") from None
+
+
+async def check_existing_db(settings: Settings) -> None:
+    """`open_existing_db`, then close again: for commands that connect later themselves."""
+    from server.core.db import close_db
+
+    await open_existing_db(settings)
+    await close_db()
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {

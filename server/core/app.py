@@ -12,8 +12,10 @@ from sanic.response import HTTPResponse, json
 
 from server.core.db import close_db, init_db
 from server.core.errors import ConfigError, ShuidianError
-from server.core.services import check_database, check_mqtt, check_redis, redis_client
+from server.core.health import add_health
+from server.core.services import redis_client
 from server.core.settings import Settings
+from server.core.web import add_security_headers, configure_docs
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +33,6 @@ def create_app(settings: Settings, *, name: str = "shuidian", manage_db: bool = 
     dumps = partial(stdjson.dumps, ensure_ascii=False, separators=(",", ":"))
     app = Sanic(name, configure_logging=False, dumps=dumps)
     app.config.FALLBACK_ERROR_FORMAT = "json"
-    app.config.OAS_UI_DEFAULT = "swagger"
-    app.config.OAS_URL_PREFIX = "/docs"
     app.config.API_TITLE = "水电 Shuidian API"
     app.config.API_VERSION = "0.1.0"
     app.config.API_DESCRIPTION = "Prepaid water & electricity platform: tenants, payments, meters."
@@ -56,25 +56,16 @@ def create_app(settings: Settings, *, name: str = "shuidian", manage_db: bool = 
         if manage_db:
             await close_db()
 
-    app.add_route(healthz, "/healthz", methods=["GET"])
+    _add_edges(app, settings)
     return app
 
 
-async def healthz(request: Request) -> HTTPResponse:
-    """Database, Redis and MQTT broker state; 503 when any of them is down."""
-    settings: Settings = request.app.ctx.settings
-    checks = [
-        await check_database(),
-        await check_redis(request.app.ctx.redis),
-        await check_mqtt(settings),
-    ]
-    healthy = all(c.ok for c in checks)
-    body = {
-        "status": "healthy" if healthy else "unhealthy",
-        "mode": settings.mode,
-        "checks": {c.name: c.as_dict() for c in checks},
-    }
-    return json(body, status=200 if healthy else 503)
+def _add_edges(app: Sanic, settings: Settings) -> None:
+    """What the outside sees besides the blueprints: /healthz, local API docs, and the
+    security headers of every answer (see server/core/health.py and web.py)."""
+    add_health(app, settings)
+    configure_docs(app)
+    add_security_headers(app)
 
 
 def _register_blueprints(app: Sanic) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,6 +73,41 @@ async def check_mqtt(settings: Settings) -> Health:
     except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
         return Health("mqtt", False, f"{host}:{port} unreachable: {exc}")
     return Health("mqtt", True, f"{host}:{port}")
+
+
+class CachedHealth:
+    """The last result of a costly check (the MQTT CONNECT), refreshed at most every
+    `interval_s`. One per web worker: callers arriving while it refreshes share that one
+    check, so a burst of /healthz calls opens one broker connection, not one per call."""
+
+    def __init__(
+        self,
+        check: Callable[[], Awaitable[Health]],
+        interval_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._check = check
+        self._interval_s = interval_s
+        self._clock = clock
+        self._last: Health | None = None
+        self._checked_at = 0.0
+        self._running: asyncio.Task[Health] | None = None
+
+    async def get(self) -> Health:
+        if self._last is not None and self._clock() - self._checked_at < self._interval_s:
+            return self._last
+        if self._running is None:
+            self._running = asyncio.create_task(self._refresh())
+        # A caller that gives up (client gone) does not cancel the others' check.
+        return await asyncio.shield(self._running)
+
+    async def _refresh(self) -> Health:
+        try:
+            health = await self._check()
+            self._last, self._checked_at = health, self._clock()
+            return health
+        finally:
+            self._running = None
 
 
 def redis_client(settings: Settings) -> Any | None:

@@ -55,6 +55,17 @@ class Settings(BaseSettings):
     live_every_poll_rounds: int = Field(default=4, ge=1)
     live_every_gateway_rounds: int = Field(default=1, ge=1)
 
+    # --- What the web server tells the outside (health details, notification size) ------
+    # /healthz answers its status alone; the details (database kind, broker address, errors)
+    # go to loopback callers and to callers sending this token as `X-Health-Token`.
+    health_token: str = Field(default="", repr=False)
+    # Behind a reverse proxy on the same host every caller is loopback: set this to false.
+    health_details_for_loopback: bool = True
+    # The MQTT broker is probed (a real CONNECT) at most this often per web worker.
+    health_mqtt_interval_s: float = Field(default=15.0, ge=0)
+    # A payment notification is a few KB; a larger body is refused (413), nothing stored.
+    notify_max_body_bytes: int = Field(default=65_536, ge=4_096)
+
     # Simulator used by `shuidian demo`.
     demo_meters: int = 240
     # 1.0 = real time: the platform stamps readings with its own clock, so a faster park

@@ -43,6 +43,7 @@ class QuarantineReason(StrEnum):
     ORDER_NOT_PAYABLE = "order_not_payable"  # paid at the platform after we closed it
     ACCOUNT_CLOSED = "account_closed"  # paid for an account closed since: refund by hand
     REFUND_ABNORMAL = "refund_abnormal"
+    OUT_OF_RANGE = "out_of_range"  # signed, but an amount / number no platform sends
 
 
 class RefundStatus(StrEnum):

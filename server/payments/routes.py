@@ -5,6 +5,9 @@ WeChat Pay: 204 when the notification is handled (or was before); 4xx/5xx with
 else makes Alipay resend. A notification that fails verification is answered with an error
 and nothing in it is believed; a verified one we will not act on (quarantined) is answered
 with success, because a resend would not change it: a person looks at the quarantine.
+That includes a signed notification whose amount or order number no platform could send
+(`OutOfRange`). A body over `notify_max_body_bytes` is refused with 413 before it is read
+whole, and nothing of it is stored.
 
 `app.ctx.payments` (a `Payments`) is built from `PaymentSettings` at start-up unless the
 caller (the demo, the tests) put one there first. `app.ctx.followups` (a `FollowUpDrainer`,
@@ -19,11 +22,15 @@ from __future__ import annotations
 import logging
 
 from sanic import Blueprint, Request, Sanic
+from sanic.exceptions import PayloadTooLarge
 from sanic.response import HTTPResponse, empty, json, text
+from sanic_ext import openapi
 
+from server.core.settings import Settings
 from server.payments.config import PaymentSettings
 from server.payments.providers.alipay import SUCCESS_ANSWER
 from server.payments.providers.base import Channel, NotificationRejected
+from server.payments.schemas import AlipayNotifyIn, WechatNotifyFail, WechatNotifyIn
 from server.payments.services import NotifyResult, receive_notification
 from server.payments.services.followups import FollowUpDrainer
 from server.payments.services.inbox_batch import InboxBatcher
@@ -59,10 +66,24 @@ async def _stop_payments(app: Sanic) -> None:
         await payments.aclose()
 
 
+async def _read_body(request: Request) -> bytes:
+    """The body, refused (`PayloadTooLarge`) past `notify_max_body_bytes`: a declared
+    Content-Length is refused before a byte is read, a chunked body once it grows past the
+    cap, so a huge body is neither held in memory nor stored."""
+    settings: Settings = request.app.ctx.settings
+    if request.stream is not None:
+        request.stream.request_max_size = settings.notify_max_body_bytes
+    await request.receive_body()
+    if len(request.body) > settings.notify_max_body_bytes:  # a client that bypassed the stream
+        raise PayloadTooLarge("notification body too large")
+    return request.body
+
+
 async def _receive(request: Request, channel: Channel) -> NotifyResult:
     payments: Payments = request.app.ctx.payments
+    body = await _read_body(request)
     result = await receive_notification(
-        payments, channel, request.headers, request.body, batcher=request.app.ctx.inbox
+        payments, channel, request.headers, body, batcher=request.app.ctx.inbox
     )
     if result.followup_keys:
         # After the commit, off the answer's path; a kill here leaves the row pending.
@@ -70,10 +91,19 @@ async def _receive(request: Request, channel: Channel) -> NotifyResult:
     return result
 
 
-@bp.post("/api/v1/pay/notify/wechat")
+@bp.post("/api/v1/pay/notify/wechat", stream=True)
+@openapi.summary("微信支付回调通知")
+@openapi.body({"application/json": WechatNotifyIn}, required=True)
+@openapi.response(204, None, "已处理（或此前已处理、已转人工核查）")
+@openapi.response(401, {"application/json": WechatNotifyFail}, "验签失败，不予处理")
+@openapi.response(413, {"application/json": WechatNotifyFail}, "通知内容过大，未保存")
+@openapi.response(500, {"application/json": WechatNotifyFail}, "处理失败，微信支付将重发")
 async def notify_wechat(request: Request) -> HTTPResponse:
     try:
         await _receive(request, Channel.WECHAT)
+    except PayloadTooLarge:
+        log.warning("wechat notification refused: body over the size limit")
+        return json({"code": "FAIL", "message": "通知内容过大"}, status=413)
     except NotificationRejected as exc:
         log.warning("wechat notification rejected: %s", exc)
         return json({"code": "FAIL", "message": "签名验证失败"}, status=401)
@@ -83,10 +113,19 @@ async def notify_wechat(request: Request) -> HTTPResponse:
     return empty(204)
 
 
-@bp.post("/api/v1/pay/notify/alipay")
+@bp.post("/api/v1/pay/notify/alipay", stream=True)
+@openapi.summary("支付宝异步通知")
+@openapi.body({"application/x-www-form-urlencoded": AlipayNotifyIn}, required=True)
+@openapi.response(200, {"text/plain": str}, "success：已处理；其他内容：支付宝将重发")
+@openapi.response(400, {"text/plain": str}, "fail：验签失败，不予处理")
+@openapi.response(413, {"text/plain": str}, "fail：通知内容过大，未保存")
+@openapi.response(500, {"text/plain": str}, "fail：处理失败，支付宝将重发")
 async def notify_alipay(request: Request) -> HTTPResponse:
     try:
         await _receive(request, Channel.ALIPAY)
+    except PayloadTooLarge:
+        log.warning("alipay notification refused: body over the size limit")
+        return text("fail", status=413)
     except NotificationRejected as exc:
         log.warning("alipay notification rejected: %s", exc)
         return text("fail", status=400)

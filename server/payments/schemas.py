@@ -36,3 +36,50 @@ class AdjustmentIn(_In):
     account_id: int = Field(gt=0)
     amount_fen: int = Field(description="调账金额（分），负数为扣减")
     reason: str = Field(min_length=1, max_length=200)
+
+
+# What the platforms post to the notification endpoints (documentation of the OpenAPI spec;
+# the providers verify and read the raw bytes themselves).
+
+
+class WechatNotifyResource(BaseModel):
+    original_type: str = Field(examples=["transaction"])
+    algorithm: Literal["AEAD_AES_256_GCM"]
+    ciphertext: str = Field(description="AES-256-GCM 密文（base64），APIv3 密钥解密")
+    associated_data: str = ""
+    nonce: str
+
+
+class WechatNotifyIn(BaseModel):
+    """微信支付 v3 回调通知（请求头带 Wechatpay-Serial/Signature/Timestamp/Nonce）。"""
+
+    id: str
+    create_time: str
+    resource_type: str = Field(examples=["encrypt-resource"])
+    event_type: str = Field(examples=["TRANSACTION.SUCCESS", "REFUND.SUCCESS"])
+    summary: str = ""
+    resource: WechatNotifyResource
+
+
+class WechatNotifyFail(BaseModel):
+    """非 2xx 应答：微信支付按其重试间隔重发通知。"""
+
+    code: Literal["FAIL"]
+    message: str
+
+
+class AlipayNotifyIn(BaseModel):
+    """支付宝异步通知（application/x-www-form-urlencoded，RSA2 签名）。"""
+
+    notify_id: str
+    notify_type: str = Field(examples=["trade_status_sync"])
+    app_id: str
+    seller_id: str
+    sign_type: Literal["RSA2"]
+    sign: str
+    out_trade_no: str = Field(max_length=64)
+    trade_no: str
+    trade_status: str = Field(examples=["TRADE_SUCCESS"])
+    total_amount: str = Field(description="金额（元，两位小数）", examples=["100.00"])
+    out_biz_no: str = Field(default="", description="退款通知：退款请求号")
+    refund_fee: str = Field(default="", description="退款通知：累计退款金额（元）")

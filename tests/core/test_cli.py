@@ -101,3 +101,57 @@ def test_serve_answers_healthz_with_its_own_database_connection(tmp_path: Path) 
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("ledger", "check"), ("createadmin", "--username", "a", "--password", "x" * 12),
+     ("worker", "payments"), ("serve",)],
+)  # fmt: skip
+def test_a_reader_without_a_database_says_which_and_creates_nothing(
+    args: tuple[str, ...], tmp_path: Path
+) -> None:
+    """`ledger check` after `./run demo` used to open data/shuidian.sqlite3, print a traceback
+    and leave an empty file behind."""
+    result = _shuidian(*args, env={}, cwd=tmp_path)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "SHUIDIAN_DB_URL" in lines[0] and "data/shuidian.sqlite3" in lines[0]
+    assert "data/demo.sqlite3" in lines[0]  # where the demo's database is
+    assert list(tmp_path.iterdir()) == []  # no file, no data folder
+
+
+def test_a_reader_of_an_empty_sqlite_file_says_so(tmp_path: Path) -> None:
+    (tmp_path / "empty.sqlite3").touch()
+    env = {"SHUIDIAN_DB_URL": f"sqlite://{tmp_path}/empty.sqlite3"}
+    result = _shuidian("ledger", "check", env=env, cwd=tmp_path)
+    assert result.returncode != 0
+    (line,) = result.stderr.strip().splitlines()
+    assert "SHUIDIAN_DB_URL" in line and "never migrated" in line
+
+
+@pytest.mark.postgres
+def test_a_reader_of_a_postgres_database_without_tables_says_so(tmp_path: Path) -> None:
+    import asyncio
+
+    from tests.conftest import PG_ADMIN_URL, _pg_admin
+
+    name = f"shuidian_empty_{os.getpid()}"
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}"'))
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        env = {"SHUIDIAN_DB_URL": PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"}
+        result = _shuidian("ledger", "check", env=env, cwd=tmp_path)
+        assert result.returncode != 0
+        (line,) = result.stderr.strip().splitlines()
+        assert "SHUIDIAN_DB_URL" in line and "never migrated" in line
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_ledger_check_of_a_migrated_database_runs(tmp_path: Path) -> None:
+    env = {"SHUIDIAN_DB_URL": f"sqlite://{tmp_path}/m.sqlite3"}
+    assert _shuidian("migrate", env=env, cwd=tmp_path).returncode == 0
+    result = _shuidian("ledger", "check", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from server.payments.providers.alipay import AlipayProvider, signed_content
+from server.payments.providers.alipay import AlipayProvider
+from server.payments.providers.alipay_notify import signed_content
 from server.payments.providers.base import (
     NotificationKind,
     NotificationRejected,

@@ -9,13 +9,11 @@ non-default port (`WebUtils.get_http_connection` always connects to port 80/443 
 with a TypeError when the URL has a port), so we post the signed parameters with httpx; the
 gateway URL is configurable, which is how tests and the demo reach the local sandbox.
 
-Responses and notifications are verified with the SDK's `verify_with_rsa` (SHA256withRSA,
-Alipay's public key):
-- a response `{"<method>_response": {...}, "sign": "..."}` is signed over the exact JSON text
-  of the `_response` object, which we cut out of the raw answer, byte for byte;
-- a notification (form POST) is signed over its parameters without `sign` and `sign_type`,
-  sorted by name and joined as `k=v&k=v`.
-Then app_id and seller_id must be ours. The platform wants exactly `success` as the answer.
+Responses are verified with the SDK's `verify_with_rsa` (SHA256withRSA, Alipay's public
+key): a response `{"<method>_response": {...}, "sign": "..."}` is signed over the exact JSON
+text of the `_response` object, which we cut out of the raw answer, byte for byte.
+Notifications are verified by `AlipayNotificationVerifier` (alipay_notify.py). The platform
+wants exactly `success` as the answer to a notification.
 
 Keys: the app private key must be PKCS#1 (what the SDK's `rsa` library loads).
 """
@@ -28,7 +26,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -61,18 +58,16 @@ from alipay.aop.api.util.SignatureUtils import verify_with_rsa
 
 from server.core.money import parse_yuan, yuan
 from server.payments.providers import bills
+from server.payments.providers.alipay_notify import TRADE_STATES, AlipayNotificationVerifier
 from server.payments.providers.base import (
     AlipayOrder,
     BillRow,
     Channel,
-    NotificationKind,
-    NotificationRejected,
     OrderNotFound,
     OrderState,
     ProviderError,
     RefundState,
     RefundStatus,
-    RejectReason,
     TradeStatus,
     VerifiedNotification,
 )
@@ -81,12 +76,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_GATEWAY = "https://openapi.alipay.com/gateway.do"
 SUCCESS_ANSWER = "success"  # the exact body Alipay expects after a notification
 
-_TRADE_STATES = {
-    "WAIT_BUYER_PAY": TradeStatus.NOTPAY,
-    "TRADE_SUCCESS": TradeStatus.SUCCESS,
-    "TRADE_FINISHED": TradeStatus.SUCCESS,
-    "TRADE_CLOSED": TradeStatus.CLOSED,
-}
 _NOT_FOUND = {"ACQ.TRADE_NOT_EXIST"}
 _RETRYABLE = {"ACQ.SYSTEM_ERROR", "ISP.UNKNOW-ERROR", "aop.ACQ.SYSTEM_ERROR"}
 
@@ -105,102 +94,10 @@ class AlipayConfig:
         return bool(self.alipay_public_key and self.app_id and self.seller_id)
 
 
-def _fen(text: Any, what: str) -> int:
-    try:
-        return parse_yuan(str(text))
-    except (ValueError, ArithmeticError) as exc:
-        raise NotificationRejected(RejectReason.MALFORMED, f"{what}={text!r}") from exc
-
-
 def _time(text: str | None) -> datetime | None:
     if not text:
         return None
     return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
-
-
-def signed_content(params: Mapping[str, str]) -> str:
-    """Notification sign content: without sign and sign_type, sorted by name, `k=v&…`."""
-    return "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k not in ("sign", "sign_type"))
-
-
-class AlipayNotificationVerifier:
-    def __init__(self, config: AlipayConfig) -> None:
-        self._config = config
-
-    def _check_signature(self, content: str, sign: str) -> None:
-        try:
-            ok = verify_with_rsa(self._config.alipay_public_key, content.encode(), sign)
-        except (rsa.VerificationError, ValueError, TypeError) as exc:
-            raise NotificationRejected(RejectReason.BAD_SIGNATURE) from exc
-        if not ok:
-            raise NotificationRejected(RejectReason.BAD_SIGNATURE)
-
-    def verify(
-        self, headers: Mapping[str, str], raw_body: bytes, now: datetime
-    ) -> VerifiedNotification:
-        cfg = self._config
-        if not cfg.verifiable:
-            raise NotificationRejected(RejectReason.NOT_CONFIGURED, "no Alipay public key")
-        params = self._parse(raw_body)
-        sign = params.get("sign", "")
-        if not sign:
-            raise NotificationRejected(RejectReason.MISSING_HEADERS, "sign")
-        if params.get("sign_type", "RSA2") != "RSA2":
-            raise NotificationRejected(RejectReason.BAD_SIGNATURE, "sign_type")
-        self._check_signature(signed_content(params), sign)
-        if params.get("app_id") != cfg.app_id:
-            raise NotificationRejected(RejectReason.WRONG_MERCHANT, "app_id")
-        if params.get("seller_id") != cfg.seller_id:
-            raise NotificationRejected(RejectReason.WRONG_MERCHANT, "seller_id")
-        return self._interpret(params)
-
-    @staticmethod
-    def _parse(raw_body: bytes) -> dict[str, str]:
-        try:
-            text = raw_body.decode("ascii")  # form bodies are percent-encoded ASCII
-            charset = dict(parse_qsl(text)).get("charset", "utf-8")
-            pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True, encoding=charset)
-        except (UnicodeDecodeError, ValueError, LookupError) as exc:
-            raise NotificationRejected(RejectReason.MALFORMED, "not a form body") from exc
-        params = dict(pairs)
-        if len(params) != len(pairs):
-            raise NotificationRejected(RejectReason.MALFORMED, "repeated parameter")
-        return params
-
-    @staticmethod
-    def _interpret(params: dict[str, str]) -> VerifiedNotification:
-        out_trade_no = params.get("out_trade_no", "")
-        if not out_trade_no:
-            raise NotificationRejected(RejectReason.MALFORMED, "out_trade_no")
-        raw_status = params.get("trade_status", "")
-        status = _TRADE_STATES.get(raw_status, TradeStatus.UNKNOWN)
-        common = {
-            "channel": Channel.ALIPAY,
-            "out_trade_no": out_trade_no,
-            "transaction_id": params.get("trade_no", ""),
-            "raw": dict(params),
-            "notification_id": params.get("notify_id", ""),
-        }
-        out_biz_no = params.get("out_biz_no", "")
-        if out_biz_no and params.get("refund_fee"):
-            # A refund shows up as a trade_status_sync with out_biz_no (= our out_request_no);
-            # refund_fee is the trade's cumulative refunded amount.
-            return VerifiedNotification(
-                kind=NotificationKind.REFUND,
-                external_id=out_biz_no,
-                out_refund_no=out_biz_no,
-                amount_fen=_fen(params["refund_fee"], "refund_fee"),
-                status=RefundStatus.SUCCESS.value,
-                **common,
-            )
-        return VerifiedNotification(
-            kind=NotificationKind.PAYMENT,
-            external_id=out_trade_no,
-            out_refund_no="",
-            amount_fen=_fen(params.get("total_amount", ""), "total_amount"),
-            status=status.value,
-            **common,
-        )
 
 
 def extract_signed_response(text: str, method: str) -> tuple[str, dict[str, Any], str]:
@@ -329,7 +226,7 @@ class AlipayProvider:
         model.out_trade_no = out_trade_no
         data = await self._execute(AlipayTradeQueryRequest(biz_model=model))
         raw = str(data.get("trade_status", ""))
-        status = _TRADE_STATES.get(raw, TradeStatus.UNKNOWN)
+        status = TRADE_STATES.get(raw, TradeStatus.UNKNOWN)
         paid = status is TradeStatus.SUCCESS
         return OrderState(
             channel=Channel.ALIPAY,

@@ -68,6 +68,7 @@ class RejectReason(StrEnum):
     DECRYPT_FAILED = "decrypt_failed"
     WRONG_MERCHANT = "wrong_merchant"  # appid / mchid / app_id / seller_id not ours
     UNSUPPORTED_EVENT = "unsupported_event"
+    OUT_OF_RANGE = "out_of_range"  # signed, but a number no platform can send: quarantined
 
 
 class NotificationRejected(Exception):
@@ -77,6 +78,44 @@ class NotificationRejected(Exception):
         super().__init__(f"{reason}: {detail}" if detail else str(reason))
         self.reason = reason
         self.detail = detail
+
+
+# Neither platform can pay more in one transaction: WeChat's amount.total is a 32-bit fen
+# count, Alipay's total_amount is at most 100,000,000.00 yuan. Anything above is not a payment.
+MAX_NOTIFIED_FEN = 10_000_000_000
+# The longest order / refund number either platform accepts (Alipay: 64; WeChat: 32 / 64).
+MAX_NUMBER_LENGTH = 64
+
+
+class OutOfRange(NotificationRejected):
+    """Correctly signed, but an amount or a number in it lies beyond what the platform allows,
+    so it cannot describe one of our orders. Not an attack to refuse (a resend would say the
+    same, forever): the inbox quarantines it for a person and answers "handled".
+
+    `number` is the order number (or the number that is too long), `amount` the amount as the
+    platform wrote it; both cut to a length that fits our columns."""
+
+    def __init__(self, what: str, *, number: str, amount: str) -> None:
+        super().__init__(RejectReason.OUT_OF_RANGE, what)
+        self.number = number[:MAX_NUMBER_LENGTH]
+        self.number_length = len(number)
+        self.amount = amount[:40]
+
+
+def check_number(value: str, what: str, limit: int = MAX_NUMBER_LENGTH, amount: str = "") -> str:
+    """A signed order / refund number longer than the platform allows: `OutOfRange`."""
+    if len(value) > limit:
+        raise OutOfRange(f"{what} has {len(value)} characters", number=value, amount=amount)
+    return value
+
+
+def check_fen(value: int, what: str, number: str) -> int:
+    """A signed amount beyond what one payment can be: `OutOfRange`."""
+    if value > MAX_NOTIFIED_FEN:
+        # str() refuses ints of more than 4,300 digits; such an amount is named by its size.
+        text = str(value) if value.bit_length() < 1_000 else f"about 2**{value.bit_length()}"
+        raise OutOfRange(f"{what} above {MAX_NOTIFIED_FEN} fen", number=number, amount=text)
+    return value
 
 
 class ProviderError(Exception):

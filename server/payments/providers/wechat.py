@@ -7,16 +7,8 @@ platform key and its id are configured, so nothing is fetched at start-up and ev
 is verified against that key by the SDK. The SDK has no base-URL option; we set its
 `_core._gate_way` once after construction so tests and the demo reach the local sandbox.
 
-Incoming notifications are verified here with `cryptography`, not with the SDK's
-`callback()`: the SDK verifies a decoded `str` rather than the raw bytes, silently tries to
-download certificates for an unknown serial, has no timestamp window and collapses every
-failure into `None`. We need the raw bytes, a fixed key id, a 5-minute window, the
-`WECHATPAY/SIGNTEST/` probes refused and a typed reason for each rejection.
-
-Order of checks (cheap first, fail closed):
-  configured? → headers present → SIGNTEST probe → serial is our key id → timestamp within
-  the window → RSA signature over "timestamp\\nnonce\\nbody\\n" → AES-GCM decrypt → event type
-  → mchid (and appid for payments) are ours → amounts are integer fen.
+Incoming notifications are verified by `WechatNotificationVerifier` (wechat_notify.py), on
+the raw bytes and without the SDK.
 """
 
 from __future__ import annotations
@@ -39,43 +31,20 @@ from server.payments.providers import bills
 from server.payments.providers.base import (
     BillRow,
     Channel,
-    NotificationKind,
-    NotificationRejected,
     OrderNotFound,
     OrderState,
     ProviderError,
     RefundState,
     RefundStatus,
-    RejectReason,
     TradeStatus,
     VerifiedNotification,
     WechatJsapiOrder,
     WechatPayParams,
 )
-from server.payments.providers.crypto import (
-    CryptoFailure,
-    aes_gcm_decrypt,
-    load_public_key,
-    verify_sha256_rsa,
-)
+from server.payments.providers.wechat_notify import TRADE_STATES, WechatNotificationVerifier
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
-SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 DEFAULT_BASE_URL = "https://api.mch.weixin.qq.com"
-
-_TRADE_STATES = {
-    "SUCCESS": TradeStatus.SUCCESS,
-    "NOTPAY": TradeStatus.NOTPAY,
-    "CLOSED": TradeStatus.CLOSED,
-    "REVOKED": TradeStatus.CLOSED,
-    "REFUND": TradeStatus.REFUND,
-}
-_REFUND_EVENTS = {
-    "REFUND.SUCCESS": RefundStatus.SUCCESS,
-    "REFUND.ABNORMAL": RefundStatus.ABNORMAL,
-    "REFUND.CLOSED": RefundStatus.CLOSED,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,131 +66,6 @@ class WechatPayConfig:
     @property
     def verifiable(self) -> bool:
         return bool(self.platform_public_key and self.platform_public_key_id and self.apiv3_key)
-
-
-def _header(headers: Mapping[str, str], name: str) -> str:
-    value = headers.get(name)
-    if value is None:
-        lowered = {k.lower(): v for k, v in headers.items()}
-        value = lowered.get(name.lower(), "")
-    return value.strip()
-
-
-def _fen(value: Any, what: str) -> int:
-    # bool is an int in Python; a float or a string amount is not fen.
-    if type(value) is not int or value < 0:
-        raise NotificationRejected(RejectReason.MALFORMED, f"{what} is not integer fen")
-    return value
-
-
-class WechatNotificationVerifier:
-    """Verifies WeChat Pay v3 notifications on the raw body. Usable without the SDK client."""
-
-    def __init__(self, config: WechatPayConfig) -> None:
-        self._config = config
-        self._public_key = (
-            load_public_key(config.platform_public_key) if config.verifiable else None
-        )
-
-    def verify(
-        self, headers: Mapping[str, str], raw_body: bytes, now: datetime
-    ) -> VerifiedNotification:
-        if self._public_key is None:
-            raise NotificationRejected(RejectReason.NOT_CONFIGURED, "no platform key / APIv3 key")
-        cfg = self._config
-        serial = _header(headers, "Wechatpay-Serial")
-        signature = _header(headers, "Wechatpay-Signature")
-        timestamp = _header(headers, "Wechatpay-Timestamp")
-        nonce = _header(headers, "Wechatpay-Nonce")
-        if not (serial and signature and timestamp and nonce):
-            raise NotificationRejected(RejectReason.MISSING_HEADERS)
-        if signature.startswith(SIGNTEST_PREFIX):
-            raise NotificationRejected(RejectReason.SIGNTEST_PROBE)
-        if serial != cfg.platform_public_key_id:
-            raise NotificationRejected(RejectReason.UNKNOWN_SERIAL, serial)
-        sig_type = _header(headers, "Wechatpay-Signature-Type")
-        if sig_type and sig_type != SIGNATURE_TYPE:
-            raise NotificationRejected(RejectReason.BAD_SIGNATURE, f"type {sig_type}")
-        if not timestamp.isdigit():
-            raise NotificationRejected(RejectReason.STALE_TIMESTAMP, "not a number")
-        if abs(now.timestamp() - int(timestamp)) > cfg.timestamp_window_s:
-            raise NotificationRejected(RejectReason.STALE_TIMESTAMP, timestamp)
-        message = f"{timestamp}\n{nonce}\n".encode() + raw_body + b"\n"
-        try:
-            verify_sha256_rsa(self._public_key, message, signature)
-        except CryptoFailure as exc:
-            raise NotificationRejected(RejectReason.BAD_SIGNATURE) from exc
-        envelope, resource = self._open(raw_body)
-        return self._interpret(envelope, resource)
-
-    def _open(self, raw_body: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-        try:
-            envelope = json.loads(raw_body)
-            enc = envelope["resource"]
-            if enc.get("algorithm") != "AEAD_AES_256_GCM":
-                raise NotificationRejected(RejectReason.MALFORMED, "algorithm")
-            plain = aes_gcm_decrypt(
-                self._config.apiv3_key,
-                enc["nonce"],
-                enc["ciphertext"],
-                enc.get("associated_data") or "",
-            )
-            resource = json.loads(plain)
-        except CryptoFailure as exc:
-            raise NotificationRejected(RejectReason.DECRYPT_FAILED) from exc
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise NotificationRejected(RejectReason.MALFORMED, str(exc)) from exc
-        if not isinstance(envelope, dict) or not isinstance(resource, dict):
-            raise NotificationRejected(RejectReason.MALFORMED, "not an object")
-        return envelope, resource
-
-    def _interpret(
-        self, envelope: dict[str, Any], resource: dict[str, Any]
-    ) -> VerifiedNotification:
-        cfg = self._config
-        event = envelope.get("event_type", "")
-        if resource.get("mchid") != cfg.mchid:
-            raise NotificationRejected(RejectReason.WRONG_MERCHANT, "mchid")
-        amount = resource.get("amount")
-        if not isinstance(amount, dict):
-            raise NotificationRejected(RejectReason.MALFORMED, "amount")
-        out_trade_no = str(resource.get("out_trade_no", ""))
-        if not out_trade_no:
-            raise NotificationRejected(RejectReason.MALFORMED, "out_trade_no")
-        raw = {"envelope": envelope, "resource": resource}
-        if event == "TRANSACTION.SUCCESS":
-            if resource.get("appid") != cfg.appid:
-                raise NotificationRejected(RejectReason.WRONG_MERCHANT, "appid")
-            state = _TRADE_STATES.get(str(resource.get("trade_state")), TradeStatus.UNKNOWN)
-            return VerifiedNotification(
-                channel=Channel.WECHAT,
-                kind=NotificationKind.PAYMENT,
-                external_id=out_trade_no,
-                out_trade_no=out_trade_no,
-                out_refund_no="",
-                amount_fen=_fen(amount.get("total"), "amount.total"),
-                status=state.value,
-                transaction_id=str(resource.get("transaction_id", "")),
-                raw=raw,
-                notification_id=str(envelope.get("id", "")),
-            )
-        if event in _REFUND_EVENTS:
-            out_refund_no = str(resource.get("out_refund_no", ""))
-            if not out_refund_no:
-                raise NotificationRejected(RejectReason.MALFORMED, "out_refund_no")
-            return VerifiedNotification(
-                channel=Channel.WECHAT,
-                kind=NotificationKind.REFUND,
-                external_id=out_refund_no,
-                out_trade_no=out_trade_no,
-                out_refund_no=out_refund_no,
-                amount_fen=_fen(amount.get("refund"), "amount.refund"),
-                status=_REFUND_EVENTS[event].value,
-                transaction_id=str(resource.get("transaction_id", "")),
-                raw=raw,
-                notification_id=str(envelope.get("id", "")),
-            )
-        raise NotificationRejected(RejectReason.UNSUPPORTED_EVENT, str(event))
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -347,7 +191,7 @@ class WechatPayProvider:
         data = self._check(code, body, "query order")
         raw_state = str(data.get("trade_state", ""))
         amount = data.get("amount") or {}
-        status = _TRADE_STATES.get(raw_state, TradeStatus.UNKNOWN)
+        status = TRADE_STATES.get(raw_state, TradeStatus.UNKNOWN)
         paid = status in (TradeStatus.SUCCESS, TradeStatus.REFUND)
         return OrderState(
             channel=Channel.WECHAT,

@@ -26,10 +26,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from server.payments.models import QuarantineReason
+from tortoise.transactions import in_transaction
+
+from server.payments.models import EventOutcome, OrderStatus, QuarantineReason, RechargeOrder
 from server.payments.providers.base import (
+    MAX_NUMBER_LENGTH,
     Channel,
     NotificationRejected,
+    OutOfRange,
     RejectReason,
     VerifiedNotification,
 )
@@ -54,7 +58,12 @@ async def receive_notification(
     platform with an error: nothing in it is believed). With a `batcher` (the web worker's),
     a payment notification is handled together with those arriving at the same moment."""
     now = now or datetime.now(UTC)
-    verified = await verify(payments, Channel(channel), headers, body, now)
+    try:
+        verified = await verify(payments, Channel(channel), headers, body, now)
+    except OutOfRange as exc:
+        # Signed, so not a forgery to refuse; a resend would say the same forever.
+        await quarantine_out_of_range(Channel(channel), exc)
+        return NotifyResult(EventOutcome.QUARANTINED)
     if batcher is not None and batcher.takes(verified):
         return await batcher.handle(verified, headers, body, now)
     return await handle_verified(verified, headers, body, now)
@@ -82,3 +91,21 @@ async def verify(
                 channel, QuarantineReason.WRONG_MERCHANT, digest, detail={"detail": exc.detail}
             )
         raise
+
+
+async def quarantine_out_of_range(channel: Channel, exc: OutOfRange) -> None:
+    """One quarantine row per (number, amount) the platform sent, and no inbox event (the
+    values fit neither its columns nor the ledger's). An unpaid order of ours it names is
+    held, as for an amount mismatch: neither a resend nor the poller credits it by itself."""
+    digest = hashlib.sha256(f"{exc.number}|{exc.amount}".encode()).hexdigest()[:40]
+    number = exc.number if exc.number_length <= MAX_NUMBER_LENGTH else ""
+    async with in_transaction():
+        if number:
+            await RechargeOrder.filter(
+                out_trade_no=number, channel=channel, status=OrderStatus.CREATED
+            ).update(status=OrderStatus.HELD, updated_at=datetime.now(UTC))
+        await quarantine(
+            channel, QuarantineReason.OUT_OF_RANGE, digest, out_trade_no=number,
+            detail={"problem": exc.detail, "number": exc.number,
+                    "number_length": exc.number_length, "amount": exc.amount},
+        )  # fmt: skip

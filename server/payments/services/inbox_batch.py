@@ -9,6 +9,7 @@ batch is one transaction of the same few statements, whatever its size:
     every raw event stored (UNIQUE (channel, external_id)), every order locked   one statement
     wallets; transactions + chart rows; legs (`ledger.post_batch`)              three statements
     orders paid + follow-up markers + events handled                             one statement
+    operation-log rows of the credits (`audit.record_many`: chain lock, head, insert)
     COMMIT
 
 Nothing waits for a batch to fill: the first notification after a quiet moment goes at once
@@ -38,6 +39,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from server.audit.service import Entry, record_many
 from server.ledger import BatchNotPosted, post_batch
 from server.ledger.posting import Channel as LedgerChannel
 from server.ledger.posting import recharge_posting
@@ -54,7 +56,7 @@ from server.payments.services.inbox_store import (
     is_paid,
     paid_time,
 )
-from server.payments.services.orders import CHANNEL_NAMES, credit_key
+from server.payments.services.orders import CHANNEL_NAMES, PaidFact, credit_entry, credit_key
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +176,26 @@ async def handle_batch(batch: Sequence[Notification]) -> list[NotifyResult]:
                 results[i] = NotifyResult(EventOutcome.CREDITED, (key,))
         for i, event_id, order in other:
             results[i] = await _handle_other(conn, batch[i], event_id, order)
+        if common:  # last: the operation log's chain lock is held only until the commit
+            await record_many(_credit_entries(batch, common), conn=conn)
     assert all(r is not None for r in results)
     return results  # type: ignore[return-value]
+
+
+def _credit_entries(
+    batch: Sequence[Notification], common: Sequence[tuple[int, int, Mapping[str, Any]]]
+) -> list[Entry]:
+    """The operation-log rows of the batch's credits (written with one insert)."""
+    entries = []
+    for i, _, order in common:
+        n = batch[i]
+        v = n.verified
+        fact = PaidFact(v.channel, v.out_trade_no, v.amount_fen, v.transaction_id, None, "notify")
+        key = credit_key(v.channel, v.out_trade_no)
+        entries.append(
+            credit_entry(fact, int(order["account_id"]), int(order["amount_fen"]), key, n.now)
+        )
+    return entries
 
 
 def _is_common(v: VerifiedNotification, order: Mapping[str, Any] | None, taken: set[int]) -> bool:

@@ -19,6 +19,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from server.accounts.models import Account, AccountStatus
+from server.audit.service import Entry, record_many
 from server.ledger import service as ledger
 from server.ledger.errors import AccountClosed
 from server.ledger.posting import Channel as LedgerChannel
@@ -191,7 +192,21 @@ async def credit_in_transaction(
         )  # fmt: skip
         return CreditResult(EventOutcome.QUARANTINED)
     await _mark_paid(conn, fact, order, key, now, event_id)
+    entry = credit_entry(fact, int(order["account_id"]), int(order["amount_fen"]), key, now)
+    await record_many([entry], conn=conn)  # last: the log's chain lock is held until commit
     return CreditResult(EventOutcome.CREDITED, key, int(order["account_id"]))
+
+
+def credit_entry(fact: PaidFact, account_id: int, amount_fen: int, key: str, at: datetime) -> Entry:
+    """The operation-log row of one credited payment (who: the notification or the poller)."""
+    return Entry(
+        actor=f"system:pay-{fact.source}", action="payment.credit", target_type="account",
+        target_id=account_id, reason=f"{CHANNEL_NAMES[fact.channel]}充值到账 {fact.out_trade_no}",
+        detail={"channel": fact.channel.value, "out_trade_no": fact.out_trade_no,
+                "amount_fen": amount_fen, "transaction_id": fact.transaction_id[:64],
+                "credit_key": key},
+        at=at,
+    )  # fmt: skip
 
 
 ORDER_COLUMNS = "id, account_id, channel, amount_fen, status"

@@ -91,6 +91,7 @@ _REASONS = {
     QuarantineReason.ORDER_NOT_PAYABLE: "订单状态不允许入账",
     QuarantineReason.REFUND_ABNORMAL: "退款异常，需人工处理",
     QuarantineReason.ACCOUNT_CLOSED: "账户已销户，付款未入账，需人工退款给付款人",
+    QuarantineReason.OUT_OF_RANGE: "通知的金额或单号超出支付平台的取值范围，未入账",
 }
 
 
