@@ -16,7 +16,7 @@ posts them over keep-alive HTTP/1.1 connections, `--concurrency` requests in fli
   204 without any work (the HTTP floor of this machine);
 - ours: `/api/v1/pay/notify/wechat`: verify (RSA + AES-GCM), inbox row, order row lock,
   ledger credit, follow-up marker (the notifications that arrive together in one
-  transaction: the worker's group commit, server/payments/services/inbox_batch.py),
+  transaction: the worker's group commit, server/payments/service/inbox_batch.py),
   answer; the follow-up (metering `on_wallet_credited`)
   runs after the answer in the same process, batched by its drainer. The run waits until
   no follow-up is pending and reports how long after the last answer that was, and the
@@ -76,7 +76,7 @@ def build_app(db_url: str, keys_file: str, pool: int) -> object:
     from server.payments.providers.base import Channel
     from server.payments.providers.wechat import WechatPayProvider
     from server.payments.sandbox.keys import SandboxKeys
-    from server.payments.services.runtime import Payments
+    from server.payments.service.runtime import Payments
 
     logging.disable(logging.WARNING)
     keys = SandboxKeys(**json.loads(open(keys_file).read()))
@@ -150,7 +150,7 @@ async def _prepare(db_url: str, orders: int, history: int = 1) -> list[tuple[str
     from server.accounts.models import Account
     from server.payments.models import RechargeOrder
     from server.payments.providers.base import Channel
-    from server.payments.services.orders import new_number
+    from server.payments.service.orders import new_number
     from server.places.models import Building, Floor, Organisation, Room, Site
 
     org = await Organisation.create(name="基准集团")

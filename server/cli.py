@@ -219,7 +219,7 @@ def cmd_ledger(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_usage(settings: Settings, args: argparse.Namespace) -> int:
     """`usage backfill`: daily_usage from stored readings and charges (idempotent)."""
     from server.core.db import close_db
-    from server.metering.services.daily_usage import backfill
+    from server.metering.service.daily_usage import backfill
 
     async def go() -> Any:
         await open_existing_db(settings)

@@ -170,7 +170,7 @@ async def _tenants_recharge(pay: Any, stop: asyncio.Event, period: float = 60.0)
     sandbox, so the demo shows the whole loop — alarm, trip at zero, recharge, relay closed
     again. "Left" is the available balance (wallet and meters' money registers)."""
     from server.accounts.models import Account
-    from server.payments.services import create_recharge_order
+    from server.payments.service import create_recharge_order
 
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
@@ -198,7 +198,7 @@ async def _tenants_recharge(pay: Any, stop: asyncio.Event, period: float = 60.0)
 async def _low_accounts(ids: list[int], under_fen: int = 3000, most: int = 3) -> list[int]:
     """The (at most `most`) accounts with the least left, where some utility is under
     `under_fen` (a mixed account pays when either its meter or its wallet runs low)."""
-    from server.metering.services.balance import available_balances
+    from server.metering.service.balance import available_balances
 
     balances = await available_balances(ids)
     low = sorted((b.lowest_fen, a) for a, b in balances.items() if b.lowest_fen < under_fen)

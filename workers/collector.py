@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from server.billing.pipeline import ProcessReport, bill_pending, process_readings
 from server.core.settings import Settings
 from server.metering.models import Gateway, Meter, MeteringPolicy, MeterStatus, ReadingSource
-from server.metering.services.readings import IncomingReading, record_misses
+from server.metering.service.readings import IncomingReading, record_misses
 from workers.meters.base import Instant, MeterError, MeterSnapshot
 from workers.meters.base import MeterProtocol as P
 from workers.meters.gateway.schemas import DataMessage, GatewayStatus, Source

@@ -45,8 +45,8 @@ from server.core.settings import Settings
 from server.ledger import service as ledger
 from server.ledger.posting import ChargeType
 from server.metering.models import CommandOp, CommandStatus, Meter, MeterCommand, ReadingSource
-from server.metering.services import commands as cmds
-from server.metering.services.readings import IncomingReading
+from server.metering.service import commands as cmds
+from server.metering.service.readings import IncomingReading
 from workers.meters.base import (
     Instant,
     MeterDriver,

@@ -15,7 +15,7 @@ import logging
 from datetime import UTC, date, datetime, time
 
 from server.core.settings import Settings
-from server.payments.services.runtime import Payments
+from server.payments.service.runtime import Payments
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,8 @@ async def run(
 ) -> None:
     from server.payments.config import PaymentSettings
     from server.payments.poller import poll_once
-    from server.payments.services.reconciliation import reconcile_yesterday
-    from server.payments.services.runtime import build_payments
+    from server.payments.service.reconciliation import reconcile_yesterday
+    from server.payments.service.runtime import build_payments
 
     owned = payments is None
     payments = payments or build_payments(PaymentSettings())

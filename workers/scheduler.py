@@ -9,7 +9,7 @@ Every `tick` (default 60 s):
 Once a day (at `daily_at`, local time):
 - refresh each account's days-left forecast rate from its last 14 days of usage charges;
 - reconcile every meter-billed meter: read its money register and purchase count and store
-  every difference with the platform's (server.metering.services.reconcile);
+  every difference with the platform's (server.metering.service.reconcile);
 - purge old finished jobs.
 
 The work runs as durable jobs (server.jobs, docs/jobs.md): each period's job is enqueued
@@ -43,9 +43,9 @@ from server.metering.models import (
     MeterCommand,
     MeterStatus,
 )
-from server.metering.services import commands as cmds
-from server.metering.services.alarm_service import evaluate_accounts
-from server.metering.services.reconcile import reconcile_meter
+from server.metering.service import commands as cmds
+from server.metering.service.alarm_service import evaluate_accounts
+from server.metering.service.reconcile import reconcile_meter
 from workers.meters.base import MeterError
 from workers.registry import DriverRegistry, NoRoute
 

@@ -32,7 +32,7 @@ all of it when nothing else draws on the wallet; in a mixed account (一户多�
 enough to level the meter and the wallet, so a credit tops up whichever is lower first and
 the platform-billed meters are not left with an empty wallet.
 
-Pure: values in, frozen values out. The loader is `server.metering.services.balance`.
+Pure: values in, frozen values out. The loader is `server.metering.service.balance`.
 """
 
 from __future__ import annotations

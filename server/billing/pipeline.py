@@ -33,11 +33,11 @@ from server.billing.service import BillStatus, ReadingToBill, bill_readings
 from server.metering.models import BillingStatus
 from server.metering.models import Reading as StoredReading
 from server.metering.reading import MODULUS, Reading
-from server.metering.services import daily_usage, live_values
-from server.metering.services import reading_store as store
-from server.metering.services.alarm_service import evaluate_accounts
-from server.metering.services.readings import IncomingReading, IngestReport, PendingBill, ingest
-from server.metering.services.replacement import MeterReplaced, replace_meter
+from server.metering.service import daily_usage, live_values
+from server.metering.service import reading_store as store
+from server.metering.service.alarm_service import evaluate_accounts
+from server.metering.service.readings import IncomingReading, IngestReport, PendingBill, ingest
+from server.metering.service.replacement import MeterReplaced, replace_meter
 
 
 @dataclass
@@ -69,7 +69,7 @@ async def process_readings(items: Iterable[IncomingReading], *, now: datetime) -
 
 async def process_replacement(old_meter_id: int, *, at: datetime, **swap: Any) -> MeterReplaced:
     """换表 end to end, in one transaction: `replace_meter(old_meter_id, at=at, **swap)` (see
-    `server.metering.services.replacement` for the arguments), then bill the old meter's final
+    `server.metering.service.replacement` for the arguments), then bill the old meter's final
     reading and re-evaluate the account's alarms."""
     async with in_transaction():
         result = await replace_meter(old_meter_id, at=at, **swap)

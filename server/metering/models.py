@@ -228,7 +228,7 @@ class MeteringPolicy(Model):
     )
     poll_interval_s = fields.IntField(default=900)
     offline_after = fields.IntField(default=3)  # missed reads before a meter is offline
-    alarm = fields.JSONField(default=dict)  # server.metering.services.config schema
+    alarm = fields.JSONField(default=dict)  # server.metering.service.config schema
 
     class Meta:
         table = "metering_policy"

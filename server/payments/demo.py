@@ -22,7 +22,7 @@ from server.payments.providers.alipay import AlipayProvider
 from server.payments.providers.base import Channel
 from server.payments.providers.wechat import WechatPayProvider
 from server.payments.sandbox import PaymentSandbox
-from server.payments.services.runtime import Payments
+from server.payments.service.runtime import Payments
 
 
 @dataclass

@@ -19,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 from server.payments.models import OrderStatus, RechargeOrder, Refund, RefundStatus
 from server.payments.providers.base import OrderNotFound, ProviderError, TradeStatus
 from server.payments.providers.base import RefundStatus as PlatformRefund
-from server.payments.services.followups import FollowUpHandler, run_followups, run_pending_followups
-from server.payments.services.orders import credit_order, mark_unpaid_final
-from server.payments.services.refunds import apply_refund_result, send_refund
-from server.payments.services.runtime import Payments
+from server.payments.service.followups import FollowUpHandler, run_followups, run_pending_followups
+from server.payments.service.orders import credit_order, mark_unpaid_final
+from server.payments.service.refunds import apply_refund_result, send_refund
+from server.payments.service.runtime import Payments
 
 log = logging.getLogger(__name__)
 

@@ -31,10 +31,10 @@ from server.payments.config import PaymentSettings
 from server.payments.providers.alipay import SUCCESS_ANSWER
 from server.payments.providers.base import Channel, NotificationRejected
 from server.payments.schemas import AlipayNotifyIn, WechatNotifyFail, WechatNotifyIn
-from server.payments.services import NotifyResult, receive_notification
-from server.payments.services.followups import FollowUpDrainer
-from server.payments.services.inbox_batch import InboxBatcher
-from server.payments.services.runtime import Payments, build_payments
+from server.payments.service import NotifyResult, receive_notification
+from server.payments.service.followups import FollowUpDrainer
+from server.payments.service.inbox_batch import InboxBatcher
+from server.payments.service.runtime import Payments, build_payments
 
 log = logging.getLogger(__name__)
 bp = Blueprint("payments")

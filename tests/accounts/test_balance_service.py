@@ -16,7 +16,7 @@ from server.metering.models import (
     MeterStatus,
 )
 from server.metering.service import on_wallet_credited
-from server.metering.services.balance import available_balance, available_balances
+from server.metering.service.balance import available_balance, available_balances
 from server.runtime import _low_accounts
 from tests.factories import create_account, create_meter
 from workers.meters.base import MeterKind

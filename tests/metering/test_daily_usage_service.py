@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from server.billing.pipeline import process_readings
 from server.metering.models import DailyUsage, Meter, MeterBilling
 from server.metering.reading import Reading
-from server.metering.services import daily_usage
-from server.metering.services.readings import IncomingReading
+from server.metering.service import daily_usage
+from server.metering.service.readings import IncomingReading
 from server.tariffs.models import TariffKind
 from server.tariffs.service import assign, create_plan
 from tests.factories import create_account, create_meter

@@ -15,7 +15,7 @@ from server.metering.models import (
 )
 from server.metering.models import Reading as StoredReading
 from server.metering.reading import Reading
-from server.metering.services.readings import IncomingReading, ingest, record_misses
+from server.metering.service.readings import IncomingReading, ingest, record_misses
 from tests.factories import create_account, create_meter
 from workers.meters.base import MoneyRegister, RelayState
 

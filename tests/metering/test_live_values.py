@@ -10,8 +10,8 @@ from decimal import Decimal
 from server.billing.pipeline import process_readings
 from server.metering.models import LiveValues
 from server.metering.reading import Reading
-from server.metering.services import live_values
-from server.metering.services.readings import IncomingReading
+from server.metering.service import live_values
+from server.metering.service.readings import IncomingReading
 from tests.factories import create_meter
 from workers.meters.base import Instant, RelayState
 

@@ -18,7 +18,7 @@ from server.ledger.posting import Channel
 from server.metering.models import Meter, MeterStatus
 from server.metering.models import Reading as StoredReading
 from server.metering.reading import Reading
-from server.metering.services.readings import IncomingReading
+from server.metering.service.readings import IncomingReading
 from server.metering.vocabulary import MeterProtocol
 from server.tariffs.models import TariffKind
 from server.tariffs.service import assign, create_plan

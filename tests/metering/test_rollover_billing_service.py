@@ -9,7 +9,7 @@ from decimal import Decimal
 from server.billing.pipeline import process_readings
 from server.ledger.check import check_ledger
 from server.metering.reading import Reading
-from server.metering.services.readings import IncomingReading
+from server.metering.service.readings import IncomingReading
 from server.tariffs.models import TariffKind
 from server.tariffs.service import assign, create_plan
 from tests.factories import create_account, create_meter

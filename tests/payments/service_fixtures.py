@@ -26,7 +26,7 @@ from server.payments.providers.alipay import AlipayProvider
 from server.payments.providers.base import Channel
 from server.payments.providers.wechat import WechatPayProvider
 from server.payments.sandbox import PaymentSandbox
-from server.payments.services import Payments, create_recharge_order, credit_key
+from server.payments.service import Payments, create_recharge_order, credit_key
 from tests.factories import create_account
 
 _names = itertools.count(1)

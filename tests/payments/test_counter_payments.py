@@ -16,7 +16,7 @@ from server.payments.models import (
     CounterPayment,
     CreditFollowUp,
 )
-from server.payments.services import (
+from server.payments.service import (
     approve_adjustment,
     record_counter_payment,
     reject_adjustment,

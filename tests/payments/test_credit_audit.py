@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import server.payments.services.inbox_batch as inbox_batch
+import server.payments.service.inbox_batch as inbox_batch
 from server.audit.models import OperationLog
 from server.audit.service import verify_chain
 from server.payments.models import RechargeOrder
@@ -20,8 +20,8 @@ from server.payments.providers.base import (
     TradeStatus,
     VerifiedNotification,
 )
-from server.payments.services import credit_order, record_counter_payment
-from server.payments.services.inbox_batch import InboxBatcher
+from server.payments.service import credit_order, record_counter_payment
+from server.payments.service.inbox_batch import InboxBatcher
 from tests.factories import create_account
 from tests.payments.service_fixtures import (  # noqa: F401  (fixtures)
     PayApp,

@@ -30,9 +30,9 @@ from server.payments.providers.base import (
     TradeStatus,
     VerifiedNotification,
 )
-from server.payments.services import credit_key, credit_order
-from server.payments.services.inbox_batch import InboxBatcher
-from server.payments.services.inbox_store import store_event
+from server.payments.service import credit_key, credit_order
+from server.payments.service.inbox_batch import InboxBatcher
+from server.payments.service.inbox_store import store_event
 from tests.factories import create_account
 from tests.payments.service_fixtures import assert_ledger_sound, balance
 

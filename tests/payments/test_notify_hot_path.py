@@ -15,8 +15,8 @@ from server.payments.models import (
     RechargeOrder,
 )
 from server.payments.providers.base import Channel
-from server.payments.services import credit_key, credit_order, run_followup, run_followups
-from server.payments.services.followups import FollowUpDrainer
+from server.payments.service import credit_key, credit_order, run_followup, run_followups
+from server.payments.service.followups import FollowUpDrainer
 from tests.factories import create_account
 from tests.payments.service_fixtures import (  # noqa: F401  (fixtures)
     PayApp,
@@ -152,7 +152,7 @@ async def test_the_drainer_runs_submitted_keys_in_batches_and_drains_on_stop(
 async def test_a_key_the_drainer_lost_is_finished_by_the_pending_sweep(pay_app: PayApp) -> None:
     """Memory only speeds things up: a key never submitted (process killed after the
     commit) is still a pending row, and the poller's sweep finishes it."""
-    from server.payments.services import run_pending_followups
+    from server.payments.service import run_pending_followups
 
     account = await create_account()
     key = await _credit(pay_app, account, 700)

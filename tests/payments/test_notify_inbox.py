@@ -143,8 +143,8 @@ async def test_unknown_order_is_quarantined(pay_app: PayApp) -> None:
 
 async def test_no_key_configured_refuses_everything(pay_app: PayApp) -> None:
     from server.payments.providers.wechat import WechatPayConfig, WechatPayProvider
-    from server.payments.services import receive_notification
-    from server.payments.services.runtime import Payments
+    from server.payments.service import receive_notification
+    from server.payments.service.runtime import Payments
 
     order = await new_order(pay_app, Channel.WECHAT, 1_000)
     unconfigured = WechatPayProvider(WechatPayConfig("", "", "", "", "", "", ""))
@@ -183,7 +183,7 @@ async def test_redis_unavailable_changes_nothing(
 
 async def test_demo_pay_completes_through_the_sandbox(pay_app: PayApp) -> None:
     from server.payments.demo import start_sandbox_for_demo
-    from server.payments.services import create_recharge_order
+    from server.payments.service import create_recharge_order
     from tests.factories import create_account
 
     demo = await start_sandbox_for_demo(pay_app.url)

@@ -18,7 +18,7 @@ from server.payments.models import (
 )
 from server.payments.poller import poll_once
 from server.payments.providers.base import Channel
-from server.payments.services import list_quarantine, reason_text
+from server.payments.service import list_quarantine, reason_text
 from tests.payments.service_fixtures import (  # noqa: F401  (fixtures)
     PayApp,
     assert_ledger_sound,

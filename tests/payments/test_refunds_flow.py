@@ -12,13 +12,13 @@ from server.payments.errors import RefundExceedsPaid, SamePersonApproval, WrongS
 from server.payments.models import RechargeOrder, Refund, RefundStatus
 from server.payments.poller import poll_once
 from server.payments.providers.base import Channel
-from server.payments.services import (
+from server.payments.service import (
     approve_refund,
     hold_key,
     reject_refund,
     request_refund,
 )
-from server.payments.services.refunds import refund_key
+from server.payments.service.refunds import refund_key
 from tests.payments.service_fixtures import (  # noqa: F401  (fixtures)
     PayApp,
     assert_ledger_sound,

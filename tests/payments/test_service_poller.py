@@ -10,7 +10,7 @@ import pytest
 from server.payments.models import CreditFollowUp, EventOutcome, OrderStatus, RechargeOrder
 from server.payments.poller import poll_once
 from server.payments.providers.base import Channel
-from server.payments.services import (
+from server.payments.service import (
     credit_order,
     run_pending_followups,
 )

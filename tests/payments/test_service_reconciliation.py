@@ -9,7 +9,7 @@ import pytest
 
 from server.payments.models import ReconciliationDifference, ReconciliationReport
 from server.payments.providers.base import Channel
-from server.payments.services import reconcile_day, request_refund
+from server.payments.service import reconcile_day, request_refund
 from tests.payments.service_fixtures import (  # noqa: F401  (fixtures)
     PayApp,
     drain,

@@ -45,9 +45,9 @@ from server.metering.models import (
 )
 from server.metering.models import Reading as StoredReading
 from server.metering.reading import Reading
-from server.metering.services import commands
-from server.metering.services import reading_store as store
-from server.metering.services.readings import IncomingReading, PendingBill, ingest, spec_of
+from server.metering.service import commands
+from server.metering.service import reading_store as store
+from server.metering.service.readings import IncomingReading, PendingBill, ingest, spec_of
 
 # What the caller may say about the new meter; the rest is the old meter's.
 NEW_METER_FIELDS = frozenset(

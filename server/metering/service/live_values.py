@@ -28,7 +28,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from server.ledger.sql import Col, is_pg, q
 from server.metering.models import LiveValues
-from server.metering.services.readings import IncomingReading
+from server.metering.service.readings import IncomingReading
 from server.metering.vocabulary import Instant, RelayState
 
 INSTANT = ("voltage", "current", "power", "power_factor")

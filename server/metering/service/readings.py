@@ -39,9 +39,9 @@ from server.audit.service import Entry, record_many
 from server.metering import ingest as rules
 from server.metering.models import BillingStatus, Meter, MeterBilling, ReadingSource
 from server.metering.reading import Reading
-from server.metering.services import daily_usage
-from server.metering.services import reading_store as store
-from server.metering.services.reading_store import MeterState
+from server.metering.service import daily_usage
+from server.metering.service import reading_store as store
+from server.metering.service.reading_store import MeterState
 from server.metering.vocabulary import Instant, MoneyRegister, RelayState
 
 ACTOR = "system:collector"

@@ -26,13 +26,13 @@ from server.payments.providers.base import (
     TradeStatus,
     VerifiedNotification,
 )
-from server.payments.services.orders import (
+from server.payments.service.orders import (
     NOT_READ,
     ORDER_COLUMNS,
     PaidFact,
     credit_in_transaction,
 )
-from server.payments.services.refunds import apply_refund_result
+from server.payments.service.refunds import apply_refund_result
 
 log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -32,7 +32,7 @@ from server.ledger.sql import Col, fetch_records, in_list, insert_rows, is_pg, q
 from server.metering import daily
 from server.metering.models import DailyUsage, Meter
 from server.metering.reading import Reading
-from server.metering.services import reading_store as store
+from server.metering.service import reading_store as store
 
 BANDS = (1, 2, 3, 4, 5)  # band columns band1_e4 … band5_e4; other band numbers are not kept
 

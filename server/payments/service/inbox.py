@@ -37,12 +37,12 @@ from server.payments.providers.base import (
     RejectReason,
     VerifiedNotification,
 )
-from server.payments.services.inbox_store import NotifyResult, handle_verified
-from server.payments.services.quarantine import quarantine
-from server.payments.services.runtime import Payments
+from server.payments.service.inbox_store import NotifyResult, handle_verified
+from server.payments.service.quarantine import quarantine
+from server.payments.service.runtime import Payments
 
 if TYPE_CHECKING:  # only for the annotation; the batcher itself writes through inbox_store
-    from server.payments.services.inbox_batch import InboxBatcher
+    from server.payments.service.inbox_batch import InboxBatcher
 
 
 async def receive_notification(

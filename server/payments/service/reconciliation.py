@@ -23,7 +23,7 @@ from server.payments.models import (
 )
 from server.payments.providers.base import BillRowType, Channel
 from server.payments.reconcile import OurRecord, ReconcileReport, reconcile
-from server.payments.services.runtime import Payments
+from server.payments.service.runtime import Payments
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -36,10 +36,10 @@ from server.ledger.sql import Col, fetch, in_list, insert_rows, is_pg
 from server.metering import alarms
 from server.metering.forecast import DaysLeft, ForecastBasis
 from server.metering.models import CommandOp, MeterBilling
-from server.metering.services import commands
-from server.metering.services.balance import pending_recharges, to_meter_money
-from server.metering.services.config import effective_config, state_from_json, state_to_json
-from server.metering.services.reading_store import as_datetime
+from server.metering.service import commands
+from server.metering.service.balance import pending_recharges, to_meter_money
+from server.metering.service.config import effective_config, state_from_json, state_to_json
+from server.metering.service.reading_store import as_datetime
 from server.metering.vocabulary import RelayState
 
 log = logging.getLogger(__name__)

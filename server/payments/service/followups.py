@@ -25,25 +25,17 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import F
 
+from server.metering.service import WalletCredit, on_wallet_credited, on_wallets_credited
 from server.payments.models import CreditFollowUp
 
 log = logging.getLogger(__name__)
 
 FollowUpHandler = Callable[[int, str, str], Awaitable[None]]
-_warned_missing = False
 CONCURRENCY = 8  # accounts handled at once: enough to hide round trips, few connections
 
 
 async def metering_seam(account_id: int, reason: str, credit_key: str) -> None:
-    """Call server.metering.service.on_wallet_credited if that service exists."""
-    global _warned_missing
-    try:
-        from server.metering.service import on_wallet_credited
-    except ImportError:
-        if not _warned_missing:
-            log.warning("metering service absent: credit follow-ups stay pending")
-            _warned_missing = True
-        raise
+    """Metering's follow-up of one credit (top up a meter-billed meter, alarms)."""
     await on_wallet_credited(account_id, reason=reason, credit_key=credit_key)
 
 
@@ -110,14 +102,6 @@ async def _run_batch(items: Sequence[CreditFollowUp], handler: FollowUpHandler |
 
 async def _metering_batch(by_account: dict[int, list[CreditFollowUp]]) -> dict[int, Exception]:
     """One `on_wallets_credited` call for the batch; an error there fails every account."""
-    global _warned_missing
-    try:
-        from server.metering.service import WalletCredit, on_wallets_credited
-    except ImportError as exc:
-        if not _warned_missing:
-            log.warning("metering service absent: credit follow-ups stay pending")
-            _warned_missing = True
-        return dict.fromkeys(by_account, exc)
     credits = [WalletCredit(a, g[-1].reason, g[-1].credit_key) for a, g in by_account.items()]
     try:
         return await on_wallets_credited(credits)

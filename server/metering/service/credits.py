@@ -1,16 +1,4 @@
-"""Metering use cases other contexts call. The work lives in `server.metering.services.*`.
-
-    queue_command(meter_id, op, params, *, actor, reason, batch_id=None, key=None)
-    read_now(meter_id, *, actor)                                          点抄
-    on_wallet_credited(account_id, *, reason, credit_key=None)            after a recharge
-    on_wallets_credited(credits, *, now) -> failed                       the same, batched
-    evaluate_accounts(account_ids, *, now)                                alarms + relay
-    ingest(items, *, now)                                                 readings
-    replace_meter(old_meter_id, *, new_meter, old_final_reading,          换表
-                  new_first_reading, actor, at)
-
-Both `ingest` and `replace_meter` leave billable deltas `pending`: billing prices them
-(`server.billing.pipeline.process_readings` / `process_replacement` run the whole round).
+"""After a recharge: top up meter-billed meters (表端计费) and re-evaluate alarms; 点抄.
 
 `on_wallet_credited` is safe to call twice for one credit: with `credit_key` the recharge
 command is keyed on it; without, the amount sent to a meter-billed meter comes from the wallet
@@ -33,25 +21,9 @@ from server.accounts.models import Account
 from server.core.errors import NotFound
 from server.ledger.sql import fetch, in_list
 from server.metering.models import CommandOp, Meter, MeterBilling, MeterCommand, MeterStatus
-from server.metering.services.alarm_service import evaluate_accounts
-from server.metering.services.balance import meter_money
-from server.metering.services.commands import queue_command
-from server.metering.services.readings import IncomingReading, IngestReport, ingest
-from server.metering.services.replacement import MeterReplaced, replace_meter
-
-__all__ = [
-    "IncomingReading",
-    "IngestReport",
-    "MeterReplaced",
-    "WalletCredit",
-    "evaluate_accounts",
-    "ingest",
-    "on_wallet_credited",
-    "on_wallets_credited",
-    "queue_command",
-    "read_now",
-    "replace_meter",
-]
+from server.metering.service.alarm_service import evaluate_accounts
+from server.metering.service.balance import meter_money
+from server.metering.service.commands import queue_command
 
 
 async def read_now(meter_id: int, *, actor: str, now: datetime | None = None) -> MeterCommand:

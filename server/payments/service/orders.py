@@ -32,8 +32,8 @@ from server.payments.models import (
     RechargeOrder,
 )
 from server.payments.providers.base import Channel, CreatedOrder
-from server.payments.services.quarantine import quarantine
-from server.payments.services.runtime import Payments
+from server.payments.service.quarantine import quarantine
+from server.payments.service.runtime import Payments
 
 
 def new_number(prefix: str, now: datetime) -> str:

@@ -14,36 +14,36 @@ Money-moving calls that talk to a platform (refunds, order creation) must run ou
 caller's transaction: the platform may notify us before the caller would commit.
 """
 
-from server.payments.services.counter import (
+from server.payments.service.counter import (
     approve_adjustment,
     counter_key,
     record_counter_payment,
     reject_adjustment,
     request_adjustment,
 )
-from server.payments.services.followups import (
+from server.payments.service.followups import (
     metering_seam,
     run_followup,
     run_followups,
     run_pending_followups,
 )
-from server.payments.services.inbox import receive_notification
-from server.payments.services.inbox_store import NotifyResult
-from server.payments.services.orders import (
+from server.payments.service.inbox import receive_notification
+from server.payments.service.inbox_store import NotifyResult
+from server.payments.service.orders import (
     CreditResult,
     close_order,
     create_recharge_order,
     credit_key,
     credit_order,
 )
-from server.payments.services.quarantine import (
+from server.payments.service.quarantine import (
     list_quarantine,
     quarantine,
     reason_text,
     resolve_quarantine,
 )
-from server.payments.services.reconciliation import reconcile_day, reconcile_yesterday
-from server.payments.services.refunds import (
+from server.payments.service.reconciliation import reconcile_day, reconcile_yesterday
+from server.payments.service.refunds import (
     apply_refund_result,
     approve_refund,
     hold_key,
@@ -51,7 +51,7 @@ from server.payments.services.refunds import (
     request_refund,
     send_refund,
 )
-from server.payments.services.runtime import Payments, build_payments
+from server.payments.service.runtime import Payments, build_payments
 
 __all__ = [
     "CreditResult",

@@ -40,9 +40,9 @@ from server.payments.models import (
 )
 from server.payments.providers.base import Channel, ProviderError
 from server.payments.providers.base import RefundStatus as PlatformRefund
-from server.payments.services.orders import new_number
-from server.payments.services.quarantine import quarantine
-from server.payments.services.runtime import Payments
+from server.payments.service.orders import new_number
+from server.payments.service.quarantine import quarantine
+from server.payments.service.runtime import Payments
 
 log = logging.getLogger(__name__)
 SYSTEM = "system:refunds"

@@ -46,7 +46,7 @@ from server.ledger.posting import recharge_posting
 from server.ledger.sql import fetch, is_pg, padded, typed_params, values_list
 from server.payments.models import EventOutcome, OrderStatus
 from server.payments.providers.base import VerifiedNotification
-from server.payments.services.inbox_store import (
+from server.payments.service.inbox_store import (
     NotifyResult,
     event_params,
     existing_event,
@@ -56,7 +56,7 @@ from server.payments.services.inbox_store import (
     is_paid,
     paid_time,
 )
-from server.payments.services.orders import CHANNEL_NAMES, PaidFact, credit_entry, credit_key
+from server.payments.service.orders import CHANNEL_NAMES, PaidFact, credit_entry, credit_key
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,0 @@
-"""Metering services (use cases over the database); `server.metering.service` is the facade."""
