@@ -133,7 +133,7 @@ class _Plan:
             for code, amount in p.legs:
                 if not code.startswith("wallet:"):
                     continue
-                wid = int(code[7:])  # posting.wallet_id, inline: thousands of legs per batch
+                wid = int(code[7:])  # "wallet:<account id>" (`posting.wallet`), checked before
                 running = total[wid] = total.get(wid, 0) + amount
                 if must_be_open:
                     need_open.add(wid)
