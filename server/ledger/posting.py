@@ -146,11 +146,6 @@ def _is_wallet(code: str) -> bool:
     return code.startswith("wallet:") and code[7:].isdigit()
 
 
-def wallet_id(code: str) -> int | None:
-    """The tenant account id of a wallet code, else None."""
-    return int(code[7:]) if code.startswith("wallet:") else None
-
-
 def check_amount(amount_fen: int) -> int:
     """A positive whole number of fen (bool and Decimal are refused: no implicit rounding)."""
     if type(amount_fen) is not int or amount_fen <= 0:

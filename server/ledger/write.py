@@ -133,7 +133,7 @@ class _Plan:
             for code, amount in p.legs:
                 if not code.startswith("wallet:"):
                     continue
-                wid = int(code[7:])  # posting.wallet_id, inline: thousands of legs per batch
+                wid = int(code[7:])  # "wallet:<account id>" (`posting.wallet`), checked before
                 running = total[wid] = total.get(wid, 0) + amount
                 if must_be_open:
                     need_open.add(wid)
@@ -240,8 +240,8 @@ async def _update_accounts(
                 found[row[0]] = balance
         return found
     cols, values, sets = list(_WALLET_COLS), list(rows), []
-    for g, group in enumerate(columns.groups if columns else ()):
-        chosen = list(map(columns.values[g].get, rows[0]))  # type: ignore[union-attr]
+    for g, (group, by_account) in enumerate(_groups(columns)):
+        chosen = list(map(by_account.get, rows[0]))
         cols.append(Col(f"s{g}", "bool"))
         values.append([v is not None for v in chosen])
         for j, col in enumerate(group):
@@ -261,15 +261,19 @@ async def _update_accounts(
     return dict(zip(updated["ids"] or (), updated["balances"] or (), strict=True))
 
 
+def _groups(columns: RowColumns | None) -> list[tuple[tuple[Col, ...], Mapping[int, Any]]]:
+    """A caller's column groups, each with its values by account."""
+    return list(zip(columns.groups, columns.values, strict=True)) if columns else []
+
+
 async def _update_one(
     conn: BaseDBAsyncClient, row: tuple[Any, ...], columns: RowColumns | None
 ) -> int | None:
     """SQLite: one account row; its new balance, or None when it refused."""
     account_id, delta, lowest, need_open = row
     sets, params = "", [delta, account_id, need_open, lowest]
-    for group, chosen in zip(*((columns.groups, columns.values) if columns else ((), ())),
-                             strict=True):  # fmt: skip
-        values = chosen.get(account_id)
+    for group, by_account in _groups(columns):
+        values = by_account.get(account_id)
         if values is None:
             continue
         for col, value in zip(group, values, strict=True):
