@@ -169,12 +169,14 @@ def _label_json(label: str) -> str:
 def lines_json(lines: Sequence[PriceLine]) -> str:
     """A bill's lines as stored, `[[label, quantity, unit price, amount], …]`: the text
     `json.dumps(…, ensure_ascii=False, separators=(",", ":"))` gives, built directly (a few
-    labels repeat across thousands of rows; a Decimal's text never needs escaping)."""
+    labels repeat across thousands of rows; a Decimal's text never needs escaping; `!s`: str()
+    is a third of the cost of the format() a bare f-string field calls)."""
     if len(lines) == 1:  # most bills: one band, or a flat price
         (ln,) = lines
-        return f'[[{_label_json(ln.label)},"{ln.quantity}","{ln.unit_price}","{ln.amount}"]]'
+        return f'[[{_label_json(ln.label)},"{ln.quantity!s}","{ln.unit_price!s}","{ln.amount!s}"]]'
     parts = [
-        f'[{_label_json(ln.label)},"{ln.quantity}","{ln.unit_price}","{ln.amount}"]' for ln in lines
+        f'[{_label_json(ln.label)},"{ln.quantity!s}","{ln.unit_price!s}","{ln.amount!s}"]'
+        for ln in lines
     ]
     return f"[{','.join(parts)}]"
 
@@ -207,7 +209,7 @@ async def write_charges(
         totals[account] = totals.get(account, 0) + fen
         if fen:  # arrears allowed: consumption already used is never lost
             legs = posting.charge_legs(account, _CHARGE_TYPES[kind], fen)
-            memo = f"{'电' if kind == 'electricity' else '水'}费 {bill.quantity}"
+            memo = f"{'电' if kind == 'electricity' else '水'}费 {bill.quantity!s}"
             key = usage_key(it.meter_id, it.curr.taken_at)
             postings.append(Posting(key, charge, legs, memo, actor, None, True))
     written = await post_batch(postings, columns=_state_columns(billed))
