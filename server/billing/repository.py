@@ -18,13 +18,14 @@ from typing import Any, NamedTuple
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from server.billing.round import Bill, BillLine
+from server.billing.round import Bill
 from server.billing.usage import BillingState
 from server.ledger import RowColumns, post_batch, posting
 from server.ledger.posting import ChargeType, Posting, TxKind
 from server.ledger.sql import Col, copy_rows, fetch_records, in_list, insert_rows, is_pg, now
 from server.metering.models import MeterBilling
 from server.tariffs.models import TariffKind
+from server.tariffs.pricing import PriceLine
 
 ZERO = Decimal(0)
 
@@ -165,16 +166,17 @@ def _label_json(label: str) -> str:
     return json.dumps(label, ensure_ascii=False)
 
 
-def lines_json(lines: Sequence[BillLine]) -> str:
-    """The bill lines (label, quantity, unit price, amount) as stored,
-    `[[label, quantity, unit price, amount], …]`: the text
+def lines_json(lines: Sequence[PriceLine]) -> str:
+    """A bill's lines as stored, `[[label, quantity, unit price, amount], …]`: the text
     `json.dumps(…, ensure_ascii=False, separators=(",", ":"))` gives, built directly (a few
-    labels repeat across thousands of rows; a Decimal's text never needs escaping)."""
+    labels repeat across thousands of rows; a Decimal's text never needs escaping; `!s`: str()
+    is a third of the cost of the format() a bare f-string field calls)."""
     if len(lines) == 1:  # most bills: one band, or a flat price
-        ((label, q, price, amount),) = lines
-        return f'[[{_label_json(label)},"{q}","{price}","{amount}"]]'
+        (ln,) = lines
+        return f'[[{_label_json(ln.label)},"{ln.quantity!s}","{ln.unit_price!s}","{ln.amount!s}"]]'
     parts = [
-        f'[{_label_json(label)},"{q}","{price}","{amount}"]' for label, q, price, amount in lines
+        f'[{_label_json(ln.label)},"{ln.quantity!s}","{ln.unit_price!s}","{ln.amount!s}"]'
+        for ln in lines
     ]
     return f"[{','.join(parts)}]"
 
@@ -207,7 +209,7 @@ async def write_charges(
         totals[account] = totals.get(account, 0) + fen
         if fen:  # arrears allowed: consumption already used is never lost
             legs = posting.charge_legs(account, _CHARGE_TYPES[kind], fen)
-            memo = f"{'电' if kind == 'electricity' else '水'}费 {bill.quantity}"
+            memo = f"{'电' if kind == 'electricity' else '水'}费 {bill.quantity!s}"
             key = usage_key(it.meter_id, it.curr.taken_at)
             postings.append(Posting(key, charge, legs, memo, actor, None, True))
     written = await post_batch(postings, columns=_state_columns(billed))

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from operator import attrgetter
 from typing import NamedTuple
 
 from server.billing.usage import (
@@ -33,20 +32,20 @@ from server.billing.usage import (
 from server.core.errors import ShuidianError
 from server.tariffs.calendar import HolidayRule
 from server.tariffs.plans import FlatPlan, TouPlan
-from server.tariffs.pricing import exact, price_energy, untiered_energy
+from server.tariffs.pricing import PriceLine, exact, price_energy, untiered_energy
 
-BillLine = tuple[str, Decimal, Decimal, Decimal]  # label, quantity, unit price, amount (yuan)
 _NEW_ACCOUNT = BillingState()
 
 
 class Bill(NamedTuple):
     """A billed pair as the service stores it: the fen to deduct now, the quantity and exact
-    yuan priced (as in `UsageCharge`), and the bill lines."""
+    yuan priced (as in `UsageCharge`), and the price's lines (the store reads their label,
+    quantity, unit price and amount)."""
 
     deduct_fen: int
     quantity: Decimal
     exact_yuan: Decimal
-    lines: tuple[BillLine, ...]
+    lines: tuple[PriceLine, ...]
 
 
 def bill_round(
@@ -81,10 +80,8 @@ def bill_round(
                 results.append(error)
                 continue
             current[request.account] = after
-            lines = tuple(map(_bill_line, price.lines))
-            results.append(Bill(deduct, price.quantity, price.total, lines))
+            results.append(Bill(deduct, price.quantity, price.total, price.lines))
     return results, current
 
 
 _UNSEEN: object = object()
-_bill_line = attrgetter("label", "quantity", "unit_price", "amount")  # a PriceLine's BillLine

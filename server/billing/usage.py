@@ -186,14 +186,15 @@ def usage_between(
     try:  # each register by `advance`, in the exact context
         total = advance(prev.total, curr.total, register_max)
         bands: dict[Band, Decimal] = {}
-        if prev.bands and curr.bands:
-            if prev.bands.keys() != curr.bands.keys():
+        before, after = prev.bands, curr.bands
+        if before and after:
+            if before.keys() != after.keys():
                 raise BandRegistersMismatch("两次读数的分时寄存器不一致")
-            for number, value in curr.bands.items():
+            for number, value in after.items():
                 band = _BANDS.get(number)  # a dict lookup: Band(number) costs a microsecond
                 if band is None:
                     raise BandRegistersMismatch("分时寄存器编号必须是1到5", band=number)
-                delta = advance(prev.bands[number], value, register_max)
+                delta = advance(before[number], value, register_max)
                 bands[band] = delta if times is None else delta * times
     except RegisterWentBack as fell:
         raise _went_back(fell) from None

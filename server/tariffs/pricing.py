@@ -300,17 +300,18 @@ def _price_tou(plan: TouPlan, bands: Mapping[Band, Decimal]) -> PriceResult:
     """A line per band with use, at the band's price, in band order (尖 first)."""
     lines = []
     quantity = total = ZERO
+    prices, unit = plan.prices, plan.unit
     for band in sorted(bands):
         q = bands[band]
         quantity += q
         if q == ZERO:
             continue
-        price = plan.prices.get(band)
+        price = prices.get(band)
         if price is None:
             raise InvalidUsage(f"电表记录了“{band.label}”时段用量，但价格方案没有该时段", band=band)
-        line = _line(LineKind.ENERGY, _BAND_LABELS[band], q, plan.unit, price, band)
-        lines.append(line)
-        total += line.amount
+        amount = q * price
+        lines.append(PriceLine(LineKind.ENERGY, _BAND_LABELS[band], q, unit, price, amount, band))
+        total += amount
     return PriceResult(tuple(lines), total, quantity)
 
 

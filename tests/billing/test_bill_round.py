@@ -19,6 +19,7 @@ from server.billing.usage import BillingRequest, BillingState, UsageCharge, bill
 from server.core.errors import ShuidianError
 from server.metering.reading import Reading
 from server.tariffs import LOCAL_TZ, Band, FlatPlan, PlanVersion, Season, Tariff, TouPlan, Unit
+from server.tariffs.pricing import LineKind, PriceLine
 from tests.billing.test_pricing_fast_path import T0, _day, quantities, tariffs
 
 
@@ -134,7 +135,9 @@ def _general(result: UsageCharge | ShuidianError) -> tuple[object, ...]:
 def _lean(result: Bill | ShuidianError) -> tuple[object, ...]:
     if isinstance(result, ShuidianError):
         return (type(result), str(result))
-    lines = tuple((label, _d(q), _d(p), _d(a)) for label, q, p, a in result.lines)
+    lines = tuple(
+        (ln.label, _d(ln.quantity), _d(ln.unit_price), _d(ln.amount)) for ln in result.lines
+    )
     return (result.deduct_fen, _d(result.quantity), _d(result.exact_yuan), lines)
 
 
@@ -189,7 +192,17 @@ def test_a_round_of_a_tou_shop_and_a_water_meter() -> None:
         deduct_fen=56,
         quantity=Decimal("0.5"),
         exact_yuan=Decimal("0.560180"),
-        lines=(("峰时段电量", Decimal("0.5"), Decimal("1.12036"), Decimal("0.560180")),),
+        lines=(
+            PriceLine(
+                LineKind.ENERGY,
+                "峰时段电量",
+                Decimal("0.5"),
+                Unit.KWH,
+                Decimal("1.12036"),
+                Decimal("0.560180"),
+                Band.PEAK,
+            ),
+        ),
     )
     assert states["shop"] == BillingState(Decimal("0.5180"), None, Decimal(0))
     # 0.25 m³ × ¥3.45 = ¥0.8625 = 86 fen, 0.25 carried.
@@ -197,6 +210,15 @@ def test_a_round_of_a_tou_shop_and_a_water_meter() -> None:
         deduct_fen=86,
         quantity=Decimal("0.25"),
         exact_yuan=Decimal("0.8625"),
-        lines=(("用水量", Decimal("0.25"), Decimal("3.45"), Decimal("0.8625")),),
+        lines=(
+            PriceLine(
+                LineKind.ENERGY,
+                "用水量",
+                Decimal("0.25"),
+                Unit.M3,
+                Decimal("3.45"),
+                Decimal("0.8625"),
+            ),
+        ),
     )
     assert states["flat"].carry_fen == Decimal("0.25")
