@@ -66,17 +66,39 @@ class Account(Model):
         unique_together = (("site", "number"),)
 
 
+class TenantApp(StrEnum):
+    """Which WeChat app an openid belongs to: openids are per app, unionids across them."""
+
+    MINIAPP = "miniapp"  # 小程序
+    OFFICIAL = "official"  # 公众号 (the chatbot, the H5 recharge page)
+
+
 class TenantIdentity(Model):
-    """A WeChat user (mini-program openid, optional unionid across the official account)."""
+    """A WeChat user of one of our apps: (app, openid), with the unionid when WeChat gives it,
+    so the official account's chatbot can recognise the same person later."""
 
     id = fields.IntField(primary_key=True)
-    openid = fields.CharField(max_length=64, unique=True)
+    app = fields.CharEnumField(TenantApp, max_length=10, default=TenantApp.MINIAPP)
+    openid = fields.CharField(max_length=64)
     unionid = fields.CharField(max_length=64, null=True, db_index=True)
     nickname = fields.CharField(max_length=64, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
+    last_login_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "tenant_identity"
+        unique_together = (("app", "openid"),)
+
+
+class BindingRole(StrEnum):
+    OWNER = "owner"  # 户主: recharges, binds others
+    ACCOUNTANT = "accountant"  # 财务: recharges, sees records
+
+
+class BindingVia(StrEnum):
+    SMS = "sms"  # site + account number + a code sent to the phone on file
+    QR = "qr"  # a signed, one-use code staff generated
+    STAFF = "staff"  # bound by staff in the admin
 
 
 class AccountBinding(Model):
@@ -89,8 +111,74 @@ class AccountBinding(Model):
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="bindings", on_delete=fields.CASCADE
     )
+    role = fields.CharEnumField(BindingRole, max_length=10, default=BindingRole.OWNER)
+    via = fields.CharEnumField(BindingVia, max_length=10, default=BindingVia.STAFF)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "account_binding"
         unique_together = (("identity", "account"),)
+
+
+class BindingCode(Model):
+    """An SMS code sent to bind `identity` to `account` (the phone on file). Only the code's
+    hash is stored. Rows are also the send log the rate limits count (per phone, per user)."""
+
+    id = fields.IntField(primary_key=True)
+    identity: fields.ForeignKeyRelation[TenantIdentity] = fields.ForeignKeyField(
+        "models.TenantIdentity", related_name="binding_codes", on_delete=fields.CASCADE
+    )
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="binding_codes", on_delete=fields.CASCADE
+    )
+    phone = fields.CharField(max_length=20, db_index=True)
+    code_hash = fields.CharField(max_length=64)
+    tries = fields.IntField(default=0)
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "binding_code"
+
+
+class BindingTicket(Model):
+    """A QR code staff generated for one account: the QR carries a signed token naming this
+    row's `nonce`; it binds once (`used_at`), before `expires_at`."""
+
+    id = fields.IntField(primary_key=True)
+    nonce = fields.CharField(max_length=32, unique=True)
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="binding_tickets", on_delete=fields.CASCADE
+    )
+    role = fields.CharEnumField(BindingRole, max_length=10, default=BindingRole.OWNER)
+    expires_at = fields.DatetimeField()
+    created_by = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    used_at = fields.DatetimeField(null=True)
+    used_by: fields.ForeignKeyNullableRelation[TenantIdentity] = fields.ForeignKeyField(
+        "models.TenantIdentity",
+        related_name="used_tickets",
+        on_delete=fields.SET_NULL,
+        null=True,
+    )
+
+    class Meta:
+        table = "binding_ticket"
+
+
+class SubscribeGrant(Model):
+    """WeChat subscribe-message grants are one-time: each "allow" the user taps is one message
+    we may send with that template. `remaining` counts them; the notifier spends one a message."""
+
+    id = fields.IntField(primary_key=True)
+    identity: fields.ForeignKeyRelation[TenantIdentity] = fields.ForeignKeyField(
+        "models.TenantIdentity", related_name="subscribe_grants", on_delete=fields.CASCADE
+    )
+    template_id = fields.CharField(max_length=64)
+    remaining = fields.IntField(default=0)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "subscribe_grant"
+        unique_together = (("identity", "template_id"),)

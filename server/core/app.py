@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 # that does not resolve stops the start-up (a typo must not silently drop an API).
 BLUEPRINT_MODULES = [
     "server.payments.routes",
+    "server.accounts.routes.auth",
+    "server.accounts.routes.tenant",
 ]
 
 
@@ -39,7 +41,6 @@ def create_app(settings: Settings, *, name: str = "shuidian", manage_db: bool = 
     app.ctx.settings = settings
     app.ctx.redis = None
 
-    _register_blueprints(app)
     app.error_handler.add(ShuidianError, _render_error)
     app.error_handler.add(Exception, _render_unexpected)
 
@@ -56,6 +57,10 @@ def create_app(settings: Settings, *, name: str = "shuidian", manage_db: bool = 
         if manage_db:
             await close_db()
 
+    # After the listeners above: the blueprints' start-up runs with the database and Redis
+    # ready, and their shut-down before these close them (Sanic runs stop listeners in
+    # reverse order).
+    _register_blueprints(app)
     _add_edges(app, settings)
     return app
 

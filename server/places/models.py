@@ -10,6 +10,10 @@ from tortoise import fields
 from tortoise.models import Model
 
 
+def default_recharge_choices() -> list[int]:
+    return [5_000, 10_000, 20_000, 50_000, 100_000]  # ¥50, ¥100, ¥200, ¥500, ¥1,000
+
+
 class Organisation(Model):
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=100, unique=True)
@@ -27,6 +31,13 @@ class Site(Model):
     name = fields.CharField(max_length=100)
     address = fields.CharField(max_length=200, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
+    # What the tenant's recharge page offers (fen): the choices, and the custom amount's limits
+    # (inside the platform's own, SHUIDIAN_PAY_MIN/MAX_RECHARGE_FEN). Alipay on the H5 page
+    # only where the site enables it.
+    recharge_choices_fen = fields.JSONField(default=default_recharge_choices)
+    recharge_min_fen = fields.BigIntField(default=1_000)
+    recharge_max_fen = fields.BigIntField(default=1_000_000)
+    alipay_enabled = fields.BooleanField(default=False)
 
     class Meta:
         table = "site"
