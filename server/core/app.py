@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 BLUEPRINT_MODULES = [
     "server.payments.routes",
     "server.accounts.routes.auth",
-    "server.accounts.routes.tenant",
+    "server.tenant.routes.accounts",
+    "server.tenant.routes.binding",
 ]
 
 

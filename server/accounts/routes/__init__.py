@@ -1,2 +1,2 @@
-"""The tenant API (/api/v1, JSON for the mini-program): `auth` (login, binding, the tenant's
-own settings) and `tenant` (the accounts bound to the tenant). `guard` authenticates."""
+"""The tenant API's login and logout (`auth`) and the bearer guard (`guard`); what a tenant
+sees and binding live in server.tenant.routes, above the contexts it composes."""
