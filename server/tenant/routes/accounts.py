@@ -9,8 +9,8 @@ from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
 from server.accounts.routes.guard import tenant_of, tenant_required
-from server.tenant.schemas.accounts import AccountList, AccountSummary, ErrorOut
-from server.tenant.service import views
+from server.tenant.schemas.accounts import AccountDetail, AccountList, ErrorOut
+from server.tenant.service import detail, views
 
 bp = Blueprint("tenant_accounts")
 
@@ -29,9 +29,9 @@ async def accounts(request: Request) -> HTTPResponse:
 
 @bp.get("/api/v1/accounts/<account_id:int>")
 @openapi.summary("账户详情")
-@openapi.response(200, {_JSON: AccountSummary}, "账户详情")
+@openapi.response(200, {_JSON: AccountDetail}, "账户详情")
 @openapi.response(401, {_JSON: ErrorOut}, "未登录")
 @openapi.response(404, {_JSON: ErrorOut}, "账户不存在（或未绑定）")
 @tenant_required
 async def account(request: Request, account_id: int) -> HTTPResponse:
-    return json(await views.account_summary(tenant_of(request).identity_id, account_id))
+    return json(await detail.account_detail(tenant_of(request).identity_id, account_id))
