@@ -9,8 +9,15 @@ from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
 from server.accounts.routes.guard import tenant_of, tenant_required
-from server.tenant.schemas.accounts import AccountDetail, AccountList, ErrorOut
-from server.tenant.service import detail, views
+from server.tenant.schemas import query_params
+from server.tenant.schemas.accounts import (
+    AccountDetail,
+    AccountList,
+    ErrorOut,
+    UsageOut,
+    UsageQuery,
+)
+from server.tenant.service import detail, usage, views
 
 bp = Blueprint("tenant_accounts")
 
@@ -35,3 +42,20 @@ async def accounts(request: Request) -> HTTPResponse:
 @tenant_required
 async def account(request: Request, account_id: int) -> HTTPResponse:
     return json(await detail.account_detail(tenant_of(request).identity_id, account_id))
+
+
+@bp.get("/api/v1/accounts/<account_id:int>/meters/<meter_id:int>/usage")
+@openapi.summary("用量（按日/按月）")
+@openapi.parameter("by", str, "query", description="day | month")
+@openapi.parameter("start", str, "query", description="YYYY-MM-DD")
+@openapi.parameter("end", str, "query", description="YYYY-MM-DD")
+@openapi.response(200, {_JSON: UsageOut}, "用量")
+@openapi.response(401, {_JSON: ErrorOut}, "未登录")
+@openapi.response(404, {_JSON: ErrorOut}, "账户或表计不存在")
+@openapi.response(422, {_JSON: ErrorOut}, "参数不合法（detail.field）")
+@tenant_required
+async def meter_usage(request: Request, account_id: int, meter_id: int) -> HTTPResponse:
+    asked = query_params(request, UsageQuery)
+    span = usage.period(asked.by, asked.start, asked.end)
+    identity = tenant_of(request).identity_id
+    return json(await usage.meter_usage(identity, account_id, meter_id, span))

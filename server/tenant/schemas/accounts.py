@@ -3,9 +3,12 @@ declares them; the contract is docs/tenant-api.md."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from server.tenant.schemas import Body
 
 
 class SiteRef(BaseModel):
@@ -78,3 +81,32 @@ class AccountDetail(AccountSummary):
     days_left: float | None = Field(description="预计可用天数；无用量历史时为 null")
     today: TodayUse
     meters: list[MeterOut]
+
+
+class UsageQuery(Body):
+    by: Literal["day", "month"] = "day"
+    start: date | None = Field(default=None, description="YYYY-MM-DD；默认近 30 天 / 12 个月")
+    end: date | None = Field(default=None, description="YYYY-MM-DD；默认今天")
+
+
+class UsageBands(BaseModel):
+    sharp: str
+    peak: str
+    flat: str
+    valley: str
+    deep_valley: str | None = None
+
+
+class UsageItem(BaseModel):
+    period: str = Field(examples=["2026-12-01", "2026-12"])
+    quantity: str = Field(examples=["12.3400"])
+    amount_fen: int | None
+    bands: UsageBands | None
+
+
+class UsageOut(BaseModel):
+    meter_id: int
+    kind: Literal["electricity", "water"]
+    unit: Literal["kWh", "m³"]
+    by: Literal["day", "month"]
+    items: list[UsageItem]
