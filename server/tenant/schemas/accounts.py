@@ -110,3 +110,24 @@ class UsageOut(BaseModel):
     unit: Literal["kWh", "m³"]
     by: Literal["day", "month"]
     items: list[UsageItem]
+
+
+class RecordsQuery(Body):
+    type: Literal["all", "recharge", "deduction", "refund", "fee", "adjustment"] = "all"
+    limit: int = Field(default=20, ge=1, le=50)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class RecordOut(BaseModel):
+    id: str = Field(description="不透明标识")
+    type: Literal["recharge", "deduction", "refund", "fee", "adjustment"]
+    title: str = Field(examples=["微信充值"])
+    amount_fen: int = Field(description="带符号：+ 入账，− 出账")
+    at: str
+    day: str = Field(examples=["2026-12-01"], description="扣费记录：按日汇总的那一天")
+    detail: str
+
+
+class RecordPage(BaseModel):
+    items: list[RecordOut]
+    next_cursor: str | None
