@@ -16,6 +16,7 @@ from server.accounts.models import SubscribeGrant
 from server.core.errors import ValidationFailed
 
 ACCEPT = "accept"
+ERR_MSG = "errMsg"  # wx.requestSubscribeMessage's own status, sent along as is
 RESULTS = {"accept", "reject", "ban", "filter"}
 
 
@@ -42,9 +43,11 @@ async def allowances(identity_id: int, templates: list[SubscribeTemplate]) -> li
 async def record_results(
     identity_id: int, results: dict[str, str], templates: list[SubscribeTemplate]
 ) -> list[Allowance]:
-    """wx.requestSubscribeMessage's answer as is: each `accept` adds one allowance. A template
+    """wx.requestSubscribeMessage's answer as is (its `errMsg` ignored): each `accept` adds one
+    allowance. A template
     id we did not configure is refused (422) and nothing is recorded."""
     known = {t.template_id for t in templates}
+    results = {k: v for k, v in results.items() if k != ERR_MSG}
     for template_id, result in results.items():
         if template_id not in known:
             raise ValidationFailed("不认识的订阅消息模板", field=f"results.{template_id}")
