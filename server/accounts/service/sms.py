@@ -104,12 +104,16 @@ async def send_code(
     await _check_limits(BindingCode.filter(phone=phone), now, limits)
     await _check_limits(BindingCode.filter(identity_id=identity_id), now, limits)
     code = f"{secrets.randbelow(1_000_000):06d}"
-    await BindingCode.create(
+    row = await BindingCode.create(
         identity_id=identity_id, account_id=account.id, phone=phone,
         code_hash=code_hash(key, identity_id, account.id, code),
         expires_at=now + timedelta(seconds=limits.sms_code_ttl_s), created_at=now,
     )  # fmt: skip
-    await sender.send_code(phone, code, minutes=limits.sms_code_ttl_s // 60)
+    try:
+        await sender.send_code(phone, code, minutes=limits.sms_code_ttl_s // 60)
+    except SmsUnavailable:  # nothing was sent: it counts against no limit
+        await row.delete()
+        raise
     return CodeSent(mask(phone), limits.sms_code_ttl_s, limits.sms_resend_s)
 
 
