@@ -65,7 +65,7 @@ async def test_two_scans_at_once_bind_once(tenant_app: PayApp) -> None:
 async def test_expired_ticket(tenant_app: PayApp) -> None:
     account = await create_account()
     token = await ticket_for(
-        tenant_app, account.id, hours=1, now=datetime.now(UTC) - timedelta(hours=2)
+        tenant_app, account, hours=1, now=datetime.now(UTC) - timedelta(hours=2)
     )
     answer = await scan(await login(tenant_app), token)
     assert (answer["status"], answer["error"]) == (400, "ticket_expired")
