@@ -9,8 +9,17 @@ from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
 from server.accounts.routes.guard import tenant_of, tenant_required
-from server.tenant.schemas.accounts import AccountList, AccountSummary, ErrorOut
-from server.tenant.service import views
+from server.tenant.schemas import query_params
+from server.tenant.schemas.accounts import (
+    AccountDetail,
+    AccountList,
+    ErrorOut,
+    RecordPage,
+    RecordsQuery,
+    UsageOut,
+    UsageQuery,
+)
+from server.tenant.service import detail, records, usage, views
 
 bp = Blueprint("tenant_accounts")
 
@@ -29,9 +38,45 @@ async def accounts(request: Request) -> HTTPResponse:
 
 @bp.get("/api/v1/accounts/<account_id:int>")
 @openapi.summary("账户详情")
-@openapi.response(200, {_JSON: AccountSummary}, "账户详情")
+@openapi.response(200, {_JSON: AccountDetail}, "账户详情")
 @openapi.response(401, {_JSON: ErrorOut}, "未登录")
 @openapi.response(404, {_JSON: ErrorOut}, "账户不存在（或未绑定）")
 @tenant_required
 async def account(request: Request, account_id: int) -> HTTPResponse:
-    return json(await views.account_summary(tenant_of(request).identity_id, account_id))
+    return json(await detail.account_detail(tenant_of(request).identity_id, account_id))
+
+
+@bp.get("/api/v1/accounts/<account_id:int>/meters/<meter_id:int>/usage")
+@openapi.summary("用量（按日/按月）")
+@openapi.parameter("by", str, "query", description="day | month")
+@openapi.parameter("start", str, "query", description="YYYY-MM-DD")
+@openapi.parameter("end", str, "query", description="YYYY-MM-DD")
+@openapi.response(200, {_JSON: UsageOut}, "用量")
+@openapi.response(401, {_JSON: ErrorOut}, "未登录")
+@openapi.response(404, {_JSON: ErrorOut}, "账户或表计不存在")
+@openapi.response(422, {_JSON: ErrorOut}, "参数不合法（detail.field）")
+@tenant_required
+async def meter_usage(request: Request, account_id: int, meter_id: int) -> HTTPResponse:
+    asked = query_params(request, UsageQuery)
+    span = usage.period(asked.by, asked.start, asked.end)
+    identity = tenant_of(request).identity_id
+    return json(await usage.meter_usage(identity, account_id, meter_id, span))
+
+
+@bp.get("/api/v1/accounts/<account_id:int>/records")
+@openapi.summary("交易记录（扣费按日汇总）")
+@openapi.parameter("type", str, "query", description="all|recharge|deduction|refund|fee|adjustment")
+@openapi.parameter("limit", int, "query", description="1–50，默认 20")
+@openapi.parameter("cursor", str, "query", description="上一页的 next_cursor")
+@openapi.response(200, {_JSON: RecordPage}, "记录，新的在前")
+@openapi.response(401, {_JSON: ErrorOut}, "未登录")
+@openapi.response(404, {_JSON: ErrorOut}, "账户不存在")
+@openapi.response(422, {_JSON: ErrorOut}, "参数不合法（detail.field）")
+@tenant_required
+async def account_records(request: Request, account_id: int) -> HTTPResponse:
+    asked = query_params(request, RecordsQuery)
+    cursor = records.decode_cursor(asked.cursor)
+    identity = tenant_of(request).identity_id
+    return json(
+        await records.account_records(identity, account_id, asked.type, asked.limit, cursor)
+    )

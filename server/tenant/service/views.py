@@ -40,30 +40,21 @@ SELECT a.id, a.number, a.tenant_name, a.status, a.billing_mode, a.balance_fen,
 
 async def account_summaries(identity_id: int) -> list[dict[str, Any]]:
     """The caller's bound accounts, in the order they were bound."""
-    rows = await _bound_rows(identity_id, None)
+    rows = await bound_rows(identity_id, None)
     return await _summaries(rows)
 
 
 async def account_summary(identity_id: int, account_id: int) -> dict[str, Any]:
     """One bound account's summary; `NotFound` when it is not bound to the caller."""
-    return (await account_summary_row(identity_id, account_id))[0]
-
-
-async def account_summary_row(
-    identity_id: int, account_id: int
-) -> tuple[dict[str, Any], dict[str, Any], Available]:
-    """The summary, the account's row and its available balance (the detail builds on
-    them); `NotFound` when the account is not bound to the caller."""
-    rows = await _bound_rows(identity_id, account_id)
+    rows = await bound_rows(identity_id, account_id)
     if not rows:
         raise NotFound(NOT_FOUND, account_id=account_id)
-    conn = connections.get("default")
-    meters = await meter_money(conn, [account_id])
-    balance = available(int(rows[0]["balance_fen"]), meters.get(account_id, ()))
-    return summary(rows[0], balance), rows[0], balance
+    return (await _summaries(rows))[0]
 
 
-async def _bound_rows(identity_id: int, account_id: int | None) -> list[dict[str, Any]]:
+async def bound_rows(identity_id: int, account_id: int | None) -> list[dict[str, Any]]:
+    """The caller's bound accounts (or the one `account_id`, if bound) with their binding,
+    site and room: the isolation join every tenant view starts from."""
     conn = connections.get("default")
     if account_id is None:
         return await fetch(conn, _ACCOUNTS.format(extra=""), [identity_id])
