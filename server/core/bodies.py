@@ -30,22 +30,20 @@ def parse_body(request: Request, model: type[In]) -> In:
         raise ValidationFailed("请求体不是有效的 JSON") from exc
     if not isinstance(data, dict):
         raise ValidationFailed("请求体必须是 JSON 对象")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "body"
-        raise ValidationFailed(_message(first), field=field) from exc
+    return _validated(model, data, "body")
 
 
 def query_params(request: Request, model: type[In]) -> In:
     """The query string as `model` (one value per name), or 422 naming the field."""
-    data = {name: values[-1] for name, values in request.args.items()}
+    return _validated(model, {name: values[-1] for name, values in request.args.items()}, "query")
+
+
+def _validated(model: type[In], data: dict[str, Any], where: str) -> In:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "query"
+        field = ".".join(str(part) for part in first["loc"]) or where
         raise ValidationFailed(_message(first), field=field) from exc
 
 

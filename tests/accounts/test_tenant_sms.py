@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.accounts.models import AccountBinding, BindingCode
+from server.accounts.models import Account, AccountBinding, BindingCode
 from server.accounts.service.sms import NoSmsChannel, SandboxSmsSender, mask
 from tests.accounts.tenant_fixtures import (  # noqa: F401  (fixtures)
     Tenant,
@@ -39,6 +39,14 @@ async def verify(tenant: Tenant, site_id: int, number: str, code: str) -> dict:
     return {"status": answer.status_code, **answer.json()}
 
 
+async def code_sent(pay: PayApp, tenant: Tenant, account: Account) -> str:
+    """Send a code for `account` and read it from the sandbox sender."""
+    await send(tenant, account.site_id, account.number)
+    code = sender(pay).last_code(account.phone)
+    assert code is not None
+    return code
+
+
 def wrong(code: str) -> str:
     return f"{(int(code) + 1) % 1_000_000:06d}"
 
@@ -68,9 +76,7 @@ async def test_send_then_verify_binds_as_owner(tenant_app: PayApp) -> None:
 async def test_wrong_code_counts_down_then_too_many_tries(tenant_app: PayApp) -> None:
     account = await create_account(phone=PHONE)
     tenant = await login(tenant_app)
-    await send(tenant, account.site_id, account.number)
-    code = sender(tenant_app).last_code(PHONE)
-    assert code is not None
+    code = await code_sent(tenant_app, tenant, account)
     for left in (4, 3, 2, 1, 0):
         answer = await verify(tenant, account.site_id, account.number, wrong(code))
         assert (answer["status"], answer["error"]) == (400, "code_wrong")
@@ -83,9 +89,7 @@ async def test_wrong_code_counts_down_then_too_many_tries(tenant_app: PayApp) ->
 async def test_parallel_guesses_cannot_exceed_five_tries(tenant_app: PayApp) -> None:
     account = await create_account(phone=PHONE)
     tenant = await login(tenant_app)
-    await send(tenant, account.site_id, account.number)
-    code = sender(tenant_app).last_code(PHONE)
-    assert code is not None
+    code = await code_sent(tenant_app, tenant, account)
     guesses = [f"{(int(code) + n) % 1_000_000:06d}" for n in range(1, 13)]
     answers = await asyncio.gather(
         *(verify(tenant, account.site_id, account.number, g) for g in guesses)
@@ -97,9 +101,7 @@ async def test_parallel_guesses_cannot_exceed_five_tries(tenant_app: PayApp) -> 
 async def test_an_expired_code_is_refused(tenant_app: PayApp) -> None:
     account = await create_account(phone=PHONE)
     tenant = await login(tenant_app)
-    await send(tenant, account.site_id, account.number)
-    code = sender(tenant_app).last_code(PHONE)
-    assert code is not None
+    code = await code_sent(tenant_app, tenant, account)
     await BindingCode.filter(phone=PHONE).update(
         expires_at=datetime.now(UTC) - timedelta(seconds=1)
     )
@@ -120,16 +122,21 @@ async def test_one_send_a_minute_per_phone_and_per_identity(tenant_app: PayApp) 
     assert (await send(other, second.site_id, second.number))["status"] == 200
 
 
+async def sent_earlier(account: Account, hours_ago: int, senders: list[tuple[int, str]]) -> None:
+    """Codes sent `hours_ago`, a minute apart, each by (identity id, phone)."""
+    earlier = datetime.now(UTC) - timedelta(hours=hours_ago)
+    for n, (identity_id, phone) in enumerate(senders):
+        await BindingCode.create(
+            identity_id=identity_id, account_id=account.id, phone=phone, code_hash="x",
+            expires_at=earlier, created_at=earlier + timedelta(minutes=n),
+        )  # fmt: skip
+
+
 async def test_ten_sends_a_day_per_phone(tenant_app: PayApp) -> None:
     account = await create_account(phone=PHONE)
     tenant = await login(tenant_app)
-    earlier = datetime.now(UTC) - timedelta(hours=20)
-    for n in range(10):
-        await BindingCode.create(
-            identity_id=(await login(tenant_app)).identity.id, account_id=account.id,
-            phone=PHONE, code_hash="x", expires_at=earlier,
-            created_at=earlier + timedelta(minutes=n),
-        )  # fmt: skip
+    others = [(await login(tenant_app)).identity.id for _ in range(10)]
+    await sent_earlier(account, 20, [(identity_id, PHONE) for identity_id in others])
     answer = await send(tenant, account.site_id, account.number)
     assert (answer["status"], answer["error"]) == (429, "too_many_codes")
     assert 3 * 3600 < int(answer["detail"]["retry_after"]) <= 4 * 3600 + 60
@@ -138,12 +145,7 @@ async def test_ten_sends_a_day_per_phone(tenant_app: PayApp) -> None:
 async def test_ten_sends_a_day_per_identity(tenant_app: PayApp) -> None:
     account = await create_account(phone=PHONE)
     tenant = await login(tenant_app)
-    earlier = datetime.now(UTC) - timedelta(hours=2)
-    for n in range(10):
-        await BindingCode.create(
-            identity_id=tenant.identity.id, account_id=account.id, phone=f"1390000{n:04d}",
-            code_hash="x", expires_at=earlier, created_at=earlier + timedelta(minutes=n),
-        )  # fmt: skip
+    await sent_earlier(account, 2, [(tenant.identity.id, f"1390000{n:04d}") for n in range(10)])
     answer = await send(tenant, account.site_id, account.number)
     assert (answer["status"], answer["error"]) == (429, "too_many_codes")
 
