@@ -131,3 +131,51 @@ class RecordOut(BaseModel):
 class RecordPage(BaseModel):
     items: list[RecordOut]
     next_cursor: str | None
+
+
+class RechargeOptions(BaseModel):
+    choices_fen: list[int] = Field(examples=[[5000, 10000, 20000]])
+    min_fen: int
+    max_fen: int
+    channels: list[Literal["wechat", "alipay"]]
+
+
+class RechargeIn(Body):
+    amount_fen: int = Field(gt=0, description="充值金额（分）")
+    channel: Literal["wechat", "alipay"] = "wechat"
+
+
+class WechatPay(BaseModel):
+    """wx.requestPayment 的参数（微信支付 v3 JSAPI，已签名）。"""
+
+    appId: str
+    timeStamp: str
+    nonceStr: str
+    package: str = Field(examples=["prepay_id=wx…"])
+    signType: Literal["RSA"]
+    paySign: str
+
+
+class AlipayPay(BaseModel):
+    pay_url: str
+
+
+class RechargeOut(BaseModel):
+    order_no: str
+    amount_fen: int
+    channel: Literal["wechat", "alipay"]
+    status: Literal["created"]
+    expires_at: str
+    pay: WechatPay | AlipayPay
+
+
+class OrderOut(BaseModel):
+    order_no: str
+    account_id: int
+    amount_fen: int
+    channel: Literal["wechat", "alipay"]
+    status: Literal["created", "paid", "closed", "expired", "held"] = Field(
+        description="held：支付通知与订单不符，待人工核查"
+    )
+    paid_at: str | None
+    expires_at: str
