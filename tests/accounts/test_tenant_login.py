@@ -157,3 +157,15 @@ def test_embedded_key_is_made_once_and_shared(settings: Settings) -> None:
     embedded = settings.model_copy(update={"secret_key": ""})
     assert secret_key(embedded) == secret_key(embedded)
     assert len(secret_key(embedded)) >= 32
+
+
+async def test_login_and_logout_with_sessions_in_redis(tenant_app: PayApp, redis: object) -> None:
+    from server.accounts.service.sessions import RedisSessionStore
+
+    tenant_app.app.ctx.tenant_sessions = RedisSessionStore(redis, 3600)
+    token = (await post_login(tenant_app, "demo-redis")).json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=tenant_app.url) as client:
+        assert (await client.get("/api/v1/me", headers=headers)).status_code == 200
+        assert (await client.post("/api/v1/auth/logout", headers=headers)).status_code == 204
+        assert (await client.get("/api/v1/me", headers=headers)).status_code == 401
