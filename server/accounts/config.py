@@ -40,6 +40,8 @@ class TenantSettings(BaseSettings):
     miniapp_secret_file: Path | None = None
     # api.weixin.qq.com; tests point it at a local fake WeChat server.
     wechat_api_base_url: str = "https://api.weixin.qq.com/"
+    # code2Session answers in well under a second; past this the login answers 502.
+    wechat_timeout_s: float = Field(default=5.0, gt=0)
 
     # SMS binding codes: valid this long, this many tries, at most one send a minute and
     # `sms_daily_max` a day, per phone and per identity.
