@@ -106,6 +106,16 @@ async def test_wechat_down_is_502(tenant_app: PayApp) -> None:
     assert answer.json()["error"] == "wechat_unavailable"
 
 
+async def test_wechat_too_slow_is_502(tenant_app: PayApp) -> None:
+    wechat = fake(tenant_app)
+    wechat.delay_s = 3
+    tenant_app.app.ctx.wechat_login = WechatLogin(
+        wechat.appid, wechat.secret, wechat.base_url, timeout_s=0.2
+    )
+    answer = await post_login(tenant_app, "demo-zhang")
+    assert (answer.status_code, answer.json()["error"]) == (502, "wechat_unavailable")
+
+
 async def test_a_missing_code_is_422(tenant_app: PayApp) -> None:
     async with httpx.AsyncClient(base_url=tenant_app.url) as client:
         answer = await client.post("/api/v1/auth/login", json={})
