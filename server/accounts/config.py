@@ -1,8 +1,9 @@
 """Tenant self-service settings (`SHUIDIAN_TENANT_*`): the mini-program's WeChat app, tenant
 sessions, SMS binding codes, subscribe-message templates.
 
-An empty `miniapp_appid` in embedded mode means the demo's sandbox login (see
-`service/login.py`); production refuses to start without the app's id and secret.
+An empty `miniapp_appid` in embedded mode means the demo's sandbox login (the fake WeChat
+API of `sandbox.py`, started by `routes/auth.py`); production refuses to start without the
+app's id and secret (`service/keys.py`).
 """
 
 from __future__ import annotations
