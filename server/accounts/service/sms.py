@@ -43,6 +43,7 @@ from server.accounts.models import (
     TenantIdentity,
 )
 from server.accounts.service.binding import bind, open_account
+from server.accounts.service.keys import derive
 
 log = logging.getLogger(__name__)
 DAY = timedelta(days=1)
@@ -88,8 +89,9 @@ def mask(phone: str) -> str:
 
 
 def code_hash(key: bytes, identity_id: int, account_id: int, code: str) -> str:
+    """HMAC-SHA256 of the code, tied to who may use it for which account."""
     message = f"{identity_id}:{account_id}:{code}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hmac.new(derive(key, "sms-code"), message, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +133,8 @@ async def send_code(
 
 async def _check_limits(sent: QuerySet[BindingCode], now: datetime, limits: TenantSettings) -> None:
     """One send per `sms_resend_s`, `sms_daily_max` per rolling day, in the rows `sent`."""
-    recent = (
-        await sent.filter(created_at__gt=now - DAY)
-        .order_by("-created_at")
-        .values_list(  # type: ignore[attr-defined]
-            "created_at", flat=True
-        )
-    )
+    window = sent.filter(created_at__gt=now - DAY).order_by("-created_at")
+    recent = await window.values_list("created_at", flat=True)
     if recent:
         wait = (recent[0] + timedelta(seconds=limits.sms_resend_s) - now).total_seconds()
         if wait > 0:
