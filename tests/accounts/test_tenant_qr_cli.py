@@ -13,9 +13,9 @@ from PIL import Image
 
 from server.accounts.models import BindingTicket
 from server.core.settings import Settings
-from tests.accounts.tenant_fixtures import login, tenant_app_fixture  # noqa: F401  (fixture)
+from tests.accounts.tenant_fixtures import login
 from tests.factories import create_account, create_site
-from tests.payments.service_fixtures import PayApp
+from tests.payments.service_fixtures import PayApp, pay_app_fixture  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ async def shuidian(settings: Settings, *args: str) -> subprocess.CompletedProces
 
 
 async def test_cli_qr_card_binds_as_accountant(
-    tenant_app: PayApp, settings: Settings, tmp_path: Path
+    pay_app: PayApp, settings: Settings, tmp_path: Path
 ) -> None:
     site = await create_site(name="星河产业园")
     account = await create_account(site=site, number="A-0101", tenant_name="张记餐饮")
@@ -44,7 +44,7 @@ async def test_cli_qr_card_binds_as_accountant(
     token = done.stdout.split("ticket: ", 1)[1].strip()
     ticket = await BindingTicket.get(account_id=account.id)
     assert ticket.created_by.startswith("cli:")
-    tenant = await login(tenant_app)
+    tenant = await login(pay_app)
     bound = await tenant.post("/api/v1/bind/qr", json={"ticket": token})
     assert bound.status_code == 200, bound.text
     assert bound.json()["account"]["role"] == "accountant"
