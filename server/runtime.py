@@ -121,7 +121,7 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
                 cjt188_port=0,
             )
         )
-        endpoints = await sim.start()
+        sim_endpoints = await sim.start()
         now = datetime.now(UTC)
         summary = await seed_park(sim.park.meters.values(), sim.directory, now=now)
         await seed_money(summary.site_id, now=now)
@@ -147,7 +147,8 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
         await asyncio.sleep(0.2)
         if web.done():
             web.result()  # raise the web server's start-up error (port in use …)
-        _print_banner(settings, endpoints, summary, [t.get_name() for t in tasks], tenants)
+        endpoints = {"WeChat Pay sandbox": f"{pay.sandbox.wechat.base_url}/sandbox/pay/<order_no>"}
+        _print_banner(settings, endpoints | sim_endpoints, summary, tasks, tenants)
         await stop.wait()
     finally:
         stop.set()
@@ -222,7 +223,7 @@ def _print_banner(
     settings: Settings,
     endpoints: dict[str, str],
     summary: Any,
-    tasks: list[str],
+    tasks: list[asyncio.Task[None]],
     tenants: dict[str, list[str]],
 ) -> None:
     base = f"http://{settings.host}:{settings.port}"
@@ -236,12 +237,12 @@ def _print_banner(
         f"  Database     {settings.db_url}",
         f"  Park         {summary.accounts} accounts, {summary.meters} meters, "
         f"{summary.rooms} rooms in 2 buildings, {summary.gateways} buses/gateways",
-        f"  Running      {', '.join(tasks)}",
+        f"  Running      {', '.join(t.get_name() for t in tasks)}",
         '  Tenants      log in with POST /api/v1/auth/login {"code": "demo-zhang"} '
         "(also demo-li, demo-wang; see README)",
         *(f"    {name:<10} {', '.join(numbers)}" for name, numbers in tenants.items()),
-        "  Simulator:",
-        *(f"    {k:<18} {v}" for k, v in endpoints.items()),
+        "  Payments and simulator:",
+        *(f"    {k:<19} {v}" for k, v in endpoints.items()),
         "Press Ctrl-C to stop.",
     ]
     print("\n".join(lines), flush=True)

@@ -92,9 +92,9 @@ async def test_detail_of_a_prepaid_account(pay_app: PayApp) -> None:
     first, second = body["meters"]
     assert first == {
         "id": meter.id, "address": meter.address, "kind": "electricity", "label": "电表",
-        "relay": "closed", "online": True, "last_read_at": now.isoformat(),
+        "relay": "closed", "online": True, "last_read_at": now.astimezone(zone()).isoformat(),
         "live": {"voltage_v": "220.1", "current_a": "3.20", "power_kw": "0.704",
-                 "at": now.isoformat()},
+                 "at": now.astimezone(zone()).isoformat()},
         "today": {"quantity": "3.2100", "unit": "kWh", "amount_fen": 321},
         "balance_fen": None,
     }  # fmt: skip

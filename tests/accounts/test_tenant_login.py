@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import httpx
 import pytest
@@ -157,7 +158,9 @@ async def test_production_app_does_not_start_without_an_appid(settings: Settings
         settings.model_copy(update={"mode": "production", "secret_key": "k" * 40}),
         name="prodrefused", manage_db=False,
     )  # fmt: skip
-    server = await app.create_server(host="127.0.0.1", port=0, return_asyncio_server=True)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))  # port=0 would mean Sanic's default 8000
+    server = await app.create_server(sock=sock, return_asyncio_server=True)
     assert server is not None
     await server.startup()
     with pytest.raises(ConfigError, match="SHUIDIAN_TENANT_MINIAPP_APPID"):

@@ -16,6 +16,7 @@ from server.metering.service.alarm_service import forecast_from_rate
 from server.metering.service.daily_usage import zone
 from server.metering.vocabulary import MeterKind
 from server.tenant.service.access import NOT_FOUND
+from server.tenant.service.times import local_iso
 from server.tenant.service.views import bound_rows, summary
 
 LABEL = {MeterKind.ELECTRICITY: "电表", MeterKind.WATER: "水表"}
@@ -66,7 +67,7 @@ def meter_view(m: MeterView) -> dict[str, Any]:
     live: dict[str, Any] | None = None
     if m.live_at is not None:
         live = {LIVE[n][0]: str(v.quantize(LIVE[n][1])) for n, v in m.live.items()}
-        live["at"] = m.live_at.isoformat()
+        live["at"] = local_iso(m.live_at)
     return {
         "id": m.id,
         "address": m.address,
@@ -74,7 +75,7 @@ def meter_view(m: MeterView) -> dict[str, Any]:
         "label": LABEL[m.kind],
         "relay": m.relay.value,
         "online": m.online,
-        "last_read_at": m.last_read_at.isoformat() if m.last_read_at else None,
+        "last_read_at": local_iso(m.last_read_at),
         "live": live,
         "today": {
             "quantity": str(m.today_quantity),

@@ -21,6 +21,7 @@ from server.payments.service.orders import create_recharge_order
 from server.payments.service.runtime import Payments
 from server.places.models import Site
 from server.tenant.service.access import bound_account
+from server.tenant.service.times import local_iso
 
 
 class AccountClosed(Conflict):
@@ -103,7 +104,7 @@ async def _open(
         "amount_fen": order.amount_fen,
         "channel": channel.value,
         "status": order.status.value,
-        "expires_at": order.expires_at.isoformat(),
+        "expires_at": local_iso(order.expires_at),
         "pay": pay,
     }
 
@@ -121,6 +122,6 @@ async def order_status(identity_id: int, order_no: str) -> dict[str, Any]:
         "amount_fen": order.amount_fen,
         "channel": order.channel.value,
         "status": order.status.value,
-        "paid_at": order.paid_at.isoformat() if order.paid_at else None,
-        "expires_at": order.expires_at.isoformat(),
+        "paid_at": local_iso(order.paid_at),
+        "expires_at": local_iso(order.expires_at),
     }

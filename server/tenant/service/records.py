@@ -21,6 +21,7 @@ from server.ledger.posting import TxKind
 from server.ledger.statement import DayTotal, Entry, entries, usage_days
 from server.metering.service.daily_usage import zone
 from server.tenant.service.access import bound_account
+from server.tenant.service.times import local_iso
 
 RecordType = Literal["all", "recharge", "deduction", "refund", "fee", "adjustment"]
 METER_RECHARGE = "meter-recharge:%"  # the controller's key when a meter confirms a recharge
@@ -100,13 +101,13 @@ def _record(r: Entry | DayTotal) -> dict[str, Any]:
     if isinstance(r, DayTotal):
         return {
             "id": f"d{r.day.isoformat()}", "type": "deduction", "title": "用量扣费",
-            "amount_fen": r.amount_fen, "at": r.last_at.astimezone(zone()).isoformat(),
+            "amount_fen": r.amount_fen, "at": local_iso(r.last_at),
             "day": r.day.isoformat(), "detail": f"当日 {r.count} 笔计费合计",
         }  # fmt: skip
     kind, title = _kind_title(r)
     return {
         "id": f"t{r.id}", "type": kind, "title": title, "amount_fen": r.amount_fen,
-        "at": r.at.astimezone(zone()).isoformat(),
+        "at": local_iso(r.at),
         "day": r.at.astimezone(zone()).date().isoformat(), "detail": r.memo,
     }  # fmt: skip
 
