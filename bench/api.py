@@ -11,10 +11,10 @@ Everything on loopback. The run creates its own PostgreSQL database
 (`redis-server` on a free port, nothing saved), so the CPU it reads is this run's alone.
 It seeds `--tenants` accounts with `--meters` meters each (two electricity, one water; one
 electricity meter of every fifth account meter-billed): live values per meter, `--days` days
-of daily usage (today included) and a ledger history per account (cash recharges and daily
-electricity/water charges through `server.ledger.service`). Each tenant is an identity bound
-to its account (owner); its bearer token is issued through the session store
-(`RedisSessionStore.issue`) exactly as a login does.
+of daily usage (today included), a ledger history per account (cash recharges and daily
+electricity/water charges through `server.ledger.service`) and the alarms' forecast rate.
+Each tenant is an identity bound to its account (owner); its bearer token is issued through
+the session store (`RedisSessionStore.issue`) exactly as a login does.
 
 Then, one after the other:
 
@@ -108,7 +108,13 @@ async def seed(
     from server.accounts.service.sessions import RedisSessionStore
     from server.core.db import init_db, migrate
     from server.core.settings import load_settings
-    from server.metering.models import DailyUsage, LiveValues, Meter, MeterBilling
+    from server.metering.models import (
+        AccountAlarmState,
+        DailyUsage,
+        LiveValues,
+        Meter,
+        MeterBilling,
+    )
     from server.metering.vocabulary import MeterKind, MeterProtocol, RelayState
     from server.places.models import Building, Floor, Organisation, Room, Site
 
@@ -164,6 +170,10 @@ async def seed(
         for m in meter_rows for d in range(days)
     ]  # fmt: skip
     await DailyUsage.bulk_create(usage, batch_size=2000)
+    # The alarms' daily forecast rate (the scheduler refreshes it): days_left reads it.
+    await AccountAlarmState.bulk_create(
+        [AccountAlarmState(account_id=aid, daily_use_fen="705.5") for aid in accounts]
+    )
     await _ledger_history(accounts, days)
 
     identities = [TenantIdentity(app=TenantApp.MINIAPP, openid=f"o-bench-{aid}", nickname="基准")
