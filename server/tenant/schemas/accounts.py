@@ -3,9 +3,12 @@ declares them; the contract is docs/tenant-api.md."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from server.tenant.schemas import Body
 
 
 class SiteRef(BaseModel):
@@ -78,3 +81,101 @@ class AccountDetail(AccountSummary):
     days_left: float | None = Field(description="预计可用天数；无用量历史时为 null")
     today: TodayUse
     meters: list[MeterOut]
+
+
+class UsageQuery(Body):
+    by: Literal["day", "month"] = "day"
+    start: date | None = Field(default=None, description="YYYY-MM-DD；默认近 30 天 / 12 个月")
+    end: date | None = Field(default=None, description="YYYY-MM-DD；默认今天")
+
+
+class UsageBands(BaseModel):
+    sharp: str
+    peak: str
+    flat: str
+    valley: str
+    deep_valley: str | None = None
+
+
+class UsageItem(BaseModel):
+    period: str = Field(examples=["2026-12-01", "2026-12"])
+    quantity: str = Field(examples=["12.3400"])
+    amount_fen: int | None
+    bands: UsageBands | None
+
+
+class UsageOut(BaseModel):
+    meter_id: int
+    kind: Literal["electricity", "water"]
+    unit: Literal["kWh", "m³"]
+    by: Literal["day", "month"]
+    items: list[UsageItem]
+
+
+class RecordsQuery(Body):
+    type: Literal["all", "recharge", "deduction", "refund", "fee", "adjustment"] = "all"
+    limit: int = Field(default=20, ge=1, le=50)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class RecordOut(BaseModel):
+    id: str = Field(description="不透明标识")
+    type: Literal["recharge", "deduction", "refund", "fee", "adjustment"]
+    title: str = Field(examples=["微信充值"])
+    amount_fen: int = Field(description="带符号：+ 入账，− 出账")
+    at: str
+    day: str = Field(examples=["2026-12-01"], description="扣费记录：按日汇总的那一天")
+    detail: str
+
+
+class RecordPage(BaseModel):
+    items: list[RecordOut]
+    next_cursor: str | None
+
+
+class RechargeOptions(BaseModel):
+    choices_fen: list[int] = Field(examples=[[5000, 10000, 20000]])
+    min_fen: int
+    max_fen: int
+    channels: list[Literal["wechat", "alipay"]]
+
+
+class RechargeIn(Body):
+    amount_fen: int = Field(gt=0, description="充值金额（分）")
+    channel: Literal["wechat", "alipay"] = "wechat"
+
+
+class WechatPay(BaseModel):
+    """wx.requestPayment 的参数（微信支付 v3 JSAPI，已签名）。"""
+
+    appId: str
+    timeStamp: str
+    nonceStr: str
+    package: str = Field(examples=["prepay_id=wx…"])
+    signType: Literal["RSA"]
+    paySign: str
+
+
+class AlipayPay(BaseModel):
+    pay_url: str
+
+
+class RechargeOut(BaseModel):
+    order_no: str
+    amount_fen: int
+    channel: Literal["wechat", "alipay"]
+    status: Literal["created"]
+    expires_at: str
+    pay: WechatPay | AlipayPay
+
+
+class OrderOut(BaseModel):
+    order_no: str
+    account_id: int
+    amount_fen: int
+    channel: Literal["wechat", "alipay"]
+    status: Literal["created", "paid", "closed", "expired", "held"] = Field(
+        description="held：支付通知与订单不符，待人工核查"
+    )
+    paid_at: str | None
+    expires_at: str
