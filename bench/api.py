@@ -226,6 +226,7 @@ class Load:
     p99_ms: float
     errors: int
     cpu_s: dict[str, float] = field(default_factory=dict)  # server, database, redis
+    transactions: float | None = None  # database transactions per request (--count-sql)
 
     @property
     def rate(self) -> float:
@@ -369,6 +370,22 @@ async def measured_wrk(cpu: CpuMeter, port: int, targets: list[tuple[str, str]],
     return load
 
 
+async def transactions(dbname: str) -> int:
+    """Transactions the bench database has committed or rolled back (pg_stat_database).
+    Each statement outside an explicit transaction is one. A backend reports its counts at
+    most once a second while busy and up to PGSTAT_IDLE_INTERVAL (10 s) after it goes idle:
+    wait that long around what is counted."""
+    import asyncpg
+
+    conn = await asyncpg.connect(asyncpg_dsn(PG_ADMIN))
+    try:
+        return int(await conn.fetchval(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1", dbname
+        ))  # fmt: skip
+    finally:
+        await conn.close()
+
+
 # -- processes -----------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:
@@ -484,14 +501,23 @@ async def run(args: argparse.Namespace) -> Result:
         await asyncio.to_thread(run_wrk, ours_port, targets, 1, args.connections)  # warm-up
         spy = None
         if args.profile:
-            worker = process_tree(ours.pid)[-1]
+            # A web worker: the process of the tree that worked most in the warm-up.
+            worker = max(process_tree(ours.pid), key=proc_cpu)
+            # A .txt profile is folded stacks (one line per stack, summed); else a flame graph.
+            fmt = "raw" if args.profile.endswith(".txt") else "flamegraph"
             spy = subprocess.Popen(  # noqa: ASYNC220  (started once, before the timing)
-                [py_spy(), "record", "-p", str(worker), "-o", args.profile, "-d",
+                [py_spy(), "record", "-p", str(worker), "-o", args.profile, "-f", fmt, "-d",
                  str(max(1, round(args.seconds))), "--nonblocking"]
             )  # fmt: skip
+        if args.count_sql:
+            await asyncio.sleep(11)
+            xacts = await transactions(name)
         ours_wrk = await measured_wrk(cpu, ours_port, targets, args)
         if spy is not None:
             spy.wait(60)
+        if args.count_sql:
+            await asyncio.sleep(11)
+            ours_wrk.transactions = (await transactions(name) - xacts) / ours_wrk.requests
         ours_hey = await asyncio.to_thread(
             run_hey, ours_port, first_path, first_token, args.rate, args.seconds, args.hey_workers
         )
@@ -540,6 +566,11 @@ def report(r: Result, args: argparse.Namespace) -> str:
     ratio = r.ours_wrk.rate / r.bare_wrk.rate if r.bare_wrk.rate else 0.0
     lines.append(f"ours ÷ bare (wrk req/s): {ratio:.3f} (goal ≥ 0.35); "
                  f"p99 at {args.rate}/s: {r.ours_hey.p99_ms:.1f} ms (goal < 50 ms)")  # fmt: skip
+    if r.ours_wrk.transactions is not None:
+        lines.append(
+            f"ours: {r.ours_wrk.transactions:.2f} database transactions per request "
+            "(pg_stat_database; each statement outside a transaction is one)"
+        )
     start, end = (" ".join(f"{x:.2f}" for x in avg) for avg in (r.load_before, r.load_after))
     lines.append(
         f"load average (1/5/15 min) at the start {start}, at the end {end}"
@@ -560,7 +591,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=32, help="wrk connections")
     p.add_argument("--rate", type=int, default=500, help="hey's fixed rate, req/s in all")
     p.add_argument("--hey-workers", type=int, default=25, help="hey -c (each at rate/c)")
-    p.add_argument("--profile", metavar="OUT.svg", help="py-spy record one worker during wrk")
+    p.add_argument(
+        "--profile", metavar="OUT.svg|OUT.txt",
+        help="py-spy record one worker during wrk (.txt: folded stacks)",
+    )  # fmt: skip
+    p.add_argument(
+        "--count-sql", action="store_true",
+        help="count database transactions per request (waits 2 × 11 s for PostgreSQL's stats)",
+    )  # fmt: skip
     p.add_argument("--serve-bare", nargs=2, type=int, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
