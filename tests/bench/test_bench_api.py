@@ -15,6 +15,7 @@ from bench.api import parse_hey, wrk_script
 HEY_OUTPUT = """
 Summary:
   Total:\t2.0051 secs
+  Slowest:\t0.0650 secs
   Requests/sec:\t498.7
 
 Latency distribution:
@@ -38,6 +39,7 @@ def test_parse_hey_reads_percentiles_codes_and_errors():
     assert load.seconds == pytest.approx(2.0051)
     assert load.p50_ms == pytest.approx(2.3)
     assert load.p99_ms == pytest.approx(41.2)
+    assert parse_hey(HEY_OUTPUT.replace("  99% in 0.0412 secs\n", "")).p99_ms == pytest.approx(65)
 
 
 def test_wrk_script_cycles_through_every_tenant():
