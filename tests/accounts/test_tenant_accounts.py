@@ -135,5 +135,5 @@ async def test_a_detail_costs_the_same_few_queries_whatever_the_meters(
         await bind(identity, account)
     one = await _queries(caplog, detail.account_detail(identity.id, small.id))
     six = await _queries(caplog, detail.account_detail(identity.id, large.id))
-    assert one == six == 4  # bound account, meters with live and today, open recharges, rate
+    assert one == six == 3  # bound account with its rate, meters with live and today, recharges
     assert await _queries(caplog, views.account_summaries(identity.id)) == 3

@@ -2,7 +2,6 @@
 number of meters (the tenant API's account detail and usage pages, server.tenant).
 
     account_meters(account_ids, day=…) -> {account_id: [MeterView]}   two queries at most
-    forecast_rates(account_ids) -> {account_id: daily rate text}       one query
     meter_kind(account_id, meter_id) -> MeterKind | None               one query
     usage_days(account_id, meter_id, start, end) -> [UsageDay]         one query
 
@@ -103,18 +102,6 @@ def _view(r: dict[str, Any], pending: dict[int, int]) -> MeterView:
         today_fen=None if r["today_fen"] is None else int(r["today_fen"]),
         money=to_meter_money(r["id"], r["kind"], r["billing"], r["money_fen"], pending),
     )
-
-
-async def forecast_rates(account_ids: Sequence[int]) -> dict[int, str]:
-    """The stored daily charge rate of each account that has one (the alarms' forecast)."""
-    if not account_ids:
-        return {}
-    conn = connections.get("default")
-    where, params = in_list(conn, "account_id", list(account_ids), 1, "int")
-    rows = await fetch(
-        conn, f"SELECT account_id, daily_use_fen FROM account_alarm_state WHERE {where}", params
-    )
-    return {r["account_id"]: r["daily_use_fen"] for r in rows if r["daily_use_fen"] is not None}
 
 
 async def meter_kind(account_id: int, meter_id: int) -> MeterKind | None:

@@ -1,7 +1,9 @@
 """`AccountDetail`: the summary plus the days-left forecast, today's use and the meters with
-their state and live values. Three or four queries whatever the number of meters: the
-bound account (views), its active meters joined with their live values and today's daily
-usage (and the open recharges of meter-billed ones), the forecast rate."""
+their state and live values. Two or three queries whatever the number of meters: the
+bound account with its forecast rate (views), its active meters joined with their live
+values and today's daily usage (and the open recharges of meter-billed ones). Each query is
+a round trip that costs the web worker and PostgreSQL more CPU than the rest of the request
+(bench/README.md, bench.api): the forecast rate rides on the account's row."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 
 from server.accounts.balance import available
 from server.core.errors import NotFound
-from server.metering.service.account_meters import MeterView, account_meters, forecast_rates
+from server.metering.service.account_meters import MeterView, account_meters
 from server.metering.service.alarm_service import forecast_from_rate
 from server.metering.service.daily_usage import zone
 from server.metering.vocabulary import MeterKind
@@ -39,8 +41,7 @@ async def account_detail(identity_id: int, account_id: int) -> dict[str, Any]:
     today = datetime.now(zone()).date()
     meters = (await account_meters([account_id], day=today)).get(account_id, [])
     balance = available(int(row["balance_fen"]), [m.money for m in meters])
-    rate = (await forecast_rates([account_id])).get(account_id)
-    forecast = forecast_from_rate(balance.alarm_fen, rate)
+    forecast = forecast_from_rate(balance.alarm_fen, row["daily_use_fen"])
     days = None if forecast is None or forecast.days is None else float(forecast.days)
     return {
         **summary(row, balance),

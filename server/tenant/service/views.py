@@ -26,13 +26,15 @@ from server.tenant.service.access import NOT_FOUND
 _ACCOUNTS = """
 SELECT a.id, a.number, a.tenant_name, a.status, a.billing_mode, a.balance_fen,
        a.credit_limit_fen, s.id AS site_id, s.name AS site_name, ab.role,
-       b.name AS building_name, f.name AS floor_name, r.name AS room_name
+       b.name AS building_name, f.name AS floor_name, r.name AS room_name,
+       st.daily_use_fen
   FROM account_binding ab
   JOIN account a ON a.id = ab.account_id
   JOIN site s ON s.id = a.site_id
   LEFT JOIN room r ON r.id = a.room_id
   LEFT JOIN floor f ON f.id = r.floor_id
   LEFT JOIN building b ON b.id = f.building_id
+  LEFT JOIN account_alarm_state st ON st.account_id = a.id
  WHERE ab.identity_id = $1{extra}
  ORDER BY ab.id
 """
@@ -54,7 +56,8 @@ async def account_summary(identity_id: int, account_id: int) -> dict[str, Any]:
 
 async def bound_rows(identity_id: int, account_id: int | None) -> list[dict[str, Any]]:
     """The caller's bound accounts (or the one `account_id`, if bound) with their binding,
-    site and room: the isolation join every tenant view starts from."""
+    site and room, and the alarms' daily forecast rate (`daily_use_fen`, None without one):
+    the isolation join every tenant view starts from."""
     conn = connections.get("default")
     if account_id is None:
         return await fetch(conn, _ACCOUNTS.format(extra=""), [identity_id])
