@@ -20,9 +20,3 @@ class LoginOut(BaseModel):
     token: str = Field(description="Authorization: Bearer <token>")
     expires_at: str = Field(examples=["2026-12-11T18:59:24+08:00"])
     identity: LoginIdentity
-
-
-class ErrorOut(BaseModel):
-    error: str = Field(examples=["wechat_code_invalid"])
-    message: str
-    detail: dict[str, str] | None = None

@@ -20,10 +20,11 @@ from sanic_ext import openapi
 from server.accounts.config import TenantSettings
 from server.accounts.routes.guard import bearer_token, sessions, tenant_required
 from server.accounts.sandbox import FakeWechat
-from server.accounts.schemas import ErrorOut, LoginIn, LoginOut
+from server.accounts.schemas import LoginIn, LoginOut
 from server.accounts.service import session_store
 from server.accounts.service.keys import check_production
 from server.accounts.service.login import WechatLogin, login
+from server.core.apidoc import error_answers
 from server.core.bodies import parse_body
 
 bp = Blueprint("tenant_auth")
@@ -65,10 +66,13 @@ async def _stop_sandbox(app: Sanic) -> None:
 @openapi.summary("微信登录：wx.login 的 code 换取登录令牌")
 @openapi.body({"application/json": LoginIn}, required=True)
 @openapi.response(200, {"application/json": LoginOut}, "已登录")
-@openapi.response(400, {"application/json": ErrorOut}, "wechat_code_invalid：code 无效或已使用")
-@openapi.response(403, {"application/json": ErrorOut}, "wechat_user_blocked：微信判定为风险用户")
-@openapi.response(429, {"application/json": ErrorOut}, "wechat_rate_limited：登录过于频繁")
-@openapi.response(502, {"application/json": ErrorOut}, "wechat_unavailable：微信服务不可用")
+@error_answers(
+    (400, "wechat_code_invalid：code 无效或已使用"),
+    (403, "wechat_user_blocked：微信判定为风险用户"),
+    (429, "wechat_rate_limited：登录过于频繁"),
+    (502, "wechat_unavailable：微信服务不可用"),
+    signed_in=False,
+)
 async def login_route(request: Request) -> HTTPResponse:
     body = parse_body(request, LoginIn)
     done = await login(request.app.ctx.wechat_login, sessions(request), body.code)
@@ -85,6 +89,7 @@ async def login_route(request: Request) -> HTTPResponse:
 @openapi.summary("退出登录")
 @openapi.body({"application/json": {}}, required=False)
 @openapi.response(204, None, "已退出")
+@error_answers()
 @tenant_required
 async def logout(request: Request) -> HTTPResponse:
     await sessions(request).revoke(bearer_token(request))

@@ -20,8 +20,8 @@ from server.accounts.config import TenantSettings
 from server.accounts.routes.guard import tenant_of, tenant_required
 from server.accounts.service import binding, sms, subscriptions, tickets
 from server.accounts.service.keys import secret_key
+from server.core.apidoc import error_answers
 from server.tenant.schemas import parse_body
-from server.tenant.schemas.accounts import ErrorOut
 from server.tenant.schemas.binding import (
     BoundOut,
     MeOut,
@@ -38,7 +38,6 @@ from server.tenant.service import me
 bp = Blueprint("tenant_binding")
 
 _JSON = "application/json"
-_ERROR = {_JSON: ErrorOut}
 
 
 @bp.before_server_start
@@ -63,7 +62,7 @@ def _actor(request: Request) -> str:
 @bp.get("/api/v1/sites")
 @openapi.summary("可选园区（绑定页）")
 @openapi.response(200, {_JSON: SiteList}, "园区列表")
-@openapi.response(401, _ERROR, "未登录")
+@error_answers()
 @tenant_required
 async def sites(request: Request) -> HTTPResponse:
     return json({"items": [asdict(site) for site in await binding.sites()]})
@@ -73,10 +72,12 @@ async def sites(request: Request) -> HTTPResponse:
 @openapi.summary("发送绑定验证码到户主登记的手机")
 @openapi.body({_JSON: SmsSendIn}, required=True)
 @openapi.response(200, {_JSON: SmsSendOut}, "已发送")
-@openapi.response(404, _ERROR, "户号不存在或未登记手机号")
-@openapi.response(422, _ERROR, "validation_failed")
-@openapi.response(429, _ERROR, "too_many_codes：发送过于频繁（detail.retry_after 秒）")
-@openapi.response(503, _ERROR, "sms_unavailable：短信通道未开通")
+@error_answers(
+    (404, "户号不存在或未登记手机号"),
+    (422, "validation_failed"),
+    (429, "too_many_codes：发送过于频繁（detail.retry_after 秒）"),
+    (503, "sms_unavailable：短信通道未开通"),
+)
 @tenant_required
 async def sms_send(request: Request) -> HTTPResponse:
     body = parse_body(request, SmsSendIn)
@@ -92,10 +93,12 @@ async def sms_send(request: Request) -> HTTPResponse:
 @openapi.summary("验证码绑定")
 @openapi.body({_JSON: SmsVerifyIn}, required=True)
 @openapi.response(200, {_JSON: BoundOut}, "已绑定（户主）")
-@openapi.response(400, _ERROR, "code_wrong（detail.tries_left）或 code_expired")
-@openapi.response(404, _ERROR, "户号不存在")
-@openapi.response(422, _ERROR, "validation_failed")
-@openapi.response(429, _ERROR, "too_many_tries：错误次数过多，验证码已失效")
+@error_answers(
+    (400, "code_wrong（detail.tries_left）或 code_expired"),
+    (404, "户号不存在"),
+    (422, "validation_failed"),
+    (429, "too_many_tries：错误次数过多，验证码已失效"),
+)
 @tenant_required
 async def sms_verify(request: Request) -> HTTPResponse:
     body = parse_body(request, SmsVerifyIn)
@@ -111,9 +114,11 @@ async def sms_verify(request: Request) -> HTTPResponse:
 @openapi.summary("扫码绑定")
 @openapi.body({_JSON: QrBindIn}, required=True)
 @openapi.response(200, {_JSON: BoundOut}, "已绑定（角色由绑定码决定）")
-@openapi.response(400, _ERROR, "ticket_invalid 或 ticket_expired")
-@openapi.response(409, _ERROR, "ticket_used：绑定码已被使用")
-@openapi.response(422, _ERROR, "validation_failed")
+@error_answers(
+    (400, "ticket_invalid 或 ticket_expired"),
+    (409, "ticket_used：绑定码已被使用"),
+    (422, "validation_failed"),
+)
 @tenant_required
 async def qr_bind(request: Request) -> HTTPResponse:
     body = parse_body(request, QrBindIn)
@@ -127,8 +132,7 @@ async def qr_bind(request: Request) -> HTTPResponse:
 @bp.delete("/api/v1/accounts/<account_id:int>/binding")
 @openapi.summary("解除绑定")
 @openapi.response(204, None, "已解绑")
-@openapi.response(401, _ERROR, "未登录")
-@openapi.response(404, _ERROR, "未绑定该账户")
+@error_answers((404, "未绑定该账户"))
 @tenant_required
 async def unbind(request: Request, account_id: int) -> HTTPResponse:
     await binding.unbind(tenant_of(request).identity_id, account_id, actor=_actor(request))
@@ -138,7 +142,7 @@ async def unbind(request: Request, account_id: int) -> HTTPResponse:
 @bp.get("/api/v1/me")
 @openapi.summary("我的")
 @openapi.response(200, {_JSON: MeOut}, "身份与已绑定的账户")
-@openapi.response(401, _ERROR, "未登录")
+@error_answers()
 @tenant_required
 async def me_route(request: Request) -> HTTPResponse:
     return json(await me.me(tenant_of(request).identity_id))
@@ -147,7 +151,7 @@ async def me_route(request: Request) -> HTTPResponse:
 @bp.get("/api/v1/me/subscriptions")
 @openapi.summary("订阅消息余量")
 @openapi.response(200, {_JSON: SubscriptionsOut}, "每个模板还可发送的条数")
-@openapi.response(401, _ERROR, "未登录")
+@error_answers()
 @tenant_required
 async def subscriptions_get(request: Request) -> HTTPResponse:
     templates = _ctx(request).tenant_settings.subscribe_templates
@@ -159,8 +163,7 @@ async def subscriptions_get(request: Request) -> HTTPResponse:
 @openapi.summary("记录订阅消息授权（wx.requestSubscribeMessage 的结果）")
 @openapi.body({_JSON: SubscriptionsIn}, required=True)
 @openapi.response(200, {_JSON: SubscriptionsOut}, "每个 accept 加一条余量")
-@openapi.response(401, _ERROR, "未登录")
-@openapi.response(422, _ERROR, "不认识的模板或取值")
+@error_answers((422, "不认识的模板或取值"))
 @tenant_required
 async def subscriptions_post(request: Request) -> HTTPResponse:
     body = parse_body(request, SubscriptionsIn)

@@ -33,12 +33,6 @@ class AccountList(BaseModel):
     items: list[AccountSummary]
 
 
-class ErrorOut(BaseModel):
-    error: str = Field(examples=["not_found"])
-    message: str = Field(examples=["账户不存在"])
-    detail: dict[str, str] | None = None
-
-
 class TodayUse(BaseModel):
     electricity_kwh: str = Field(examples=["3.2100"])
     water_m3: str = Field(examples=["0.4000"])
