@@ -27,12 +27,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from server.billing.pipeline import ProcessReport, bill_pending, process_readings
+from server.core.logs import log_event
 from server.core.settings import Settings
+from server.metering.ingest import HELD
 from server.metering.models import Gateway, Meter, MeteringPolicy, MeterStatus, ReadingSource
 from server.metering.service.readings import IncomingReading, record_misses
 from workers.meters.base import Instant, MeterError, MeterSnapshot
@@ -63,11 +66,40 @@ def _item(
 
 
 @dataclass
-class RoundReport:
+class BusReport:
+    """One bus's share of a polling round, stored before the next bus's readings wait on it."""
+
+    bus: str
     read: int = 0
     missed: int = 0
+    held: int = 0
     offline: list[int] = field(default_factory=list)
-    process: ProcessReport | None = None
+    seconds: float = 0.0
+    failed: bool = False  # reading or storing raised (logged); the next round retries
+
+
+@dataclass
+class RoundReport:
+    buses: list[BusReport] = field(default_factory=list)
+
+    @property
+    def read(self) -> int:
+        return sum(b.read for b in self.buses)
+
+    @property
+    def missed(self) -> int:
+        return sum(b.missed for b in self.buses)
+
+    @property
+    def offline(self) -> list[int]:
+        return [m for b in self.buses for m in b.offline]
+
+
+def held_count(report: ProcessReport | None) -> int:
+    """Readings of a batch held for review (conflict, reset, implausible jump)."""
+    if report is None:
+        return 0
+    return sum(n for outcome, n in report.ingest.outcomes.items() if outcome in HELD)
 
 
 class Collector:
@@ -91,10 +123,12 @@ class Collector:
         self._flushed = asyncio.Event()
         self._gw_meters: dict[tuple[str, str], int] = {}
         self._lock = asyncio.Lock()  # one pipeline run at a time in this process
+        self._down: set[str] = set()  # buses on which no meter answered last round
 
     # -- polling ------------------------------------------------------------------------------
     async def poll_round(self, site_ids: Sequence[int] | None = None) -> RoundReport:
-        """Read every wired meter (of `site_ids`) once and process the readings."""
+        """Read every wired meter (of `site_ids`) once; each bus's readings are stored as soon
+        as that bus is done, so a crash mid-round loses at most the buses still being read."""
         query = Meter.filter(status=MeterStatus.ACTIVE, gateway_id__isnull=False).exclude(
             protocol=P.MQTT_GATEWAY
         )
@@ -108,18 +142,45 @@ class Collector:
         live = {s for s in sites if self._site_rounds.get(s, 0) % self.live_every_poll == 0}
         for s in sites:
             self._site_rounds[s] = self._site_rounds.get(s, 0) + 1
-        results = await asyncio.gather(*(self._poll_bus(ms, live) for ms in buses.values()))
-        items = [i for good, _ in results for i in good]
-        errors = {m: e for _, bad in results for m, e in bad.items()}
-        report = RoundReport(read=len(items), missed=len(errors))
-        now = self.clock()
-        if errors:
-            report.offline = await record_misses(
-                list(errors), errors, offline_after=self.offline_after, now=now
-            )
-        async with self._lock:
-            report.process = await process_readings(items, now=now)
+        reports = await asyncio.gather(*(self._bus_round(k, ms, live) for k, ms in buses.items()))
+        return RoundReport(list(reports))
+
+    async def _bus_round(self, key: str, meters: list[Meter], live: set[int]) -> BusReport:
+        """Read one bus, store its readings and misses, log the round (and a state change)."""
+        report = BusReport(key)
+        t0 = time.perf_counter()
+        try:
+            good, bad = await self._poll_bus(meters, live)
+            report.read, report.missed = len(good), len(bad)
+            now = self.clock()
+            if bad:
+                report.offline = await record_misses(
+                    list(bad), bad, offline_after=self.offline_after, now=now
+                )
+            if good:
+                async with self._lock:
+                    report.held = held_count(await process_readings(good, now=now))
+        except Exception:
+            report.failed = True
+            log.exception("bus %s: round failed; its meters are read again next round", key)
+        report.seconds = round(time.perf_counter() - t0, 3)
+        self._log_bus(report)
         return report
+
+    def _log_bus(self, r: BusReport) -> None:
+        fields = dict(bus=r.bus, read=r.read, missed=r.missed, held=r.held, seconds=r.seconds)
+        log_event(
+            log, "bus_round", "bus %s: %d read, %d missed, %d held in %.1f s",
+            r.bus, r.read, r.missed, r.held, r.seconds, failed=r.failed, **fields,
+        )  # fmt: skip
+        if r.read == 0 and r.missed and r.bus not in self._down:
+            self._down.add(r.bus)
+            log_event(log, "bus_down", "bus %s: no meter answers", r.bus, level=logging.WARNING,
+                      bus=r.bus, missed=r.missed)  # fmt: skip
+        elif r.read and r.bus in self._down:
+            self._down.discard(r.bus)
+            log_event(log, "bus_up", "bus %s: meters answer again", r.bus, level=logging.WARNING,
+                      bus=r.bus, read=r.read)  # fmt: skip
 
     async def _poll_bus(
         self, meters: list[Meter], live: set[int]
@@ -181,7 +242,15 @@ class Collector:
             items, self._queue = self._queue, []
             if not items:
                 return None
-            return await process_readings(items, now=self.clock())
+            t0 = time.perf_counter()
+            report = await process_readings(items, now=self.clock())
+        seconds = round(time.perf_counter() - t0, 3)
+        log_event(
+            log, "gateway_batch", "gateways: %d readings stored, %d held in %.1f s",
+            len(items), held_count(report), seconds,
+            readings=len(items), held=held_count(report), seconds=seconds,
+        )  # fmt: skip
+        return report
 
     async def sweep_silent(self, interval: timedelta) -> list[int]:
         """Gateway meters silent for `offline_after` intervals: count misses (offline once)."""

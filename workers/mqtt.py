@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 
 import aiomqtt
 
+from server.core.logs import log_event
 from server.core.services import mqtt_address
 from server.core.settings import Settings
 from workers.meters.gateway.client import GatewayClient, OnAck, OnData, OnStatus
@@ -71,7 +72,10 @@ class GatewayLink:
                     self.client, self.connects = client, self.connects + 1
                     self.connected.set()
                     if down_logged:
-                        log.warning("MQTT broker %s:%s reachable again", self.host, self.port)
+                        log_event(
+                            log, "mqtt_up", "MQTT broker %s:%s reachable again",
+                            self.host, self.port, level=logging.WARNING, broker=self.address,
+                        )  # fmt: skip
                     down_logged = False
                     # The client's listener ends when the connection is lost.
                     listener = client._task
@@ -80,13 +84,21 @@ class GatewayLink:
                         await listener
             except aiomqtt.MqttError as exc:
                 if not down_logged:
-                    log.warning("MQTT broker %s:%s unreachable: %s", self.host, self.port, exc)
+                    log_event(
+                        log, "mqtt_down", "MQTT broker %s:%s unreachable: %s",
+                        self.host, self.port, exc, level=logging.WARNING,
+                        broker=self.address, error=str(exc),
+                    )  # fmt: skip
                     down_logged = True
             finally:
                 self.client = None
                 self.connected.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.retry)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
 
     async def request(self, gw: str, cmd: Command, ack_wait: float) -> Ack:
         client = self.client

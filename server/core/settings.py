@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     secret_key: str = Field(default="", repr=False)
     log_level: str = "INFO"
+    # "json": one JSON object per line (time, level, logger, message, event and its fields).
+    log_format: Literal["text", "json"] = "text"
 
     # Live values (meter_live: U, I, P, PF) are collected every Nth round: polled buses read
     # them with extra frames (a DL/T 645 meter: four more), so not every round by default;
