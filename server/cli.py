@@ -56,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("simulate", help="run the simulated park (see `shuidian simulate --help`)")
     led = sub.add_parser("ledger", help="ledger tools")
     led.add_argument("action", choices=["check"])
+    led.add_argument(
+        "--pending-after",
+        type=float,
+        metavar="SECONDS",
+        help="list readings still unbilled this long after they were stored"
+        " (default SHUIDIAN_PENDING_ALERT_S, 900)",
+    )
     use = sub.add_parser("usage", help="daily usage tools")
     use.add_argument("action", choices=["backfill"], help="rebuild daily usage from readings")
     use.add_argument("--meters-per-batch", type=int, default=100)
@@ -209,11 +216,29 @@ def cmd_ledger(settings: Settings, args: argparse.Namespace) -> int:
     async def go() -> int:
         await open_existing_db(settings)
         try:
-            return await run_check()
+            ledger = await run_check()
+            return max(ledger, await _check_pending(args.pending_after or settings.pending_alert_s))
         finally:
             await close_db()
 
     return int(_run(go))
+
+
+async def _check_pending(after_s: float) -> int:
+    """Readings the collector's sweep should have billed by now: 0 when there are none."""
+    from datetime import timedelta
+
+    from server.metering.service.readings import pending_before
+
+    stale = await pending_before(datetime.now(UTC) - timedelta(seconds=after_s))
+    if not stale:
+        print(f"抄表读数检查通过：没有超过 {after_s:.0f} 秒仍未计费的读数。")
+        return 0
+    print(f"有 {len(stale)} 条读数入库超过 {after_s:.0f} 秒仍未计费（采集进程是否在运行？）：")
+    for r in stale[:20]:
+        print(f"  reading {r.id}: meter {r.meter_id}, 抄表时间 {r.taken_at.isoformat()},"
+              f" 入库 {r.received_at.isoformat()}")  # fmt: skip
+    return 1
 
 
 def cmd_usage(settings: Settings, args: argparse.Namespace) -> int:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from server.billing.pipeline import ProcessReport, bill_pending, process_readings
+from server.billing.pipeline import ProcessReport, process_readings, sweep_pending
 from server.core.logs import log_event
 from server.core.settings import Settings
 from server.metering.ingest import HELD
@@ -112,6 +112,7 @@ class Collector:
         flush_every: int = 2000,
         live_every_poll: int = 4,
         live_every_gateway: int = 1,
+        pending_sweep: float = 60.0,
     ) -> None:
         self.registry, self.clock = registry, clock
         self.offline_after, self.flush_every = offline_after, flush_every
@@ -123,6 +124,7 @@ class Collector:
         self._flushed = asyncio.Event()
         self._gw_meters: dict[tuple[str, str], int] = {}
         self._lock = asyncio.Lock()  # one pipeline run at a time in this process
+        self.pending_sweep = pending_sweep  # seconds between sweeps of pending readings
         self._down: set[str] = set()  # buses on which no meter answered last round
 
     # -- polling ------------------------------------------------------------------------------
@@ -270,14 +272,32 @@ class Collector:
         )
 
     # -- the loop -----------------------------------------------------------------------------
+    async def sweep_pending(self, *, everything: bool = False) -> tuple[int, int]:
+        """Bill readings left `pending` (stored a sweep interval ago or more, or all of them
+        at start-up: readings a crash left unbilled); (billed, failed)."""
+        cutoff = None if everything else _utc_now() - timedelta(seconds=self.pending_sweep)
+        async with self._lock:
+            billed, failed = await sweep_pending(cutoff, now=self.clock())
+        if billed or failed:
+            log_event(
+                log, "pending_swept", "pending readings: %d billed, %d failed by the sweep",
+                billed, failed, level=logging.WARNING, billed=billed, failed=failed,
+            )  # fmt: skip
+        return billed, failed
+
     async def run(self, stop: asyncio.Event, *, tick: float = 1.0) -> None:
-        """Poll each site on its interval, flush gateway readings every `tick` seconds."""
-        await bill_pending()  # readings a crash left unbilled
+        """Poll each site on its interval, flush gateway readings every `tick` seconds, sweep
+        pending readings every `pending_sweep` seconds."""
+        await self.sweep_pending(everything=True)
         last_poll: dict[int, datetime] = {}
+        next_sweep = time.monotonic() + self.pending_sweep
         while not stop.is_set():
             try:
                 await self._due_polls(last_poll)
                 await self.flush()
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + self.pending_sweep
+                    await self.sweep_pending()
             except Exception:
                 log.exception("collector pass failed")
             with contextlib.suppress(TimeoutError):
@@ -314,6 +334,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         registry,
         live_every_poll=settings.live_every_poll_rounds,
         live_every_gateway=settings.live_every_gateway_rounds,
+        pending_sweep=settings.pending_sweep_s,
     )
     try:
         async with gateway_link_from(

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     # gateways send them in their data messages, recorded from every Nth round of each.
     live_every_poll_rounds: int = Field(default=4, ge=1)
     live_every_gateway_rounds: int = Field(default=1, ge=1)
+    # The collector bills readings left `pending` (a crash between ingest and billing, a
+    # controller killed after a 点抄) every this many seconds, those stored at least that long
+    # ago; `shuidian ledger check` lists readings pending longer than `pending_alert_s`.
+    pending_sweep_s: float = Field(default=60.0, gt=0)
+    pending_alert_s: float = Field(default=900.0, gt=0)
 
     # --- What the web server tells the outside (health details, notification size) ------
     # /healthz answers its status alone; the details (database kind, broker address, errors)
