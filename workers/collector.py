@@ -7,12 +7,17 @@ Two inputs, one pipeline (`server.billing.pipeline.process_readings`):
   bus one after another (the bus object serialises them anyway). A meter that does not answer
   counts a miss; after `offline_after` misses it is offline (logged once), and its next good
   reading brings it back (logged once).
-- MQTT gateways: `GatewayLink` subscribes to every gateway's data; messages are queued and
-  flushed in batches (`flush_every` readings or `flush_interval` seconds), so a gateway
-  replaying a month of buffered history becomes a few large ingest batches. `src=HIS`
-  replays keep their original collection time; readings are idempotent per (meter, time), so
-  duplicates and redeliveries after a broker restart are no-ops. Gateway meters that have
-  been silent for `offline_after` poll intervals are marked offline by a sweep.
+- MQTT gateways: `GatewayLink` subscribes to every gateway's data in a persistent session
+  (fixed client id, clean session off: the broker keeps QoS 1 messages while the collector
+  is down); messages are queued and flushed in batches (`flush_every` readings,
+  `flush_messages` messages or every tick) and acknowledged only once their batch is stored,
+  so a crash loses nothing the broker would not deliver again. `src=HIS` replays keep their
+  original collection time; readings are idempotent per (meter, time), so duplicates and
+  redeliveries are no-ops. Gateway meters that have been silent for `offline_after` poll
+  intervals are marked offline by a sweep.
+- polling stores each bus's readings when that bus is done (not at the end of the round),
+  and logs one `bus_round` event per bus (read, missed, held, seconds), `bus_down`/`bus_up`
+  on a change; readings left `pending` are billed by a sweep every `pending_sweep` seconds.
 - live values (U, I, P, PF → `meter_live`): a site's buses are read with the drivers'
   `read_snapshot` every `live_every_poll`-th round (the first included) and with the cheaper
   `read_billing` otherwise; a gateway's values are kept from every `live_every_gateway`-th
@@ -49,6 +54,10 @@ DEFAULT_INTERVAL = 900
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _no_receipts() -> Callable[[], None]:
+    return lambda: None
 
 
 def _item(
@@ -113,6 +122,7 @@ class Collector:
         live_every_poll: int = 4,
         live_every_gateway: int = 1,
         pending_sweep: float = 60.0,
+        flush_messages: int = 10,
     ) -> None:
         self.registry, self.clock = registry, clock
         self.offline_after, self.flush_every = offline_after, flush_every
@@ -125,6 +135,12 @@ class Collector:
         self._gw_meters: dict[tuple[str, str], int] = {}
         self._lock = asyncio.Lock()  # one pipeline run at a time in this process
         self.pending_sweep = pending_sweep  # seconds between sweeps of pending readings
+        # Gateway messages are acknowledged only once stored, and a broker sends a client
+        # only so many unacknowledged ones (Mosquitto: max_inflight_messages, 20): flush
+        # after this many messages, not only every `flush_every` readings.
+        self.flush_messages, self._messages = flush_messages, 0
+        self.take_receipts: Callable[[], Callable[[], None]] = _no_receipts  # see `flush`
+        self._receipts: list[Callable[[], None]] = []
         self._down: set[str] = set()  # buses on which no meter answered last round
 
     # -- polling ------------------------------------------------------------------------------
@@ -224,7 +240,8 @@ class Collector:
                 continue
             self._queue.append(_item(meter_id, reading.snapshot(msg.ts_collect), source, live))
             self.received += 1
-        if len(self._queue) >= self.flush_every:
+        self._messages += 1
+        if len(self._queue) >= self.flush_every or self._messages >= self.flush_messages:
             await self.flush()
 
     def _gateway_round(self, gw: str, ts_collect: datetime) -> int:
@@ -239,13 +256,22 @@ class Collector:
         await Gateway.filter(code=gw).update(online=status.online, last_seen_at=self.clock())
 
     async def flush(self) -> ProcessReport | None:
-        """Process everything the gateways delivered so far."""
+        """Process everything the gateways delivered so far, then acknowledge their messages
+        to the broker (a persistent session redelivers what was never acknowledged). A
+        failed batch stays queued, its messages unacknowledged, for the next flush."""
         async with self._lock:
-            items, self._queue = self._queue, []
-            if not items:
-                return None
+            items, self._queue, self._messages = self._queue, [], 0
+            receipts, self._receipts = [*self._receipts, self.take_receipts()], []
             t0 = time.perf_counter()
-            report = await process_readings(items, now=self.clock())
+            try:
+                report = await process_readings(items, now=self.clock()) if items else None
+            except Exception:
+                self._queue[:0], self._receipts[:0] = items, receipts
+                raise
+        for ack in receipts:
+            ack()
+        if report is None:
+            return None
         seconds = round(time.perf_counter() - t0, 3)
         log_event(
             log, "gateway_batch", "gateways: %d readings stored, %d held in %.1f s",
@@ -326,7 +352,7 @@ class Collector:
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Worker entry point: connect, subscribe to gateways, poll until `stop` is set."""
     from server.core.db import close_db, init_db
-    from workers.mqtt import gateway_link_from
+    from workers.mqtt import collector_client_id, gateway_link_from
 
     await init_db(settings)
     registry = DriverRegistry()
@@ -338,9 +364,14 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     )
     try:
         async with gateway_link_from(
-            settings, on_data=collector.on_data, on_status=collector.on_status
+            settings,
+            on_data=collector.on_data,
+            on_status=collector.on_status,
+            client_id=collector_client_id(settings),
         ) as link:
             registry.gateway_client = link
+            if link is not None:
+                collector.take_receipts = link.take_unacked
             await collector.run(stop)
     finally:
         await registry.close()

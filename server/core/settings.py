@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     # MQTT broker: empty means an in-process broker (embedded mode); else mqtt://host:port.
     mqtt_url: str = ""
     embedded_mqtt_port: int = 18830
+    # The collector's MQTT session is persistent (the broker keeps gateway messages while it
+    # is down) under a fixed client id: this one, or shuidian-collector-<host name>[-<name>].
+    mqtt_client_id: str = ""
+    # This worker process's name among others of its kind (two collectors on one host need
+    # two names: each has its own MQTT session).
+    worker_name: str = ""
 
     host: str = "127.0.0.1"
     port: int = 8000
