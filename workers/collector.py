@@ -43,6 +43,7 @@ from server.core.settings import Settings
 from server.metering.ingest import HELD
 from server.metering.models import Gateway, Meter, MeteringPolicy, MeterStatus, ReadingSource
 from server.metering.service.readings import IncomingReading, record_misses
+from workers.leases import LocalLeases, PgLeases, leases_for
 from workers.meters.base import Instant, MeterError, MeterSnapshot
 from workers.meters.base import MeterProtocol as P
 from workers.meters.gateway.schemas import DataMessage, GatewayStatus, Source
@@ -123,6 +124,7 @@ class Collector:
         live_every_gateway: int = 1,
         pending_sweep: float = 60.0,
         flush_messages: int = 10,
+        leases: LocalLeases | PgLeases | None = None,
     ) -> None:
         self.registry, self.clock = registry, clock
         self.offline_after, self.flush_every = offline_after, flush_every
@@ -135,6 +137,7 @@ class Collector:
         self._gw_meters: dict[tuple[str, str], int] = {}
         self._lock = asyncio.Lock()  # one pipeline run at a time in this process
         self.pending_sweep = pending_sweep  # seconds between sweeps of pending readings
+        self.leases = leases or LocalLeases()  # which buses this collector reads
         # Gateway messages are acknowledged only once stored, and a broker sends a client
         # only so many unacknowledged ones (Mosquitto: max_inflight_messages, 20): flush
         # after this many messages, not only every `flush_every` readings.
@@ -147,16 +150,19 @@ class Collector:
     async def poll_round(self, site_ids: Sequence[int] | None = None) -> RoundReport:
         """Read every wired meter (of `site_ids`) once; each bus's readings are stored as soon
         as that bus is done, so a crash mid-round loses at most the buses still being read."""
-        query = Meter.filter(status=MeterStatus.ACTIVE, gateway_id__isnull=False).exclude(
-            protocol=P.MQTT_GATEWAY
+        every = (
+            await Meter.filter(status=MeterStatus.ACTIVE, gateway_id__isnull=False)
+            .exclude(protocol=P.MQTT_GATEWAY)
+            .prefetch_related("gateway")
         )
-        if site_ids is not None:
-            query = query.filter(site_id__in=list(site_ids))
-        meters = await query.prefetch_related("gateway")
+        mine = await self.leases.claim({bus_key(m) for m in every})  # shared with the others
+        wanted = None if site_ids is None else set(site_ids)
         buses: dict[str, list[Meter]] = {}
-        for meter in meters:
-            buses.setdefault(bus_key(meter), []).append(meter)
-        sites = {m.site_id for m in meters}
+        for meter in every:
+            key = bus_key(meter)
+            if key in mine and (wanted is None or meter.site_id in wanted):
+                buses.setdefault(key, []).append(meter)
+        sites = {m.site_id for ms in buses.values() for m in ms}
         live = {s for s in sites if self._site_rounds.get(s, 0) % self.live_every_poll == 0}
         for s in sites:
             self._site_rounds[s] = self._site_rounds.get(s, 0) + 1
@@ -361,6 +367,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         live_every_poll=settings.live_every_poll_rounds,
         live_every_gateway=settings.live_every_gateway_rounds,
         pending_sweep=settings.pending_sweep_s,
+        leases=leases_for(settings.db_url, "collector"),
     )
     try:
         async with gateway_link_from(
@@ -374,5 +381,6 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 collector.take_receipts = link.take_unacked
             await collector.run(stop)
     finally:
+        await collector.leases.close()
         await registry.close()
         await close_db()
