@@ -16,6 +16,7 @@ from typing import Any
 from server.core.errors import ConfigError, ShuidianError
 from server.core.logs import configure_logging
 from server.core.settings import Settings, load_settings
+from workers.sim.config import add_arguments as add_sim_arguments
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +48,14 @@ def _parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="run one background worker")
     w.add_argument("name", help="collector | controller | scheduler | payments")
     sub.add_parser("migrate", help="apply database migrations")
-    sub.add_parser("seed", help="register the sample park (as `shuidian simulate` serves it)")
+    seed = sub.add_parser(
+        "seed",
+        help="register the simulated park's meters (give the options `shuidian simulate` got)",
+    )
+    add_sim_arguments(seed)
+    seed.add_argument(
+        "--poll-interval", type=int, default=900, help="seconds between polling rounds (900)"
+    )
     a = sub.add_parser("createadmin", help="create a staff user")
     a.add_argument("--username", required=True)
     a.add_argument("--password", help="prompted for when omitted; or SHUIDIAN_ADMIN_PASSWORD")
@@ -145,29 +153,40 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_seed(settings: Settings, _: argparse.Namespace) -> int:
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    """Register every meter `shuidian simulate` serves with the same options (polled and
+    behind MQTT gateways), without opening a port: the simulator may be running already."""
     from server.core.db import close_db, init_db, migrate
+    from server.metering.models import MeteringPolicy
     from server.seed import seed_money, seed_park
-    from workers.sim.run import SimConfig, Simulation
+    from workers.sim.config import config_from
+    from workers.sim.run import Simulation
+
+    try:
+        sim = Simulation(config_from(args))
+        directory = sim.plan()
+    except ValueError as exc:
+        raise ConfigError(f"seed: {exc}") from None
 
     async def go() -> Any:
         await migrate(settings)
         await init_db(settings)
-        sim = Simulation(SimConfig(meters=settings.demo_meters, mqtt_url=None))
         try:
-            await sim.start()
             now = datetime.now(UTC)
-            summary = await seed_park(sim.park.meters.values(), sim.directory, now=now)
+            summary = await seed_park(sim.park.meters.values(), directory, now=now)
             await seed_money(summary.site_id, now=now)
+            await MeteringPolicy.update_or_create(
+                defaults={"poll_interval_s": args.poll_interval}, site_id=summary.site_id
+            )
             return summary
         finally:
-            await sim.stop()
             await close_db()
 
     summary = _run(go)
     print(
         f"shuidian: site {summary.site_id}: {summary.accounts} accounts, "
-        f"{summary.meters} meters, {summary.rooms} rooms"
+        f"{summary.meters} meters ({summary.gateways} buses and gateways), "
+        f"{summary.rooms} rooms; polled every {args.poll_interval} s"
     )
     return 0
 

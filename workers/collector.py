@@ -47,7 +47,7 @@ from workers.leases import LocalLeases, PgLeases, leases_for
 from workers.meters.base import Instant, MeterError, MeterSnapshot
 from workers.meters.base import MeterProtocol as P
 from workers.meters.gateway.schemas import DataMessage, GatewayStatus, Source
-from workers.registry import DriverRegistry, NoRoute, bus_key
+from workers.registry import DriverRegistry, NoRoute, bus_key, clock_from_spec
 
 log = logging.getLogger(__name__)
 DEFAULT_INTERVAL = 900
@@ -361,7 +361,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     from workers.mqtt import collector_client_id, gateway_link_from
 
     await init_db(settings)
-    registry = DriverRegistry()
+    registry = DriverRegistry(clock=clock_from_spec(settings.sim_clock))
     collector = Collector(
         registry,
         live_every_poll=settings.live_every_poll_rounds,

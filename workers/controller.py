@@ -60,7 +60,7 @@ from workers.meters.base import (
     RelayAction,
     RelayState,
 )
-from workers.registry import DriverRegistry, NoRoute, bus_key
+from workers.registry import DriverRegistry, NoRoute, bus_key, clock_from_spec
 
 log = logging.getLogger(__name__)
 ACTOR = "system:controller"
@@ -325,7 +325,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     await init_db(settings)
     try:
         async with gateway_link_from(settings) as client:
-            registry = DriverRegistry(gateway_client=client)
+            registry = DriverRegistry(
+                clock=clock_from_spec(settings.sim_clock), gateway_client=client
+            )
             controller = Controller(registry, leases=leases_for(settings.db_url, "controller"))
             try:
                 await controller.run(stop)

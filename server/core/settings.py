@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # would look like meters running beyond their rating (held for review as implausible).
     demo_speed: float = 1.0
     demo_poll_interval_s: int = 60
+    # Trials against a sped-up `shuidian simulate`: the line it prints (START/EPOCH/SPEED).
+    # Polled readings are then stamped with the simulator's clock, as meters stamp theirs.
+    sim_clock: str = ""
 
     @field_validator("db_url")
     @classmethod
