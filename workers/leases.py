@@ -93,7 +93,8 @@ class PgLeases:
         conn = await self._connection()
         present = await conn.fetchval(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND classid = $1 AND objsubid = 2",
+            " AND classid = $1 AND objsubid = 2"  # pg_locks lists every database's locks
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             _PRESENCE[self.role],
         )
         share = math.ceil(len(wanted) / max(int(present or 1), 1))
