@@ -142,6 +142,7 @@ class Collector:
         # A long bus (a DL/T 645 channel of 300 meters: about a minute) is stored every
         # `bus_batch` meters, so a crash mid-bus loses at most that many readings.
         self.bus_batch = bus_batch
+        self.stopping = asyncio.Event()  # set by `run`'s stop: rounds end after their batch
         # Gateway messages are acknowledged only once stored, and a broker sends a client
         # only so many unacknowledged ones (Mosquitto: max_inflight_messages, 20): flush
         # after this many messages, not only every `flush_every` readings.
@@ -179,6 +180,8 @@ class Collector:
         t0 = time.perf_counter()
         try:
             for k in range(0, len(meters), self.bus_batch):  # stored batch by batch
+                if self.stopping.is_set():  # SIGTERM: stop after the batch in hand
+                    break
                 await self._bus_batch(meters[k : k + self.bus_batch], live, report)
         except Exception:
             report.failed = True
@@ -328,6 +331,7 @@ class Collector:
     async def run(self, stop: asyncio.Event, *, tick: float = 1.0) -> None:
         """Poll each site on its interval, flush gateway readings every `tick` seconds, sweep
         pending readings every `pending_sweep` seconds."""
+        self.stopping = stop
         await self.sweep_pending(everything=True)
         last_poll: dict[int, datetime] = {}
         next_sweep = time.monotonic() + self.pending_sweep
