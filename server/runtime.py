@@ -122,6 +122,8 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
             )
         )
         endpoints = await sim.start()
+        if settings.demo_speed != 1:  # polled readings stamped by the park's (fast) clock
+            settings = settings.model_copy(update={"sim_clock": sim.park.clock.spec()})
         now = datetime.now(UTC)
         summary = await seed_park(sim.park.meters.values(), sim.directory, now=now)
         await seed_money(summary.site_id, now=now)

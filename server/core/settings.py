@@ -81,8 +81,8 @@ class Settings(BaseSettings):
 
     # Simulator used by `shuidian demo`.
     demo_meters: int = 240
-    # 1.0 = real time: the platform stamps readings with its own clock, so a faster park
-    # would look like meters running beyond their rating (held for review as implausible).
+    # 1.0 = real time; faster, the workers stamp polled readings with the park's clock
+    # (`sim_clock`), as meters stamp theirs.
     demo_speed: float = 1.0
     demo_poll_interval_s: int = 60
     # Trials against a sped-up `shuidian simulate`: the line it prints (START/EPOCH/SPEED).
