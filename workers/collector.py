@@ -200,7 +200,16 @@ class Collector:
             )
         if good:
             async with self._lock:
-                report.held += held_count(await process_readings(good, now=now))
+                report.held += held_count(await self._store(good, now))
+
+    async def _store(self, items: list[IncomingReading], now: datetime) -> ProcessReport:
+        """process_readings, tried twice: a connection the database ended (restart, failover)
+        fails once, then the pool connects anew; the readings are idempotent."""
+        try:
+            return await process_readings(items, now=now)
+        except Exception as exc:
+            log.warning("storing %d readings failed (%s); trying once more", len(items), exc)
+            return await process_readings(items, now=now)
 
     def _log_bus(self, r: BusReport) -> None:
         fields = dict(bus=r.bus, read=r.read, missed=r.missed, held=r.held, seconds=r.seconds)
@@ -281,7 +290,7 @@ class Collector:
             receipts, self._receipts = [*self._receipts, self.take_receipts()], []
             t0 = time.perf_counter()
             try:
-                report = await process_readings(items, now=self.clock()) if items else None
+                report = await self._store(items, self.clock()) if items else None
             except Exception:
                 self._queue[:0], self._receipts[:0] = items, receipts
                 raise
@@ -359,9 +368,9 @@ class Collector:
             or now - last_poll[s] >= timedelta(seconds=intervals.get(s, DEFAULT_INTERVAL))
         ]
         if due:
+            await self.poll_round(due)  # raising before any bus (the database away): next tick
             for s in due:
                 last_poll[s] = now
-            await self.poll_round(due)
             await self.sweep_silent(
                 timedelta(seconds=min(intervals.values(), default=DEFAULT_INTERVAL))
             )
