@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--role", default="superadmin")
     a.add_argument("--organisation", help="organisation name (not for superadmin)")
     sub.add_parser("simulate", help="run the simulated park (see `shuidian simulate --help`)")
+    st = sub.add_parser("status", help="what the collectors and controllers on this host do")
+    st.add_argument("--stale", type=float, default=120, metavar="SECONDS",
+                    help="a worker silent this long is reported stuck (exit 1)")  # fmt: skip
     led = sub.add_parser("ledger", help="ledger tools")
     led.add_argument("action", choices=["check"])
     led.add_argument(
@@ -260,6 +263,27 @@ async def _check_pending(after_s: float) -> int:
     return 1
 
 
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    """One line per worker status file (workers/status.py); 1 when one is stale."""
+    import time
+
+    from workers.status import read_all
+
+    workers = read_all(settings.data_dir)
+    if not workers:
+        print(f"shuidian: no collector or controller has reported in {settings.data_dir}/status")
+        return 1
+    stale = 0
+    for w in workers:
+        age = time.time() - float(w.pop("updated_at"))
+        stale += age > args.stale
+        flag = "STUCK" if age > args.stale else "ok"
+        name = w.pop("worker")
+        rest = " ".join(f"{k}={v}" for k, v in w.items() if k not in ("role", "host"))
+        print(f"{flag:<5} {name}@{w.get('host')} {age:.0f} s ago: {rest}")
+    return 1 if stale else 0
+
+
 def cmd_usage(settings: Settings, args: argparse.Namespace) -> int:
     """`usage backfill`: daily_usage from stored readings and charges (idempotent)."""
     from server.core.db import close_db
@@ -343,6 +367,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "seed": cmd_seed,
     "createadmin": cmd_createadmin,
     "ledger": cmd_ledger,
+    "status": cmd_status,
     "usage": cmd_usage,
 }
 

@@ -48,6 +48,7 @@ from workers.meters.base import Instant, MeterError, MeterSnapshot
 from workers.meters.base import MeterProtocol as P
 from workers.meters.gateway.schemas import DataMessage, GatewayStatus, Source
 from workers.registry import DriverRegistry, NoRoute, bus_key, clock_from_spec
+from workers.status import StatusFile
 
 log = logging.getLogger(__name__)
 DEFAULT_INTERVAL = 900
@@ -143,6 +144,9 @@ class Collector:
         # `bus_batch` meters, so a crash mid-bus loses at most that many readings.
         self.bus_batch = bus_batch
         self.stopping = asyncio.Event()  # set by `run`'s stop: rounds end after their batch
+        self.last_round: RoundReport | None = None  # for the status file
+        self.last_round_at: datetime | None = None
+        self.status: StatusFile | None = None
         # Gateway messages are acknowledged only once stored, and a broker sends a client
         # only so many unacknowledged ones (Mosquitto: max_inflight_messages, 20): flush
         # after this many messages, not only every `flush_every` readings.
@@ -172,7 +176,9 @@ class Collector:
         for s in sites:
             self._site_rounds[s] = self._site_rounds.get(s, 0) + 1
         reports = await asyncio.gather(*(self._bus_round(k, ms, live) for k, ms in buses.items()))
-        return RoundReport(list(reports))
+        self.last_round = RoundReport(list(reports))
+        self.last_round_at = _utc_now()
+        return self.last_round
 
     async def _bus_round(self, key: str, meters: list[Meter], live: set[int]) -> BusReport:
         """Read one bus, store its readings and misses, log the round (and a state change)."""
@@ -353,9 +359,24 @@ class Collector:
                     await self.sweep_pending()
             except Exception:
                 log.exception("collector pass failed")
+            self._write_status()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), tick)
         await self.flush()
+
+    def _write_status(self) -> None:
+        if self.status is None:
+            return
+        r = self.last_round
+        self.status.write(
+            last_round_at=self.last_round_at,
+            read=r.read if r else None,
+            missed=r.missed if r else None,
+            buses_down=sorted(self._down),
+            buses_held=sorted(self.leases.held()),
+            gateway_queue=len(self._queue),
+            gateway_received=self.received,
+        )
 
     async def _due_polls(self, last_poll: dict[int, datetime]) -> None:
         now = self.clock()
@@ -390,6 +411,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         pending_sweep=settings.pending_sweep_s,
         leases=leases_for(settings.db_url, "collector"),
     )
+    collector.status = StatusFile.for_worker(settings.data_dir, "collector", settings.worker_name)
     try:
         async with gateway_link_from(
             settings,
@@ -402,6 +424,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 collector.take_receipts = link.take_unacked
             await collector.run(stop)
     finally:
+        collector.status.remove()
         await collector.leases.close()
         await registry.close()
         await close_db()

@@ -61,6 +61,7 @@ from workers.meters.base import (
     RelayState,
 )
 from workers.registry import DriverRegistry, NoRoute, bus_key, clock_from_spec
+from workers.status import StatusFile
 
 log = logging.getLogger(__name__)
 ACTOR = "system:controller"
@@ -97,6 +98,7 @@ class Controller:
     ) -> None:
         self.registry, self.clock = registry, clock
         self.leases = leases or LocalLeases()  # the buses this controller may command
+        self.status: StatusFile | None = None  # rewritten after every pass
         self.backoff, self.backoff_cap, self.replied = backoff, backoff_cap, replied
         self._busy: dict[str, asyncio.Task[None]] = {}
         self._inflight: set[int] = set()
@@ -131,6 +133,10 @@ class Controller:
                     await self.dispatch()
                 except Exception:
                     log.exception("controller pass failed")
+                if self.status is not None:
+                    self.status.write(
+                        buses_busy=sorted(self._busy), buses_held=sorted(self.leases.held())
+                    )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), interval)
         finally:
@@ -329,9 +335,13 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 clock=clock_from_spec(settings.sim_clock), gateway_client=client
             )
             controller = Controller(registry, leases=leases_for(settings.db_url, "controller"))
+            controller.status = StatusFile.for_worker(
+                settings.data_dir, "controller", settings.worker_name
+            )
             try:
                 await controller.run(stop)
             finally:
+                controller.status.remove()
                 await controller.leases.close()
                 await registry.close()
     finally:

@@ -43,14 +43,18 @@ def _key(bus: str) -> int:
 class LocalLeases:
     """One process owns every bus (SQLite, tests of a single worker)."""
 
+    def __init__(self) -> None:
+        self._last: set[str] = set()
+
     async def join(self) -> None:
         return None
 
     async def claim(self, buses: Iterable[str], busy: Iterable[str] = ()) -> set[str]:
-        return set(buses)
+        self._last = set(buses)
+        return set(self._last)
 
     def held(self) -> set[str]:
-        return set()
+        return set(self._last)
 
     async def close(self) -> None:
         return None
