@@ -122,8 +122,6 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
             )
         )
         endpoints = await sim.start()
-        if settings.demo_speed != 1:  # polled readings stamped by the park's (fast) clock
-            settings = settings.model_copy(update={"sim_clock": sim.park.clock.spec()})
         now = datetime.now(UTC)
         summary = await seed_park(sim.park.meters.values(), sim.directory, now=now)
         await seed_money(summary.site_id, now=now)
@@ -131,6 +129,8 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
             defaults={"poll_interval_s": settings.demo_poll_interval_s}, site_id=summary.site_id
         )
         pay = await start_sandbox_for_demo(f"http://{settings.host}:{settings.port}")
+        if settings.demo_speed != 1:  # polled readings stamped by the park's (fast) clock
+            settings = settings.model_copy(update={"sim_clock": sim.park.clock.spec()})
         for name in WORKERS:
             run = find_worker(name)
             if name == "payments":
