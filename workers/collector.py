@@ -157,8 +157,9 @@ class Collector:
 
     # -- polling ------------------------------------------------------------------------------
     async def poll_round(self, site_ids: Sequence[int] | None = None) -> RoundReport:
-        """Read every wired meter (of `site_ids`) once; each bus's readings are stored as soon
-        as that bus is done, so a crash mid-round loses at most the buses still being read."""
+        """Read every wired meter (of `site_ids`) on the buses this collector owns once; each
+        bus's readings are stored every `bus_batch` meters, so a crash mid-round loses at most
+        a batch per bus being read."""
         every = (
             await Meter.filter(status=MeterStatus.ACTIVE, gateway_id__isnull=False)
             .exclude(protocol=P.MQTT_GATEWAY)
