@@ -16,6 +16,7 @@ from typing import Any
 from server.core.errors import ConfigError, ShuidianError
 from server.core.logs import configure_logging
 from server.core.settings import Settings, load_settings
+from workers.sim.config import add_arguments as add_sim_arguments
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         return int(args.func(settings, args) or 0)
     except ConfigError as exc:
         print(f"shuidian: {exc}", file=sys.stderr)
@@ -47,15 +48,32 @@ def _parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="run one background worker")
     w.add_argument("name", help="collector | controller | scheduler | payments")
     sub.add_parser("migrate", help="apply database migrations")
-    sub.add_parser("seed", help="register the sample park (as `shuidian simulate` serves it)")
+    seed = sub.add_parser(
+        "seed",
+        help="register the simulated park's meters (give the options `shuidian simulate` got)",
+    )
+    add_sim_arguments(seed)
+    seed.add_argument(
+        "--poll-interval", type=int, default=900, help="seconds between polling rounds (900)"
+    )
     a = sub.add_parser("createadmin", help="create a staff user")
     a.add_argument("--username", required=True)
     a.add_argument("--password", help="prompted for when omitted; or SHUIDIAN_ADMIN_PASSWORD")
     a.add_argument("--role", default="superadmin")
     a.add_argument("--organisation", help="organisation name (not for superadmin)")
     sub.add_parser("simulate", help="run the simulated park (see `shuidian simulate --help`)")
+    st = sub.add_parser("status", help="what the collectors and controllers on this host do")
+    st.add_argument("--stale", type=float, default=120, metavar="SECONDS",
+                    help="a worker silent this long is reported stuck (exit 1)")  # fmt: skip
     led = sub.add_parser("ledger", help="ledger tools")
     led.add_argument("action", choices=["check"])
+    led.add_argument(
+        "--pending-after",
+        type=float,
+        metavar="SECONDS",
+        help="list readings still unbilled this long after they were stored"
+        " (default SHUIDIAN_PENDING_ALERT_S, 900)",
+    )
     use = sub.add_parser("usage", help="daily usage tools")
     use.add_argument("action", choices=["backfill"], help="rebuild daily usage from readings")
     use.add_argument("--meters-per-batch", type=int, default=100)
@@ -146,29 +164,40 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_seed(settings: Settings, _: argparse.Namespace) -> int:
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    """Register every meter `shuidian simulate` serves with the same options (polled and
+    behind MQTT gateways), without opening a port: the simulator may be running already."""
     from server.core.db import close_db, init_db, migrate
+    from server.metering.models import MeteringPolicy
     from server.seed import seed_money, seed_park
-    from workers.sim.run import SimConfig, Simulation
+    from workers.sim.config import config_from
+    from workers.sim.run import Simulation
+
+    try:
+        sim = Simulation(config_from(args))
+        directory = sim.plan()
+    except ValueError as exc:
+        raise ConfigError(f"seed: {exc}") from None
 
     async def go() -> Any:
         await migrate(settings)
         await init_db(settings)
-        sim = Simulation(SimConfig(meters=settings.demo_meters, mqtt_url=None))
         try:
-            await sim.start()
             now = datetime.now(UTC)
-            summary = await seed_park(sim.park.meters.values(), sim.directory, now=now)
+            summary = await seed_park(sim.park.meters.values(), directory, now=now)
             await seed_money(summary.site_id, now=now)
+            await MeteringPolicy.update_or_create(
+                defaults={"poll_interval_s": args.poll_interval}, site_id=summary.site_id
+            )
             return summary
         finally:
-            await sim.stop()
             await close_db()
 
     summary = _run(go)
     print(
         f"shuidian: site {summary.site_id}: {summary.accounts} accounts, "
-        f"{summary.meters} meters, {summary.rooms} rooms"
+        f"{summary.meters} meters ({summary.gateways} buses and gateways), "
+        f"{summary.rooms} rooms; polled every {args.poll_interval} s"
     )
     return 0
 
@@ -217,11 +246,50 @@ def cmd_ledger(settings: Settings, args: argparse.Namespace) -> int:
     async def go() -> int:
         await open_existing_db(settings)
         try:
-            return await run_check()
+            ledger = await run_check()
+            return max(ledger, await _check_pending(args.pending_after or settings.pending_alert_s))
         finally:
             await close_db()
 
     return int(_run(go))
+
+
+async def _check_pending(after_s: float) -> int:
+    """Readings the collector's sweep should have billed by now: 0 when there are none."""
+    from datetime import timedelta
+
+    from server.metering.service.readings import pending_before
+
+    stale = await pending_before(datetime.now(UTC) - timedelta(seconds=after_s))
+    if not stale:
+        print(f"抄表读数检查通过：没有超过 {after_s:.0f} 秒仍未计费的读数。")
+        return 0
+    print(f"有 {len(stale)} 条读数入库超过 {after_s:.0f} 秒仍未计费（采集进程是否在运行？）：")
+    for r in stale[:20]:
+        print(f"  reading {r.id}: meter {r.meter_id}, 抄表时间 {r.taken_at.isoformat()},"
+              f" 入库 {r.received_at.isoformat()}")  # fmt: skip
+    return 1
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    """One line per worker status file (workers/status.py); 1 when one is stale."""
+    import time
+
+    from workers.status import read_all
+
+    workers = read_all(settings.data_dir)
+    if not workers:
+        print(f"shuidian: no collector or controller has reported in {settings.data_dir}/status")
+        return 1
+    stale = 0
+    for w in workers:
+        age = time.time() - float(w.pop("updated_at"))
+        stale += age > args.stale
+        flag = "STUCK" if age > args.stale else "ok"
+        name = w.pop("worker")
+        rest = " ".join(f"{k}={v}" for k, v in w.items() if k not in ("role", "host"))
+        print(f"{flag:<5} {name}@{w.get('host')} {age:.0f} s ago: {rest}")
+    return 1 if stale else 0
 
 
 def cmd_usage(settings: Settings, args: argparse.Namespace) -> int:
@@ -354,6 +422,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "seed": cmd_seed,
     "createadmin": cmd_createadmin,
     "ledger": cmd_ledger,
+    "status": cmd_status,
     "usage": cmd_usage,
     "tenant": cmd_tenant,
 }

@@ -130,6 +130,8 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
             defaults={"poll_interval_s": settings.demo_poll_interval_s}, site_id=summary.site_id
         )
         pay = await start_sandbox_for_demo(f"http://{settings.host}:{settings.port}")
+        if settings.demo_speed != 1:  # polled readings stamped by the park's (fast) clock
+            settings = settings.model_copy(update={"sim_clock": sim.park.clock.spec()})
         for name in WORKERS:
             run = find_worker(name)
             if name == "payments":

@@ -7,12 +7,17 @@ Two inputs, one pipeline (`server.billing.pipeline.process_readings`):
   bus one after another (the bus object serialises them anyway). A meter that does not answer
   counts a miss; after `offline_after` misses it is offline (logged once), and its next good
   reading brings it back (logged once).
-- MQTT gateways: `GatewayLink` subscribes to every gateway's data; messages are queued and
-  flushed in batches (`flush_every` readings or `flush_interval` seconds), so a gateway
-  replaying a month of buffered history becomes a few large ingest batches. `src=HIS`
-  replays keep their original collection time; readings are idempotent per (meter, time), so
-  duplicates and redeliveries after a broker restart are no-ops. Gateway meters that have
-  been silent for `offline_after` poll intervals are marked offline by a sweep.
+- MQTT gateways: `GatewayLink` subscribes to every gateway's data in a persistent session
+  (fixed client id, clean session off: the broker keeps QoS 1 messages while the collector
+  is down); messages are queued and flushed in batches (`flush_every` readings,
+  `flush_messages` messages or every tick) and acknowledged only once their batch is stored,
+  so a crash loses nothing the broker would not deliver again. `src=HIS` replays keep their
+  original collection time; readings are idempotent per (meter, time), so duplicates and
+  redeliveries are no-ops. Gateway meters that have been silent for `offline_after` poll
+  intervals are marked offline by a sweep.
+- polling stores each bus's readings every `bus_batch` meters (not at the end of the round),
+  and logs one `bus_round` event per bus (read, missed, held, seconds), `bus_down`/`bus_up`
+  on a change; readings left `pending` are billed by a sweep every `pending_sweep` seconds.
 - live values (U, I, P, PF → `meter_live`): a site's buses are read with the drivers'
   `read_snapshot` every `live_every_poll`-th round (the first included) and with the cheaper
   `read_billing` otherwise; a gateway's values are kept from every `live_every_gateway`-th
@@ -27,18 +32,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from server.billing.pipeline import ProcessReport, bill_pending, process_readings
+from server.billing.pipeline import ProcessReport, process_readings, sweep_pending
+from server.core.logs import log_event
 from server.core.settings import Settings
+from server.metering.ingest import HELD
 from server.metering.models import Gateway, Meter, MeteringPolicy, MeterStatus, ReadingSource
 from server.metering.service.readings import IncomingReading, record_misses
+from workers.leases import LocalLeases, PgLeases, leases_for
 from workers.meters.base import Instant, MeterError, MeterSnapshot
 from workers.meters.base import MeterProtocol as P
 from workers.meters.gateway.schemas import DataMessage, GatewayStatus, Source
-from workers.registry import DriverRegistry, NoRoute, bus_key
+from workers.registry import DriverRegistry, NoRoute, bus_key, clock_from_spec
+from workers.status import StatusFile
 
 log = logging.getLogger(__name__)
 DEFAULT_INTERVAL = 900
@@ -46,6 +56,10 @@ DEFAULT_INTERVAL = 900
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _no_receipts() -> Callable[[], None]:
+    return lambda: None
 
 
 def _item(
@@ -63,11 +77,40 @@ def _item(
 
 
 @dataclass
-class RoundReport:
+class BusReport:
+    """One bus's share of a polling round, stored before the next bus's readings wait on it."""
+
+    bus: str
     read: int = 0
     missed: int = 0
+    held: int = 0
     offline: list[int] = field(default_factory=list)
-    process: ProcessReport | None = None
+    seconds: float = 0.0
+    failed: bool = False  # reading or storing raised (logged); the next round retries
+
+
+@dataclass
+class RoundReport:
+    buses: list[BusReport] = field(default_factory=list)
+
+    @property
+    def read(self) -> int:
+        return sum(b.read for b in self.buses)
+
+    @property
+    def missed(self) -> int:
+        return sum(b.missed for b in self.buses)
+
+    @property
+    def offline(self) -> list[int]:
+        return [m for b in self.buses for m in b.offline]
+
+
+def held_count(report: ProcessReport | None) -> int:
+    """Readings of a batch held for review (conflict, reset, implausible jump)."""
+    if report is None:
+        return 0
+    return sum(n for outcome, n in report.ingest.outcomes.items() if outcome in HELD)
 
 
 class Collector:
@@ -80,6 +123,10 @@ class Collector:
         flush_every: int = 2000,
         live_every_poll: int = 4,
         live_every_gateway: int = 1,
+        pending_sweep: float = 60.0,
+        flush_messages: int = 10,
+        leases: LocalLeases | PgLeases | None = None,
+        bus_batch: int = 20,
     ) -> None:
         self.registry, self.clock = registry, clock
         self.offline_after, self.flush_every = offline_after, flush_every
@@ -91,35 +138,100 @@ class Collector:
         self._flushed = asyncio.Event()
         self._gw_meters: dict[tuple[str, str], int] = {}
         self._lock = asyncio.Lock()  # one pipeline run at a time in this process
+        self.pending_sweep = pending_sweep  # seconds between sweeps of pending readings
+        self.leases = leases or LocalLeases()  # which buses this collector reads
+        # A long bus (a DL/T 645 channel of 300 meters: about a minute) is stored every
+        # `bus_batch` meters, so a crash mid-bus loses at most that many readings.
+        self.bus_batch = bus_batch
+        self.stopping = asyncio.Event()  # set by `run`'s stop: rounds end after their batch
+        self.last_round: RoundReport | None = None  # for the status file
+        self.last_round_at: datetime | None = None
+        self.status: StatusFile | None = None
+        # Gateway messages are acknowledged only once stored, and a broker sends a client
+        # only so many unacknowledged ones (Mosquitto: max_inflight_messages, 20): flush
+        # after this many messages, not only every `flush_every` readings.
+        self.flush_messages, self._messages = flush_messages, 0
+        self.take_receipts: Callable[[], Callable[[], None]] = _no_receipts  # see `flush`
+        self._receipts: list[Callable[[], None]] = []
+        self._down: set[str] = set()  # buses on which no meter answered last round
 
     # -- polling ------------------------------------------------------------------------------
     async def poll_round(self, site_ids: Sequence[int] | None = None) -> RoundReport:
-        """Read every wired meter (of `site_ids`) once and process the readings."""
-        query = Meter.filter(status=MeterStatus.ACTIVE, gateway_id__isnull=False).exclude(
-            protocol=P.MQTT_GATEWAY
+        """Read every wired meter (of `site_ids`) on the buses this collector owns once; each
+        bus's readings are stored every `bus_batch` meters, so a crash mid-round loses at most
+        a batch per bus being read."""
+        every = (
+            await Meter.filter(status=MeterStatus.ACTIVE, gateway_id__isnull=False)
+            .exclude(protocol=P.MQTT_GATEWAY)
+            .prefetch_related("gateway")
         )
-        if site_ids is not None:
-            query = query.filter(site_id__in=list(site_ids))
-        meters = await query.prefetch_related("gateway")
+        mine = await self.leases.claim({bus_key(m) for m in every})  # shared with the others
+        wanted = None if site_ids is None else set(site_ids)
         buses: dict[str, list[Meter]] = {}
-        for meter in meters:
-            buses.setdefault(bus_key(meter), []).append(meter)
-        sites = {m.site_id for m in meters}
+        for meter in every:
+            key = bus_key(meter)
+            if key in mine and (wanted is None or meter.site_id in wanted):
+                buses.setdefault(key, []).append(meter)
+        sites = {m.site_id for ms in buses.values() for m in ms}
         live = {s for s in sites if self._site_rounds.get(s, 0) % self.live_every_poll == 0}
         for s in sites:
             self._site_rounds[s] = self._site_rounds.get(s, 0) + 1
-        results = await asyncio.gather(*(self._poll_bus(ms, live) for ms in buses.values()))
-        items = [i for good, _ in results for i in good]
-        errors = {m: e for _, bad in results for m, e in bad.items()}
-        report = RoundReport(read=len(items), missed=len(errors))
-        now = self.clock()
-        if errors:
-            report.offline = await record_misses(
-                list(errors), errors, offline_after=self.offline_after, now=now
-            )
-        async with self._lock:
-            report.process = await process_readings(items, now=now)
+        reports = await asyncio.gather(*(self._bus_round(k, ms, live) for k, ms in buses.items()))
+        self.last_round = RoundReport(list(reports))
+        self.last_round_at = _utc_now()
+        return self.last_round
+
+    async def _bus_round(self, key: str, meters: list[Meter], live: set[int]) -> BusReport:
+        """Read one bus, store its readings and misses, log the round (and a state change)."""
+        report = BusReport(key)
+        t0 = time.perf_counter()
+        try:
+            for k in range(0, len(meters), self.bus_batch):  # stored batch by batch
+                if self.stopping.is_set():  # SIGTERM: stop after the batch in hand
+                    break
+                await self._bus_batch(meters[k : k + self.bus_batch], live, report)
+        except Exception:
+            report.failed = True
+            log.exception("bus %s: round failed; its meters are read again next round", key)
+        report.seconds = round(time.perf_counter() - t0, 3)
+        self._log_bus(report)
         return report
+
+    async def _bus_batch(self, meters: list[Meter], live: set[int], report: BusReport) -> None:
+        good, bad = await self._poll_bus(meters, live)
+        report.read, report.missed = report.read + len(good), report.missed + len(bad)
+        now = self.clock()
+        if bad:
+            report.offline += await record_misses(
+                list(bad), bad, offline_after=self.offline_after, now=now
+            )
+        if good:
+            async with self._lock:
+                report.held += held_count(await self._store(good, now))
+
+    async def _store(self, items: list[IncomingReading], now: datetime) -> ProcessReport:
+        """process_readings, tried twice: a connection the database ended (restart, failover)
+        fails once, then the pool connects anew; the readings are idempotent."""
+        try:
+            return await process_readings(items, now=now)
+        except Exception as exc:
+            log.warning("storing %d readings failed (%s); trying once more", len(items), exc)
+            return await process_readings(items, now=now)
+
+    def _log_bus(self, r: BusReport) -> None:
+        fields = dict(bus=r.bus, read=r.read, missed=r.missed, held=r.held, seconds=r.seconds)
+        log_event(
+            log, "bus_round", "bus %s: %d read, %d missed, %d held in %.1f s",
+            r.bus, r.read, r.missed, r.held, r.seconds, failed=r.failed, **fields,
+        )  # fmt: skip
+        if r.read == 0 and r.missed and r.bus not in self._down:
+            self._down.add(r.bus)
+            log_event(log, "bus_down", "bus %s: no meter answers", r.bus, level=logging.WARNING,
+                      bus=r.bus, missed=r.missed)  # fmt: skip
+        elif r.read and r.bus in self._down:
+            self._down.discard(r.bus)
+            log_event(log, "bus_up", "bus %s: meters answer again", r.bus, level=logging.WARNING,
+                      bus=r.bus, read=r.read)  # fmt: skip
 
     async def _poll_bus(
         self, meters: list[Meter], live: set[int]
@@ -161,7 +273,8 @@ class Collector:
                 continue
             self._queue.append(_item(meter_id, reading.snapshot(msg.ts_collect), source, live))
             self.received += 1
-        if len(self._queue) >= self.flush_every:
+        self._messages += 1
+        if len(self._queue) >= self.flush_every or self._messages >= self.flush_messages:
             await self.flush()
 
     def _gateway_round(self, gw: str, ts_collect: datetime) -> int:
@@ -176,12 +289,29 @@ class Collector:
         await Gateway.filter(code=gw).update(online=status.online, last_seen_at=self.clock())
 
     async def flush(self) -> ProcessReport | None:
-        """Process everything the gateways delivered so far."""
+        """Process everything the gateways delivered so far, then acknowledge their messages
+        to the broker (a persistent session redelivers what was never acknowledged). A
+        failed batch stays queued, its messages unacknowledged, for the next flush."""
         async with self._lock:
-            items, self._queue = self._queue, []
-            if not items:
-                return None
-            return await process_readings(items, now=self.clock())
+            items, self._queue, self._messages = self._queue, [], 0
+            receipts, self._receipts = [*self._receipts, self.take_receipts()], []
+            t0 = time.perf_counter()
+            try:
+                report = await self._store(items, self.clock()) if items else None
+            except Exception:
+                self._queue[:0], self._receipts[:0] = items, receipts
+                raise
+        for ack in receipts:
+            ack()
+        if report is None:
+            return None
+        seconds = round(time.perf_counter() - t0, 3)
+        log_event(
+            log, "gateway_batch", "gateways: %d readings stored, %d held in %.1f s",
+            len(items), held_count(report), seconds,
+            readings=len(items), held=held_count(report), seconds=seconds,
+        )  # fmt: skip
+        return report
 
     async def sweep_silent(self, interval: timedelta) -> list[int]:
         """Gateway meters silent for `offline_after` intervals: count misses (offline once)."""
@@ -201,19 +331,53 @@ class Collector:
         )
 
     # -- the loop -----------------------------------------------------------------------------
+    async def sweep_pending(self, *, everything: bool = False) -> tuple[int, int]:
+        """Bill readings left `pending` (stored a sweep interval ago or more, or all of them
+        at start-up: readings a crash left unbilled); (billed, failed)."""
+        cutoff = None if everything else _utc_now() - timedelta(seconds=self.pending_sweep)
+        async with self._lock:
+            billed, failed = await sweep_pending(cutoff, now=self.clock())
+        if billed or failed:
+            log_event(
+                log, "pending_swept", "pending readings: %d billed, %d failed by the sweep",
+                billed, failed, level=logging.WARNING, billed=billed, failed=failed,
+            )  # fmt: skip
+        return billed, failed
+
     async def run(self, stop: asyncio.Event, *, tick: float = 1.0) -> None:
-        """Poll each site on its interval, flush gateway readings every `tick` seconds."""
-        await bill_pending()  # readings a crash left unbilled
+        """Poll each site on its interval, flush gateway readings every `tick` seconds, sweep
+        pending readings every `pending_sweep` seconds."""
+        self.stopping = stop
+        await self.sweep_pending(everything=True)
         last_poll: dict[int, datetime] = {}
+        next_sweep = time.monotonic() + self.pending_sweep
         while not stop.is_set():
             try:
                 await self._due_polls(last_poll)
                 await self.flush()
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + self.pending_sweep
+                    await self.sweep_pending()
             except Exception:
                 log.exception("collector pass failed")
+            self._write_status()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), tick)
         await self.flush()
+
+    def _write_status(self) -> None:
+        if self.status is None:
+            return
+        r = self.last_round
+        self.status.write(
+            last_round_at=self.last_round_at,
+            read=r.read if r else None,
+            missed=r.missed if r else None,
+            buses_down=sorted(self._down),
+            buses_held=sorted(self.leases.held()),
+            gateway_queue=len(self._queue),
+            gateway_received=self.received,
+        )
 
     async def _due_polls(self, last_poll: dict[int, datetime]) -> None:
         now = self.clock()
@@ -226,9 +390,9 @@ class Collector:
             or now - last_poll[s] >= timedelta(seconds=intervals.get(s, DEFAULT_INTERVAL))
         ]
         if due:
+            await self.poll_round(due)  # raising before any bus (the database away): next tick
             for s in due:
                 last_poll[s] = now
-            await self.poll_round(due)
             await self.sweep_silent(
                 timedelta(seconds=min(intervals.values(), default=DEFAULT_INTERVAL))
             )
@@ -237,21 +401,31 @@ class Collector:
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Worker entry point: connect, subscribe to gateways, poll until `stop` is set."""
     from server.core.db import close_db, init_db
-    from workers.mqtt import gateway_link_from
+    from workers.mqtt import collector_client_id, gateway_link_from
 
     await init_db(settings)
-    registry = DriverRegistry()
+    registry = DriverRegistry(clock=clock_from_spec(settings.sim_clock))
     collector = Collector(
         registry,
         live_every_poll=settings.live_every_poll_rounds,
         live_every_gateway=settings.live_every_gateway_rounds,
+        pending_sweep=settings.pending_sweep_s,
+        leases=leases_for(settings.db_url, "collector"),
     )
+    collector.status = StatusFile.for_worker(settings.data_dir, "collector", settings.worker_name)
     try:
         async with gateway_link_from(
-            settings, on_data=collector.on_data, on_status=collector.on_status
+            settings,
+            on_data=collector.on_data,
+            on_status=collector.on_status,
+            client_id=collector_client_id(settings),
         ) as link:
             registry.gateway_client = link
+            if link is not None:
+                collector.take_receipts = link.take_unacked
             await collector.run(stop)
     finally:
+        collector.status.remove()
+        await collector.leases.close()
         await registry.close()
         await close_db()

@@ -4,8 +4,9 @@ Why a database-polling loop and not a task queue: the command row *is* the job. 
 message can be lost or delivered twice and would need reconciling with the row anyway; a loop
 over `meter_command` rows (indexed on open commands) is durable by construction, survives a
 restart of anything, and needs nothing in embedded mode. Latency is the poll interval
-(default 0.5 s). Run one controller per deployment (the per-bus "one at a time" is kept in
-this process).
+(default 0.5 s). Any number of controllers may run: on PostgreSQL each bus with due
+commands is owned by one of them at a time (`workers.leases`, advisory locks held while its
+commands run), so every command is executed by one controller.
 
 Each pass takes the oldest open command of every meter (`due_commands`), groups them by bus
 (`workers.registry.bus_key`) and runs one task per idle bus, commands in id order. A command:
@@ -47,6 +48,7 @@ from server.ledger.posting import ChargeType
 from server.metering.models import CommandOp, CommandStatus, Meter, MeterCommand, ReadingSource
 from server.metering.service import commands as cmds
 from server.metering.service.readings import IncomingReading
+from workers.leases import LocalLeases, PgLeases, leases_for
 from workers.meters.base import (
     Instant,
     MeterDriver,
@@ -58,7 +60,8 @@ from workers.meters.base import (
     RelayAction,
     RelayState,
 )
-from workers.registry import DriverRegistry, NoRoute, bus_key
+from workers.registry import DriverRegistry, NoRoute, bus_key, clock_from_spec
+from workers.status import StatusFile
 
 log = logging.getLogger(__name__)
 ACTOR = "system:controller"
@@ -91,8 +94,11 @@ class Controller:
         backoff: timedelta = timedelta(seconds=30),
         backoff_cap: timedelta = timedelta(minutes=30),
         replied: Hook = _noop,
+        leases: LocalLeases | PgLeases | None = None,
     ) -> None:
         self.registry, self.clock = registry, clock
+        self.leases = leases or LocalLeases()  # the buses this controller may command
+        self.status: StatusFile | None = None  # rewritten after every pass
         self.backoff, self.backoff_cap, self.replied = backoff, backoff_cap, replied
         self._busy: dict[str, asyncio.Task[None]] = {}
         self._inflight: set[int] = set()
@@ -104,9 +110,10 @@ class Controller:
         groups: dict[str, list[MeterCommand]] = {}
         for cmd in due:
             groups.setdefault(bus_key(cmd.meter), []).append(cmd)
+        mine = await self.leases.claim(groups, busy=self._busy)  # shared with the others
         started = 0
         for bus, work in groups.items():
-            if bus in self._busy:
+            if bus in self._busy or bus not in mine:
                 continue
             self._inflight.update(c.id for c in work)
             self._busy[bus] = asyncio.create_task(self._run_bus(bus, work), name=f"bus-{bus}")
@@ -126,6 +133,10 @@ class Controller:
                     await self.dispatch()
                 except Exception:
                     log.exception("controller pass failed")
+                if self.status is not None:
+                    self.status.write(
+                        buses_busy=sorted(self._busy), buses_held=sorted(self.leases.held())
+                    )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), interval)
         finally:
@@ -320,10 +331,18 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     await init_db(settings)
     try:
         async with gateway_link_from(settings) as client:
-            registry = DriverRegistry(gateway_client=client)
+            registry = DriverRegistry(
+                clock=clock_from_spec(settings.sim_clock), gateway_client=client
+            )
+            controller = Controller(registry, leases=leases_for(settings.db_url, "controller"))
+            controller.status = StatusFile.for_worker(
+                settings.data_dir, "controller", settings.worker_name
+            )
             try:
-                await Controller(registry).run(stop)
+                await controller.run(stop)
             finally:
+                controller.status.remove()
+                await controller.leases.close()
                 await registry.close()
     finally:
         await close_db()

@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 
 import aiomqtt
 
+from server.core.logs import log_event
 from server.core.services import mqtt_address
 from server.core.settings import Settings
 from workers.meters.gateway.client import GatewayClient, OnAck, OnData, OnStatus
@@ -35,8 +38,11 @@ class GatewayLink:
         on_ack: OnAck | None = None,
         on_status: OnStatus | None = None,
         retry: float = 1.0,
+        client_id: str | None = None,
+        persistent: bool = False,
     ) -> None:
         self.host, self.port, self.prefix, self.retry = host, port, prefix, retry
+        self.client_id, self.persistent = client_id, persistent
         self.on_data, self.on_ack, self.on_status = on_data, on_ack, on_status
         self.client: GatewayClient | None = None
         self.connected = asyncio.Event()
@@ -66,12 +72,17 @@ class GatewayLink:
                     on_data=self.on_data,
                     on_ack=self.on_ack,
                     on_status=self.on_status,
+                    identifier=self.client_id,
+                    persistent=self.persistent,
                 )
                 async with client:
                     self.client, self.connects = client, self.connects + 1
                     self.connected.set()
                     if down_logged:
-                        log.warning("MQTT broker %s:%s reachable again", self.host, self.port)
+                        log_event(
+                            log, "mqtt_up", "MQTT broker %s:%s reachable again",
+                            self.host, self.port, level=logging.WARNING, broker=self.address,
+                        )  # fmt: skip
                     down_logged = False
                     # The client's listener ends when the connection is lost.
                     listener = client._task
@@ -80,13 +91,28 @@ class GatewayLink:
                         await listener
             except aiomqtt.MqttError as exc:
                 if not down_logged:
-                    log.warning("MQTT broker %s:%s unreachable: %s", self.host, self.port, exc)
+                    log_event(
+                        log, "mqtt_down", "MQTT broker %s:%s unreachable: %s",
+                        self.host, self.port, exc, level=logging.WARNING,
+                        broker=self.address, error=str(exc),
+                    )  # fmt: skip
                     down_logged = True
             finally:
                 self.client = None
                 self.connected.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.retry)
+
+    def take_unacked(self) -> Callable[[], None]:
+        """What has been handled so far, as a call that acknowledges it (once stored)."""
+        client = self.client
+        if client is None or not client.persistent:
+            return _nothing
+        return partial(client.ack, client.take_unacked())
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
 
     async def request(self, gw: str, cmd: Command, ack_wait: float) -> Ack:
         client = self.client
@@ -98,15 +124,37 @@ class GatewayLink:
             raise TimeoutError(f"MQTT publish failed: {exc}") from exc
 
 
+def _nothing() -> None:
+    return None
+
+
+def collector_client_id(settings: Settings) -> str:
+    """The collector's fixed MQTT client id: SHUIDIAN_MQTT_CLIENT_ID, else
+    `shuidian-collector-<host name>[-<SHUIDIAN_WORKER_NAME>]`."""
+    if settings.mqtt_client_id:
+        return settings.mqtt_client_id
+    name = f"shuidian-collector-{socket.gethostname()}"
+    return f"{name}-{settings.worker_name}" if settings.worker_name else name
+
+
 @contextlib.asynccontextmanager
 async def gateway_link_from(
     settings: Settings,
     *,
     on_data: OnData | None = None,
     on_status: OnStatus | None = None,
+    client_id: str | None = None,
 ) -> AsyncIterator[GatewayLink | None]:
-    """A GatewayLink to the configured broker (the embedded one when none is configured)."""
+    """A GatewayLink to the configured broker (the embedded one when none is configured);
+    with `client_id` a persistent session acknowledged by the owner (the collector)."""
     host, port = mqtt_address(settings)
-    link = GatewayLink(host, port, on_data=on_data, on_status=on_status)
+    link = GatewayLink(
+        host,
+        port,
+        on_data=on_data,
+        on_status=on_status,
+        client_id=client_id,
+        persistent=client_id is not None,
+    )
     async with link:
         yield link

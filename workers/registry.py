@@ -11,9 +11,11 @@ The meter's `gateway` row says where the bus is (host, port; for MQTT the gatewa
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from server.core.errors import ConfigError
 from server.metering.models import Gateway, Meter
 from workers.meters.base import MeterDriver
 from workers.meters.base import MeterProtocol as P
@@ -32,6 +34,24 @@ class NoRoute(Exception):
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def clock_from_spec(spec: str, wall: Callable[[], float] = time.time) -> Callable[[], datetime]:
+    """The simulator's clock from SHUIDIAN_SIM_CLOCK (`START/EPOCH/SPEED`, printed by
+    `shuidian simulate`; see `SimClock.spec`), or the wall clock when `spec` is empty. Meters
+    stamp their readings with their own clock; a sped-up simulator's "own clock" runs fast."""
+    if not spec:
+        return _utc_now
+    try:
+        start_s, epoch_s, speed_s = spec.split("/")
+        start, epoch, speed = datetime.fromisoformat(start_s), float(epoch_s), float(speed_s)
+    except ValueError:
+        raise ConfigError(f"SHUIDIAN_SIM_CLOCK: START/EPOCH/SPEED expected, not {spec!r}") from None
+
+    def now() -> datetime:
+        return start + timedelta(seconds=(wall() - epoch) * speed)
+
+    return now
 
 
 def bus_key(meter: Meter) -> str:

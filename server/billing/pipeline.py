@@ -115,11 +115,17 @@ async def bill(items: Sequence[PendingBill]) -> tuple[int, int, set[int]]:
     return billed, failed, accounts
 
 
-async def bill_pending(reading_ids: Sequence[int] | None = None) -> tuple[int, int, set[int]]:
-    """Bill pending readings (all of them when `reading_ids` is None), oldest first."""
+async def bill_pending(
+    reading_ids: Sequence[int] | None = None, *, received_before: datetime | None = None
+) -> tuple[int, int, set[int]]:
+    """Bill pending readings (all of them when `reading_ids` is None; only those stored
+    before `received_before` when given: younger ones are still on their own way), oldest
+    first."""
     query = StoredReading.filter(billing=BillingStatus.PENDING)
     if reading_ids is not None:
         query = query.filter(id__in=list(reading_ids))
+    if received_before is not None:
+        query = query.filter(received_at__lt=received_before)
     rows = await query.order_by("meter_id", "taken_at")
     if not rows:
         return 0, 0, set()
@@ -140,6 +146,15 @@ async def bill_pending(reading_ids: Sequence[int] | None = None) -> tuple[int, i
         for row in rows
     ]
     return await bill(items)
+
+
+async def sweep_pending(received_before: datetime | None, *, now: datetime) -> tuple[int, int]:
+    """The periodic sweep: bill what a crash (or a killed controller's 点抄) left `pending`
+    and re-evaluate the alarms of the accounts charged; (billed, failed)."""
+    billed, failed, accounts = await bill_pending(received_before=received_before)
+    if accounts:
+        await evaluate_accounts(accounts, now=now)
+    return billed, failed
 
 
 def _registers(row: StoredReading) -> Reading:

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     # MQTT broker: empty means an in-process broker (embedded mode); else mqtt://host:port.
     mqtt_url: str = ""
     embedded_mqtt_port: int = 18830
+    # The collector's MQTT session is persistent (the broker keeps gateway messages while it
+    # is down) under a fixed client id: this one, or shuidian-collector-<host name>[-<name>].
+    mqtt_client_id: str = ""
+    # This worker process's name among others of its kind (two collectors on one host need
+    # two names: each has its own MQTT session).
+    worker_name: str = ""
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -48,12 +54,19 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     secret_key: str = Field(default="", repr=False)
     log_level: str = "INFO"
+    # "json": one JSON object per line (time, level, logger, message, event and its fields).
+    log_format: Literal["text", "json"] = "text"
 
     # Live values (meter_live: U, I, P, PF) are collected every Nth round: polled buses read
     # them with extra frames (a DL/T 645 meter: four more), so not every round by default;
     # gateways send them in their data messages, recorded from every Nth round of each.
     live_every_poll_rounds: int = Field(default=4, ge=1)
     live_every_gateway_rounds: int = Field(default=1, ge=1)
+    # The collector bills readings left `pending` (a crash between ingest and billing, a
+    # controller killed after a 点抄) every this many seconds, those stored at least that long
+    # ago; `shuidian ledger check` lists readings pending longer than `pending_alert_s`.
+    pending_sweep_s: float = Field(default=60.0, gt=0)
+    pending_alert_s: float = Field(default=900.0, gt=0)
 
     # --- What the web server tells the outside (health details, notification size) ------
     # /healthz answers its status alone; the details (database kind, broker address, errors)
@@ -68,10 +81,13 @@ class Settings(BaseSettings):
 
     # Simulator used by `shuidian demo`.
     demo_meters: int = 240
-    # 1.0 = real time: the platform stamps readings with its own clock, so a faster park
-    # would look like meters running beyond their rating (held for review as implausible).
+    # 1.0 = real time; faster, the workers stamp polled readings with the park's clock
+    # (`sim_clock`), as meters stamp theirs.
     demo_speed: float = 1.0
     demo_poll_interval_s: int = 60
+    # Trials against a sped-up `shuidian simulate`: the line it prints (START/EPOCH/SPEED).
+    # Polled readings are then stamped with the simulator's clock, as meters stamp theirs.
+    sim_clock: str = ""
 
     @field_validator("db_url")
     @classmethod

@@ -4,12 +4,17 @@ credited by the worker's first round; reconciliation runs once a day after the b
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from server.core.settings import Settings
+from server.payments.config import PaymentSettings
 from server.payments.models import OrderStatus, RechargeOrder
 from server.payments.providers.base import Channel
+from server.payments.service.runtime import build_payments
 from tests.payments.service_fixtures import (  # noqa: F401  (fixture)
     PayApp,
     balance,
@@ -50,3 +55,26 @@ def test_reconciliation_is_due_once_a_day_after_the_bills() -> None:
     assert reconcile_due(later, None)
     assert not reconcile_due(later, later.date())
     assert reconcile_due(datetime(2026, 11, 22, 11, 0, tzinfo=SH), later.date())
+
+
+async def test_without_payment_keys_the_worker_warns_once_then_stays_quiet(
+    db: None, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="workers.payments")
+    stop, rounds = asyncio.Event(), []
+
+    def clock() -> datetime:  # called once per round; 11:00 Beijing: reconciliation is due
+        rounds.append(1)
+        if len(rounds) == 3:
+            stop.set()
+        return datetime(2026, 11, 21, 11, 0, tzinfo=SH)
+
+    payments = build_payments(PaymentSettings(_env_file=None))
+    try:
+        await run_payments_worker(settings, stop, payments=payments, period=0, clock=clock)
+    finally:
+        await payments.aclose()
+    assert len(rounds) == 3
+    records = [(r.levelname, getattr(r, "event", None)) for r in caplog.records]
+    assert records == [("WARNING", "payments_unconfigured")]
+    assert caplog.records[0].fields == {"channels": ["wechat", "alipay"]}  # type: ignore[attr-defined]

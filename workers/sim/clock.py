@@ -11,7 +11,7 @@ class SimClock:
     """Simulated wall clock; `real` is injectable so tests can drive time by hand."""
 
     def __init__(
-        self, start: datetime, speed: float = 1.0, real: Callable[[], float] = time.monotonic
+        self, start: datetime, speed: float = 1.0, real: Callable[[], float] = time.time
     ) -> None:
         if start.tzinfo is None:
             raise ValueError("SimClock needs a timezone-aware start")
@@ -26,6 +26,11 @@ class SimClock:
     def now(self) -> datetime:
         elapsed = (self._real() - self._real0) * self.speed
         return self.start + self._offset + timedelta(seconds=elapsed)
+
+    def spec(self) -> str:
+        """`START/EPOCH/SPEED` for SHUIDIAN_SIM_CLOCK: the platform stamps polled readings
+        with this clock (`workers.registry.clock_from_spec`), as a real meter's clock would."""
+        return f"{self.start.isoformat()}/{self._real0:.3f}/{self.speed:g}"
 
     def jump(self, delta: timedelta) -> None:
         """Move simulated time forward at once (demo "skip a day", tests)."""

@@ -15,8 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -27,6 +26,7 @@ from workers.meters.base import MeterKind, MeterProtocol
 from workers.meters.modbus.maps import adf400l, ddsy1352, dtsy1352
 from workers.meters.modbus.registers import ModelMap
 from workers.sim.cjt188_server import Cjt188Server
+from workers.sim.config import SimConfig, add_arguments, config_from
 from workers.sim.dlt645_server import Dlt645Server
 from workers.sim.gateway import SimGateway
 from workers.sim.meter import SimMeter
@@ -40,24 +40,6 @@ SLAVES_PER_PORT = 200
 BIG_LOAD_KW = Decimal(30)  # above this a meter is three-phase (DTSY / ADF400L 3P)
 
 
-@dataclass
-class SimConfig:
-    meters: int = 2000
-    speed: float = 60.0
-    seed: int = 1
-    start: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
-    host: str = "127.0.0.1"
-    dlt645_port: int = 8645
-    modbus_port: int = 5020  # first of consecutive ports
-    modbus_rtu_port: int = 5120  # first of consecutive ports, one per ADF400L box
-    cjt188_port: int = 8188
-    mqtt_url: str | None = "mqtt://127.0.0.1:1883"
-    mqtt_prefix: str = ""
-    gateway_size: int = 50
-    gateway_period: float = 15.0  # real seconds between realtime readings
-    tick: float = 1.0  # real seconds between park advances
-
-
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """Where one simulated meter answers."""
@@ -68,6 +50,23 @@ class Endpoint:
     slave: int | None = None
     model: str | None = None
     gateway: str | None = None
+
+
+@dataclass
+class Layout:
+    """The park's buses: meters per DL/T 645 channel, Modbus port, ADF400L box, CJ/T 188
+    channel and MQTT gateway (id, meters)."""
+
+    dlt645: list[SimMeter]
+    modbus: list[dict[int, SimSlave]]
+    boxes: list[dict[int, SimSlave]]
+    water: list[SimMeter]
+    gateways: list[tuple[str, dict[str, SimMeter]]]
+
+
+def _broker(mqtt_url: str | None) -> tuple[str, int]:
+    url = urlsplit(mqtt_url or "mqtt://127.0.0.1:1883")
+    return url.hostname or "127.0.0.1", url.port or 1883
 
 
 def _next_port(base: int, k: int) -> int:
@@ -90,6 +89,11 @@ def _split(park: SimPark) -> dict[str, list[SimMeter]]:
 def _unit_map(m: SimMeter) -> ModelMap:
     big = m.profile is LoadProfile.FACTORY or m.rated_kw > BIG_LOAD_KW
     return dtsy1352.MAP if big else ddsy1352.MAP
+
+
+def _units(meters: list[SimMeter]) -> dict[int, SimSlave]:
+    """One Modbus TCP port's DDSY1352/DTSY1352 units, slave ids from 1."""
+    return {i + 1: SimSlave(m, _unit_map(m)) for i, m in enumerate(meters)}
 
 
 def _boxes(meters: list[SimMeter]) -> list[dict[int, SimSlave]]:
@@ -124,12 +128,61 @@ class Simulation:
         self._tasks: list[asyncio.Task[None]] = []
         self._exit = contextlib.AsyncExitStack()
 
-    async def start(self) -> dict[str, str]:
+    def layout(self) -> Layout:
+        """Which meter sits on which bus (the same for a given config and seed)."""
         groups = _split(self.park)
-        await self._start_dlt645(groups["dlt645"])
-        await self._start_modbus(groups["modbus"], groups["adf"])
-        await self._start_water(groups["water"])
-        await self._start_gateways(groups["mqtt"])
+        units, per = groups["modbus"], SLAVES_PER_PORT
+        size = self.config.gateway_size
+        mqtt = groups["mqtt"] if self.config.mqtt_url else []
+        return Layout(
+            dlt645=groups["dlt645"],
+            modbus=[_units(units[k : k + SLAVES_PER_PORT]) for k in range(0, len(units), per)],
+            boxes=_boxes(groups["adf"]),
+            water=groups["water"],
+            gateways=[
+                (f"sim-gw-{k // size + 1:04d}", {m.address: m for m in mqtt[k : k + size]})
+                for k in range(0, len(mqtt), size)
+            ],
+        )  # fmt: skip
+
+    def plan(self) -> dict[str, Endpoint]:
+        """The directory `start()` builds, from the configured ports and without opening any
+        (`shuidian seed` registers the meters of a simulator running elsewhere)."""
+        cfg = self.config
+        if 0 in (cfg.dlt645_port, cfg.modbus_port, cfg.modbus_rtu_port, cfg.cjt188_port):
+            raise ValueError("planning needs fixed ports (0 means any free port)")
+        lay = self.layout()
+        self._place(lay.dlt645, MeterProtocol.DLT645, cfg.dlt645_port)
+        for k, slaves in enumerate(lay.modbus):
+            self._place_slaves(slaves, MeterProtocol.MODBUS_TCP, cfg.modbus_port + k)
+        for k, box in enumerate(lay.boxes):
+            self._place_slaves(box, MeterProtocol.MODBUS_RTU_TCP, cfg.modbus_rtu_port + k)
+        self._place(lay.water, MeterProtocol.CJT188, cfg.cjt188_port)
+        host, port = _broker(cfg.mqtt_url)
+        for gw_id, group in lay.gateways:
+            self._place_gateway(gw_id, group, host, port)
+        return self.directory
+
+    def _place_gateway(self, gw_id: str, group: dict[str, SimMeter], host: str, port: int) -> None:
+        for addr in group:
+            self.directory[addr] = Endpoint(MeterProtocol.MQTT_GATEWAY, host, port, gateway=gw_id)
+
+    def _place(self, meters: list[SimMeter], proto: MeterProtocol, port: int) -> None:
+        for m in meters:
+            self.directory[m.address] = Endpoint(proto, self.config.host, port)
+
+    def _place_slaves(self, slaves: dict[int, SimSlave], proto: MeterProtocol, port: int) -> None:
+        for sid, slave in slaves.items():
+            self.directory[slave.meter.address] = Endpoint(
+                proto, self.config.host, port, sid, slave.model.model
+            )
+
+    async def start(self) -> dict[str, str]:
+        lay = self.layout()
+        await self._start_dlt645(lay.dlt645)
+        await self._start_modbus(lay)
+        await self._start_water(lay.water)
+        await self._start_gateways(lay.gateways)
         self._tasks.append(asyncio.create_task(self.park.run(self.config.tick, self._stop)))
         return self.endpoints
 
@@ -138,8 +191,7 @@ class Simulation:
         self.dlt645 = Dlt645Server({m.address: m for m in meters}, self.park.clock)
         port = await self.dlt645.start(host, self.config.dlt645_port)
         self.endpoints["DL/T 645 TCP"] = f"{host}:{port} ({len(meters)} meters)"
-        for m in meters:
-            self.directory[m.address] = Endpoint(MeterProtocol.DLT645, host, port)
+        self._place(meters, MeterProtocol.DLT645, port)
 
     async def _serve_modbus(self, slaves: dict[int, SimSlave], port: int, rtu: bool) -> int:
         framer = FramerType.RTU if rtu else FramerType.SOCKET
@@ -147,31 +199,28 @@ class Simulation:
         await server.start()
         self.modbus.append(server)
         proto = MeterProtocol.MODBUS_RTU_TCP if rtu else MeterProtocol.MODBUS_TCP
-        for sid, slave in slaves.items():
-            self.directory[slave.meter.address] = Endpoint(
-                proto, self.config.host, server.port, sid, slave.model.model
-            )
+        self._place_slaves(slaves, proto, server.port)
         return server.port
 
-    async def _start_modbus(self, units: list[SimMeter], circuits: list[SimMeter]) -> None:
+    async def _start_modbus(self, lay: Layout) -> None:
         host, ports = self.config.host, []
-        for k in range(0, len(units), SLAVES_PER_PORT):
-            chunk = units[k : k + SLAVES_PER_PORT]
-            slaves = {i + 1: SimSlave(m, _unit_map(m)) for i, m in enumerate(chunk)}
-            port = _next_port(self.config.modbus_port, k // SLAVES_PER_PORT)
+        for k, slaves in enumerate(lay.modbus):
+            port = _next_port(self.config.modbus_port, k)
             ports.append(await self._serve_modbus(slaves, port, rtu=False))
         if ports:
+            units = sum(len(s) for s in lay.modbus)
             self.endpoints["Modbus TCP"] = (
-                f"{host}:{_ports(ports)} ({len(units)} DDSY1352/DTSY1352, "
+                f"{host}:{_ports(ports)} ({units} DDSY1352/DTSY1352, "
                 f"slave ids 1..{SLAVES_PER_PORT} per port)"
             )
         ports = []
-        for k, box in enumerate(_boxes(circuits)):
+        for k, box in enumerate(lay.boxes):
             port = _next_port(self.config.modbus_rtu_port, k)
             ports.append(await self._serve_modbus(box, port, rtu=True))
         if ports:
+            circuits = sum(len(b) for b in lay.boxes)
             self.endpoints["Modbus RTU over TCP"] = (
-                f"{host}:{_ports(ports)} ({len(circuits)} circuits in {len(ports)} ADF400L boxes)"
+                f"{host}:{_ports(ports)} ({circuits} circuits in {len(ports)} ADF400L boxes)"
             )
 
     async def _start_water(self, meters: list[SimMeter]) -> None:
@@ -181,36 +230,29 @@ class Simulation:
         port = await server.start(self.config.host, self.config.cjt188_port)
         self.cjt188 = server
         self.endpoints["CJ/T 188 TCP"] = f"{self.config.host}:{port} ({len(meters)} water meters)"
-        for m in meters:
-            self.directory[m.address] = Endpoint(MeterProtocol.CJT188, self.config.host, port)
+        self._place(meters, MeterProtocol.CJT188, port)
 
-    async def _start_gateways(self, meters: list[SimMeter]) -> None:
+    async def _start_gateways(self, groups: list[tuple[str, dict[str, SimMeter]]]) -> None:
         cfg = self.config
-        if not cfg.mqtt_url or not meters:
+        if not groups:
             return
-        url = urlsplit(cfg.mqtt_url)
-        host, port = url.hostname or "127.0.0.1", url.port or 1883
-        size = cfg.gateway_size
+        host, port = _broker(cfg.mqtt_url)
         try:
-            for k in range(0, len(meters), size):
-                gw_id = f"sim-gw-{k // size + 1:04d}"
-                group = {m.address: m for m in meters[k : k + size]}
+            for gw_id, group in groups:
                 gw = SimGateway(gw_id, group, self.park.clock, host, port, prefix=cfg.mqtt_prefix)
                 await self._exit.enter_async_context(gw)
                 self.gateways.append(gw)
-                for addr in group:
-                    self.directory[addr] = Endpoint(
-                        MeterProtocol.MQTT_GATEWAY, host, port, gateway=gw_id
-                    )
+                self._place_gateway(gw_id, group, host, port)
         except aiomqtt.MqttError as exc:
             self.endpoints["MQTT gateways"] = f"broker {host}:{port} unreachable ({exc})"
             return
         for gw in self.gateways:
             self._tasks.append(asyncio.create_task(gw.run(cfg.gateway_period, self._stop)))
         first, last = self.gateways[0].gw_id, self.gateways[-1].gw_id
+        meters = sum(len(g) for _, g in groups)
         self.endpoints["MQTT gateways"] = (
             f"mqtt://{host}:{port} {cfg.mqtt_prefix}gw/{first}..{last} "
-            f"({len(meters)} meters, readings every {cfg.gateway_period:g} s)"
+            f"({meters} meters, readings every {cfg.gateway_period:g} s)"
         )
 
     async def stop(self) -> None:
@@ -233,27 +275,8 @@ def _ports(ports: list[int]) -> str:
 
 def parse_args(argv: list[str] | None) -> SimConfig:
     p = argparse.ArgumentParser(prog="shuidian simulate", description="模拟园区: 电表/水表/网关")
-    d = SimConfig()
-    p.add_argument("--meters", type=int, default=d.meters)
-    p.add_argument("--speed", type=float, default=d.speed, help="simulated seconds per second")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--start", type=datetime.fromisoformat, default=None, help="ISO 8601")
-    p.add_argument("--host", default=d.host)
-    p.add_argument("--dlt645-port", type=int, default=d.dlt645_port)
-    p.add_argument("--modbus-port", type=int, default=d.modbus_port)
-    p.add_argument("--modbus-rtu-port", type=int, default=d.modbus_rtu_port)
-    p.add_argument("--cjt188-port", type=int, default=d.cjt188_port)
-    p.add_argument("--mqtt-url", default=d.mqtt_url, help="'' to run without gateways")
-    p.add_argument("--mqtt-prefix", default=d.mqtt_prefix)
-    p.add_argument("--gateway-size", type=int, default=d.gateway_size)
-    p.add_argument("--gateway-period", type=float, default=d.gateway_period)
-    p.add_argument("--tick", type=float, default=d.tick)
-    ns = vars(p.parse_args(argv))
-    start = ns.pop("start")
-    cfg = SimConfig(**ns)
-    if start is not None:
-        cfg.start = start if start.tzinfo else start.replace(tzinfo=UTC)
-    return cfg
+    add_arguments(p)
+    return config_from(p.parse_args(argv))
 
 
 async def serve(config: SimConfig, stop: asyncio.Event) -> None:
@@ -261,6 +284,8 @@ async def serve(config: SimConfig, stop: asyncio.Event) -> None:
     sim = Simulation(config)
     endpoints = await sim.start()
     print(f"shuidian simulate: {config.meters} meters, ×{config.speed:g}, seed {config.seed}")
+    if config.speed != 1:
+        print(f"  platform clock       SHUIDIAN_SIM_CLOCK={sim.park.clock.spec()}")
     for name, where in endpoints.items():
         print(f"  {name:<20} {where}")
     print("Ctrl-C to stop.", flush=True)

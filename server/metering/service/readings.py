@@ -38,6 +38,7 @@ from tortoise.transactions import in_transaction
 from server.audit.service import Entry, record_many
 from server.metering import ingest as rules
 from server.metering.models import BillingStatus, Meter, MeterBilling, ReadingSource
+from server.metering.models import Reading as StoredReading
 from server.metering.reading import Reading
 from server.metering.service import daily_usage
 from server.metering.service import reading_store as store
@@ -295,3 +296,13 @@ async def record_misses(
         await store.save_meters(conn, meters.values())
         await record_many(log)
     return went_offline
+
+
+async def pending_before(received_before: datetime) -> list[StoredReading]:
+    """Readings stored before `received_before` and still waiting to be billed (oldest first):
+    the sweep should have billed them; `shuidian ledger check` lists them."""
+    return (
+        await StoredReading.filter(billing=BillingStatus.PENDING, received_at__lt=received_before)
+        .order_by("received_at", "id")
+        .limit(1000)
+    )

@@ -145,8 +145,13 @@ class AlipayProvider:
         if self._owns_http:
             await self._http.aclose()
 
+    @property
+    def configured(self) -> bool:
+        """Keys enough to call the platform (without them every call is NOT_CONFIGURED)."""
+        return bool(self._config.verifiable and self._config.app_private_key)
+
     def _require_config(self) -> None:
-        if not (self._config.verifiable and self._config.app_private_key):
+        if not self.configured:
             raise ProviderError("Alipay is not configured", code="NOT_CONFIGURED")
 
     async def _execute(self, request: Any) -> dict[str, Any]:

@@ -241,6 +241,9 @@ class PaymentProvider(Protocol):
 
     channel: Channel
 
+    @property
+    def configured(self) -> bool: ...
+
     async def create_order(
         self,
         out_trade_no: str,

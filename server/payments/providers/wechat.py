@@ -83,6 +83,11 @@ class WechatPayProvider:
         self._client: AsyncWeChatPay | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def configured(self) -> bool:
+        """Keys enough to call the platform (without them every call is NOT_CONFIGURED)."""
+        return bool(self._config.verifiable and self._config.merchant_private_key)
+
     async def __aenter__(self) -> WechatPayProvider:
         await self._sdk()
         return self

@@ -131,6 +131,7 @@ def _differences(
 
 
 async def reconcile_yesterday(payments: Payments, today: date) -> list[ReconciliationReport]:
-    """The scheduled job (after 10:00, when bills are ready): yesterday, every channel."""
+    """The scheduled job (after 10:00, when bills are ready): yesterday, every configured
+    channel (an unconfigured one has no bill to download)."""
     day = today - timedelta(days=1)
-    return [(await reconcile_day(payments, ch, day))[0] for ch in payments.providers]
+    return [(await reconcile_day(payments, ch, day))[0] for ch in payments.configured_channels()]

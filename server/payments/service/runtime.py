@@ -23,6 +23,10 @@ class Payments:
             raise ChannelNotConfigured("该支付渠道未配置", channel=str(channel))
         return found
 
+    def configured_channels(self) -> list[Channel]:
+        """The channels whose keys are set (the others refuse every call)."""
+        return [ch for ch, provider in self.providers.items() if provider.configured]
+
     def notify_url(self, channel: Channel | str) -> str:
         return self.settings.notify_url(Channel(channel).value)
 

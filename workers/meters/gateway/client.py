@@ -7,6 +7,11 @@ the future of a pending `request()` by `cmd_id`, then go to `on_ack` as well.
 
 QoS 1 everywhere: expect duplicates (a redelivered message after a reconnect). Consumers
 deduplicate — readings on (gateway, meter, ts_collect), acks on cmd_id.
+
+`persistent=True` (the collector): a fixed client id with a persistent session (clean session
+off), so the broker queues QoS 1 messages while the client is away, and manual
+acknowledgement — a message is acknowledged (PUBACK) only when the owner says it is stored
+(`take_unacked()` then `ack(...)`); one lost before that is redelivered at the next connect.
 """
 
 from __future__ import annotations
@@ -47,12 +52,22 @@ class GatewayClient:
         on_ack: OnAck | None = None,
         on_status: OnStatus | None = None,
         identifier: str | None = None,
+        persistent: bool = False,
     ) -> None:
-        self.prefix = prefix
+        self.prefix, self.persistent = prefix, persistent
         self.on_data, self.on_ack, self.on_status = on_data, on_ack, on_status
+        if persistent and not identifier:
+            raise ValueError("a persistent session needs a fixed client identifier")
         self._mqtt = aiomqtt.Client(
-            hostname, port, identifier=identifier or f"shuidian-platform-{uuid.uuid4().hex[:8]}"
+            hostname,
+            port,
+            identifier=identifier or f"shuidian-platform-{uuid.uuid4().hex[:8]}",
+            clean_session=False if persistent else None,
         )
+        if persistent:
+            # aiomqtt (2.5.1, uv.lock) has no switch of its own; paho's client under it has.
+            self._mqtt._client.manual_ack_set(True)
+        self._unacked: list[tuple[int, int]] = []  # (mid, qos) handled, not yet acknowledged
         self._pending: dict[str, asyncio.Future[Ack]] = {}
         self._task: asyncio.Task[None] | None = None
         self.stats: Counter[str] = Counter()
@@ -77,6 +92,19 @@ class GatewayClient:
     async def _listen(self) -> None:
         async for message in self._mqtt.messages:
             await self.handle(str(message.topic), bytes(message.payload or b""))
+            if self.persistent and message.qos > 0:
+                self._unacked.append((message.mid, message.qos))
+
+    def take_unacked(self) -> list[tuple[int, int]]:
+        """The messages handled so far and not yet acknowledged (the caller acks them)."""
+        taken, self._unacked = self._unacked, []
+        return taken
+
+    def ack(self, messages: list[tuple[int, int]]) -> None:
+        """PUBACK `messages` (from `take_unacked`); on a lost connection nothing is sent and
+        the broker redelivers them at the next connect."""
+        for mid, qos in messages:
+            self._mqtt._client.ack(mid, qos)
 
     def _drop(self, name: str, reason: str) -> None:
         self.stats["dropped"] += 1
