@@ -16,8 +16,8 @@ const DEFAULT_OUT = path.join(ROOT, 'miniprogram', 'miniprogram_npm');
 
 // The Vant components referenced from the pages' and components' .json files.
 const VANT_COMPONENTS = [
-  'button', 'cell', 'cell-group', 'empty', 'field', 'loading', 'notice-bar', 'picker',
-  'popup', 'tab', 'tabs', 'tag',
+  'button', 'cell', 'cell-group', 'empty', 'field', 'loading', 'notice-bar', 'tab', 'tabs',
+  'tag',
 ];
 const VANT_LIB = path.join(NODE_MODULES, '@vant', 'weapp', 'lib');
 const UCHARTS_SRC = path.join(NODE_MODULES, '@qiun', 'ucharts', 'u-charts.js');
