@@ -77,6 +77,10 @@ function installWx(routes = {}) {
     canIUse: () => false,
     nextTick: (fn) => setTimeout(fn, 0),
     createSelectorQuery: () => selectorQuery(),
+    createAnimation: () => {
+      const animation = new Proxy({}, { get: (_, key) => (key === 'export' ? () => ({ actions: [] }) : () => animation) });
+      return animation;
+    },
   };
   global.wx = wx;
   global.getCurrentPages = () => [];
