@@ -9,7 +9,7 @@
 //   SHUIDIAN_CONTRACT_CONTROL  the control server: GET /seed, POST /wechat/code,
 //                              GET /sms/last?phone=, POST /pay {order_no}
 // Without them (plain `npm test`) it is skipped.
-const { installNodeWx, control } = require('./helpers/node-wx');
+const { installNodeWx, control, nodeRequest } = require('./helpers/node-wx');
 
 const API = process.env.SHUIDIAN_CONTRACT_API;
 const CONTROL = process.env.SHUIDIAN_CONTRACT_CONTROL;
@@ -91,8 +91,10 @@ maybe('contract with the live server', () => {
     const old = storage.get(api.TOKEN_KEY);
     await api.logout();
     expect(storage.has(api.TOKEN_KEY)).toBe(false);
-    const revoked = await api.get('/api/v1/me', { auth: false }).catch((e) => e);
-    expect(revoked.status).toBe(401);
-    expect(old).toBeTruthy();
+    const revoked = await new Promise((resolve, reject) => nodeRequest({
+      url: `${API.replace(/\/$/, '')}/api/v1/me`, header: { Authorization: `Bearer ${old}` }, success: resolve, fail: reject,
+    }));
+    expect(revoked.statusCode).toBe(401);
+    expect(revoked.data.error).toBeTruthy();
   });
 });

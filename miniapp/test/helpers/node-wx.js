@@ -55,4 +55,4 @@ function installNodeWx(controlBase) {
   return { wx, storage };
 }
 
-module.exports = { installNodeWx, control };
+module.exports = { installNodeWx, control, nodeRequest };
