@@ -48,7 +48,7 @@ describe('记录 records', () => {
     await settle();
     expect(server.to(ROUTE).map((c) => c.query.type)).toEqual(['all', 'refund']);
     expect(text(page)).toContain('暂无记录');
-    expect(text(page)).toContain('其他费用');
+    expect(text(page)).toContain('费用');
   });
 
   test('error state and retry; pull-to-refresh', async () => {

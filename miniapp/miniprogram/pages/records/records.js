@@ -9,7 +9,7 @@ const TYPES = [
   { name: 'recharge', title: '充值' },
   { name: 'deduction', title: '扣费' },
   { name: 'refund', title: '退款' },
-  { name: 'fee', title: '其他费用' },
+  { name: 'fee', title: '费用' },
 ];
 const PAGE = 20;
 
