@@ -40,7 +40,7 @@ function html(name, page, extraHead = '') {
   const tab = TABS.includes(name)
     ? `<div class="tabbar">${TABS.map((t) => `<div class="${t === name ? 'on' : ''}">${TITLES[t]}</div>`).join('')}</div>` : '';
   return `<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><style>
-wx-view, wx-scroll-view, wx-label, wx-picker, wx-form { display: block; }
+wx-view, wx-scroll-view, wx-label, wx-picker, wx-form, van-tabs, van-sticky { display: block; }
 wx-text { display: inline; }
 wx-input { display: block; min-height: 24px; }
 wx-image, van-icon { display: none; } /* Vant's icon font and images load from its CDN in WeChat */
