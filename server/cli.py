@@ -1,6 +1,6 @@
 """`shuidian` — the command line: demo, serve, worker, migrate, seed, createadmin, simulate,
-ledger check, usage backfill. A wrong setting ends the command with one line naming it, never
-a traceback."""
+ledger check, usage backfill, tenant qr. A wrong setting ends the command with one line
+naming it, never a traceback."""
 
 from __future__ import annotations
 
@@ -59,6 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     use = sub.add_parser("usage", help="daily usage tools")
     use.add_argument("action", choices=["backfill"], help="rebuild daily usage from readings")
     use.add_argument("--meters-per-batch", type=int, default=100)
+    ten = sub.add_parser("tenant", help="tenant self-service tools")
+    ten_sub = ten.add_subparsers(dest="action", required=True)
+    qr = ten_sub.add_parser("qr", help="a one-use binding QR code for an account (PNG or PDF)")
+    qr.add_argument("--site", required=True, help="site id or name")
+    qr.add_argument("--account", required=True, help="account number (户号)")
+    qr.add_argument("--role", choices=["owner", "accountant"], default="owner")
+    qr.add_argument("--hours", type=int, default=None, help="valid this long (default 72)")
+    qr.add_argument("--out", required=True, help="file.png or file.pdf")
     for name, parser in sub.choices.items():
         parser.set_defaults(func=COMMANDS.get(name))
     return p
@@ -236,6 +244,53 @@ def cmd_usage(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tenant(settings: Settings, args: argparse.Namespace) -> int:
+    """`tenant qr`: a signed, one-use binding ticket drawn as a QR card with its caption."""
+    from pathlib import Path
+
+    from server.accounts.config import TenantSettings
+    from server.accounts.models import BindingRole
+    from server.accounts.service.binding import site_by_ref
+    from server.accounts.service.keys import secret_key
+    from server.accounts.service.qr_card import binding_card, save_card
+    from server.accounts.service.tickets import issue_ticket
+    from server.core.db import close_db
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".pdf"):
+        raise ConfigError(f"--out: a .png or .pdf file, not {args.out!r}")
+    hours = args.hours or TenantSettings().qr_ticket_hours
+    if hours < 1:
+        raise ConfigError("--hours: at least 1")
+
+    async def go() -> Any:
+        await open_existing_db(settings)
+        try:
+            site = await site_by_ref(args.site)
+            return await issue_ticket(
+                secret_key(settings), site.id, args.account, role=BindingRole(args.role),
+                hours=hours, actor=_cli_actor(),
+            )  # fmt: skip
+        finally:
+            await close_db()
+
+    issued = _run(go)
+    card = binding_card(
+        issued.token, site=issued.site_name, number=issued.account.number,
+        tenant_name=issued.account.tenant_name, role=issued.role.value,
+        expires_at=issued.expires_at.astimezone(settings.tz),
+    )  # fmt: skip
+    save_card(card, out)
+    if card.font is None:
+        print("shuidian: no Chinese font found (install fonts-wqy-microhei): caption in English",
+              file=sys.stderr)  # fmt: skip
+    until = issued.expires_at.astimezone(settings.tz).isoformat(timespec="minutes")
+    print(f"shuidian: binding QR for {issued.site_name} {issued.account.number} "
+          f"({issued.role.value}) valid until {until}: {out}")  # fmt: skip
+    print(f"ticket: {issued.token}")  # what the QR says, to send as text where scanning is hard
+    return 0
+
+
 def _cli_actor() -> str:
     """Who ran the command, for the operation log: `cli:<login name>`."""
     try:
@@ -300,6 +355,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "createadmin": cmd_createadmin,
     "ledger": cmd_ledger,
     "usage": cmd_usage,
+    "tenant": cmd_tenant,
 }
 
 

@@ -94,7 +94,7 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
     """Embedded mode in one process: database, MQTT broker, simulated park, workers, web."""
     from server.metering.models import MeteringPolicy
     from server.payments.demo import start_sandbox_for_demo
-    from server.seed import seed_money, seed_park
+    from server.seed import seed_money, seed_park, seed_tenants
     from workers.sim.run import SimConfig, Simulation
 
     settings = _fresh_demo_database(settings)
@@ -125,6 +125,7 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
         now = datetime.now(UTC)
         summary = await seed_park(sim.park.meters.values(), sim.directory, now=now)
         await seed_money(summary.site_id, now=now)
+        tenants = await seed_tenants(summary.site_id)
         await MeteringPolicy.update_or_create(
             defaults={"poll_interval_s": settings.demo_poll_interval_s}, site_id=summary.site_id
         )
@@ -146,7 +147,7 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
         await asyncio.sleep(0.2)
         if web.done():
             web.result()  # raise the web server's start-up error (port in use …)
-        _print_banner(settings, endpoints, summary, [t.get_name() for t in tasks])
+        _print_banner(settings, endpoints, summary, [t.get_name() for t in tasks], tenants)
         await stop.wait()
     finally:
         stop.set()
@@ -218,7 +219,11 @@ def _fresh_demo_database(settings: Settings) -> Settings:
 
 
 def _print_banner(
-    settings: Settings, endpoints: dict[str, str], summary: Any, tasks: list[str]
+    settings: Settings,
+    endpoints: dict[str, str],
+    summary: Any,
+    tasks: list[str],
+    tenants: dict[str, list[str]],
 ) -> None:
     base = f"http://{settings.host}:{settings.port}"
     lines = [
@@ -232,6 +237,9 @@ def _print_banner(
         f"  Park         {summary.accounts} accounts, {summary.meters} meters, "
         f"{summary.rooms} rooms in 2 buildings, {summary.gateways} buses/gateways",
         f"  Running      {', '.join(tasks)}",
+        '  Tenants      log in with POST /api/v1/auth/login {"code": "demo-zhang"} '
+        "(also demo-li, demo-wang; see README)",
+        *(f"    {name:<10} {', '.join(numbers)}" for name, numbers in tenants.items()),
         "  Simulator:",
         *(f"    {k:<18} {v}" for k, v in endpoints.items()),
         "Press Ctrl-C to stop.",

@@ -265,3 +265,43 @@ async def seed_money(site_id: int, *, now: datetime) -> int:
             )
             funded += posted.created
     return funded
+
+
+# The demo's WeChat users: log in with code `demo-<name>` (the fake WeChat API in embedded
+# mode answers openid `o-demo-<name>`). 张老板 owns two shops, 李店长 runs a meter-billed one
+# (when the park has one), 王会计 keeps the books of 张老板's first shop.
+DEMO_TENANTS = (("zhang", "张老板"), ("li", "李店长"), ("wang", "王会计"))
+
+
+async def seed_tenants(site_id: int) -> dict[str, list[str]]:
+    """Bind the demo tenants (idempotent); returns each one's account numbers."""
+    from server.accounts.models import BindingRole, BindingVia, TenantApp, TenantIdentity
+    from server.accounts.service.binding import bind
+
+    accounts = await Account.filter(site_id=site_id).order_by("id").limit(3)
+    if len(accounts) < 3:
+        return {}
+    shops = [accounts[0], accounts[1], accounts[2]]
+    metered = (
+        await Meter.filter(site_id=site_id, billing=MeterBilling.METER)
+        .exclude(account_id__in=[shops[0].id, shops[1].id])
+        .order_by("id")
+        .first()
+        .values_list("account_id", flat=True)
+    )
+    if metered is not None:
+        shops[2] = await Account.get(id=metered)
+    plan = {
+        "zhang": [(shops[0], BindingRole.OWNER), (shops[1], BindingRole.OWNER)],
+        "li": [(shops[2], BindingRole.OWNER)],
+        "wang": [(shops[0], BindingRole.ACCOUNTANT)],
+    }
+    bound: dict[str, list[str]] = {}
+    for name, nickname in DEMO_TENANTS:
+        identity, _ = await TenantIdentity.get_or_create(
+            app=TenantApp.MINIAPP, openid=f"o-demo-{name}", defaults={"nickname": nickname}
+        )
+        for account, role in plan[name]:
+            await bind(identity.id, account, role=role, via=BindingVia.STAFF, actor="system:seed")
+        bound[nickname] = [account.number for account, _ in plan[name]]
+    return bound

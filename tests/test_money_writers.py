@@ -47,6 +47,10 @@ ALLOWED: dict[str, str] = {
     "tests/ledger/test_ledger_check.py": (
         "tampers with a wallet balance to prove `ledger check` reports it"
     ),
+    "tests/ledger/backdated.py": (
+        "writes usage charges with posting times in the past (the ledger stamps now()) so the"
+        " statement tests have a wallet debited over many days"
+    ),
     "tests/test_money_writers.py": (
         "this check's own synthetic offenders, which prove that it fails when it should"
     ),

@@ -48,7 +48,9 @@ BATCH = 5000
 _VERDICT_OP = {alarms.RelayVerdict.TRIP: CommandOp.TRIP, alarms.RelayVerdict.CLOSE: CommandOp.CLOSE}
 
 
-def _forecast(balance_fen: int, daily_use: str | None) -> DaysLeft | None:
+def forecast_from_rate(balance_fen: int, daily_use: str | None) -> DaysLeft | None:
+    """Days left of `balance_fen` at the stored daily rate (`account_alarm_state.daily_use_fen`,
+    refreshed daily by the scheduler); None without a rate (no history, or no use)."""
     if daily_use is None:
         return None
     daily = Decimal(daily_use)
@@ -151,7 +153,7 @@ def _decide(
     platform = [m for m in meters if m.billing == MeterBilling.PLATFORM.value]
     money = [to_meter_money(m.id, m.kind, m.billing, m.money_fen, out.pending) for m in meters]
     balance = available(int(account["balance_fen"]), money).alarm_fen
-    forecast = _forecast(balance, row.daily_use_fen)
+    forecast = forecast_from_rate(balance, row.daily_use_fen)
     if _quiet(balance, row, config, forecast, platform):
         return
     state = state_from_json(row.state)

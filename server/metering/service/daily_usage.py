@@ -103,6 +103,11 @@ def _tz(tz: ZoneInfo | None) -> ZoneInfo:
     return tz if tz is not None else _settings_zone()
 
 
+def zone() -> ZoneInfo:
+    """The time zone days are counted in (settings.timezone)."""
+    return _settings_zone()
+
+
 @functools.cache
 def _settings_zone() -> ZoneInfo:
     """The configured time zone, read once per process: loading the settings reads the
