@@ -15,7 +15,7 @@ import pytest
 
 from server.accounts.sandbox import FakeWechat
 from server.accounts.service.sms import SandboxSmsSender
-from server.core.httpd import HttpServer, Request, Response
+from server.core.httpd import Handler, HttpServer, Request, Response
 from tests.accounts.tenant_fixtures import tenant_app_fixture  # noqa: F401  (fixture)
 from tests.factories import create_account
 from tests.payments.service_fixtures import PayApp, drain
@@ -24,11 +24,10 @@ MINIAPP = Path(__file__).resolve().parents[2] / "miniapp"
 PHONE = "13912345678"
 
 
-def control_handler(pay: PayApp, seed: dict[str, object]):  # noqa: ANN201  (a Handler)
+def control_handler(pay: PayApp, seed: dict[str, object]) -> Handler:
     """GET /seed, POST /wechat/code, GET /sms/last?phone=, POST /pay {order_no}."""
     wechat: FakeWechat = pay.app.ctx.wechat_sandbox
     sms: SandboxSmsSender = pay.app.ctx.sms_sender
-    logins = iter(range(1, 1_000))
 
     def answer(body: object, status: int = 200) -> Response:
         return Response(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
@@ -38,7 +37,7 @@ def control_handler(pay: PayApp, seed: dict[str, object]):  # noqa: ANN201  (a H
         if route == ("GET", "/seed"):
             return answer(seed)
         if route == ("POST", "/wechat/code"):
-            return answer({"code": wechat.new_code("o-miniapp", unionid=f"u-miniapp-{next(logins)}")})
+            return answer({"code": wechat.new_code("o-miniapp")})  # one WeChat user throughout
         if route == ("GET", "/sms/last"):
             code = sms.last_code(request.query.get("phone", ""))
             return answer({"code": code}) if code else answer({"error": "no code"}, 404)
