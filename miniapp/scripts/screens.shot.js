@@ -22,6 +22,7 @@ function fresh() {
 const OUT = process.env.SCREENS_HTML;
 const TITLES = { index: '首页', recharge: '充值', usage: '用电用水', records: '记录', bind: '绑定户号', me: '我的' };
 const TABS = ['index', 'usage', 'records', 'me'];
+const TAB_TEXT = { index: '首页', usage: '用电', records: '记录', me: '我的' }; // app.json tabBar
 
 const rpx = (css) => css.replace(/(-?\d*\.?\d+)rpx/g, (_, n) => `${Number(n) / 2}px`);
 // Our own WXSS (page, app, chart) compiled here with rpx as a 375-pt phone shows it; the
@@ -38,10 +39,11 @@ function html(name, page, extraHead = '') {
   const appWxss = ours('app.wxss', 'main').replace(/(^|[\s,}])page\s*\{/g, '$1body {');
   const own = ours(`pages/${name}/${name}.wxss`, 'main') + ours('components/usage-chart/usage-chart.wxss', 'usage-chart');
   const tab = TABS.includes(name)
-    ? `<div class="tabbar">${TABS.map((t) => `<div class="${t === name ? 'on' : ''}">${TITLES[t]}</div>`).join('')}</div>` : '';
+    ? `<div class="tabbar">${TABS.map((t) => `<div class="${t === name ? 'on' : ''}">${TAB_TEXT[t]}</div>`).join('')}</div>` : '';
   return `<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><style>
 wx-view, wx-scroll-view, wx-label, wx-picker, wx-form, van-tabs, van-sticky { display: block; }
 wx-text { display: inline; }
+wx-scroll-view { width: 100%; } /* as WeChat's scroll-view base style */
 wx-input { display: block; min-height: 24px; }
 wx-image, van-icon { display: none; } /* Vant's icon font and images load from its CDN in WeChat */
 body { margin: 0; width: 375px; }
@@ -91,8 +93,11 @@ test('render the pages', async () => {
   await settle();
   save('recharge.html', html('recharge', page));
 
-  const quantities = ['10.2', '12.8', '9.6', '11.1', '13.4', '8.9', '10.7', '12.0', '14.3', '9.8', '11.6', '12.3', '10.1', '12.34'];
-  const days = quantities.map((q, i) => ({ period: `2026-11-${String(21 + i).padStart(2, '0')}`.replace('2026-11-31', '2026-12-01').replace('2026-11-32', '2026-12-02').replace('2026-11-33', '2026-12-03').replace('2026-11-34', '2026-12-04'), quantity: `${q}000`, amount_fen: Math.round(Number(q) * 60), bands: null }));
+  const quantities = ['9.9', '10.2', '12.8', '9.6', '11.1', '13.4', '8.9', '10.7', '12.0', '14.3', '9.8', '11.6', '12.3', '10.1', '12.34'];
+  const days = quantities.map((q, i) => {
+    const day = new Date(Date.UTC(2026, 10, 20 + i)).toISOString().slice(0, 10); // 2026-11-20 …
+    return { period: day, quantity: `${q}00`, amount_fen: Math.round(Number(q) * 60), bands: null };
+  });
   installed({
     'GET /api/v1/accounts/12': { data: detail() },
     'GET /api/v1/accounts/12/meters/7/usage': { data: { meter_id: 7, kind: 'electricity', unit: 'kWh', by: 'day', items: days } },
