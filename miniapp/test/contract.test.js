@@ -87,6 +87,10 @@ maybe('contract with the live server', () => {
     expect(after.available_fen).toBe(before.available_fen + amount);
     expect(after.balance_fen).toBe(before.balance_fen + amount);
 
+    // The recharge is the newest record.
+    const records = await api.get(`/api/v1/accounts/${account.id}/records?type=all&limit=20`);
+    expect(records.items[0]).toMatchObject({ type: 'recharge', amount_fen: amount });
+
     // Log out: the old token no longer works, the next request logs in again.
     const old = storage.get(api.TOKEN_KEY);
     await api.logout();

@@ -103,6 +103,24 @@ describe('充值 recharge', () => {
     expect(text(page)).toContain('订单已关闭');
   });
 
+  test('an order still unpaid after the last poll says the result is being confirmed', async () => {
+    const { server } = setup({ 'GET /api/v1/orders/R20261205001': { data: { order_no: 'R20261205001', status: 'created' } } });
+    const page = renderPage('recharge');
+    await page.instance.onLoad({ account: '12' });
+    await page.instance.onPay();
+    await settle();
+    expect(server.to('GET /api/v1/orders/R20261205001')).toHaveLength(config.pollTimes);
+    expect(text(page)).toContain('支付结果确认中');
+  });
+
+  test('a site without WeChat recharge says so', async () => {
+    setup({ 'GET /api/v1/accounts/12/recharge/options': { data: { choices_fen: [5000], min_fen: 100, max_fen: 500000, channels: ['alipay'] } } });
+    const page = renderPage('recharge');
+    await page.instance.onLoad({ account: '12' });
+    await settle();
+    expect(text(page)).toContain('该园区暂未开通微信充值');
+  });
+
   test('an order the server refuses shows its message', async () => {
     const { wx } = setup({ 'POST /api/v1/accounts/12/recharge': error(422, 'validation_failed', '充值金额超出范围', { field: 'amount_fen' }) });
     const page = renderPage('recharge');

@@ -53,7 +53,7 @@ function send(method, path, data, token) {
     wx.request({
       url: config.baseUrl + path,
       method,
-      data: data === undefined ? undefined : data,
+      data,
       header,
       timeout: config.timeout,
       dataType: 'json',

@@ -57,6 +57,10 @@ Component({
           api.get(`/api/v1/accounts/${id}/recharge/options`),
         ]);
         this.options = options;
+        if (!options.channels.includes('wechat')) {
+          this.setData({ loading: false, error: '该园区暂未开通微信充值，请联系物业缴费' });
+          return;
+        }
         this.setData({
           loading: false,
           account: { label: `${account.site.name} ${account.number}`, tenantName: account.tenant_name, available: fmt.money(account.available_fen) },
