@@ -125,6 +125,14 @@ describe('绑定 bind', () => {
     expect(wx.showToast).toHaveBeenLastCalledWith(expect.objectContaining({ title: '二维码已使用' }));
   });
 
+  test('empty state without sites', async () => {
+    setup({ 'GET /api/v1/sites': { data: { items: [] } } });
+    const page = renderPage('bind');
+    await page.instance.onLoad();
+    await settle();
+    expect(text(page)).toContain('暂无可绑定的园区');
+  });
+
   test('error state when the sites cannot be loaded', async () => {
     setup({ 'GET /api/v1/sites': { fail: 'request:fail timeout' } });
     const page = renderPage('bind');
