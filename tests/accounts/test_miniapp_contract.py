@@ -69,7 +69,11 @@ async def test_request_module_against_the_live_server(tenant_app: PayApp) -> Non
             npx, "--no-install", "jest", "--ci", "test/contract.test.js",
             cwd=MINIAPP, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
-        out, _ = await jest.communicate()
+        try:
+            out, _ = await asyncio.wait_for(jest.communicate(), 600)
+        except TimeoutError:
+            jest.kill()
+            raise
     finally:
         await control.close()
     text = out.decode("utf-8", "replace")
