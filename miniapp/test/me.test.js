@@ -79,6 +79,14 @@ describe('我的 me', () => {
     expect(text(page)).toContain('已退出登录');
   });
 
+  test('pull-to-refresh reloads and stops the indicator', async () => {
+    const { wx, server } = setup();
+    const page = await shown();
+    await page.instance.onPullDownRefresh();
+    expect(server.to('GET /api/v1/me')).toHaveLength(2);
+    expect(wx.stopPullDownRefresh).toHaveBeenCalled();
+  });
+
   test('empty and error states', async () => {
     setup({ 'GET /api/v1/me': { data: { identity_id: 1, nickname: '', accounts: [] } } });
     expect(text(await shown())).toContain('还没有绑定户号');
