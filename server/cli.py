@@ -259,7 +259,7 @@ def cmd_tenant(settings: Settings, args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".pdf"):
         raise ConfigError(f"--out: a .png or .pdf file, not {args.out!r}")
-    hours = args.hours or TenantSettings().qr_ticket_hours
+    hours = TenantSettings().qr_ticket_hours if args.hours is None else args.hours
     if hours < 1:
         raise ConfigError("--hours: at least 1")
 

@@ -1,8 +1,9 @@
 """Tenant self-service settings (`SHUIDIAN_TENANT_*`): the mini-program's WeChat app, tenant
 sessions, SMS binding codes, subscribe-message templates.
 
-An empty `miniapp_appid` in embedded mode means the demo's sandbox login (see
-`service/login.py`); production refuses to start without the app's id and secret.
+An empty `miniapp_appid` in embedded mode means the demo's sandbox login (the fake WeChat
+API of `sandbox.py`, started by `routes/auth.py`); production refuses to start without the
+app's id and secret (`service/keys.py`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class TenantSettings(BaseSettings):
     miniapp_secret_file: Path | None = None
     # api.weixin.qq.com; tests point it at a local fake WeChat server.
     wechat_api_base_url: str = "https://api.weixin.qq.com/"
+    # code2Session answers in well under a second; past this the login answers 502.
+    wechat_timeout_s: float = Field(default=5.0, gt=0)
 
     # SMS binding codes: valid this long, this many tries, at most one send a minute and
     # `sms_daily_max` a day, per phone and per identity.

@@ -6,6 +6,7 @@ on a real loopback HTTP server (server.core.httpd).
         login = WechatLogin("wx-test", "s", wechat.base_url)
         ...
         wechat.fault = 45011          # every answer is this errcode (or 500: HTTP 500)
+        wechat.delay_s = 30           # WeChat hangs: the login times out (502)
 
 Codes `demo-<name>` always answer openid `o-demo-<name>` and may be used again (the demo's
 curl lines); any other unknown code answers 40029, a registered code used twice 40163.
@@ -13,6 +14,7 @@ curl lines); any other unknown code answers 40029, a registered code used twice 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ class FakeWechat:
     appid: str = "wx-sandbox"
     secret: str = "sandbox-secret"
     fault: int | None = None  # an errcode every call answers; 500 answers HTTP 500
+    delay_s: float = 0.0  # answer this late (a slow or hanging WeChat)
     codes: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
     requests: list[Request] = field(default_factory=list)
@@ -77,6 +80,8 @@ class FakeWechat:
 
     async def _handle(self, request: Request) -> Response:
         self.requests.append(request)
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         if request.path != "/sns/jscode2session" or request.method != "GET":
             return Response(404, b"not found")
         if self.fault == 500:

@@ -1,23 +1,17 @@
-"""The tenant API over the real app (create_app on an ephemeral port, the payment sandbox
-behind it): `tenant_app` serves it; `Tenant` is a logged-in WeChat user whose session is
-issued directly (login itself is tested with the auth routes)."""
+"""The tenant API over the real app: the payments tests' `pay_app` (create_app on an
+ephemeral port, the payment sandbox behind it) serves it; `Tenant` is a logged-in WeChat
+user whose session is issued directly (login itself is tested with the auth routes)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 
 from server.accounts.models import Account, TenantApp, TenantIdentity
-from server.core.settings import Settings
-from server.payments.providers.alipay import AlipayProvider
-from server.payments.providers.wechat import WechatPayProvider
-from server.payments.sandbox import PaymentSandbox
 from tests.factories import bind, create_identity
-from tests.payments.service_fixtures import PayApp, serving
+from tests.payments.service_fixtures import PayApp
 
 
 @dataclass
@@ -36,18 +30,6 @@ class Tenant:
 
     async def post(self, path: str, **kw: Any) -> httpx.Response:
         return await self.call("POST", path, **kw)
-
-
-@pytest.fixture(name="tenant_app")
-async def tenant_app_fixture(
-    db: None,
-    settings: Settings,
-    sandbox: PaymentSandbox,
-    wechat: WechatPayProvider,
-    alipay: AlipayProvider,
-) -> AsyncIterator[PayApp]:
-    async with serving(settings, sandbox, wechat, alipay) as pay:
-        yield pay
 
 
 async def login(pay: PayApp, identity: TenantIdentity | None = None) -> Tenant:

@@ -11,9 +11,8 @@ from server.ledger.service import Channel, recharge
 from server.metering.models import AccountAlarmState, DailyUsage, LiveValues, MeterBilling
 from server.metering.service.daily_usage import zone
 from server.metering.vocabulary import MeterKind, RelayState
-from tests.accounts.tenant_fixtures import (  # noqa: F401  (fixtures)
+from tests.accounts.tenant_fixtures import (
     login,
-    tenant_app_fixture,
     tenant_of,
 )
 from tests.factories import (
@@ -23,17 +22,17 @@ from tests.factories import (
     create_meter,
     create_room,
 )
-from tests.payments.service_fixtures import PayApp
+from tests.payments.service_fixtures import PayApp, pay_app_fixture  # noqa: F401
 
 
-async def test_list_shows_the_bound_accounts_only(tenant_app: PayApp) -> None:
+async def test_list_shows_the_bound_accounts_only(pay_app: PayApp) -> None:
     room = await create_room(await create_floor(await create_building(name="1号楼"), name="1F"),
                              name="0101")  # fmt: skip
     mine = await create_account(room, number="A-0101", tenant_name="张记餐饮")
     await recharge(mine.id, Channel.CASH, 12_345, key="t1", actor="staff:1")
     other = await create_account()
-    tenant = await tenant_of(tenant_app, mine)
-    await tenant_of(tenant_app, other)
+    tenant = await tenant_of(pay_app, mine)
+    await tenant_of(pay_app, other)
     answer = await tenant.get("/api/v1/accounts")
     assert answer.status_code == 200
     [item] = answer.json()["items"]
@@ -46,18 +45,18 @@ async def test_list_shows_the_bound_accounts_only(tenant_app: PayApp) -> None:
     }  # fmt: skip
 
 
-async def test_no_token_is_401_and_an_unbound_account_is_404(tenant_app: PayApp) -> None:
+async def test_no_token_is_401_and_an_unbound_account_is_404(pay_app: PayApp) -> None:
     other = await create_account()
-    async with httpx.AsyncClient(base_url=tenant_app.url) as client:
+    async with httpx.AsyncClient(base_url=pay_app.url) as client:
         assert (await client.get("/api/v1/accounts")).status_code == 401
-    tenant = await login(tenant_app)
+    tenant = await login(pay_app)
     answer = await tenant.get(f"/api/v1/accounts/{other.id}")
     assert answer.status_code == 404
     assert answer.json()["error"] == "not_found" and answer.json()["message"] == "账户不存在"
     assert (await tenant.get("/api/v1/accounts")).json() == {"items": []}
 
 
-async def test_detail_of_a_prepaid_account(tenant_app: PayApp) -> None:
+async def test_detail_of_a_prepaid_account(pay_app: PayApp) -> None:
     account = await create_account()
     await recharge(account.id, Channel.CASH, 10_000, key="t2", actor="staff:1")
     now = datetime.now(UTC).replace(microsecond=0)
@@ -75,7 +74,7 @@ async def test_detail_of_a_prepaid_account(tenant_app: PayApp) -> None:
                             quantity_e4=99_000, amount_fen=990, updated_at=now)  # fmt: skip
     await AccountAlarmState.create(account=account, daily_use_fen="800")
     water = await create_meter(account, kind=MeterKind.WATER)
-    tenant = await tenant_of(tenant_app, account)
+    tenant = await tenant_of(pay_app, account)
 
     answer = await tenant.get(f"/api/v1/accounts/{account.id}")
     assert answer.status_code == 200, answer.text
@@ -97,10 +96,10 @@ async def test_detail_of_a_prepaid_account(tenant_app: PayApp) -> None:
     assert second["today"] == {"quantity": "0.0000", "unit": "m³", "amount_fen": None}
 
 
-async def test_detail_of_a_meter_billed_account_shows_the_meter_money(tenant_app: PayApp) -> None:
+async def test_detail_of_a_meter_billed_account_shows_the_meter_money(pay_app: PayApp) -> None:
     account = await create_account()
     meter = await create_meter(account, billing=MeterBilling.METER, money_fen=3_456)
-    tenant = await tenant_of(tenant_app, account)
+    tenant = await tenant_of(pay_app, account)
     body = (await tenant.get(f"/api/v1/accounts/{account.id}")).json()
     assert body["balance_fen"] == 0 and body["available_fen"] == 3_456
     assert body["days_left"] is None  # no usage history to forecast from

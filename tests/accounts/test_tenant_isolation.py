@@ -14,14 +14,13 @@ import httpx
 
 from server.payments.providers.base import Channel
 from server.payments.service import create_recharge_order
-from tests.accounts.tenant_fixtures import (  # noqa: F401
+from tests.accounts.tenant_fixtures import (
     Tenant,
     login,
-    tenant_app_fixture,
     tenant_of,
 )
 from tests.factories import create_account, create_meter, create_organisation, create_site
-from tests.payments.service_fixtures import PayApp
+from tests.payments.service_fixtures import PayApp, pay_app_fixture  # noqa: F401
 
 EXCLUDED = {"/api/v1/auth/login"}  # the one way in
 EXCLUDED_PREFIXES = ("/api/v1/pay/notify/",)  # the platforms', verified by signature
@@ -99,20 +98,20 @@ async def _call(who: Tenant | None, method: str, path: str, body: Any, url: str)
         return await client.request(method, path, json=body)
 
 
-async def test_no_route_shows_tenant_a_to_tenant_b(tenant_app: PayApp) -> None:
-    world = await _world(tenant_app)
+async def test_no_route_shows_tenant_a_to_tenant_b(pay_app: PayApp) -> None:
+    world = await _world(pay_app)
     await world.b.get("/api/v1/accounts")  # the router is finalised on the first request
-    routes = _swept(tenant_app)
+    routes = _swept(pay_app)
     assert len(routes) >= 7, routes
     checked = []
     for method, template, route in routes:
         path = _filled(template, route, world)
         body = BODIES.get(f"{method} {template}")
         where = f"{method} {path}"
-        anonymous = await _call(None, method, path, body, tenant_app.url)
+        anonymous = await _call(None, method, path, body, pay_app.url)
         assert anonymous.status_code == 401, f"{where}: {anonymous.status_code} without a token"
-        b = await login(tenant_app, world.b.identity)  # a fresh session: logout is swept too
-        answer = await _call(b, method, path, body, tenant_app.url)
+        b = await login(pay_app, world.b.identity)  # a fresh session: logout is swept too
+        answer = await _call(b, method, path, body, pay_app.url)
         if route.params:
             assert answer.status_code == 404, f"{where}: {answer.status_code} {answer.text}"
             assert answer.json()["error"] == "not_found", where
@@ -123,6 +122,6 @@ async def test_no_route_shows_tenant_a_to_tenant_b(tenant_app: PayApp) -> None:
     for method, template, route in routes:
         if method == "GET":
             path = _filled(template, route, world)
-            answer = await (await login(tenant_app, world.a.identity)).get(path)
+            answer = await (await login(pay_app, world.a.identity)).get(path)
             assert answer.status_code == 200, f"A {method} {path}: {answer.status_code}"
     assert any("/orders/" in c for c in checked) and any("/usage" in c for c in checked)

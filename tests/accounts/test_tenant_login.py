@@ -106,6 +106,16 @@ async def test_wechat_down_is_502(tenant_app: PayApp) -> None:
     assert answer.json()["error"] == "wechat_unavailable"
 
 
+async def test_wechat_too_slow_is_502(tenant_app: PayApp) -> None:
+    wechat = fake(tenant_app)
+    wechat.delay_s = 3
+    tenant_app.app.ctx.wechat_login = WechatLogin(
+        wechat.appid, wechat.secret, wechat.base_url, timeout_s=0.2
+    )
+    answer = await post_login(tenant_app, "demo-zhang")
+    assert (answer.status_code, answer.json()["error"]) == (502, "wechat_unavailable")
+
+
 async def test_a_missing_code_is_422(tenant_app: PayApp) -> None:
     async with httpx.AsyncClient(base_url=tenant_app.url) as client:
         answer = await client.post("/api/v1/auth/login", json={})
@@ -157,3 +167,15 @@ def test_embedded_key_is_made_once_and_shared(settings: Settings) -> None:
     embedded = settings.model_copy(update={"secret_key": ""})
     assert secret_key(embedded) == secret_key(embedded)
     assert len(secret_key(embedded)) >= 32
+
+
+async def test_login_and_logout_with_sessions_in_redis(tenant_app: PayApp, redis: object) -> None:
+    from server.accounts.service.sessions import RedisSessionStore
+
+    tenant_app.app.ctx.tenant_sessions = RedisSessionStore(redis, 3600)
+    token = (await post_login(tenant_app, "demo-redis")).json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=tenant_app.url) as client:
+        assert (await client.get("/api/v1/me", headers=headers)).status_code == 200
+        assert (await client.post("/api/v1/auth/logout", headers=headers)).status_code == 204
+        assert (await client.get("/api/v1/me", headers=headers)).status_code == 401

@@ -16,7 +16,7 @@ from tests.accounts.tenant_fixtures import (  # noqa: F401  (fixtures)
     tenant_app_fixture,
     tenant_of,
 )
-from tests.factories import create_account
+from tests.factories import create_account, create_organisation, create_site
 from tests.payments.service_fixtures import PayApp
 
 
@@ -148,3 +148,11 @@ async def test_staff_unbind_ends_the_sessions_redis(tenant_app: PayApp, redis: o
     assert (await tenant.get("/api/v1/me")).status_code == 401
     assert (await second.get("/api/v1/me")).status_code == 401
     assert not await AccountBinding.exists(account_id=account.id)
+
+
+async def test_sites_for_the_binding_page(tenant_app: PayApp) -> None:
+    site = await create_site(await create_organisation(name="示范集团"), name="星河产业园")
+    answer = await (await login(tenant_app)).get("/api/v1/sites")
+    assert answer.status_code == 200
+    assert answer.json() == {"items": [{"id": site.id, "name": "星河产业园",
+                                        "organisation": "示范集团"}]}  # fmt: skip

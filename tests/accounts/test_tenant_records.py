@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from server.ledger.service import Channel, adjust, recharge
 from server.metering.service.daily_usage import zone
-from tests.accounts.tenant_fixtures import Tenant, tenant_app_fixture, tenant_of  # noqa: F401
+from tests.accounts.tenant_fixtures import Tenant, tenant_of
 from tests.factories import create_account
 from tests.ledger.backdated import backdated_charges
-from tests.payments.service_fixtures import PayApp
+from tests.payments.service_fixtures import PayApp, pay_app_fixture  # noqa: F401
 
 
 async def _pages(tenant: Tenant, path: str, **params: object) -> list[list[dict]]:
@@ -25,7 +25,7 @@ async def _pages(tenant: Tenant, path: str, **params: object) -> list[list[dict]
             return pages
 
 
-async def test_records_group_usage_per_day_and_page_by_cursor(tenant_app: PayApp) -> None:
+async def test_records_group_usage_per_day_and_page_by_cursor(pay_app: PayApp) -> None:
     account = await create_account()
     noon = datetime.now(zone()).replace(hour=12, minute=0, second=0, microsecond=0)
     start = noon.astimezone(UTC) - timedelta(days=6)
@@ -35,7 +35,7 @@ async def test_records_group_usage_per_day_and_page_by_cursor(tenant_app: PayApp
     await backdated_charges(account.id, charges)  # (ids grow with time, as posted for real)
     await recharge(account.id, Channel.WECHAT, 50_000, key="r1", actor="tenant:o")
     await adjust(account.id, 200, key="r2", actor="staff:1", reason="补偿")
-    tenant = await tenant_of(tenant_app, account)
+    tenant = await tenant_of(pay_app, account)
     path = f"/api/v1/accounts/{account.id}/records"
 
     [everything] = await _pages(tenant, path, limit=50)
@@ -62,9 +62,9 @@ async def test_records_group_usage_per_day_and_page_by_cursor(tenant_app: PayApp
     assert fees == []
 
 
-async def test_records_refuse_a_bad_cursor_or_limit(tenant_app: PayApp) -> None:
+async def test_records_refuse_a_bad_cursor_or_limit(pay_app: PayApp) -> None:
     account = await create_account()
-    tenant = await tenant_of(tenant_app, account)
+    tenant = await tenant_of(pay_app, account)
     path = f"/api/v1/accounts/{account.id}/records"
     for params, field in [({"cursor": "not-a-cursor"}, "cursor"), ({"limit": 0}, "limit"),
                           ({"limit": 51}, "limit"), ({"type": "gift"}, "type")]:  # fmt: skip

@@ -122,6 +122,16 @@ async def test_one_send_a_minute_per_phone_and_per_identity(tenant_app: PayApp) 
     assert (await send(other, second.site_id, second.number))["status"] == 200
 
 
+async def test_parallel_sends_send_one_code(tenant_app: PayApp) -> None:
+    account = await create_account(phone=PHONE)
+    tenant = await login(tenant_app)
+    answers = await asyncio.gather(
+        *(send(tenant, account.site_id, account.number) for _ in range(5))
+    )
+    assert sorted(a["status"] for a in answers) == [200] + [429] * 4
+    assert await BindingCode.filter(phone=PHONE).count() == 1
+
+
 async def sent_earlier(account: Account, hours_ago: int, senders: list[tuple[int, str]]) -> None:
     """Codes sent `hours_ago`, a minute apart, each by (identity id, phone)."""
     earlier = datetime.now(UTC) - timedelta(hours=hours_ago)

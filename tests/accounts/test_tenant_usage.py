@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime
 
 from server.metering.models import DailyUsage, Meter
 from server.metering.vocabulary import MeterKind
-from tests.accounts.tenant_fixtures import tenant_app_fixture, tenant_of  # noqa: F401
+from tests.accounts.tenant_fixtures import tenant_of
 from tests.factories import create_account, create_meter
-from tests.payments.service_fixtures import PayApp
+from tests.payments.service_fixtures import PayApp, pay_app_fixture  # noqa: F401
 
 NOW = datetime(2026, 12, 5, tzinfo=UTC)
 
@@ -18,12 +18,12 @@ async def _day(meter: Meter, day: date, e4: int, fen: int | None, **bands: int) 
                             amount_fen=fen, updated_at=NOW, **bands)  # fmt: skip
 
 
-async def test_usage_by_day_lists_every_day_with_its_bands(tenant_app: PayApp) -> None:
+async def test_usage_by_day_lists_every_day_with_its_bands(pay_app: PayApp) -> None:
     account = await create_account()
     meter = await create_meter(account)
     await _day(meter, date(2026, 12, 1), 123_400, 1_234, band2_e4=23_400, band3_e4=100_000)
     await _day(meter, date(2026, 12, 3), 10_000, 100)
-    tenant = await tenant_of(tenant_app, account)
+    tenant = await tenant_of(pay_app, account)
     answer = await tenant.get(
         f"/api/v1/accounts/{account.id}/meters/{meter.id}/usage",
         params={"by": "day", "start": "2026-12-01", "end": "2026-12-03"},
@@ -41,13 +41,13 @@ async def test_usage_by_day_lists_every_day_with_its_bands(tenant_app: PayApp) -
     }  # fmt: skip
 
 
-async def test_usage_by_month_sums_the_days(tenant_app: PayApp) -> None:
+async def test_usage_by_month_sums_the_days(pay_app: PayApp) -> None:
     account = await create_account()
     meter = await create_meter(account, kind=MeterKind.WATER)
     await _day(meter, date(2026, 10, 31), 5_000, None)
     await _day(meter, date(2026, 12, 1), 10_000, None)
     await _day(meter, date(2026, 12, 2), 2_500, None)
-    tenant = await tenant_of(tenant_app, account)
+    tenant = await tenant_of(pay_app, account)
     answer = await tenant.get(
         f"/api/v1/accounts/{account.id}/meters/{meter.id}/usage",
         params={"by": "month", "start": "2026-10-15", "end": "2026-12-31"},
@@ -59,10 +59,10 @@ async def test_usage_by_month_sums_the_days(tenant_app: PayApp) -> None:
     ]  # fmt: skip
 
 
-async def test_usage_ranges_are_bounded_and_named(tenant_app: PayApp) -> None:
+async def test_usage_ranges_are_bounded_and_named(pay_app: PayApp) -> None:
     account = await create_account()
     meter = await create_meter(account)
-    tenant = await tenant_of(tenant_app, account)
+    tenant = await tenant_of(pay_app, account)
     path = f"/api/v1/accounts/{account.id}/meters/{meter.id}/usage"
     default = await tenant.get(path)
     assert default.status_code == 200 and len(default.json()["items"]) == 30
@@ -82,9 +82,9 @@ async def test_usage_ranges_are_bounded_and_named(tenant_app: PayApp) -> None:
     assert ok.status_code == 200 and len(ok.json()["items"]) == 92
 
 
-async def test_another_accounts_meter_is_404(tenant_app: PayApp) -> None:
+async def test_another_accounts_meter_is_404(pay_app: PayApp) -> None:
     account, other = await create_account(), await create_account()
     foreign = await create_meter(other)
-    tenant = await tenant_of(tenant_app, account)
+    tenant = await tenant_of(pay_app, account)
     answer = await tenant.get(f"/api/v1/accounts/{account.id}/meters/{foreign.id}/usage")
     assert answer.status_code == 404 and answer.json()["error"] == "not_found"

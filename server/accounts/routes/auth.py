@@ -42,7 +42,10 @@ async def _start_sessions(app: Sanic) -> None:
 async def _wechat_login(app: Sanic, tenant: TenantSettings) -> WechatLogin:
     if tenant.miniapp_appid:
         return WechatLogin(
-            tenant.miniapp_appid, tenant.miniapp_secret_value(), tenant.wechat_api_base_url
+            tenant.miniapp_appid,
+            tenant.miniapp_secret_value(),
+            tenant.wechat_api_base_url,
+            timeout_s=tenant.wechat_timeout_s,
         )
     fake = await FakeWechat().start()  # embedded mode (check_production passed)
     app.ctx.wechat_sandbox = fake

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from tortoise.expressions import F
 from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
 
 from server.accounts.config import TenantSettings
 from server.accounts.errors import (
@@ -33,8 +34,16 @@ from server.accounts.errors import (
     TooManyCodes,
     TooManyTries,
 )
-from server.accounts.models import AccountBinding, BindingCode, BindingRole, BindingVia
+from server.accounts.models import (
+    Account,
+    AccountBinding,
+    BindingCode,
+    BindingRole,
+    BindingVia,
+    TenantIdentity,
+)
 from server.accounts.service.binding import bind, open_account
+from server.accounts.service.keys import derive
 
 log = logging.getLogger(__name__)
 DAY = timedelta(days=1)
@@ -80,8 +89,9 @@ def mask(phone: str) -> str:
 
 
 def code_hash(key: bytes, identity_id: int, account_id: int, code: str) -> str:
+    """HMAC-SHA256 of the code, tied to who may use it for which account."""
     message = f"{identity_id}:{account_id}:{code}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hmac.new(derive(key, "sms-code"), message, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +111,18 @@ async def send_code(
     phone = account.phone.strip()
     if not phone:
         raise NoPhoneOnFile("该户未登记手机号，请联系物业绑定", site_id=site_id, number=number)
-    await _check_limits(BindingCode.filter(phone=phone), now, limits)
-    await _check_limits(BindingCode.filter(identity_id=identity_id), now, limits)
     code = f"{secrets.randbelow(1_000_000):06d}"
-    row = await BindingCode.create(
-        identity_id=identity_id, account_id=account.id, phone=phone,
-        code_hash=code_hash(key, identity_id, account.id, code),
-        expires_at=now + timedelta(seconds=limits.sms_code_ttl_s), created_at=now,
-    )  # fmt: skip
+    async with in_transaction():
+        # Parallel sends for this identity or account wait here, so each counts the others.
+        await TenantIdentity.select_for_update().get(id=identity_id)
+        await Account.select_for_update().get(id=account.id)
+        await _check_limits(BindingCode.filter(phone=phone), now, limits)
+        await _check_limits(BindingCode.filter(identity_id=identity_id), now, limits)
+        row = await BindingCode.create(
+            identity_id=identity_id, account_id=account.id, phone=phone,
+            code_hash=code_hash(key, identity_id, account.id, code),
+            expires_at=now + timedelta(seconds=limits.sms_code_ttl_s), created_at=now,
+        )  # fmt: skip
     try:
         await sender.send_code(phone, code, minutes=limits.sms_code_ttl_s // 60)
     except SmsUnavailable:  # nothing was sent: it counts against no limit
@@ -119,13 +133,8 @@ async def send_code(
 
 async def _check_limits(sent: QuerySet[BindingCode], now: datetime, limits: TenantSettings) -> None:
     """One send per `sms_resend_s`, `sms_daily_max` per rolling day, in the rows `sent`."""
-    recent = (
-        await sent.filter(created_at__gt=now - DAY)
-        .order_by("-created_at")
-        .values_list(  # type: ignore[attr-defined]
-            "created_at", flat=True
-        )
-    )
+    window = sent.filter(created_at__gt=now - DAY).order_by("-created_at")
+    recent = await window.values_list("created_at", flat=True)
     if recent:
         wait = (recent[0] + timedelta(seconds=limits.sms_resend_s) - now).total_seconds()
         if wait > 0:

@@ -4,11 +4,13 @@ bound to the caller) is the services' job."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 
-from server.accounts.routes.guard import tenant_of, tenant_required
+from server.accounts.routes.guard import Handler, tenant_of, tenant_required
 from server.tenant.schemas import parse_body, query_params
 from server.tenant.schemas.accounts import (
     AccountDetail,
@@ -28,12 +30,36 @@ from server.tenant.service import detail, recharge, records, usage, views
 bp = Blueprint("tenant_accounts")
 
 _JSON = "application/json"
+NOT_FOUND = (404, "账户不存在（或未绑定）")
+BAD_QUERY = (422, "参数不合法（detail.field 指明字段）")
+
+
+def _errors(*answers: tuple[int, str]) -> Callable[[Handler], Handler]:
+    """The route's error answers in the spec (the one error shape), 401 for every route."""
+
+    def add(handler: Handler) -> Handler:
+        for status, text in ((401, "未登录或登录已失效"), *answers):
+            handler = openapi.response(status, {_JSON: ErrorOut}, text)(handler)
+        return handler
+
+    return add
+
+
+def _query(*params: tuple[str, type, str]) -> Callable[[Handler], Handler]:
+    """The route's query parameters in the spec."""
+
+    def add(handler: Handler) -> Handler:
+        for name, kind, text in params:
+            handler = openapi.parameter(name, kind, "query", description=text)(handler)
+        return handler
+
+    return add
 
 
 @bp.get("/api/v1/accounts")
 @openapi.summary("我的账户")
 @openapi.response(200, {_JSON: AccountList}, "已绑定的账户")
-@openapi.response(401, {_JSON: ErrorOut}, "未登录")
+@_errors()
 @tenant_required
 async def accounts(request: Request) -> HTTPResponse:
     items = await views.account_summaries(tenant_of(request).identity_id)
@@ -43,8 +69,7 @@ async def accounts(request: Request) -> HTTPResponse:
 @bp.get("/api/v1/accounts/<account_id:int>")
 @openapi.summary("账户详情")
 @openapi.response(200, {_JSON: AccountDetail}, "账户详情")
-@openapi.response(401, {_JSON: ErrorOut}, "未登录")
-@openapi.response(404, {_JSON: ErrorOut}, "账户不存在（或未绑定）")
+@_errors(NOT_FOUND)
 @tenant_required
 async def account(request: Request, account_id: int) -> HTTPResponse:
     return json(await detail.account_detail(tenant_of(request).identity_id, account_id))
@@ -52,13 +77,9 @@ async def account(request: Request, account_id: int) -> HTTPResponse:
 
 @bp.get("/api/v1/accounts/<account_id:int>/meters/<meter_id:int>/usage")
 @openapi.summary("用量（按日/按月）")
-@openapi.parameter("by", str, "query", description="day | month")
-@openapi.parameter("start", str, "query", description="YYYY-MM-DD")
-@openapi.parameter("end", str, "query", description="YYYY-MM-DD")
+@_query(("by", str, "day | month"), ("start", str, "YYYY-MM-DD"), ("end", str, "YYYY-MM-DD"))
 @openapi.response(200, {_JSON: UsageOut}, "用量")
-@openapi.response(401, {_JSON: ErrorOut}, "未登录")
-@openapi.response(404, {_JSON: ErrorOut}, "账户或表计不存在")
-@openapi.response(422, {_JSON: ErrorOut}, "参数不合法（detail.field）")
+@_errors((404, "账户或表计不存在"), BAD_QUERY)
 @tenant_required
 async def meter_usage(request: Request, account_id: int, meter_id: int) -> HTTPResponse:
     asked = query_params(request, UsageQuery)
@@ -69,13 +90,13 @@ async def meter_usage(request: Request, account_id: int, meter_id: int) -> HTTPR
 
 @bp.get("/api/v1/accounts/<account_id:int>/records")
 @openapi.summary("交易记录（扣费按日汇总）")
-@openapi.parameter("type", str, "query", description="all|recharge|deduction|refund|fee|adjustment")
-@openapi.parameter("limit", int, "query", description="1–50，默认 20")
-@openapi.parameter("cursor", str, "query", description="上一页的 next_cursor")
+@_query(
+    ("type", str, "all|recharge|deduction|refund|fee|adjustment"),
+    ("limit", int, "1–50，默认 20"),
+    ("cursor", str, "上一页的 next_cursor"),
+)
 @openapi.response(200, {_JSON: RecordPage}, "记录，新的在前")
-@openapi.response(401, {_JSON: ErrorOut}, "未登录")
-@openapi.response(404, {_JSON: ErrorOut}, "账户不存在")
-@openapi.response(422, {_JSON: ErrorOut}, "参数不合法（detail.field）")
+@_errors(NOT_FOUND, BAD_QUERY)
 @tenant_required
 async def account_records(request: Request, account_id: int) -> HTTPResponse:
     asked = query_params(request, RecordsQuery)
@@ -89,8 +110,7 @@ async def account_records(request: Request, account_id: int) -> HTTPResponse:
 @bp.get("/api/v1/accounts/<account_id:int>/recharge/options")
 @openapi.summary("充值选项")
 @openapi.response(200, {_JSON: RechargeOptions}, "充值金额与支付方式")
-@openapi.response(401, {_JSON: ErrorOut}, "未登录")
-@openapi.response(404, {_JSON: ErrorOut}, "账户不存在")
+@_errors(NOT_FOUND)
 @tenant_required
 async def recharge_options(request: Request, account_id: int) -> HTTPResponse:
     identity = tenant_of(request).identity_id
@@ -103,12 +123,13 @@ async def recharge_options(request: Request, account_id: int) -> HTTPResponse:
 @openapi.response(
     201, {_JSON: RechargeOut}, "订单已创建；pay 交给 wx.requestPayment 或打开 pay_url"
 )
-@openapi.response(401, {_JSON: ErrorOut}, "未登录")
-@openapi.response(404, {_JSON: ErrorOut}, "账户不存在")
-@openapi.response(409, {_JSON: ErrorOut}, "账户已销户")
-@openapi.response(422, {_JSON: ErrorOut}, "金额或支付方式不合法（detail.field）")
-@openapi.response(502, {_JSON: ErrorOut}, "支付平台暂不可用")
-@openapi.response(503, {_JSON: ErrorOut}, "在线充值未开通")
+@_errors(
+    NOT_FOUND,
+    (409, "账户已销户"),
+    (422, "金额或支付方式不合法（detail.field）"),
+    (502, "支付平台暂不可用"),
+    (503, "在线充值未开通（未配置商户密钥）"),
+)
 @tenant_required
 async def create_recharge(request: Request, account_id: int) -> HTTPResponse:
     asked = parse_body(request, RechargeIn)
@@ -123,8 +144,7 @@ async def create_recharge(request: Request, account_id: int) -> HTTPResponse:
 @bp.get("/api/v1/orders/<order_no:str>")
 @openapi.summary("订单状态")
 @openapi.response(200, {_JSON: OrderOut}, "订单状态（支付后轮询）")
-@openapi.response(401, {_JSON: ErrorOut}, "未登录")
-@openapi.response(404, {_JSON: ErrorOut}, "订单不存在")
+@_errors((404, "订单不存在（或不是本人账户的）"))
 @tenant_required
 async def order_status(request: Request, order_no: str) -> HTTPResponse:
     return json(await recharge.order_status(tenant_of(request).identity_id, order_no))

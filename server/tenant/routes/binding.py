@@ -66,10 +66,7 @@ def _actor(request: Request) -> str:
 @openapi.response(401, _ERROR, "未登录")
 @tenant_required
 async def sites(request: Request) -> HTTPResponse:
-    items = [
-        {"id": s.id, "name": s.name, "organisation": s.organisation} for s in await binding.sites()
-    ]
-    return json({"items": items})
+    return json({"items": [asdict(site) for site in await binding.sites()]})
 
 
 @bp.post("/api/v1/bind/sms/send")
