@@ -16,9 +16,8 @@ import pytest
 from server.accounts.sandbox import FakeWechat
 from server.accounts.service.sms import SandboxSmsSender
 from server.core.httpd import Handler, HttpServer, Request, Response
-from tests.accounts.tenant_fixtures import tenant_app_fixture  # noqa: F401  (fixture)
 from tests.factories import create_account
-from tests.payments.service_fixtures import PayApp, drain
+from tests.payments.service_fixtures import PayApp, drain, pay_app_fixture  # noqa: F401
 
 MINIAPP = Path(__file__).resolve().parents[2] / "miniapp"
 PHONE = "13912345678"
@@ -50,18 +49,18 @@ def control_handler(pay: PayApp, seed: dict[str, object]) -> Handler:
     return handle
 
 
-async def test_request_module_against_the_live_server(tenant_app: PayApp) -> None:
+async def test_request_module_against_the_live_server(pay_app: PayApp) -> None:
     npx = shutil.which("npx")
     if npx is None or not (MINIAPP / "node_modules").is_dir():
         pytest.skip("needs Node and miniapp/node_modules (./run test runs npm ci first)")
     account = await create_account(number="A-0101", phone=PHONE)
     seed = {"site_id": account.site_id, "account_number": "A-0101", "phone": PHONE}
-    control = HttpServer(control_handler(tenant_app, seed))
+    control = HttpServer(control_handler(pay_app, seed))
     control_url = await control.start()
     try:
         env = {
             **os.environ,
-            "SHUIDIAN_CONTRACT_API": tenant_app.url,
+            "SHUIDIAN_CONTRACT_API": pay_app.url,
             "SHUIDIAN_CONTRACT_CONTROL": control_url,
             "CI": "true",
         }
