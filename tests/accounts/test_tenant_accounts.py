@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
+import pytest
 
 from server.ledger.service import Channel, recharge
 from server.metering.models import AccountAlarmState, DailyUsage, LiveValues, MeterBilling
 from server.metering.service.daily_usage import zone
 from server.metering.vocabulary import MeterKind, RelayState
+from server.tenant.service import detail, views
 from tests.accounts.tenant_fixtures import (
     login,
     tenant_of,
 )
 from tests.factories import (
+    bind,
     create_account,
     create_building,
     create_floor,
+    create_identity,
     create_meter,
     create_room,
 )
@@ -107,3 +113,27 @@ async def test_detail_of_a_meter_billed_account_shows_the_meter_money(pay_app: P
     assert shown["id"] == meter.id and shown["balance_fen"] == 3_456
     listed = (await tenant.get("/api/v1/accounts")).json()["items"]
     assert [a["available_fen"] for a in listed] == [3_456]
+
+
+async def _queries(caplog: pytest.LogCaptureFixture, work: Awaitable[object]) -> int:
+    caplog.set_level(logging.DEBUG, logger="tortoise.db_client")
+    caplog.clear()
+    await work
+    return len([r for r in caplog.records if r.name == "tortoise.db_client"])
+
+
+async def test_a_detail_costs_the_same_few_queries_whatever_the_meters(
+    db: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    small, large = await create_account(), await create_account()
+    await create_meter(small, billing=MeterBilling.METER, money_fen=100)
+    for i in range(6):
+        billing = MeterBilling.METER if i % 2 else MeterBilling.PLATFORM
+        await create_meter(large, billing=billing, money_fen=100)
+    identity = await create_identity()
+    for account in (small, large):
+        await bind(identity, account)
+    one = await _queries(caplog, detail.account_detail(identity.id, small.id))
+    six = await _queries(caplog, detail.account_detail(identity.id, large.id))
+    assert one == six == 4  # bound account, meters with live and today, open recharges, rate
+    assert await _queries(caplog, views.account_summaries(identity.id)) == 3
