@@ -2,6 +2,7 @@
 const api = require('../../utils/request');
 const fmt = require('../../utils/format');
 const { pickAccount, setCurrentAccountId } = require('../../utils/account');
+const refreshable = require('../../behaviors/refreshable');
 
 function meterView(m) {
   const unit = (m.today && m.today.unit) || (m.kind === 'water' ? 'm³' : 'kWh');
@@ -40,6 +41,7 @@ function detailView(d) {
 }
 
 Component({
+  behaviors: [refreshable],
   data: {
     loading: true,
     error: '',
@@ -48,16 +50,6 @@ Component({
     detail: null,
   },
   methods: {
-    onShow() {
-      return this.load();
-    },
-    async onPullDownRefresh() {
-      try {
-        await this.load();
-      } finally {
-        wx.stopPullDownRefresh();
-      }
-    },
     async load() {
       this.setData({ loading: true, error: '' });
       try {

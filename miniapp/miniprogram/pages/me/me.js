@@ -3,6 +3,7 @@
 const api = require('../../utils/request');
 const fmt = require('../../utils/format');
 const { currentAccountId, setCurrentAccountId } = require('../../utils/account');
+const refreshable = require('../../behaviors/refreshable');
 
 const ROLES = { owner: '户主', accountant: '财务' };
 
@@ -17,6 +18,7 @@ function templatesView(templates) {
 }
 
 Component({
+  behaviors: [refreshable],
   data: {
     loading: true,
     error: '',
@@ -30,13 +32,6 @@ Component({
     onShow() {
       if (this.data.loggedOut) return undefined;
       return this.load();
-    },
-    async onPullDownRefresh() {
-      try {
-        await this.load();
-      } finally {
-        wx.stopPullDownRefresh();
-      }
     },
     async load() {
       this.setData({ loading: true, error: '', loggedOut: false });

@@ -3,6 +3,7 @@
 const api = require('../../utils/request');
 const fmt = require('../../utils/format');
 const { currentAccountId, pickAccount } = require('../../utils/account');
+const refreshable = require('../../behaviors/refreshable');
 
 const TYPES = [
   { name: 'all', title: '全部' },
@@ -25,6 +26,7 @@ function recordView(r) {
 }
 
 Component({
+  behaviors: [refreshable],
   data: {
     types: TYPES,
     type: 'all',
@@ -37,25 +39,15 @@ Component({
     noAccount: false,
   },
   methods: {
-    onShow() {
-      return this.reload();
-    },
-    async onPullDownRefresh() {
-      try {
-        await this.reload();
-      } finally {
-        wx.stopPullDownRefresh();
-      }
-    },
     onReachBottom() {
       return this.more();
     },
     onType(e) {
       if (e.detail.name === this.data.type) return undefined; // van-tabs echoes a change of `active`
       this.setData({ type: e.detail.name });
-      return this.reload();
+      return this.load();
     },
-    async reload() {
+    async load() {
       this.generation = (this.generation || 0) + 1; // answers to an older list are dropped
       this.setData({ loading: true, error: '', items: [], cursor: null, done: false, noAccount: false });
       try {

@@ -3,8 +3,10 @@
 const api = require('../../utils/request');
 const fmt = require('../../utils/format');
 const { currentAccountId, pickAccount } = require('../../utils/account');
+const refreshable = require('../../behaviors/refreshable');
 
 Component({
+  behaviors: [refreshable],
   data: {
     loading: true,
     error: '',
@@ -18,16 +20,6 @@ Component({
     total: '',
   },
   methods: {
-    onShow() {
-      return this.load();
-    },
-    async onPullDownRefresh() {
-      try {
-        await this.load();
-      } finally {
-        wx.stopPullDownRefresh();
-      }
-    },
     async load() {
       this.setData({ loading: true, error: '' });
       try {
