@@ -58,7 +58,13 @@ describe('记录 records', () => {
     await page.instance.onShow();
     await settle();
     expect(text(page)).toContain('户号不存在');
+    page.querySelector('.retry').dispatchEvent('click');
+    await settle();
+    expect(text(page)).toContain('户号不存在'); // still failing: the retry asked again
     fail = false;
+    page.querySelector('.retry').dispatchEvent('click');
+    await settle();
+    expect(text(page)).toContain('微信充值');
     await page.instance.onPullDownRefresh();
     await settle();
     expect(text(page)).toContain('微信充值');
