@@ -61,11 +61,6 @@ async def _error_page(request: Request, exc: Exception) -> HTTPResponse:
     return render(request, "error.html", status=exc.status_code, error=exc)
 
 
-@bp.get(PATH)
-async def root(request: Request) -> HTTPResponse:
-    return redirect(f"{PATH}/", status=303)
-
-
 def _signin_page(request: Request, error: str = "", status: int = 200) -> HTTPResponse:
     token = new_pre_token()
     answer = render(request, "signin.html", status=status, csrf=token, error=error)
@@ -95,7 +90,7 @@ async def signin(request: Request) -> HTTPResponse:
         return _signin_page(request, exc.message, status=401)
     answer = redirect(f"{PATH}/", status=303)
     set_cookie(request, answer, COOKIE, token)
-    drop_cookie(answer, PRE_COOKIE)
+    drop_cookie(request, answer, PRE_COOKIE)
     return answer
 
 
@@ -104,7 +99,7 @@ async def signin(request: Request) -> HTTPResponse:
 async def signout(request: Request) -> HTTPResponse:
     await sign_out(door(request), session_token(request), staff_of(request), client_ip(request))
     answer = redirect(f"{PATH}/login", status=303)
-    drop_cookie(answer, COOKIE)
+    drop_cookie(request, answer, COOKIE)
     return answer
 
 

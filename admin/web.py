@@ -78,14 +78,17 @@ def session_token(request: Request) -> str:
     return request.cookies.get(COOKIE, "")
 
 
-def set_cookie(request: Request, response: HTTPResponse, name: str, value: str) -> None:
+def set_cookie(
+    request: Request, response: HTTPResponse, name: str, value: str, *, max_age: int | None = None
+) -> None:
     response.add_cookie(
-        name, value, path=PATH, httponly=True, samesite="Lax", secure=request.scheme == "https"
-    )
+        name, value, path=PATH, httponly=True, samesite="Lax",
+        secure=request.scheme == "https", max_age=max_age,
+    )  # fmt: skip
 
 
-def drop_cookie(response: HTTPResponse, name: str) -> None:
-    response.delete_cookie(name, path=PATH)
+def drop_cookie(request: Request, response: HTTPResponse, name: str) -> None:
+    set_cookie(request, response, name, "", max_age=0)
 
 
 def new_pre_token() -> str:
@@ -118,7 +121,7 @@ def staff_required(handler: Handler) -> Handler:
             answer = redirect(f"{PATH}/login", status=303)
             if request.headers.get("hx-request"):
                 answer.headers["HX-Redirect"] = f"{PATH}/login"
-            drop_cookie(answer, COOKIE)
+            drop_cookie(request, answer, COOKIE)
             return answer
         if request.method not in ("GET", "HEAD"):
             check_csrf(request, staff.csrf)
