@@ -70,9 +70,7 @@ async def test_five_failures_from_one_ip_lock_every_username(admin_app: AdminApp
 async def test_sign_in_without_the_form_token_is_refused(admin_app: AdminApp) -> None:
     await create_staff("root", StaffRole.SUPERADMIN)
     async with admin_app.browser() as browser:
-        answer = await browser.post(
-            "/admin/login", data={"username": "root", "password": PASSWORD}
-        )
+        answer = await browser.post("/admin/login", data={"username": "root", "password": PASSWORD})
     assert answer.status_code == 403 and "sd_admin=" not in answer.headers.get("set-cookie", "")
 
 
@@ -149,10 +147,12 @@ async def test_password_change_needs_the_old_one_and_ends_other_sessions(
         await laptop.sign_in("root")
         await tablet.sign_in("root")
         form = {"old": "wrong-wrong-wrong", "new": "a-new-password-1", "again": "a-new-password-1"}
-        wrong = await laptop.post("/admin/password", data=form | {"csrf_token": await laptop.csrf()})
+        token = await laptop.csrf()
+        wrong = await laptop.post("/admin/password", data=form | {"csrf_token": token})
         assert wrong.status_code == 422 and "原密码不正确" in wrong.text
         form["old"] = PASSWORD
-        done = await laptop.post("/admin/password", data=form | {"csrf_token": await laptop.csrf()})
+        token = await laptop.csrf()
+        done = await laptop.post("/admin/password", data=form | {"csrf_token": token})
         assert done.status_code == 200 and "密码已修改" in done.text
         assert (await laptop.get("/admin/")).status_code == 200  # a new session for the caller
         assert (await tablet.get("/admin/")).status_code == 303
