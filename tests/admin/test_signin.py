@@ -159,3 +159,17 @@ async def test_password_change_needs_the_old_one_and_ends_other_sessions(
     async with admin_app.browser() as browser:
         assert (await browser.sign_in("root")).status_code == 401
         assert (await browser.sign_in("root", "a-new-password-1")).status_code == 303
+
+
+async def test_the_demo_staff_is_seeded_once_and_signs_in(admin_app: AdminApp) -> None:
+    from server.seed import seed_staff
+    from server.staff.models import AdminUser
+    from tests.factories import create_site
+
+    site = await create_site()
+    username, password = await seed_staff(site.id)
+    assert await seed_staff(site.id) == (username, password)
+    user = await AdminUser.get(username=username)
+    assert user.role is StaffRole.ORG_ADMIN and user.organisation_id == site.organisation_id  # type: ignore[attr-defined]
+    async with admin_app.browser() as browser:
+        assert (await browser.sign_in(username, password)).status_code == 303
