@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from server.staff.models import AdminUser, StaffRole
 from server.staff.service.signin import staff_door
 from server.staff.service.users import create_admin
 from tests.conftest import TEST_DB
+from tests.listening import listening
 
 PASSWORD = "correct-horse-42"
 _names = itertools.count(1)
@@ -78,21 +78,10 @@ async def admin_app(db: None, settings: Settings, redis_url: str) -> AsyncIterat
     if redis is not None:
         await redis.flushdb()
     app.ctx.staff_door = staff_door(redis, StaffSettings(), clock=clock)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
-    assert server is not None
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    port = server.server.sockets[0].getsockname()[1]
     try:
-        yield AdminApp(app, f"http://127.0.0.1:{port}", clock)
+        async with listening(app) as url:
+            yield AdminApp(app, url, clock)
     finally:
-        await server.before_stop()
-        await server.close()
-        await server.after_stop()
         if redis is not None:
             await redis.flushdb()
             await redis.aclose()
