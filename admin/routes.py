@@ -88,6 +88,8 @@ async def signin(request: Request) -> HTTPResponse:
         )
     except SigninFailed as exc:
         return _signin_page(request, exc.message, status=401)
+    if session_token(request):  # signing in again: the old session ends, never lingers
+        await door(request).sessions.revoke(session_token(request))
     answer = redirect(f"{PATH}/", status=303)
     set_cookie(request, answer, COOKIE, token)
     drop_cookie(request, answer, PRE_COOKIE)

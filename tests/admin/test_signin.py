@@ -6,7 +6,7 @@ from server.audit.models import OperationLog
 from server.staff.config import StaffSettings
 from server.staff.models import StaffRole
 from server.staff.service.signin import set_active
-from tests.admin.conftest import PASSWORD, AdminApp, create_staff
+from tests.admin.conftest import PASSWORD, AdminApp, create_staff, csrf_in
 from tests.factories import create_organisation
 
 
@@ -173,3 +173,19 @@ async def test_the_demo_staff_is_seeded_once_and_signs_in(admin_app: AdminApp) -
     assert user.role is StaffRole.ORG_ADMIN and user.organisation_id == site.organisation_id  # type: ignore[attr-defined]
     async with admin_app.browser() as browser:
         assert (await browser.sign_in(username, password)).status_code == 303
+
+
+async def test_signing_in_again_ends_the_previous_session(admin_app: AdminApp) -> None:
+    await create_staff("root", StaffRole.SUPERADMIN)
+    async with admin_app.browser() as first, admin_app.browser() as browser:
+        await first.sign_in("root")
+        before = first.cookies["sd_admin"]
+        form = await browser.get("/admin/login")
+        browser.cookies.set("sd_admin", before, domain="127.0.0.1", path="/admin")
+        answer = await browser.post(
+            "/admin/login",
+            data={"username": "root", "password": PASSWORD, "csrf_token": csrf_in(form)},
+        )
+        assert answer.status_code == 303 and browser.cookies["sd_admin"] != before
+        assert (await first.get("/admin/")).status_code == 303
+        assert (await browser.get("/admin/")).status_code == 200
