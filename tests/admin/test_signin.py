@@ -189,3 +189,21 @@ async def test_signing_in_again_ends_the_previous_session(admin_app: AdminApp) -
         assert answer.status_code == 303 and browser.cookies["sd_admin"] != before
         assert (await first.get("/admin/")).status_code == 303
         assert (await browser.get("/admin/")).status_code == 200
+
+
+async def test_every_admin_route_but_sign_in_needs_a_session(admin_app: AdminApp) -> None:
+    """Generated from the router: a route added later without the guard fails here."""
+    open_paths = {"/admin/login", "/admin/static/<__file_uri__:path>"}
+    routes = [
+        (route.path, method)
+        for route in admin_app.app.router.routes
+        if route.path.startswith("admin")
+        for method in route.methods
+        if "/" + route.path.rstrip("/") not in open_paths and method != "OPTIONS"
+    ]
+    assert len(routes) >= 5, routes
+    async with admin_app.browser() as anonymous:
+        for path, method in routes:
+            answer = await anonymous.request(method, "/" + path)
+            assert answer.status_code == 303, (method, path)
+            assert answer.headers["location"] == "/admin/login"
