@@ -1,5 +1,6 @@
 """The admin panel's pages (/admin): sign-in and sign-out, the dashboard, password change.
-Pages call the staff services only; every figure is scoped to the staff member's sites."""
+Pages call the staff services only; every figure is scoped to the staff member's sites.
+They are browser pages, not the API: each is kept out of the OpenAPI spec (/docs)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import UTC, datetime
 
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, redirect
+from sanic_ext import openapi
 
 from admin.web import (
     ADMIN_DIR,
@@ -69,6 +71,7 @@ def _signin_page(request: Request, error: str = "", status: int = 200) -> HTTPRe
 
 
 @bp.get(f"{PATH}/login")
+@openapi.exclude()
 async def signin_form(request: Request) -> HTTPResponse:
     if await current(door(request), session_token(request)) is not None:
         return redirect(f"{PATH}/", status=303)
@@ -76,6 +79,7 @@ async def signin_form(request: Request) -> HTTPResponse:
 
 
 @bp.post(f"{PATH}/login")
+@openapi.exclude()
 async def signin(request: Request) -> HTTPResponse:
     form = request.form or {}
     check_csrf(request, request.cookies.get(PRE_COOKIE, ""))
@@ -97,6 +101,7 @@ async def signin(request: Request) -> HTTPResponse:
 
 
 @bp.post(f"{PATH}/logout")
+@openapi.exclude()
 @staff_required
 async def signout(request: Request) -> HTTPResponse:
     await sign_out(door(request), session_token(request), staff_of(request), client_ip(request))
@@ -124,12 +129,14 @@ async def _figures(request: Request) -> dict[str, object]:
 
 
 @bp.get(f"{PATH}/")
+@openapi.exclude()
 @staff_required
 async def home(request: Request) -> HTTPResponse:
     return render(request, "dashboard.html", **await _figures(request))
 
 
 @bp.get(f"{PATH}/figures")
+@openapi.exclude()
 @staff_required
 async def figures(request: Request) -> HTTPResponse:
     """The dashboard's live part, for htmx to swap in every minute."""
@@ -137,12 +144,14 @@ async def figures(request: Request) -> HTTPResponse:
 
 
 @bp.get(f"{PATH}/password")
+@openapi.exclude()
 @staff_required
 async def password_form(request: Request) -> HTTPResponse:
     return render(request, "password.html")
 
 
 @bp.post(f"{PATH}/password")
+@openapi.exclude()
 @staff_required
 async def password(request: Request) -> HTTPResponse:
     form = request.form or {}
