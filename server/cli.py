@@ -206,7 +206,7 @@ def cmd_createadmin(settings: Settings, args: argparse.Namespace) -> int:
     from server.core.db import close_db
     from server.places.models import Organisation
     from server.staff.models import StaffRole
-    from server.staff.service import create_admin
+    from server.staff.service.users import create_admin
 
     password = args.password or os.environ.get("SHUIDIAN_ADMIN_PASSWORD")
     if not password:

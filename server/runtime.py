@@ -94,7 +94,7 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
     """Embedded mode in one process: database, MQTT broker, simulated park, workers, web."""
     from server.metering.models import MeteringPolicy
     from server.payments.demo import start_sandbox_for_demo
-    from server.seed import seed_money, seed_park, seed_tenants
+    from server.seed import seed_money, seed_park, seed_staff, seed_tenants
     from workers.sim.run import SimConfig, Simulation
 
     settings = _fresh_demo_database(settings)
@@ -126,6 +126,7 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
         summary = await seed_park(sim.park.meters.values(), sim.directory, now=now)
         await seed_money(summary.site_id, now=now)
         tenants = await seed_tenants(summary.site_id)
+        staff = await seed_staff(summary.site_id)
         await MeteringPolicy.update_or_create(
             defaults={"poll_interval_s": settings.demo_poll_interval_s}, site_id=summary.site_id
         )
@@ -150,7 +151,7 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
         if web.done():
             web.result()  # raise the web server's start-up error (port in use …)
         endpoints = {"WeChat Pay sandbox": f"{pay.sandbox.wechat.base_url}/sandbox/pay/<order_no>"}
-        _print_banner(settings, endpoints | sim_endpoints, summary, tasks, tenants)
+        _print_banner(settings, endpoints | sim_endpoints, summary, tasks, tenants, staff)
         await stop.wait()
     finally:
         stop.set()
@@ -227,6 +228,7 @@ def _print_banner(
     summary: Any,
     tasks: list[asyncio.Task[None]],
     tenants: dict[str, list[str]],
+    staff: tuple[str, str],
 ) -> None:
     base = f"http://{settings.host}:{settings.port}"
     lines = [
@@ -235,7 +237,7 @@ def _print_banner(
         f"  API          {base}/api/v1",
         f"  API docs     {base}/docs",
         f"  Health       {base}/healthz",
-        f"  Admin panel  {base}/admin (when the admin panel is installed)",
+        f"  Admin panel  {base}/admin/  sign in as {staff[0]} / {staff[1]}",
         f"  Database     {settings.db_url}",
         f"  Park         {summary.accounts} accounts, {summary.meters} meters, "
         f"{summary.rooms} rooms in 2 buildings, {summary.gateways} buses/gateways",

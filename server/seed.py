@@ -305,3 +305,24 @@ async def seed_tenants(site_id: int) -> dict[str, list[str]]:
             await bind(identity.id, account, role=role, via=BindingVia.STAFF, actor="system:seed")
         bound[nickname] = [account.number for account, _ in plan[name]]
     return bound
+
+
+# The demo's staff login for the admin panel (printed in the banner): head office of the
+# park's organisation.
+DEMO_STAFF = ("demo", "shuidian-demo")
+
+
+async def seed_staff(site_id: int) -> tuple[str, str]:
+    """The demo staff member (idempotent); returns their username and password."""
+    from server.staff.models import AdminUser, StaffRole
+    from server.staff.service.users import create_admin
+
+    username, password = DEMO_STAFF
+    if not await AdminUser.exists(username=username):
+        site = await Site.get(id=site_id)
+        await create_admin(
+            username, password, role=StaffRole.ORG_ADMIN,
+            organisation=await Organisation.get(id=site.organisation_id),  # type: ignore[attr-defined]
+            display_name="演示管理员", actor="system:seed",
+        )  # fmt: skip
+    return username, password

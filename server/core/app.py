@@ -28,6 +28,7 @@ BLUEPRINT_MODULES = [
     "server.accounts.routes.auth",
     "server.tenant.routes.accounts",
     "server.tenant.routes.binding",
+    "admin.routes",
 ]
 
 

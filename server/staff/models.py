@@ -14,6 +14,17 @@ class StaffRole(StrEnum):
     FINANCE = "finance"  # 财务: money, reports
     OPERATOR = "operator"  # 运维: meters, control
     SITE_ADMIN = "site_admin"  # 物业管理员 of some sites
+    VIEWER = "viewer"  # 只读: sees its scope, changes nothing
+
+
+ROLE_LABELS = {
+    StaffRole.SUPERADMIN: "超级管理员",
+    StaffRole.ORG_ADMIN: "集团管理员",
+    StaffRole.FINANCE: "财务",
+    StaffRole.OPERATOR: "运维",
+    StaffRole.SITE_ADMIN: "站点管理员",
+    StaffRole.VIEWER: "只读",
+}
 
 
 class AdminUser(Model):

@@ -8,7 +8,7 @@ from server.audit.models import OperationLog
 from server.audit.service import verify_chain
 from server.core.errors import Conflict
 from server.staff.models import AdminUser, StaffRole
-from server.staff.service import create_admin
+from server.staff.service.users import create_admin
 
 pytestmark = pytest.mark.usefixtures("db")
 

@@ -86,7 +86,7 @@ def test_every_listed_blueprint_is_registered(settings: Settings) -> None:
     ("listed", "why"),
     [
         ("server.metering.routes", "does not exist"),  # a context without routes (yet)
-        ("admin.routes", "does not exist"),  # a package that is not there at all
+        ("reports.routes", "does not exist"),  # a package that is not there at all
         ("server.core.money", "has no blueprint"),  # a module that is not a window
     ],
 )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from server.payments.providers.wechat import WechatPayProvider
 from server.payments.sandbox import PaymentSandbox
 from server.payments.service import Payments, create_recharge_order, credit_key
 from tests.factories import create_account
+from tests.listening import listening
 
 _names = itertools.count(1)
 
@@ -60,25 +60,15 @@ async def serving(
     app = create_app(settings, name=f"paytest{next(_names)}", manage_db=False)
     payments = Payments(pay_settings(), {Channel.WECHAT: wechat, Channel.ALIPAY: alipay})
     app.ctx.payments = payments
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
-    assert server is not None
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    port = server.server.sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    payments.settings = pay_settings(url)
     try:
-        yield PayApp(app, url, payments, sandbox)
+        async with listening(app) as url:
+            payments.settings = pay_settings(url)
+            try:
+                yield PayApp(app, url, payments, sandbox)
+            finally:
+                await sandbox.wechat.notifier.drain()
+                await sandbox.alipay.notifier.drain()
     finally:
-        await sandbox.wechat.notifier.drain()
-        await sandbox.alipay.notifier.drain()
-        await server.before_stop()
-        await server.close()
-        await server.after_stop()
         app.ctx.payments = None  # the providers belong to the sandbox fixtures
 
 

@@ -1,0 +1,1 @@
+"""The property staff's web panel: server-rendered pages over the services in server/."""

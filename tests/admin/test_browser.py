@@ -1,0 +1,77 @@
+"""One walk through the panel in Debian's Chromium (headless, driven by Playwright; no browser
+download): the demo staff member signs in and sees the dashboard with its chart, and the page
+is saved as a screenshot (data/test-artefacts/admin/, or $SHUIDIAN_TEST_ARTEFACTS) for a
+person to look at. Runs once, in the PostgreSQL run."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.async_api import async_playwright
+
+from server.metering.models import DailyUsage, Meter
+from server.metering.vocabulary import MeterKind
+from server.payments.models import RechargeOrder
+from server.seed import seed_staff
+from tests.admin.conftest import AdminApp
+from tests.admin.test_dashboard import TZ, a_busy_site
+from tests.factories import create_organisation, create_site
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ARTEFACTS = Path(os.environ.get("SHUIDIAN_TEST_ARTEFACTS", "data/test-artefacts")) / "admin"
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="./run test installs chromium"),
+]
+
+
+async def a_week_of_figures(site_id: int) -> None:
+    """Six earlier days of income and use, so the chart has a shape."""
+    now = datetime.now(UTC)
+    meters = await Meter.filter(site_id=site_id, kind=MeterKind.ELECTRICITY)
+    for back in range(1, 7):
+        at = now - timedelta(days=back)
+        for i, meter in enumerate(meters):
+            await DailyUsage.create(
+                meter=meter, account_id=meter.account_id, day=at.astimezone(TZ).date(),  # type: ignore[attr-defined]
+                quantity_e4=(90_000 + 15_000 * ((back * 3 + i) % 5)), updated_at=at,
+            )  # fmt: skip
+        await RechargeOrder.create(
+            out_trade_no=f"W{site_id}d{back}", account_id=meters[0].account_id,  # type: ignore[attr-defined]
+            channel="wechat", amount_fen=20_000 * (1 + back % 3), status="paid",
+            expires_at=at, paid_at=at, created_by="tenant:o-x",
+        )  # fmt: skip
+
+
+async def test_staff_signs_in_and_sees_the_dashboard(admin_app: AdminApp) -> None:
+    site = await create_site(await create_organisation(name="示范物业集团"), name="科技园")
+    await a_busy_site(site, 6)
+    await a_week_of_figures(site.id)
+    username, password = await seed_staff(site.id)
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("response", lambda r: errors.append(r.url) if r.status >= 400 else None)
+            await page.goto(f"{admin_app.url}/admin/")
+            assert page.url.endswith("/admin/login")
+            await page.fill("#username", username)
+            await page.fill("#password", password)
+            await page.click("button[type=submit]")
+            await page.wait_for_url("**/admin/")
+            await page.wait_for_selector("[data-chart='days'] svg")
+            assert await page.inner_text("[data-figure='在线表计']") == "6"
+            assert "演示管理员" in await page.inner_text("nav")
+            await page.screenshot(path=str(ARTEFACTS / "dashboard.png"), full_page=True)
+            assert errors == []
+        finally:
+            await browser.close()
