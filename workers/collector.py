@@ -399,14 +399,20 @@ class Collector:
 
     async def run(self, stop: asyncio.Event, *, tick: float = 1.0) -> None:
         """Poll each site on its interval, flush gateway readings every `tick` seconds, sweep
-        pending readings every `pending_sweep` seconds."""
+        pending readings every `pending_sweep` seconds. A polling round runs beside the
+        ticks (a long bus takes a minute): gateway readings are not held back by it."""
         self.stopping = stop
         await self.sweep_pending(everything=True)
         last_poll: dict[int, datetime] = {}
+        polling: asyncio.Task[None] | None = None
         next_sweep = time.monotonic() + self.pending_sweep
         while not stop.is_set():
             try:
-                await self._due_polls(last_poll)
+                if polling is not None and polling.done():
+                    ended, polling = polling, None
+                    ended.result()  # a round that failed before any bus: polled again next tick
+                if polling is None:
+                    polling = asyncio.create_task(self._due_polls(last_poll))
                 await self.flush()
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + self.pending_sweep
@@ -416,6 +422,11 @@ class Collector:
             self._write_status()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), tick)
+        if polling is not None:  # its buses stop after the exchange in hand, stored
+            try:
+                await polling
+            except Exception:
+                log.exception("collector pass failed")
         await self.flush()
 
     def _write_status(self) -> None:
@@ -457,7 +468,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     from workers.mqtt import collector_client_id, gateway_link_from
 
     await init_db(settings)
-    registry = DriverRegistry(clock=clock_from_spec(settings.sim_clock))
+    registry = DriverRegistry(
+        clock=clock_from_spec(settings.sim_clock), timeout=settings.meter_timeout_s
+    )
     collector = Collector(
         registry,
         live_every_poll=settings.live_every_poll_rounds,
