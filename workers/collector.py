@@ -15,9 +15,12 @@ Two inputs, one pipeline (`server.billing.pipeline.process_readings`):
   original collection time; readings are idempotent per (meter, time), so duplicates and
   redeliveries are no-ops. Gateway meters that have been silent for `offline_after` poll
   intervals are marked offline by a sweep.
-- polling stores each bus's readings every `bus_batch` meters (not at the end of the round),
-  and logs one `bus_round` event per bus (read, missed, held, seconds), `bus_down`/`bus_up`
-  on a change; readings left `pending` are billed by a sweep every `pending_sweep` seconds.
+- polling stores each bus's readings as they are read, by group commit (`BusWriter`): a
+  reading read while nothing of its bus is being stored is stored at once, those read during
+  a store go together in the next one; so a crash loses the store in flight, what was read
+  while it ran and the exchange in flight, not the round. One `bus_round` event per bus
+  (read, missed, held, stores, seconds), `bus_down`/`bus_up` on a change; readings left
+  `pending` are billed by a sweep every `pending_sweep` seconds.
 - live values (U, I, P, PF → `meter_live`): a site's buses are read with the drivers'
   `read_snapshot` every `live_every_poll`-th round (the first included) and with the cheaper
   `read_billing` otherwise; a gateway's values are kept from every `live_every_gateway`-th
@@ -33,7 +36,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -85,6 +88,7 @@ class BusReport:
     missed: int = 0
     held: int = 0
     offline: list[int] = field(default_factory=list)
+    stores: int = 0  # database writes of its readings and misses (group commits)
     seconds: float = 0.0
     failed: bool = False  # reading or storing raised (logged); the next round retries
 
@@ -113,6 +117,50 @@ def held_count(report: ProcessReport | None) -> int:
     return sum(n for outcome, n in report.ingest.outcomes.items() if outcome in HELD)
 
 
+class BusWriter:
+    """Group commit of one bus's polled readings and misses. What arrives while nothing is
+    being stored is stored at once (a store of one); what arrives while a store runs waits
+    for it and goes, all of it, in the next one. Nothing waits for a batch to fill, and a
+    slow database makes the stores bigger, not more numerous.
+
+    `store(good, bad)` writes one group. A store that raises ends the writer: `add`, `miss`
+    and `drain` raise its error (the readings of that store are read again next round)."""
+
+    def __init__(
+        self, store: Callable[[list[IncomingReading], dict[int, str]], Awaitable[None]]
+    ) -> None:
+        self._store = store
+        self._good: list[IncomingReading] = []
+        self._bad: dict[int, str] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, item: IncomingReading) -> None:
+        self._good.append(item)
+        self._kick()
+
+    def miss(self, meter_id: int, error: str) -> None:
+        self._bad[meter_id] = error
+        self._kick()
+
+    def _kick(self) -> None:
+        if self._task is not None and self._task.done():
+            self._task.result()  # the last store failed: raise its error to the reader
+            self._task = None
+        if self._task is None:
+            self._task = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        while self._good or self._bad:
+            good, bad = self._good, self._bad
+            self._good, self._bad = [], {}
+            await self._store(good, bad)
+
+    async def drain(self) -> None:
+        """Wait until everything handed over is stored."""
+        if self._task is not None:
+            await self._task
+
+
 class Collector:
     def __init__(
         self,
@@ -126,7 +174,6 @@ class Collector:
         pending_sweep: float = 60.0,
         flush_messages: int = 10,
         leases: LocalLeases | PgLeases | None = None,
-        bus_batch: int = 20,
     ) -> None:
         self.registry, self.clock = registry, clock
         self.offline_after, self.flush_every = offline_after, flush_every
@@ -140,10 +187,7 @@ class Collector:
         self._lock = asyncio.Lock()  # one pipeline run at a time in this process
         self.pending_sweep = pending_sweep  # seconds between sweeps of pending readings
         self.leases = leases or LocalLeases()  # which buses this collector reads
-        # A long bus (a DL/T 645 channel of 300 meters: about a minute) is stored every
-        # `bus_batch` meters, so a crash mid-bus loses at most that many readings.
-        self.bus_batch = bus_batch
-        self.stopping = asyncio.Event()  # set by `run`'s stop: rounds end after their batch
+        self.stopping = asyncio.Event()  # set by `run`'s stop: a bus ends after its exchange
         self.last_round: RoundReport | None = None  # for the status file
         self.last_round_at: datetime | None = None
         self.status: StatusFile | None = None
@@ -158,8 +202,9 @@ class Collector:
     # -- polling ------------------------------------------------------------------------------
     async def poll_round(self, site_ids: Sequence[int] | None = None) -> RoundReport:
         """Read every wired meter (of `site_ids`) on the buses this collector owns once; each
-        bus's readings are stored every `bus_batch` meters, so a crash mid-round loses at most
-        a batch per bus being read."""
+        reading is stored as it arrives (`BusWriter`), so a crash mid-round loses per bus
+        being read the store in flight, what was read while it ran and the exchange in
+        flight."""
         every = (
             await Meter.filter(status=MeterStatus.ACTIVE, gateway_id__isnull=False)
             .exclude(protocol=P.MQTT_GATEWAY)
@@ -182,14 +227,26 @@ class Collector:
         return self.last_round
 
     async def _bus_round(self, key: str, meters: list[Meter], live: set[int]) -> BusReport:
-        """Read one bus, store its readings and misses, log the round (and a state change)."""
+        """Read one bus's meters one after another, each reading handed to the bus's writer
+        as it arrives; log the round (and a state change) once the last one is stored."""
         report = BusReport(key)
+        writer = BusWriter(lambda good, bad: self._store_bus(good, bad, report))
         t0 = time.perf_counter()
         try:
-            for k in range(0, len(meters), self.bus_batch):  # stored batch by batch
-                if self.stopping.is_set():  # SIGTERM: stop after the batch in hand
-                    break
-                await self._bus_batch(meters[k : k + self.bus_batch], live, report)
+            try:
+                for meter in meters:
+                    if self.stopping.is_set():  # SIGTERM: store what is in hand, read no more
+                        break
+                    try:
+                        item = await self._poll(meter, live)
+                    except (MeterError, NoRoute) as exc:
+                        report.missed += 1
+                        writer.miss(meter.id, str(exc) or type(exc).__name__)
+                    else:
+                        report.read += 1
+                        writer.add(item)
+            finally:
+                await writer.drain()  # whatever ended the reading, what was read is stored
         except Exception:
             report.failed = True
             log.exception("bus %s: round failed; its meters are read again next round", key)
@@ -197,9 +254,11 @@ class Collector:
         self._log_bus(report)
         return report
 
-    async def _bus_batch(self, meters: list[Meter], live: set[int], report: BusReport) -> None:
-        good, bad = await self._poll_bus(meters, live)
-        report.read, report.missed = report.read + len(good), report.missed + len(bad)
+    async def _store_bus(
+        self, good: list[IncomingReading], bad: dict[int, str], report: BusReport
+    ) -> None:
+        """One group commit of a bus: its misses, then its readings through the pipeline."""
+        report.stores += 1
         now = self.clock()
         if bad:
             report.offline += await record_misses(
@@ -219,7 +278,10 @@ class Collector:
             return await process_readings(items, now=now)
 
     def _log_bus(self, r: BusReport) -> None:
-        fields = dict(bus=r.bus, read=r.read, missed=r.missed, held=r.held, seconds=r.seconds)
+        fields = dict(
+            bus=r.bus, read=r.read, missed=r.missed, held=r.held, stores=r.stores,
+            seconds=r.seconds,
+        )  # fmt: skip
         log_event(
             log, "bus_round", "bus %s: %d read, %d missed, %d held in %.1f s",
             r.bus, r.read, r.missed, r.held, r.seconds, failed=r.failed, **fields,
@@ -233,23 +295,14 @@ class Collector:
             log_event(log, "bus_up", "bus %s: meters answer again", r.bus, level=logging.WARNING,
                       bus=r.bus, read=r.read)  # fmt: skip
 
-    async def _poll_bus(
-        self, meters: list[Meter], live: set[int]
-    ) -> tuple[list[IncomingReading], dict[int, str]]:
-        """Read a bus's meters one after another; with U/I/P/PF on a `live` site's round."""
-        good: list[IncomingReading] = []
-        bad: dict[int, str] = {}
-        for meter in meters:
-            try:
-                driver = self.registry.driver(meter)
-                read = driver.read_snapshot
-                if meter.site_id not in live:
-                    read = getattr(driver, "read_billing", read)
-                live_round = meter.site_id in live
-                good.append(_item(meter.id, await read(), ReadingSource.POLL, live_round))
-            except (MeterError, NoRoute) as exc:
-                bad[meter.id] = str(exc) or type(exc).__name__
-        return good, bad
+    async def _poll(self, meter: Meter, live: set[int]) -> IncomingReading:
+        """Read one meter; with U/I/P/PF on a `live` site's round."""
+        driver = self.registry.driver(meter)
+        read = driver.read_snapshot
+        live_round = meter.site_id in live
+        if not live_round:
+            read = getattr(driver, "read_billing", read)
+        return _item(meter.id, await read(), ReadingSource.POLL, live_round)
 
     # -- gateways -----------------------------------------------------------------------------
     async def _meter_id(self, gw: str, addr: str) -> int | None:
@@ -346,14 +399,20 @@ class Collector:
 
     async def run(self, stop: asyncio.Event, *, tick: float = 1.0) -> None:
         """Poll each site on its interval, flush gateway readings every `tick` seconds, sweep
-        pending readings every `pending_sweep` seconds."""
+        pending readings every `pending_sweep` seconds. A polling round runs beside the
+        ticks (a long bus takes a minute): gateway readings are not held back by it."""
         self.stopping = stop
         await self.sweep_pending(everything=True)
         last_poll: dict[int, datetime] = {}
+        polling: asyncio.Task[None] | None = None
         next_sweep = time.monotonic() + self.pending_sweep
         while not stop.is_set():
             try:
-                await self._due_polls(last_poll)
+                if polling is not None and polling.done():
+                    ended, polling = polling, None
+                    ended.result()  # a round that failed before any bus: polled again next tick
+                if polling is None:
+                    polling = asyncio.create_task(self._due_polls(last_poll))
                 await self.flush()
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + self.pending_sweep
@@ -363,6 +422,11 @@ class Collector:
             self._write_status()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), tick)
+        if polling is not None:  # its buses stop after the exchange in hand, stored
+            try:
+                await polling
+            except Exception:
+                log.exception("collector pass failed")
         await self.flush()
 
     def _write_status(self) -> None:
@@ -404,7 +468,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     from workers.mqtt import collector_client_id, gateway_link_from
 
     await init_db(settings)
-    registry = DriverRegistry(clock=clock_from_spec(settings.sim_clock))
+    registry = DriverRegistry(
+        clock=clock_from_spec(settings.sim_clock), timeout=settings.meter_timeout_s
+    )
     collector = Collector(
         registry,
         live_every_poll=settings.live_every_poll_rounds,

@@ -332,7 +332,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     try:
         async with gateway_link_from(settings) as client:
             registry = DriverRegistry(
-                clock=clock_from_spec(settings.sim_clock), gateway_client=client
+                clock=clock_from_spec(settings.sim_clock),
+                gateway_client=client,
+                timeout=settings.meter_timeout_s,
             )
             controller = Controller(registry, leases=leases_for(settings.db_url, "controller"))
             controller.status = StatusFile.for_worker(

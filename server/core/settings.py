@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # ago; `shuidian ledger check` lists readings pending longer than `pending_alert_s`.
     pending_sweep_s: float = Field(default=60.0, gt=0)
     pending_alert_s: float = Field(default=900.0, gt=0)
+    # A polled meter's answer is awaited this long per request (collector and controller);
+    # a slow RS-485 line behind a serial server may need more.
+    meter_timeout_s: float = Field(default=1.0, gt=0)
 
     # --- What the web server tells the outside (health details, notification size) ------
     # /healthz answers its status alone; the details (database kind, broker address, errors)
