@@ -15,7 +15,7 @@ from server.metering.models import Meter, Reading
 from server.metering.vocabulary import MeterProtocol as P
 from tests.conftest import PG_ADMIN_URL
 from tests.workers.conftest import Park
-from workers.collector import Collector
+from workers.collector import Collector, RoundReport
 from workers.leases import PgLeases
 from workers.registry import DriverRegistry
 
@@ -38,6 +38,18 @@ async def terminate_connections(settings: Settings) -> int:
         await conn.close()
 
 
+async def next_round_that_runs(collector: Collector, passes: int = 5) -> RoundReport:
+    """As the collector's loop does: a pass whose first query meets a dead connection fails,
+    and the next tick polls again. Each of the pool's dead connections may fail one pass
+    (which of them a query gets is the pool's choice), so allow a few."""
+    for _ in range(passes - 1):
+        try:
+            return await collector.poll_round()
+        except Exception:  # asyncpg: connection closed / another operation in progress
+            continue
+    return await collector.poll_round()
+
+
 async def test_the_collector_recovers_from_terminated_connections(
     park: Park, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -50,10 +62,7 @@ async def test_the_collector_recovers_from_terminated_connections(
             park.sim.park.clock.jump(timedelta(minutes=15))
             if n == 2:  # the pool's connections and the leases' one
                 assert await terminate_connections(settings) >= 2
-            try:
-                report = await collector.poll_round()
-            except Exception:  # the first query met a dead connection: the next pass polls
-                report = await collector.poll_round()
+            report = await next_round_that_runs(collector)
             assert report.read == wired and not any(b.failed for b in report.buses)
             assert (
                 await Reading.filter(meter__site_id=park.site.id)
