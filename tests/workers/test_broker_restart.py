@@ -115,6 +115,24 @@ def persist_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@contextlib.asynccontextmanager
+async def persistent_broker(persist_dir: Path) -> AsyncIterator[Broker]:
+    """A Mosquitto of the test's own on a free port that keeps sessions and queued messages
+    in `persist_dir` (what a collector's persistent session relies on)."""
+    port = _free_port()
+    conf = persist_dir / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+        f"persistence_location {persist_dir}/\n"
+    )
+    b = Broker(port, config=conf)
+    await b.start()
+    try:
+        yield b
+    finally:
+        await b.stop()
+
+
 async def test_a_gateway_buffers_while_the_broker_is_down_and_replays_after(
     persist_dir: Path,
 ) -> None:

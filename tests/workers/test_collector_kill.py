@@ -32,7 +32,11 @@ from server.metering.models import Gateway, Meter, MeteringPolicy, Reading
 from server.metering.vocabulary import MeterProtocol as P
 from tests.workers.conftest import Park, make_config, register
 from tests.workers.helpers import until
-from tests.workers.test_broker_restart import Broker, _free_port, persist_dir  # noqa: F401
+from tests.workers.test_broker_restart import (  # noqa: F401  (persist_dir: a fixture)
+    Broker,
+    persist_dir,
+    persistent_broker,
+)
 from workers.meters.dlt645.framer import BROADCAST, WILDCARD, Corrupt, build_frame, parse_all
 from workers.mqtt import GatewayLink
 from workers.sim.run import Simulation
@@ -144,16 +148,8 @@ def clock_spec(park: Park) -> str:
 
 @pytest.fixture
 async def broker(persist_dir: Path) -> AsyncIterator[Broker]:  # noqa: F811
-    port = _free_port()
-    conf = persist_dir / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-        f"persistence_location {persist_dir}/\n"
-    )
-    b = Broker(port, config=conf)
-    await b.start()
-    yield b
-    await b.stop()
+    async with persistent_broker(persist_dir) as b:
+        yield b
 
 
 async def readings(meter_ids: list[int]) -> dict[int, int]:

@@ -19,7 +19,11 @@ from server.metering.models import Meter, Reading
 from server.metering.vocabulary import MeterProtocol as P
 from tests.workers.conftest import Park, make_config, register
 from tests.workers.helpers import until
-from tests.workers.test_broker_restart import Broker, _free_port, persist_dir  # noqa: F401
+from tests.workers.test_broker_restart import (  # noqa: F401  (persist_dir: a fixture)
+    Broker,
+    persist_dir,
+    persistent_broker,
+)
 from workers.collector import Collector
 from workers.mqtt import GatewayLink
 from workers.registry import DriverRegistry
@@ -30,16 +34,8 @@ pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="needs
 
 @pytest.fixture
 async def broker(persist_dir: Path) -> AsyncIterator[Broker]:  # noqa: F811
-    port = _free_port()
-    conf = persist_dir / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-        f"persistence_location {persist_dir}/\n"
-    )
-    b = Broker(port, config=conf)
-    await b.start()
-    yield b
-    await b.stop()
+    async with persistent_broker(persist_dir) as b:
+        yield b
 
 
 @contextlib.asynccontextmanager
