@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sanic import Blueprint, Request, Sanic
+from sanic import Request, Sanic
 from sanic.response import HTTPResponse, redirect
 from sanic_ext import openapi
 
@@ -15,6 +15,7 @@ from admin.web import (
     COOKIE,
     PATH,
     PRE_COOKIE,
+    admin_blueprint,
     check_csrf,
     client_ip,
     door,
@@ -26,7 +27,7 @@ from admin.web import (
     staff_of,
     staff_required,
 )
-from server.core.errors import NotFound, ShuidianError, ValidationFailed
+from server.core.errors import NotFound, ValidationFailed
 from server.core.money import yuan
 from server.staff.config import StaffSettings
 from server.staff.service.dashboard import dashboard
@@ -39,7 +40,7 @@ from server.staff.service.signin import (
     staff_door,
 )
 
-bp = Blueprint("admin")
+bp = admin_blueprint("admin")
 bp.static(f"{PATH}/static", str(ADMIN_DIR / "static"), name="static")
 STATIC_CACHE = "public, max-age=3600"
 
@@ -55,12 +56,6 @@ async def _start_door(app: Sanic) -> None:
 async def _static_cache(request: Request, response: HTTPResponse) -> None:
     if request.path.startswith(f"{PATH}/static/") and response.status == 200:
         response.headers["Cache-Control"] = STATIC_CACHE
-
-
-@bp.exception(ShuidianError)
-async def _error_page(request: Request, exc: Exception) -> HTTPResponse:
-    assert isinstance(exc, ShuidianError)
-    return render(request, "error.html", status=exc.status_code, error=exc)
 
 
 def _signin_page(request: Request, error: str = "", status: int = 200) -> HTTPResponse:

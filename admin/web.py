@@ -18,11 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sanic import Request
-from sanic.response import HTTPResponse, html, redirect
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, html, raw, redirect
 
-from server.core.errors import Forbidden
+from server.core.errors import Forbidden, ShuidianError
+from server.core.excel import XLSX_TYPE, Sheet, write_xlsx
 from server.core.money import yuan
+from server.core.paging import Paging
+from server.staff.service.permissions import ACTION_LABELS, Action
 from server.staff.service.signin import Staff, StaffDoor, current
 
 ADMIN_DIR = Path(__file__).parent
@@ -42,6 +45,13 @@ class CsrfRefused(Forbidden):
         super().__init__("页面已过期或请求来源不明，请刷新页面后重试")
 
 
+class NotAllowed(Forbidden):
+    code = "not_allowed"
+
+    def __init__(self, action: Action) -> None:
+        super().__init__(f"您的角色无权进行此操作（{ACTION_LABELS[action]}）")
+
+
 def _money(fen: int) -> str:
     return f"¥{yuan(fen):,.2f}"
 
@@ -58,6 +68,18 @@ templates = Environment(
 )
 templates.filters["money"] = _money
 templates.filters["quantity"] = _quantity
+
+
+def _query_with(args: Any, **changes: Any) -> str:
+    """The current query string with `changes` (the pager's links keep the filter)."""
+    from urllib.parse import urlencode
+
+    pairs = [(k, v) for k, vs in dict(args).items() if k not in changes for v in vs]
+    pairs += [(k, str(v)) for k, v in changes.items()]
+    return urlencode(pairs)
+
+
+templates.globals["query_with"] = _query_with
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTTPResponse:
@@ -129,3 +151,59 @@ def staff_required(handler: Handler) -> Handler:
         return await handler(request, *args, **kwargs)
 
     return guarded
+
+
+def requires(action: Action) -> Callable[[Handler], Handler]:
+    """Under `staff_required`: the handler runs only for a role that may take `action`."""
+
+    def wrap(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def checked(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+            if not staff_of(request).may(action):
+                raise NotAllowed(action)
+            return await handler(request, *args, **kwargs)
+
+        return checked
+
+    return wrap
+
+
+async def _error_page(request: Request, exc: Exception) -> HTTPResponse:
+    assert isinstance(exc, ShuidianError)
+    if request.headers.get("hx-request"):  # an htmx swap shows the message where it was
+        return html(templates.get_template("_alert.html").render(error=exc), status=exc.status_code)
+    return render(request, "error.html", status=exc.status_code, error=exc)
+
+
+def admin_blueprint(name: str) -> Blueprint:
+    """A blueprint of admin pages: errors answer as a page (or an htmx fragment), not JSON.
+    Each admin module makes its own and is listed in server.core.app.BLUEPRINT_MODULES."""
+    bp = Blueprint(name)
+    bp.exception(ShuidianError)(_error_page)
+    return bp
+
+
+def paging(request: Request) -> Paging:
+    return Paging.of(request.args)
+
+
+def arg(request: Request, name: str) -> str:
+    """A query argument, trimmed ('' when absent)."""
+    return (request.args.get(name) or "").strip()
+
+
+def int_arg(request: Request, name: str) -> int | None:
+    """An optional numeric filter; anything else is as if absent."""
+    value = arg(request, name)
+    return int(value) if value.isdigit() and len(value) < 10 else None
+
+
+def xlsx(filename: str, *sheets: Sheet) -> HTTPResponse:
+    """An Excel download named `filename` (Chinese allowed: RFC 5987)."""
+    from urllib.parse import quote
+
+    answer = raw(write_xlsx(*sheets), content_type=XLSX_TYPE)
+    answer.headers["Content-Disposition"] = (
+        f"attachment; filename=\"export.xlsx\"; filename*=UTF-8''{quote(filename)}"
+    )
+    return answer

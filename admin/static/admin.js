@@ -31,6 +31,12 @@
     document.querySelectorAll("select[data-autosubmit]").forEach(function (el) {
       el.addEventListener("change", function () { el.form.submit(); });
     });
+    // Actions ask first: <form data-confirm="确定停用 3 号楼？"> (plain forms; htmx has hx-confirm).
+    document.addEventListener("submit", function (event) {
+      var form = event.target;
+      var question = form.getAttribute && form.getAttribute("data-confirm");
+      if (question && !window.confirm(question)) event.preventDefault();
+    }, true);
     window.addEventListener("resize", function () {
       document.querySelectorAll("[data-chart]").forEach(function (el) {
         var chart = typeof echarts !== "undefined" && echarts.getInstanceByDom(el);

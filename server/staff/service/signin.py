@@ -24,6 +24,7 @@ from server.core.sessions import Clock, KeyedSessions, MemorySessions, RedisSess
 from server.core.throttle import Throttle, throttle
 from server.staff.config import StaffSettings
 from server.staff.models import ROLE_LABELS, AdminUser, StaffRole
+from server.staff.service.permissions import Action, may
 from server.staff.service.scope import Scope, scope_of
 from server.staff.service.users import hash_password, verify_password
 
@@ -60,6 +61,10 @@ class Staff:
     @property
     def read_only(self) -> bool:
         return self.role is StaffRole.VIEWER
+
+    def may(self, action: Action | str) -> bool:
+        """Whether this role may take `action` (templates pass its name)."""
+        return may(self.role, Action(action))
 
 
 @dataclass(frozen=True, slots=True)
