@@ -16,6 +16,7 @@ from admin.web import (
     PATH,
     PRE_COOKIE,
     admin_blueprint,
+    any_staff,
     check_csrf,
     client_ip,
     door,
@@ -97,6 +98,7 @@ async def signin(request: Request) -> HTTPResponse:
 
 @bp.post(f"{PATH}/logout")
 @openapi.exclude()
+@any_staff
 @staff_required
 async def signout(request: Request) -> HTTPResponse:
     await sign_out(door(request), session_token(request), staff_of(request), client_ip(request))
@@ -147,6 +149,7 @@ async def password_form(request: Request) -> HTTPResponse:
 
 @bp.post(f"{PATH}/password")
 @openapi.exclude()
+@any_staff
 @staff_required
 async def password(request: Request) -> HTTPResponse:
     form = request.form or {}

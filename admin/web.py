@@ -163,9 +163,17 @@ def requires(action: Action) -> Callable[[Handler], Handler]:
                 raise NotAllowed(action)
             return await handler(request, *args, **kwargs)
 
+        checked.admin_action = action  # type: ignore[attr-defined]  # read by the role sweep
         return checked
 
     return wrap
+
+
+def any_staff(handler: Handler) -> Handler:
+    """Marks a state-changing page every signed-in role may use (sign-out, own password):
+    the role sweep fails on a POST route that has neither this nor `requires`."""
+    handler.admin_action = None  # type: ignore[attr-defined]
+    return handler
 
 
 async def _error_page(request: Request, exc: Exception) -> HTTPResponse:
