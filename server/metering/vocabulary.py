@@ -26,6 +26,55 @@ class MeterProtocol(StrEnum):
     MQTT_GATEWAY = "mqtt_gateway"
 
 
+KIND_LABELS = {MeterKind.ELECTRICITY: "电表", MeterKind.WATER: "水表"}
+
+PROTOCOL_LABELS = {
+    MeterProtocol.DLT645: "DL/T 645-2007",
+    MeterProtocol.MODBUS_TCP: "Modbus TCP",
+    MeterProtocol.MODBUS_RTU_TCP: "Modbus RTU over TCP",
+    MeterProtocol.CJT188: "CJ/T 188",
+    MeterProtocol.MQTT_GATEWAY: "MQTT 网关",
+}
+
+# The gateway kinds (server.metering.models.GatewayKind values) that carry each protocol.
+PROTOCOL_GATEWAYS = {
+    MeterProtocol.DLT645: "tcp",
+    MeterProtocol.CJT188: "tcp",
+    MeterProtocol.MODBUS_TCP: "modbus_tcp",
+    MeterProtocol.MODBUS_RTU_TCP: "modbus_tcp",
+    MeterProtocol.MQTT_GATEWAY: "mqtt",
+}
+
+_BCD_DIGITS = {MeterProtocol.DLT645: 12, MeterProtocol.CJT188: 14}
+
+
+def address_problem(
+    kind: MeterKind, protocol: MeterProtocol, address: str, unit: int = 0
+) -> str | None:
+    """What is wrong with a meter's wire identity, in words for staff (None: nothing).
+
+    DL/T 645 addresses are 12 decimal digits (6 BCD bytes) and CJ/T 188 addresses 14 (7),
+    printed on the nameplate; Modbus meters are reached by unit id 1–247 on their bus and
+    keep a serial number as address; MQTT gateways name their devices as they like."""
+    digits = _BCD_DIGITS.get(protocol)
+    if protocol is MeterProtocol.CJT188 and kind is not MeterKind.WATER:
+        return "CJ/T 188 是水表协议，电表请选 DL/T 645 或 Modbus"
+    if protocol is MeterProtocol.DLT645 and kind is not MeterKind.ELECTRICITY:
+        return "DL/T 645 是电表协议，水表请选 CJ/T 188"
+    if digits is not None:
+        if len(address) != digits or not address.isdecimal() or not address.isascii():
+            return f"{PROTOCOL_LABELS[protocol]} 表地址应为 {digits} 位数字（见表铭牌）"
+        return None
+    if not address or len(address) > 32 or not address.isprintable() or address != address.strip():
+        return "表地址（序列号）不能为空，最长 32 个字符"
+    if (
+        protocol in (MeterProtocol.MODBUS_TCP, MeterProtocol.MODBUS_RTU_TCP)
+        and not 1 <= unit <= 247
+    ):
+        return "Modbus 从站地址应在 1 到 247 之间"
+    return None
+
+
 class RelayState(StrEnum):
     CLOSED = "closed"  # power on / valve open
     OPEN = "open"  # tripped / valve closed
