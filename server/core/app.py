@@ -29,6 +29,8 @@ BLUEPRINT_MODULES = [
     "server.tenant.routes.accounts",
     "server.tenant.routes.binding",
     "admin.routes",
+    "admin.staffpages",
+    "admin.oplog",
 ]
 
 
