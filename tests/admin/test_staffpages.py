@@ -223,3 +223,48 @@ async def test_the_list_filters_and_exports_to_excel(admin_app: AdminApp) -> Non
     rows = list(load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True))
     assert rows[0][:3] == ("用户名", "姓名", "角色")
     assert sorted(r[0] for r in rows[1:]) == ["viewer1", "viewer2"]
+
+
+async def test_a_superadmin_creates_staff_of_any_organisation_and_other_superadmins(
+    admin_app: AdminApp,
+) -> None:
+    org = await create_organisation(name="乙物业")
+    site = await create_site(org, name="西园")
+    await create_staff("root", StaffRole.SUPERADMIN)
+    async with signed_in(admin_app, "root") as root:
+        token = await root.csrf()
+        head = await root.post("/admin/staff/new", data={
+            "csrf_token": token, "username": "yi.boss", "role": "org_admin",
+            "organisation_id": str(org.id), "site_ids": [str(site.id)],
+        })  # fmt: skip
+        second = await root.post(
+            "/admin/staff/new",
+            data={"csrf_token": token, "username": "root2", "role": "superadmin"},
+        )
+        orphan = await root.post(
+            "/admin/staff/new", data={"csrf_token": token, "username": "nobody1", "role": "viewer"}
+        )
+        assert head.status_code == 200 and second.status_code == 200
+        assert orphan.status_code == 422 and "请选择所属组织" in orphan.text
+    boss = await AdminUser.get(username="yi.boss")
+    assert boss.organisation_id == org.id  # type: ignore[attr-defined]
+    assert (await AdminUser.get(username="root2")).organisation_id is None  # type: ignore[attr-defined]
+
+
+async def test_an_admin_limited_to_some_sites_gives_only_those(admin_app: AdminApp) -> None:
+    org = await create_organisation()
+    mine, theirs = await create_site(org, name="北园"), await create_site(org, name="南园")
+    await create_staff("north", StaffRole.ORG_ADMIN, org, sites=[mine])
+    async with signed_in(admin_app, "north") as north:
+        token = await north.csrf()
+        base = {"csrf_token": token, "role": "viewer"}
+        everywhere = await north.post("/admin/staff/new", data=base | {"username": "view1"})
+        other = await north.post(
+            "/admin/staff/new", data=base | {"username": "view2", "site_ids": [str(theirs.id)]}
+        )
+        fine = await north.post(
+            "/admin/staff/new", data=base | {"username": "view3", "site_ids": [str(mine.id)]}
+        )
+    assert everywhere.status_code == 422 and "请选择负责园区" in everywhere.text
+    assert other.status_code == 404 and fine.status_code == 200
+    assert await AdminUser.filter(username__in=["view1", "view2"]).count() == 0

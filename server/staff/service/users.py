@@ -254,8 +254,11 @@ async def _organisation(manager: Manager, role: StaffRole, form: StaffForm) -> O
 
 
 async def _sites(manager: Manager, org: Organisation | None, site_ids: Sequence[int]) -> list[Site]:
-    """The sites given: in the manager's scope and of the staff member's organisation."""
+    """The sites given: in the manager's scope and of the staff member's organisation (a
+    manager limited to some sites cannot give "every site")."""
     if not site_ids:
+        if org is not None and manager.scope.site_ids is not None:
+            raise ValidationFailed("请选择负责园区")
         return []
     if org is None:
         raise ValidationFailed("超级管理员不限园区，无需选择园区")
@@ -284,8 +287,8 @@ async def create_staff(manager: Manager, form: StaffForm) -> tuple[StaffRow, str
 
 
 async def _target(manager: Manager, user_id: int) -> AdminUser:
-    """The staff member to change, row-locked (PostgreSQL) until the caller's commit."""
-    user = await _visible(manager).select_for_update().get_or_none(id=user_id)
+    """The staff member to change (in the manager's scope)."""
+    user = await _visible(manager).get_or_none(id=user_id)
     if user is None:
         raise NotFound("员工不存在")
     if user.role is StaffRole.SUPERADMIN and manager.role is not StaffRole.SUPERADMIN:
@@ -300,10 +303,13 @@ async def _keep_an_admin(user: AdminUser, role: StaffRole, active: bool) -> None
         return
     if role is user.role and active:
         return
-    peers = AdminUser.filter(role=user.role, is_active=True).exclude(id=user.id)
+    admins = AdminUser.filter(role=user.role, is_active=True)
     if user.role is StaffRole.ORG_ADMIN:
-        peers = peers.filter(organisation_id=user.organisation_id)  # type: ignore[attr-defined]
-    if not await peers.select_for_update().exists():
+        admins = admins.filter(organisation_id=user.organisation_id)  # type: ignore[attr-defined]
+    # Locked in id order (PostgreSQL), so two admins demoting each other at once queue here
+    # instead of both seeing the other still active.
+    locked = await admins.order_by("id").select_for_update()
+    if not any(peer.id != user.id for peer in locked):
         raise Conflict(f"至少需要保留一名启用的{ROLE_LABELS[user.role]}，否则将无人能管理员工")
 
 
