@@ -9,7 +9,8 @@ does not know, or a POST route that does not say what it needs, fails here.
   read back from the database afterwards are unchanged.
 - Roles: every POST route names its action (`requires` / `any_staff`); each role without
   that action gets 403 and changes nothing; each role with it is not refused (a 404 or 422
-  for the sweep's plausible-but-incomplete form is fine).
+  for the sweep's plausible-but-incomplete form is fine). GET pages marked by `requires`
+  answer 403 exactly to the roles without their action.
 """
 
 from __future__ import annotations
@@ -206,11 +207,20 @@ async def test_each_role_may_post_only_what_its_actions_allow(admin_app: AdminAp
     posts = [(p, h) for p, m, h in admin_routes(admin_app) if m == "POST" and p not in OPEN]
     unmarked = [p for p, h in posts if not hasattr(h, "admin_action")]
     assert unmarked == [], f"POST routes without requires(...) or any_staff: {unmarked}"
+    gets = [
+        (p, h.admin_action)
+        for p, m, h in admin_routes(admin_app)
+        if m == "GET" and getattr(h, "admin_action", None) is not None
+    ]
     wrong: list[str] = []
     for role in StaffRole:
         username = f"role_{role.value}"
         await create_staff(username, role, None if role is StaffRole.SUPERADMIN else org)
         async with signed_in(admin_app, username) as browser:
+            for path, action in gets:  # pages that only some roles open (staff, import)
+                refused = (await browser.get(concrete(path, a.path_ids()))).status_code == 403
+                if refused == may(role, action):
+                    wrong.append(f"{role.value} GET /{path} ({action}): refused={refused}")
             for path, handler in posts:
                 action = handler.admin_action
                 allowed = action is None or may(role, action)
