@@ -287,11 +287,10 @@ async def create_staff(manager: Manager, form: StaffForm) -> tuple[StaffRow, str
 
 
 async def _target(manager: Manager, user_id: int) -> AdminUser:
-    """The staff member to change (in the manager's scope)."""
+    """The staff member to change (in the manager's scope: never a superadmin for an
+    organisation's admin, superadmins belong to none)."""
     user = await _visible(manager).get_or_none(id=user_id)
     if user is None:
-        raise NotFound("员工不存在")
-    if user.role is StaffRole.SUPERADMIN and manager.role is not StaffRole.SUPERADMIN:
         raise NotFound("员工不存在")
     return user
 
