@@ -14,7 +14,16 @@ from playwright.async_api import Page, async_playwright
 from server.staff.models import AdminUser, StaffRole
 from tests.admin.conftest import PASSWORD, AdminApp, create_staff
 from tests.admin.test_browser import ARGS, ARTEFACTS, CHROMIUM
-from tests.factories import create_organisation, create_site
+from tests.factories import (
+    create_account,
+    create_building,
+    create_floor,
+    create_gateway,
+    create_meter,
+    create_organisation,
+    create_room,
+    create_site,
+)
 
 pytestmark = [
     pytest.mark.postgres,
@@ -22,6 +31,7 @@ pytestmark = [
 ]
 # Pages a viewer may still post from: its own sign-out and password.
 OWN = ("/admin/logout", "/admin/password")
+DETAIL = re.compile(r"/admin/[a-z]+/[0-9]+")
 
 
 async def sign_in(page: Page, url: str, username: str, password: str) -> None:
@@ -46,7 +56,10 @@ async def test_a_viewer_created_on_the_staff_page_cannot_change_anything(
     admin_app: AdminApp,
 ) -> None:
     org = await create_organisation(name="示范物业集团")
-    await create_site(org, name="科技园")
+    site = await create_site(org, name="科技园")
+    room = await create_room(await create_floor(await create_building(site)))
+    await create_meter(await create_account(room, site))
+    await create_gateway(site)
     await create_staff("boss", StaffRole.ORG_ADMIN, org)
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as pw:
@@ -83,7 +96,10 @@ async def test_a_viewer_created_on_the_staff_page_cannot_change_anything(
             assert "只读" in await viewer.inner_text("nav")
             nav = await viewer.inner_text("nav")
             assert "员工" not in nav and "操作日志" not in nav
-            for path in readable_pages(admin_app):
+            pages, seen = readable_pages(admin_app), set()
+            while pages:  # the router's pages, then the detail pages their lists link to
+                path = pages.pop(0)
+                seen.add(path)
                 answer = await viewer.goto(f"{admin_app.url}{path}")
                 assert answer is not None
                 if answer.status != 200:
@@ -94,6 +110,12 @@ async def test_a_viewer_created_on_the_staff_page_cannot_change_anything(
                 )
                 assert [a for a in posts if a not in OWN] == [], (path, posts)
                 assert await viewer.locator("a[href$='/new']").count() == 0, path
+                links = await viewer.eval_on_selector_all(
+                    "main a[href^='/admin/']", "as => as.map(a => a.getAttribute('href'))"
+                )
+                pages += [
+                    h for h in links if DETAIL.fullmatch(h) and h not in seen and h not in pages
+                ]
             await viewer.goto(f"{admin_app.url}/admin/")
             await viewer.screenshot(path=str(ARTEFACTS / "viewer.png"), full_page=True)
             token = await viewer.get_attribute("form[action='/admin/logout'] input", "value")
