@@ -2,9 +2,12 @@
 
 Structure cascades downwards (deleting an empty building removes its floors and rooms), but a
 room that has an account cannot be deleted: accounts hold money history (RESTRICT there).
+Staff never delete structure: they retire it (`retired_at`), so its history stays readable.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from tortoise import fields
 from tortoise.models import Model
@@ -12,6 +15,27 @@ from tortoise.models import Model
 
 def default_recharge_choices() -> list[int]:
     return [5_000, 10_000, 20_000, 50_000, 100_000]  # ¥50, ¥100, ¥200, ¥500, ¥1,000
+
+
+class RoomUse(StrEnum):
+    """What a room is used for (用途); tariffs and reports tell them apart."""
+
+    SHOP = "shop"
+    OFFICE = "office"
+    APARTMENT = "apartment"
+    COMMON = "common"
+
+    @property
+    def label(self) -> str:
+        return ROOM_USE_LABELS[self]
+
+
+ROOM_USE_LABELS = {
+    RoomUse.SHOP: "商铺",
+    RoomUse.OFFICE: "办公",
+    RoomUse.APARTMENT: "公寓",
+    RoomUse.COMMON: "公共",
+}
 
 
 class Organisation(Model):
@@ -38,6 +62,7 @@ class Site(Model):
     recharge_min_fen = fields.BigIntField(default=1_000)
     recharge_max_fen = fields.BigIntField(default=1_000_000)
     alipay_enabled = fields.BooleanField(default=False)
+    retired_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "site"
@@ -50,6 +75,7 @@ class Building(Model):
         "models.Site", related_name="buildings", on_delete=fields.CASCADE
     )
     name = fields.CharField(max_length=100)
+    retired_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "building"
@@ -63,6 +89,7 @@ class Floor(Model):
     )
     name = fields.CharField(max_length=50)
     sort_order = fields.IntField(default=0)
+    retired_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "floor"
@@ -76,6 +103,8 @@ class Room(Model):
     )
     name = fields.CharField(max_length=50)
     area_m2 = fields.DecimalField(max_digits=10, decimal_places=2, default=0)
+    use = fields.CharEnumField(RoomUse, max_length=10, default=RoomUse.OFFICE)
+    retired_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "room"
