@@ -7,35 +7,16 @@ Staff never delete structure: they retire it (`retired_at`), so its history stay
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from tortoise import fields
 from tortoise.models import Model
+
+from server.places.vocabulary import RoomUse
+
+__all__ = ["Building", "Floor", "Organisation", "Room", "RoomUse", "Site"]
 
 
 def default_recharge_choices() -> list[int]:
     return [5_000, 10_000, 20_000, 50_000, 100_000]  # ¥50, ¥100, ¥200, ¥500, ¥1,000
-
-
-class RoomUse(StrEnum):
-    """What a room is used for (用途); tariffs and reports tell them apart."""
-
-    SHOP = "shop"
-    OFFICE = "office"
-    APARTMENT = "apartment"
-    COMMON = "common"
-
-    @property
-    def label(self) -> str:
-        return ROOM_USE_LABELS[self]
-
-
-ROOM_USE_LABELS = {
-    RoomUse.SHOP: "商铺",
-    RoomUse.OFFICE: "办公",
-    RoomUse.APARTMENT: "公寓",
-    RoomUse.COMMON: "公共",
-}
 
 
 class Organisation(Model):

@@ -16,7 +16,7 @@ from decimal import Decimal
 from server.accounts.models import Account, AccountStatus
 from server.audit.service import record
 from server.core.errors import Conflict, NotFound, ValidationFailed
-from server.places.models import Building, Floor, Room, RoomUse, Site
+from server.places.models import Building, Floor, Room, Site
 from server.places.service.common import (
     checked_area,
     checked_name,
@@ -25,6 +25,7 @@ from server.places.service.common import (
     retire_floors,
     writing,
 )
+from server.places.vocabulary import RoomUse
 
 MAX_FLOORS = 200
 MAX_ROOMS_PER_FLOOR = 200
@@ -234,3 +235,20 @@ async def retire_building(site_ids: Sequence[int], building_id: int, *, actor: s
             site_id=building.site_id,  # type: ignore[attr-defined]
             reason=f"停用楼栋 {building.name}（含其楼层、房间）",
         )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class BuildingRef:
+    id: int
+    name: str
+    site_id: int
+
+
+async def building_choices(site_ids: Sequence[int]) -> list[BuildingRef]:
+    """The buildings in use of the scope, for a list's filter."""
+    rows = (
+        await Building.filter(site_id__in=list(site_ids), retired_at__isnull=True)
+        .order_by("site__name", "name")
+        .values_list("id", "name", "site_id")
+    )
+    return [BuildingRef(*row) for row in rows]

@@ -23,7 +23,7 @@ from server.core.errors import Conflict, NotFound
 from server.core.paging import Page, Paging, paginate
 from server.metering.models import Meter, MeterStatus, Reading
 from server.metering.vocabulary import KIND_LABELS, PROTOCOL_LABELS
-from server.places.models import Floor, Room, RoomUse
+from server.places.models import Floor, Room
 from server.places.service.common import (
     Status,
     by_status,
@@ -33,6 +33,7 @@ from server.places.service.common import (
     refuse_open_accounts,
     writing,
 )
+from server.places.vocabulary import RoomUse
 
 _CHUNK = 500  # room ids per accounts query (an export asks for every room of the filter)
 
