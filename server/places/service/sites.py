@@ -80,18 +80,22 @@ async def list_sites(
     query = by_status(Site.filter(id__in=list(site_ids)), status)
     if q:
         query = query.filter(Q(name__icontains=q) | Q(address__icontains=q))
-    query = query.select_related("organisation").annotate(
-        n_buildings=Count("buildings", distinct=True)
+    page = await paginate(query.select_related("organisation").order_by("name", "id"), paging)
+    ids = [s.id for s in page.items]
+    buildings = dict(
+        await Building.filter(site_id__in=ids, retired_at__isnull=True)
+        .annotate(n=Count("id"))
+        .group_by("site_id")
+        .values_list("site_id", "n")
     )
-    page = await paginate(query.order_by("name", "id"), paging)
-    rooms = await _room_counts([s.id for s in page.items])
-    return page.map(lambda s: _site_row(s, rooms.get(s.id, 0)))
+    rooms = await _room_counts(ids)
+    return page.map(lambda s: _site_row(s, buildings.get(s.id, 0), rooms.get(s.id, 0)))
 
 
-def _site_row(site: Site, rooms: int) -> SiteRow:
+def _site_row(site: Site, buildings: int, rooms: int) -> SiteRow:
     return SiteRow(
-        site.id, site.name, site.address, site.organisation.name,
-        getattr(site, "n_buildings", 0), rooms, site.retired_at,
+        site.id, site.name, site.address, site.organisation.name, buildings, rooms,
+        site.retired_at,
     )  # fmt: skip
 
 
@@ -122,7 +126,8 @@ async def site_detail(site_ids: Sequence[int], site_id: int) -> SiteDetail:
         BuildingRow(b.id, b.name, b.n_floors, rooms.get(b.id, 0), b.retired_at)  # type: ignore[attr-defined]
         for b in buildings
     ]
-    return SiteDetail(_site_row(site, sum(rooms.values())), rows)  # type: ignore[arg-type]
+    in_use = sum(1 for b in rows if b.retired_at is None)
+    return SiteDetail(_site_row(site, in_use, sum(rooms.values())), rows)  # type: ignore[arg-type]
 
 
 async def _name_free(organisation_id: int, name: str, site_id: int | None = None) -> None:
