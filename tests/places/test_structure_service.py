@@ -69,10 +69,10 @@ async def test_names_are_unique_with_a_conflict_in_words(db: None) -> None:
     assert await Building.filter(site_id=site.id).count() == 1
     with pytest.raises(Conflict):
         await sites.create_site(
-            organisation_id=site.organisation_id,
+            organisation_id=site.organisation_id,  # type: ignore[attr-defined]
             name=site.name,
             address="",
-            actor=ACTOR,  # type: ignore[attr-defined]
+            actor=ACTOR,
         )
 
 
@@ -108,7 +108,7 @@ async def test_retire_is_refused_while_a_room_has_an_open_account(db: None) -> N
         (sites.retire_site, site.id),
     ]:
         with pytest.raises(Conflict, match="H000777（某某茶行）"):
-            await retire(site_ids=[site.id], actor=ACTOR, **{_arg(retire): target})
+            await retire([site.id], target, actor=ACTOR)
     await rooms.retire_room([site.id], (await Room.get(name="102")).id, actor=ACTOR)
     account.status = "closed"
     await account.save()
@@ -118,10 +118,6 @@ async def test_retire_is_refused_while_a_room_has_an_open_account(db: None) -> N
     assert [log.action for log in await OperationLog.all().order_by("id")][-2:] == [
         "room.retire", "building.retire",
     ]  # fmt: skip
-
-
-def _arg(fn: object) -> str:
-    return fn.__code__.co_varnames[1]  # type: ignore[attr-defined]
 
 
 async def test_the_room_list_filters_searches_and_counts_meters(db: None) -> None:
