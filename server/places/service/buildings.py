@@ -20,6 +20,7 @@ from server.places.models import Building, Floor, Room, Site
 from server.places.service.common import (
     checked_area,
     checked_name,
+    name_free,
     now,
     refuse_open_accounts,
     retire_floors,
@@ -135,6 +136,10 @@ async def _building(site_ids: Sequence[int], building_id: int) -> Building:
     return building
 
 
+def _taken(name: str) -> str:
+    return f"楼栋“{name}”已存在（含已停用的楼栋），请换一个名称"
+
+
 def _in_use(obj: Site | Building | Floor, what: str) -> None:
     if obj.retired_at is not None:
         raise Conflict(f"{what}“{obj.name}”已停用，不能再添加")
@@ -150,8 +155,7 @@ async def create_building(
     _in_use(site, "站点")
     name = checked_name(name, "楼栋名称", 100)
     layout = _checked(layout)
-    if await Building.exists(site_id=site.id, name=name):
-        raise Conflict(f"{site.name} 已有楼栋“{name}”（含已停用的楼栋），请换一个名称")
+    await name_free(Building.filter(site_id=site.id), name, _taken(name))
     async with writing(f"楼栋“{name}”已存在"):
         building = await Building.create(site=site, name=name)
         rooms = await _lay_out(building, layout)
@@ -209,8 +213,7 @@ async def edit_building(
     building = await _building(site_ids, building_id)
     name = checked_name(name, "楼栋名称", 100)
     site_id = building.site_id  # type: ignore[attr-defined]
-    if await Building.filter(site_id=site_id, name=name).exclude(id=building.id).exists():
-        raise Conflict(f"楼栋“{name}”已存在（含已停用的楼栋），请换一个名称")
+    await name_free(Building.filter(site_id=site_id), name, _taken(name), building.id)
     async with writing(f"楼栋“{name}”已存在"):
         await Building.filter(id=building.id).update(name=name)
         await record(

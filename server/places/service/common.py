@@ -69,6 +69,17 @@ def checked_area(value: str | Decimal | None) -> Decimal:
     return area
 
 
+async def name_free(
+    siblings: QuerySet[Any], name: str, message: str, except_id: int | None = None
+) -> None:
+    """A name is unique among its siblings, retired ones included (their history keeps it)."""
+    query = siblings.filter(name=name)
+    if except_id is not None:
+        query = query.exclude(id=except_id)
+    if await query.exists():
+        raise Conflict(message)
+
+
 async def refuse_open_accounts(what: str, **room_filter: Any) -> None:
     """Retiring must not strand money: refuse while a room it covers has an open account."""
     account = (

@@ -11,6 +11,7 @@ from server.core.errors import Conflict, NotFound, ValidationFailed
 from server.places.models import Building, Floor
 from server.places.service.common import (
     checked_name,
+    name_free,
     now,
     refuse_open_accounts,
     retire_floors,
@@ -48,18 +49,14 @@ async def floor_facts(site_ids: Sequence[int], floor_id: int) -> FloorFacts:
     )  # fmt: skip
 
 
+def _taken(name: str) -> str:
+    return f"该楼栋已有楼层“{name}”（含已停用的楼层），请换一个名称"
+
+
 def _order(sort_order: int) -> int:
     if not -99 <= sort_order <= 999:
         raise ValidationFailed("楼层顺序须在 -99 到 999 之间")
     return sort_order
-
-
-async def _name_free(building_id: int, name: str, floor_id: int | None = None) -> None:
-    query = Floor.filter(building_id=building_id, name=name)
-    if floor_id is not None:
-        query = query.exclude(id=floor_id)
-    if await query.exists():
-        raise Conflict(f"该楼栋已有楼层“{name}”（含已停用的楼层），请换一个名称")
 
 
 async def add_floor(
@@ -71,7 +68,7 @@ async def add_floor(
     if building.retired_at is not None:
         raise Conflict(f"楼栋“{building.name}”已停用，不能再添加楼层")
     name = checked_name(name, "楼层名称", 50)
-    await _name_free(building.id, name)
+    await name_free(Floor.filter(building_id=building.id), name, _taken(name))
     async with writing(f"楼层“{name}”已存在"):
         floor = await Floor.create(building=building, name=name, sort_order=_order(sort_order))
         await record(
@@ -87,7 +84,7 @@ async def edit_floor(
 ) -> None:
     floor = await _floor(site_ids, floor_id)
     name = checked_name(name, "楼层名称", 50)
-    await _name_free(floor.building.id, name, floor.id)
+    await name_free(Floor.filter(building_id=floor.building.id), name, _taken(name), floor.id)
     before = {"name": floor.name, "sort_order": floor.sort_order}
     async with writing(f"楼层“{name}”已存在"):
         await Floor.filter(id=floor.id).update(name=name, sort_order=_order(sort_order))

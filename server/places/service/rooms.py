@@ -29,6 +29,7 @@ from server.places.service.common import (
     by_status,
     checked_area,
     checked_name,
+    name_free,
     now,
     refuse_open_accounts,
     writing,
@@ -183,12 +184,8 @@ async def room_detail(site_ids: Sequence[int], room_id: int) -> RoomDetail:
     return RoomDetail(_row(room, extra | {"meters": active}), line, meters)
 
 
-async def _name_free(floor_id: int, name: str, room_id: int | None = None) -> None:
-    query = Room.filter(floor_id=floor_id, name=name)
-    if room_id is not None:
-        query = query.exclude(id=room_id)
-    if await query.exists():
-        raise Conflict(f"该楼层已有房间“{name}”（含已停用的房间），请换一个名称")
+def _taken(name: str) -> str:
+    return f"该楼层已有房间“{name}”（含已停用的房间），请换一个名称"
 
 
 async def create_room(
@@ -204,7 +201,7 @@ async def create_room(
         raise Conflict(f"楼层“{floor.name}”已停用，不能再添加房间")
     name = checked_name(name, "房间名称", 50)
     area = checked_area(area_m2)
-    await _name_free(floor.id, name)
+    await name_free(Room.filter(floor_id=floor.id), name, _taken(name))
     async with writing(f"房间“{name}”已存在"):
         room = await Room.create(floor=floor, name=name, area_m2=area, use=use)
         await record(
@@ -223,7 +220,7 @@ async def edit_room(
     room = await _room(site_ids, room_id)
     name = checked_name(name, "房间名称", 50)
     area = checked_area(area_m2)
-    await _name_free(room.floor.id, name, room.id)
+    await name_free(Room.filter(floor_id=room.floor.id), name, _taken(name), room.id)
     before = {"name": room.name, "area_m2": str(room.area_m2), "use": room.use.value}
     after = {"name": name, "area_m2": str(area), "use": use.value}
     async with writing(f"房间“{name}”已存在"):

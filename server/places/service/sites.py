@@ -11,13 +11,14 @@ from tortoise.expressions import Q
 from tortoise.functions import Count
 
 from server.audit.service import record
-from server.core.errors import Conflict, NotFound
+from server.core.errors import NotFound
 from server.core.paging import Page, Paging, paginate
 from server.places.models import Building, Organisation, Room, Site
 from server.places.service.common import (
     Status,
     by_status,
     checked_name,
+    name_free,
     now,
     refuse_open_accounts,
     retire_floors,
@@ -92,6 +93,10 @@ async def list_sites(
     return page.map(lambda s: _site_row(s, buildings.get(s.id, 0), rooms.get(s.id, 0)))
 
 
+def _taken(name: str) -> str:
+    return f"站点“{name}”已存在（含已停用的站点），请换一个名称"
+
+
 def _site_row(site: Site, buildings: int, rooms: int) -> SiteRow:
     return SiteRow(
         site.id, site.name, site.address, site.organisation.name, buildings, rooms,
@@ -130,21 +135,13 @@ async def site_detail(site_ids: Sequence[int], site_id: int) -> SiteDetail:
     return SiteDetail(_site_row(site, in_use, sum(rooms.values())), rows)  # type: ignore[arg-type]
 
 
-async def _name_free(organisation_id: int, name: str, site_id: int | None = None) -> None:
-    query = Site.filter(organisation_id=organisation_id, name=name)
-    if site_id is not None:
-        query = query.exclude(id=site_id)
-    if await query.exists():
-        raise Conflict(f"站点“{name}”已存在（含已停用的站点），请换一个名称")
-
-
 async def create_site(*, organisation_id: int, name: str, address: str, actor: str) -> int:
     """A new site of `organisation_id` (the caller decides whose: see the admin's page)."""
     name = checked_name(name, "站点名称", 100)
     address = (address or "").strip()[:200]
     if not await Organisation.exists(id=organisation_id):
         raise NotFound("组织不存在")
-    await _name_free(organisation_id, name)
+    await name_free(Site.filter(organisation_id=organisation_id), name, _taken(name))
     async with writing(f"站点“{name}”已存在"):
         site = await Site.create(organisation_id=organisation_id, name=name, address=address)
         await record(
@@ -160,7 +157,8 @@ async def edit_site(
     site = await _site(site_ids, site_id)
     name = checked_name(name, "站点名称", 100)
     address = (address or "").strip()[:200]
-    await _name_free(site.organisation_id, name, site.id)  # type: ignore[attr-defined]
+    siblings = Site.filter(organisation_id=site.organisation_id)  # type: ignore[attr-defined]
+    await name_free(siblings, name, _taken(name), site.id)
     before = {"name": site.name, "address": site.address}
     async with writing(f"站点“{name}”已存在"):
         await Site.filter(id=site.id).update(name=name, address=address)
