@@ -214,6 +214,19 @@ async def floors_generate(request: Request, building_id: int) -> HTTPResponse:
     return _to(f"/buildings/{building_id}")
 
 
+@bp.post(f"{PATH}/buildings/<building_id:int>/rooms")
+@openapi.exclude()
+@staff_required
+@requires(Action.STRUCTURE)
+async def building_room_create(request: Request, building_id: int) -> HTTPResponse:
+    await rooms.create_room(
+        await _scope(request), _number(request, "floor_id", "楼层"), building_id=building_id,
+        name=_field(request, "name"), area_m2=_field(request, "area_m2"),
+        use=_use(_field(request, "use")), actor=staff_of(request).actor,
+    )  # fmt: skip
+    return _to(f"/buildings/{building_id}")
+
+
 @bp.get(f"{PATH}/floors/<floor_id:int>")
 @openapi.exclude()
 @staff_required

@@ -63,10 +63,17 @@ async def test_an_org_admin_builds_a_site_through_the_forms(admin_app: AdminApp)
         )
         assert again.status_code == 409 and "1号楼" in again.text
         floor = await Floor.get(building_id=building.id, name="2层")
-        added = await b.post(f"/admin/floors/{floor.id}/rooms", data={
-            "csrf_token": token, "name": "2A", "area_m2": "12", "use": "common",
+        added = await b.post(f"/admin/buildings/{building.id}/rooms", data={
+            "csrf_token": token, "floor_id": str(floor.id), "name": "2A", "area_m2": "12",
+            "use": "common",
         })  # fmt: skip
         assert added.status_code == 303
+        elsewhere = await Building.create(site=site, name="2号楼")
+        other = await Floor.create(building=elsewhere, name="1层")
+        wrong = await b.post(f"/admin/buildings/{building.id}/rooms", data={
+            "csrf_token": token, "floor_id": str(other.id), "name": "X1", "use": "common",
+        })  # fmt: skip
+        assert wrong.status_code == 404
         room = await Room.get(name="2A")
         edited = await b.post(f"/admin/rooms/{room.id}", data={
             "csrf_token": token, "name": "2B", "area_m2": "13.25", "use": "office",
@@ -134,10 +141,11 @@ async def test_other_organisations_objects_answer_404(admin_app: AdminApp) -> No
             assert edit.status_code == 404, path
         b_path, f_path = f"/admin/buildings/{building_id}", f"/admin/floors/{floor.id}"
         for path in (f"/admin/sites/{theirs.id}/buildings", f"{b_path}/floors",
-                     f"{b_path}/generate", f"{f_path}/rooms"):  # fmt: skip
-            made = await b.post(
-                path, data={"csrf_token": token, "name": "新", "use": "shop", "floors": "1"}
-            )
+                     f"{b_path}/generate", f"{b_path}/rooms", f"{f_path}/rooms"):  # fmt: skip
+            made = await b.post(path, data={
+                "csrf_token": token, "name": "新", "use": "shop", "floors": "1",
+                "floor_id": str(floor.id),
+            })  # fmt: skip
             assert made.status_code == 404, path
     assert not await Room.filter(name="偷改").exists()
     assert await Room.filter(retired_at__isnull=False).count() == 0
@@ -214,7 +222,8 @@ async def test_roles_without_structure_are_refused_every_write(
         for path in ("/admin/sites", f"/admin/sites/{site.id}", f"/admin/sites/{site.id}/retire",
                      f"/admin/sites/{site.id}/buildings", f"/admin/buildings/{b_id}",
                      f"/admin/buildings/{b_id}/retire", f"/admin/buildings/{b_id}/floors",
-                     f"/admin/buildings/{b_id}/generate", f"/admin/floors/{floor.id}",
+                     f"/admin/buildings/{b_id}/generate", f"/admin/buildings/{b_id}/rooms",
+                     f"/admin/floors/{floor.id}",
                      f"/admin/floors/{floor.id}/retire", f"/admin/floors/{floor.id}/rooms",
                      f"/admin/rooms/{room.id}", f"/admin/rooms/{room.id}/retire"):  # fmt: skip
             answer = await b.post(path, data={"csrf_token": token, "name": "改", "use": "shop"})

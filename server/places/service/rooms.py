@@ -190,11 +190,13 @@ def _taken(name: str) -> str:
 
 async def create_room(
     site_ids: Sequence[int], floor_id: int, *, name: str, area_m2: str | Decimal,
-    use: RoomUse, actor: str,
+    use: RoomUse, actor: str, building_id: int | None = None,
 ) -> int:  # fmt: skip
-    floor = await Floor.get_or_none(
-        id=floor_id, building__site_id__in=list(site_ids)
-    ).select_related("building")
+    """A room on a floor (of `building_id` when given: a form that named both)."""
+    floors = Floor.filter(id=floor_id, building__site_id__in=list(site_ids))
+    if building_id is not None:
+        floors = floors.filter(building_id=building_id)
+    floor = await floors.select_related("building").first()
     if floor is None:
         raise NotFound("楼层不存在")
     if floor.retired_at is not None:
