@@ -1,6 +1,6 @@
 """In Chromium (same setup as test_browser.py): an organisation's admin creates a building
 with floors and rooms from the site's page, sees the grid, and finds a room in the room list.
-Screenshots under the test artefacts (building.png, rooms.png) for a person to look at."""
+Screenshots under the test artefacts (building.png, room.png, rooms.png) for a person to look at."""
 
 from __future__ import annotations
 
@@ -45,11 +45,18 @@ async def test_staff_create_a_building_with_floors_and_rooms(admin_app: AdminApp
             await page.wait_for_url("**/admin/buildings/*")
             assert "6 层，48 个在用房间" in await page.inner_text("h1")
             assert await page.locator("[data-floor='6层'] a.btn").count() == 8
-            await page.screenshot(path=str(ARTEFACTS / "building.png"), full_page=True)
+            building_url = page.url
 
             await create_account(room=await Room.get(name="305"), site=site, tenant_name="星光咖啡")
+            await page.goto(building_url)  # the occupied room shows as such in the grid
+            assert await page.locator("a.btn-success").all_inner_texts() == ["305"]
+            await page.screenshot(path=str(ARTEFACTS / "building.png"), full_page=True)
             await page.goto(f"{admin_app.url}/admin/rooms?q=星光")
             assert "305" in await page.inner_text("table")
+            await page.click("table >> text=305")
+            await page.wait_for_url("**/admin/rooms/*")
+            assert "星光咖啡" in await page.inner_text("main")
+            await page.screenshot(path=str(ARTEFACTS / "room.png"), full_page=True)
             await page.goto(f"{admin_app.url}/admin/rooms?site={site.id}")
             await page.screenshot(path=str(ARTEFACTS / "rooms.png"), full_page=False)
             assert errors == []
