@@ -28,6 +28,8 @@ from server.audit.service import record
 from server.core.errors import Conflict, NotFound, ValidationFailed
 from server.core.paging import Page, Paging, paginate
 from server.metering.models import (
+    CommandOp,
+    CommandStatus,
     Gateway,
     Meter,
     MeterBilling,
@@ -55,6 +57,15 @@ STATUS_LABELS = {
     MeterStatus.ACTIVE: "在用", MeterStatus.REMOVED: "已拆除", MeterStatus.SPARE: "备用"
 }  # fmt: skip
 RELAY_LABELS = {RelayState.CLOSED: "合闸", RelayState.OPEN: "断开", RelayState.UNKNOWN: "未知"}
+OP_LABELS = {
+    CommandOp.TRIP: "跳闸/关阀", CommandOp.CLOSE: "合闸/开阀", CommandOp.CLOSE_ALLOWED: "允许合闸",
+    CommandOp.PROTECT_ON: "保电", CommandOp.PROTECT_OFF: "解除保电", CommandOp.RECHARGE: "表端充值",
+    CommandOp.READ: "点抄", CommandOp.PRICES: "下发电价", CommandOp.ALARM_AMOUNTS: "下发报警金额",
+}  # fmt: skip
+COMMAND_STATUS_LABELS = {
+    CommandStatus.QUEUED: "排队中", CommandStatus.SENT: "已发送", CommandStatus.ACKED: "已确认",
+    CommandStatus.FAILED: "失败", CommandStatus.EXPIRED: "已过期",
+}  # fmt: skip
 MODBUS = (MeterProtocol.MODBUS_TCP, MeterProtocol.MODBUS_RTU_TCP)
 _MAX_READING = Decimal("9999999999")
 # What an edit may change (and the log compares); kind, address… as `MeterInput` names them.
@@ -203,6 +214,14 @@ class CommandRow:
     created_at: datetime
     finished_at: datetime | None
     last_error: str
+
+    @property
+    def op_label(self) -> str:
+        return OP_LABELS.get(CommandOp(self.op), self.op)
+
+    @property
+    def status_label(self) -> str:
+        return COMMAND_STATUS_LABELS[CommandStatus(self.status)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,3 +438,14 @@ async def remove_meter(site_ids: Sequence[int], meter_id: int, *, actor: str) ->
             actor, "meter.remove", target_type="meter", target_id=meter.id,
             site_id=meter.site_id, reason=f"拆除仪表 {meter.address}",
         )  # fmt: skip
+
+
+async def room_choices(site_ids: Sequence[int]) -> list[tuple[int, int, str]]:
+    """Every room of the scope as (site id, room id, "1号楼 3F 0301"), in building order, for
+    the meter form's select."""
+    rooms = (
+        await Room.filter(floor__building__site_id__in=list(site_ids))
+        .select_related("floor__building")
+        .order_by("floor__building__name", "floor__sort_order", "floor__name", "name")
+    )
+    return [(r.floor.building.site_id, r.id, room_label(r)) for r in rooms]  # type: ignore[attr-defined]
