@@ -30,7 +30,6 @@ from admin.web import (
 from server.core.errors import ValidationFailed
 from server.core.excel import Sheet
 from server.core.paging import Paging
-from server.metering.models import GatewayKind, MeterBilling, MeterStatus
 from server.metering.service.devices.gateways import (
     GATEWAY_KIND_LABELS,
     GatewayInput,
@@ -109,7 +108,7 @@ async def _gateway_form(
 @staff_required
 @requires(Action.DEVICES)
 async def gateway_new(request: Request) -> HTTPResponse:
-    return await _gateway_form(request, {"kind": GatewayKind.TCP_TRANSPARENT.value})
+    return await _gateway_form(request, {"kind": next(iter(GATEWAY_KIND_LABELS)).value})
 
 
 @bp.post(f"{GATEWAYS}/new")
@@ -181,7 +180,7 @@ def _filter(request: Request) -> MeterFilter:
         site_id=int_arg(request, "site"), gateway_id=int_arg(request, "gateway"),
         kind=arg(request, "kind"), protocol=arg(request, "protocol"),
         online=arg(request, "online"),
-        status=MeterStatus.ACTIVE.value if "status" not in request.args else status,
+        status=status if "status" in request.args else MeterFilter().status,
         q=arg(request, "q"),
     )  # fmt: skip
 
@@ -254,7 +253,7 @@ async def _meter_form(
 async def meter_new(request: Request) -> HTTPResponse:
     values = {
         "kind": "electricity", "protocol": "dlt645", "ct_ratio": "1", "pt_ratio": "1",
-        "billing": MeterBilling.PLATFORM.value, "gateway_id": arg(request, "gateway"),
+        "billing": next(iter(BILLING_LABELS)).value, "gateway_id": arg(request, "gateway"),
     }  # fmt: skip
     return await _meter_form(request, values)
 
