@@ -40,18 +40,20 @@ from server.metering.service.devices.gateways import (
     list_gateways,
     retire_gateway,
 )
-from server.metering.service.devices.meters import (
+from server.metering.service.devices.meter_views import (
     BILLING_LABELS,
     STATUS_LABELS,
     MeterFilter,
-    MeterInput,
     MeterRow,
-    edit_meter,
     list_meters,
     meter_detail,
+    room_choices,
+)
+from server.metering.service.devices.meters import (
+    MeterInput,
+    edit_meter,
     register_meter,
     remove_meter,
-    room_choices,
 )
 from server.metering.vocabulary import KIND_LABELS, PROTOCOL_LABELS
 from server.staff.service.permissions import Action

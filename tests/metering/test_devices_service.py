@@ -29,12 +29,10 @@ from server.metering.service.devices.gateways import (
     list_gateways,
     retire_gateway,
 )
+from server.metering.service.devices.meter_views import MeterFilter, list_meters, meter_detail
 from server.metering.service.devices.meters import (
-    MeterFilter,
     MeterInput,
     edit_meter,
-    list_meters,
-    meter_detail,
     register_meter,
     remove_meter,
 )
