@@ -37,6 +37,7 @@ from server.metering.service.devices.meters import (
     remove_meter,
 )
 from server.metering.service.readings import IncomingReading, ingest
+from server.metering.service.replacement import replace_meter
 from tests.factories import (
     create_account,
     create_building,
@@ -225,3 +226,15 @@ async def test_objects_outside_the_scope_are_not_found(db: None) -> None:
             await call
     assert (await list_meters(mine, Paging(), MeterFilter())).total == 0
     assert (await list_gateways(mine, Paging())).total == 1
+
+
+async def test_a_replaced_meter_hands_its_room_to_the_new_one(db: None) -> None:
+    site = await create_site()
+    room = await create_room(await create_floor(await create_building(site)))
+    gw = await create_gateway([site.id], site.id, tcp(), actor=ACTOR)
+    old = await register_meter([site.id], dlt645(gw, room_id=str(room.id)), actor=ACTOR)
+    swap = await replace_meter(
+        old, new_meter={"address": "000000000808"}, old_final_reading=Decimal(5),
+        new_first_reading=Decimal(0), actor=ACTOR, at=datetime.now(UTC),
+    )  # fmt: skip
+    assert (await Meter.get(id=swap.new_meter_id)).room_id == room.id  # type: ignore[attr-defined]

@@ -52,8 +52,8 @@ NEW_METER_FIELDS = frozenset(
     {"address", "protocol", "model", "unit", "ct_ratio", "pt_ratio", "rated_kw", "kind",
      "gateway_id", "billing", "protected"}
 )  # fmt: skip
-_INHERITED = ("site_id", "account_id", "gateway_id", "kind", "model", "protocol", "unit",
-              "rated_kw", "billing", "protected")  # fmt: skip
+_INHERITED = ("site_id", "account_id", "room_id", "gateway_id", "kind", "model", "protocol",
+              "unit", "rated_kw", "billing", "protected")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
