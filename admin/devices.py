@@ -27,7 +27,7 @@ from admin.web import (
     staff_required,
     xlsx,
 )
-from server.core.errors import ValidationFailed
+from server.core.errors import Conflict, ShuidianError, ValidationFailed
 from server.core.excel import Sheet
 from server.core.paging import Paging
 from server.metering.service.devices.gateways import (
@@ -125,21 +125,25 @@ async def gateway_create(request: Request) -> HTTPResponse:
             await _site_ids(request), site_id, GatewayInput.of(form),
             actor=staff_of(request).actor,
         )  # fmt: skip
-    except ValidationFailed as exc:
-        return await _gateway_form(request, form, exc.message, 422)
+    except (ValidationFailed, Conflict) as exc:
+        return await _gateway_form(request, form, exc.message, exc.status_code)
     return redirect(f"{GATEWAYS}/{gateway_id}", status=303)
 
 
 async def _gateway_page(
-    request: Request, gateway_id: int, values: dict[str, str] | None = None, error: str = ""
+    request: Request,
+    gateway_id: int,
+    values: dict[str, str] | None = None,
+    error: ShuidianError | None = None,
 ) -> HTTPResponse:
     gw = await gateway_detail(await _site_ids(request), gateway_id)
     shown = values or {"code": gw.code, "name": gw.name, "kind": gw.kind.value,
                        "host": gw.host, "port": str(gw.port or "")}  # fmt: skip
     return render(
-        request, "gateway.html", status=422 if error else 200, gw=gw, values=shown,
-        error=error, last_seen=_local(request, gw.last_seen_at),
-        retired=_local(request, gw.retired_at), **_labels(),
+        request, "gateway.html", status=error.status_code if error else 200, gw=gw,
+        values=shown, error=error.message if error else "",
+        last_seen=_local(request, gw.last_seen_at), retired=_local(request, gw.retired_at),
+        **_labels(),
     )  # fmt: skip
 
 
@@ -160,9 +164,8 @@ async def gateway_edit(request: Request, gateway_id: int) -> HTTPResponse:
     try:
         data = GatewayInput.of(form)
         await edit_gateway(site_ids, gateway_id, data, actor=staff_of(request).actor)
-    except ValidationFailed as exc:
-        await gateway_detail(site_ids, gateway_id)  # outside the scope: 404 before anything
-        return await _gateway_page(request, gateway_id, form, exc.message)
+    except (ValidationFailed, Conflict) as exc:
+        return await _gateway_page(request, gateway_id, form, exc)
     return redirect(f"{GATEWAYS}/{gateway_id}", status=303)
 
 
@@ -270,8 +273,8 @@ async def meter_create(request: Request) -> HTTPResponse:
         meter_id = await register_meter(
             await _site_ids(request), MeterInput.of(form), actor=staff_of(request).actor
         )
-    except ValidationFailed as exc:
-        return await _meter_form(request, form, exc.message, 422)
+    except (ValidationFailed, Conflict) as exc:
+        return await _meter_form(request, form, exc.message, exc.status_code)
     return redirect(f"{METERS}/{meter_id}", status=303)
 
 
@@ -285,14 +288,17 @@ def _values_of(m: MeterRow) -> dict[str, str]:
 
 
 async def _meter_page(
-    request: Request, meter_id: int, values: dict[str, str] | None = None, error: str = ""
+    request: Request,
+    meter_id: int,
+    values: dict[str, str] | None = None,
+    error: ShuidianError | None = None,
 ) -> HTTPResponse:
     site_ids = await _site_ids(request)
     detail = await meter_detail(site_ids, meter_id)
     m = detail.meter
     return render(
-        request, "meter.html", status=422 if error else 200, d=detail, m=m,
-        values=values or _values_of(m), error=error,
+        request, "meter.html", status=error.status_code if error else 200, d=detail, m=m,
+        values=values or _values_of(m), error=error.message if error else "",
         gateways=await gateway_choices([m.site_id]),
         rooms=await room_choices([m.site_id]), local=lambda at: _local(request, at),
         **_labels(),
@@ -315,9 +321,8 @@ async def meter_edit(request: Request, meter_id: int) -> HTTPResponse:
     site_ids = await _site_ids(request)
     try:
         await edit_meter(site_ids, meter_id, MeterInput.of(form), actor=staff_of(request).actor)
-    except ValidationFailed as exc:
-        await meter_detail(site_ids, meter_id)  # outside the scope: 404 before anything
-        return await _meter_page(request, meter_id, form, exc.message)
+    except (ValidationFailed, Conflict) as exc:
+        return await _meter_page(request, meter_id, form, exc)
     return redirect(f"{METERS}/{meter_id}", status=303)
 
 

@@ -50,6 +50,7 @@ async def test_register_a_gateway_and_a_meter_then_edit_and_remove(admin_app: Ad
         assert meter.account_id == account.id
         again = await _post(b, "/admin/meters/new", **form)
         assert again.status_code == 409 and "已被在用仪表" in again.text  # type: ignore[attr-defined]
+        assert "登记仪表" in again.text  # type: ignore[attr-defined]  # the form, not a dead end
         page = await b.get(f"/admin/meters/{meter.id}")
         assert page.status_code == 200 and "100.5" in page.text and "人工录入" in page.text
         listed = await b.get("/admin/meters", params={"q": "0701"})
