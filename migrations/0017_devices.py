@@ -1,7 +1,8 @@
 """Devices in the admin (issue #13): a gateway (bus) can be retired, keeping its meters'
 history; a meter knows its room whether or not the room has a tenant (the account opened
 there later finds it). The AdminUser AlterField only brings the role column's description up
-to date (the viewer role came with the admin's groundwork).
+to date (the viewer role came with the admin's groundwork). Meters already on an account
+take the account's room.
 """
 
 from tortoise import migrations
@@ -9,6 +10,13 @@ from tortoise.migrations import operations as ops
 from server.staff.models import StaffRole
 from tortoise.fields.base import OnDelete
 from tortoise import fields
+
+from server.core.migration_sql import per_dialect
+
+ROOM_OF_ACCOUNT = [
+    "UPDATE meter SET room_id = (SELECT room_id FROM account WHERE account.id = meter.account_id)"
+    " WHERE account_id IS NOT NULL",
+]
 
 
 class Migration(migrations.Migration):
@@ -44,4 +52,5 @@ class Migration(migrations.Migration):
                 on_delete=OnDelete.RESTRICT,
             ),
         ),
+        per_dialect(postgres=ROOM_OF_ACCOUNT, sqlite=ROOM_OF_ACCOUNT),
     ]

@@ -238,3 +238,17 @@ async def test_a_replaced_meter_hands_its_room_to_the_new_one(db: None) -> None:
         new_first_reading=Decimal(0), actor=ACTOR, at=datetime.now(UTC),
     )  # fmt: skip
     assert (await Meter.get(id=swap.new_meter_id)).room_id == room.id  # type: ignore[attr-defined]
+
+
+async def test_an_edit_keeps_the_account_unless_the_room_changes(db: None) -> None:
+    account = await create_account()
+    site_id = account.site_id
+    gw = await create_gateway([site_id], site_id, tcp(), actor=ACTOR)
+    meter_id = await register_meter([site_id], dlt645(gw), actor=ACTOR)
+    await Meter.filter(id=meter_id).update(account_id=account.id)  # a meter from before rooms
+    await edit_meter([site_id], meter_id, dlt645(gw, ct_ratio="5"), actor=ACTOR)
+    assert (await Meter.get(id=meter_id)).account_id == account.id  # type: ignore[attr-defined]
+    vacant = await create_room(await create_floor(await create_building(await account.site)))
+    await edit_meter([site_id], meter_id, dlt645(gw, room_id=str(vacant.id)), actor=ACTOR)
+    moved = await Meter.get(id=meter_id)
+    assert (moved.room_id, moved.account_id) == (vacant.id, None)  # type: ignore[attr-defined]

@@ -220,10 +220,14 @@ async def _locked(site_ids: Sequence[int], meter_id: int) -> Meter:
 async def edit_meter(
     site_ids: Sequence[int], meter_id: int, data: MeterInput, *, actor: str
 ) -> None:
-    """Change a meter in service (its site stays; its kind only while it has no reading)."""
+    """Change a meter in service (its site stays; its kind only while it has no reading).
+    Its account changes only with its room: moved to another room, it serves that room's
+    open account (or none)."""
     async with in_transaction():
         meter = await _locked(site_ids, meter_id)
         place = await _place(site_ids, data, meter.site_id)
+        if data.room_id == meter.room_id:  # type: ignore[attr-defined]
+            place["account_id"] = meter.account_id  # type: ignore[attr-defined]
         await _check_free(data, meter.site_id, place["gateway_id"], meter.id)
         if data.kind != meter.kind and await StoredReading.exists(meter_id=meter.id):
             raise Conflict("已有读数的仪表不能改变类型，请拆除后重新登记")
