@@ -68,6 +68,7 @@ async def test_register_a_meter_on_the_simulator_and_see_its_first_reading(
                 await page.click("form[action='/admin/gateways/new'] button[type=submit]")
                 await page.wait_for_url("**/admin/gateways/*")
                 assert "DTU-A1" in await page.inner_text("h1")
+                await page.screenshot(path=str(ARTEFACTS / "gateway.png"), full_page=True)
 
                 await page.click("text=在此网关登记仪表")
                 await page.wait_for_url("**/admin/meters/new?gateway=*")
