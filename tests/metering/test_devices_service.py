@@ -79,6 +79,7 @@ async def test_a_gateway_is_created_edited_and_retired_with_a_log(db: None) -> N
     log = await OperationLog.filter(target_type="gateway").order_by("id")
     assert [r.action for r in log] == ["gateway.create", "gateway.edit", "gateway.retire"]
     assert log[1].detail == {"port": ["8899", "9000"]} and log[1].site_id == site.id
+    assert log[1].reason == "修改网关 DTU-1：端口"
 
 
 async def test_gateway_validation_and_conflicts(db: None) -> None:

@@ -32,7 +32,7 @@ GATEWAY_KIND_LABELS = {
     GatewayKind.MODBUS_TCP: "Modbus TCP / RTU over TCP",
     GatewayKind.MQTT: "MQTT 网关",
 }
-_FIELDS = ("code", "name", "kind", "host", "port")
+_FIELDS = {"code": "编号", "name": "名称", "kind": "类型", "host": "地址", "port": "端口"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +231,8 @@ async def edit_gateway(
         await gw.save(update_fields=list(_FIELDS))
         await record(
             actor, "gateway.edit", target_type="gateway", target_id=gw.id, site_id=gw.site_id,
-            reason=f"修改网关 {gw.code}：{'、'.join(changed)}", detail=changed,
+            reason=f"修改网关 {gw.code}：{'、'.join(_FIELDS[f] for f in changed)}",
+            detail=changed,
         )  # fmt: skip
 
 

@@ -49,9 +49,12 @@ from server.places.models import Room
 
 MODBUS = (MeterProtocol.MODBUS_TCP, MeterProtocol.MODBUS_RTU_TCP)
 _MAX_READING = Decimal("9999999999")
-# What an edit may change (and the log compares); kind, address… as `MeterInput` names them.
-_EDITABLE = ("kind", "protocol", "address", "unit", "gateway_id", "room_id", "model",
-             "ct_ratio", "pt_ratio", "billing")  # fmt: skip
+# What an edit may change (and the log compares), in the log's words for staff.
+_EDITABLE = {
+    "kind": "类型", "protocol": "协议", "address": "表地址", "unit": "从站地址",
+    "gateway_id": "网关", "room_id": "房间", "account_id": "账户", "model": "型号",
+    "ct_ratio": "CT 倍率", "pt_ratio": "PT 倍率", "billing": "计费方式",
+}  # fmt: skip
 
 
 def _int(form: Mapping[str, str], name: str, default: int, problem: str) -> int:
@@ -180,7 +183,7 @@ def _values(data: MeterInput, place: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _logged(values: Mapping[str, Any]) -> dict[str, str]:
-    return {k: str(v) for k, v in values.items() if k in (*_EDITABLE, "account_id")}
+    return {k: str(v) for k, v in values.items() if k in _EDITABLE}
 
 
 async def register_meter(site_ids: Sequence[int], data: MeterInput, *, actor: str) -> int:
@@ -242,7 +245,8 @@ async def edit_meter(
         await meter.save(update_fields=[k for k in values if k != "site_id"])
         await record(
             actor, "meter.edit", target_type="meter", target_id=meter.id, site_id=meter.site_id,
-            reason=f"修改仪表 {meter.address}：{'、'.join(changed)}", detail=changed,
+            reason=f"修改仪表 {meter.address}：{'、'.join(_EDITABLE[k] for k in changed)}",
+            detail=changed,
         )  # fmt: skip
 
 
