@@ -7,7 +7,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0015_ledger_statement")]
+    dependencies = [("models", "0017_devices")]
 
     initial = False
 

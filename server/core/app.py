@@ -31,6 +31,8 @@ BLUEPRINT_MODULES = [
     "admin.routes",
     "admin.staffpages",
     "admin.oplog",
+    "admin.structure",
+    "admin.devices",
 ]
 
 
