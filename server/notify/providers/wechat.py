@@ -92,6 +92,7 @@ class WechatSubscribe:
             self._appid, None, access_token=token, timeout=self._timeout, auto_retry=False
         )
         client.API_BASE_URL = f"{self._base}cgi-bin/"
+        client.wxa.API_BASE_URL = self._base  # the wxa endpoints name their cgi-bin/ path
         return client.wxa.send_subscribe_message(
             message.recipient,
             message.wechat_template_id,
