@@ -23,7 +23,7 @@ class MessageState(StrEnum):
 
 
 class Message(Model):
-    """One message to one recipient over one channel; its row is its delivery log."""
+    """One message to one recipient over one channel: its row is its delivery log."""
 
     id = fields.BigIntField(primary_key=True)
     site: fields.ForeignKeyRelation = fields.ForeignKeyField(
@@ -60,7 +60,7 @@ class Message(Model):
 
 
 class Preference(Model):
-    """An account's choice for one channel; no row means the channel is on."""
+    """An account's choice for one channel (no row: the channel is on)."""
 
     id = fields.IntField(primary_key=True)
     account: fields.ForeignKeyRelation = fields.ForeignKeyField(

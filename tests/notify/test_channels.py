@@ -47,7 +47,11 @@ async def test_sms_success_temporary_permanent_down(fakes: NotifySandbox, provid
             PARAMS.values()
         )
 
-        busy = "isv.BUSINESS_LIMIT_CONTROL" if provider == "aliyun" else "LimitExceeded.PhoneNumberThirtySecondLimit"  # noqa: E501
+        busy = (
+            "isv.BUSINESS_LIMIT_CONTROL"
+            if provider == "aliyun"
+            else "LimitExceeded.PhoneNumberThirtySecondLimit"
+        )
         fake.faults.append(busy)
         with pytest.raises(SendError) as err:
             await sender.send(sms())
@@ -56,7 +60,11 @@ async def test_sms_success_temporary_permanent_down(fakes: NotifySandbox, provid
 
         with pytest.raises(SendError) as err:
             await sender.send(sms("12345"))
-        bad = "isv.MOBILE_NUMBER_ILLEGAL" if provider == "aliyun" else "InvalidParameterValue.IncorrectPhoneNumber"  # noqa: E501
+        bad = (
+            "isv.MOBILE_NUMBER_ILLEGAL"
+            if provider == "aliyun"
+            else "InvalidParameterValue.IncorrectPhoneNumber"
+        )
         assert not err.value.temporary and err.value.code == bad
 
         await fake.close()  # the provider is down

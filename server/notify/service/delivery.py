@@ -190,8 +190,19 @@ async def _record(
         _conn(),
         "UPDATE notify_message SET state = $1, provider = $2, provider_id = $3,"
         " error_code = $4, error_reason = $5, next_attempt_at = COALESCE($6, next_attempt_at),"
-        " sent_at = CASE WHEN $1 = 'sent' THEN $7 ELSE sent_at END, claimed_until = NULL,"
+        " sent_at = CASE WHEN $10 THEN $7 ELSE sent_at END, claimed_until = NULL,"
         " updated_at = $7 WHERE id = $8 AND state = 'sending' AND attempts = $9 RETURNING id",
-        [state.value, provider, provider_id, code, reason, retry_at, now, m.id, m.attempts],
+        [
+            state.value,
+            provider,
+            provider_id,
+            code,
+            reason,
+            retry_at,
+            now,
+            m.id,
+            m.attempts,
+            state is MessageState.SENT,
+        ],
     )
     return bool(rows)

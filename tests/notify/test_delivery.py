@@ -1,0 +1,160 @@
+"""The notifier end to end: a meter's balance falls through the three alarm levels and trips;
+the tenant gets the SMS and the WeChat message for each exactly once. De-duplication, rate
+limit, retries with back-off, permanent failures, and two notifiers never sending one
+message twice (PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from server.accounts.models import Account, SubscribeGrant
+from server.ledger.sql import fetch
+from server.metering.models import MeterBilling
+from server.metering.service.alarm_service import evaluate_accounts
+from server.notify.models import Channel, Message, MessageState
+from server.notify.sandbox import NotifySandbox
+from server.notify.service.delivery import deliver_due
+from server.notify.service.outbox import Event, enqueue
+from tests.factories import bind, create_account, create_identity, create_meter
+
+# A Wednesday, 10:00 in Shanghai: inside no no-cut window, so the last level trips.
+T0 = datetime(2026, 3, 4, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[NotifySandbox]:
+    async with NotifySandbox() as sandbox:
+        yield sandbox
+
+
+async def _tenant(phone: str = "13800138000") -> tuple[Account, str]:
+    account = await create_account(phone=phone, balance_fen=10_000)
+    await create_meter(account, billing=MeterBilling.PLATFORM)
+    identity = await create_identity()
+    await bind(identity, account)
+    for template_id in ("demo-low-balance", "demo-power-off"):
+        await SubscribeGrant.create(identity=identity, template_id=template_id, remaining=9)
+    return account, identity.openid
+
+
+async def _fall_to(account: Account, fen: int, now: datetime) -> None:
+    await Account.filter(id=account.id).update(balance_fen=fen)  # as billing would leave it
+    await evaluate_accounts([account.id], now=now)
+
+
+async def _deliver_all(fakes: NotifySandbox, now: datetime) -> None:
+    senders = fakes.senders()
+    try:
+        while await deliver_due(senders, now=now):
+            pass
+    finally:
+        for s in senders.values():
+            await s.aclose()
+
+
+async def test_levels_and_trip_arrive_once_by_sms_and_wechat(
+    db: None, fakes: NotifySandbox
+) -> None:
+    account, openid = await _tenant()
+    steps = [(4_000, "alarm.balance"), (1_500, "alarm.balance"), (-100, "alarm.balance")]
+    now = T0
+    for fen, _ in steps:
+        await _fall_to(account, fen, now)
+        await evaluate_accounts([account.id], now=now + timedelta(seconds=5))  # evaluated again
+        await _deliver_all(fakes, now + timedelta(seconds=10))
+        now += timedelta(hours=2)
+    messages = await Message.filter(account_id=account.id).order_by("id")
+    topics = [(m.channel, m.topic) for m in messages]
+    for channel in (Channel.SMS, Channel.WECHAT):
+        mine = [t for c, t in topics if c is channel]
+        assert mine == ["alarm.balance.1", "alarm.balance.2", "alarm.balance.3", "alarm.trip"]
+    assert all(m.state is MessageState.SENT and m.provider_id for m in messages)
+    assert len(fakes.aliyun.sent) == 4 and len(fakes.wechat.sent) == 4
+    assert {s[0] for s in fakes.wechat.sent} == {openid}
+    assert fakes.aliyun.sent[1][2] == {"account": account.number, "balance": "15.00", "level": "2"}
+    left = await SubscribeGrant.filter(template_id="demo-low-balance").values_list(
+        "remaining", flat=True
+    )
+    assert left == [9 - 3]  # one allowance spent per WeChat message
+
+
+async def test_temporary_failure_retries_with_backoff_permanent_fails(
+    db: None, fakes: NotifySandbox
+) -> None:
+    account, _ = await _tenant()
+    bad, _ = await _tenant(phone="12345")
+    await enqueue_low(account.id, bad.id)
+    fakes.aliyun.faults.append("isv.BUSINESS_LIMIT_CONTROL")
+    fakes.wechat.fault = "-1"
+    await _deliver_all(fakes, T0)
+    sms = await Message.get(account_id=account.id, channel=Channel.SMS)
+    assert sms.state is MessageState.QUEUED and sms.error_code == "isv.BUSINESS_LIMIT_CONTROL"
+    assert sms.attempts == 1 and sms.next_attempt_at > T0
+    invalid = await Message.get(account_id=bad.id, channel=Channel.SMS)
+    assert invalid.state is MessageState.FAILED
+    assert invalid.error_code == "isv.MOBILE_NUMBER_ILLEGAL" and invalid.attempts == 1
+    fakes.wechat.fault = None
+    await _deliver_all(fakes, datetime.now(UTC) + timedelta(minutes=5))
+    await sms.refresh_from_db()
+    assert sms.state is MessageState.SENT and sms.attempts == 2
+    assert await Message.filter(state=MessageState.SENT).count() == 3  # sms + two WeChat
+
+
+async def enqueue_low(*account_ids: int, topic: str = "alarm.balance.1") -> int:
+    from tortoise import connections
+
+    events = [
+        Event(
+            a,
+            "alarm.balance",
+            f"t:{a}:{topic}:{datetime.now(UTC).timestamp()}",
+            topic,
+            {"message": "余额不足 50.00 元", "level": 1},
+            4_000,
+        )
+        for a in account_ids
+    ]
+    return await enqueue(connections.get("default"), events, now=T0)
+
+
+async def test_dedup_within_the_interval_and_rate_limit(db: None) -> None:
+    account, _ = await _tenant()
+    assert await enqueue_low(account.id) == 2  # SMS + WeChat
+    assert await enqueue_low(account.id) == 0  # the same level within the interval
+    assert await enqueue_low(account.id, topic="alarm.balance.2") == 2  # a new level speaks
+    for n in range(3, 12):
+        await enqueue_low(account.id, topic=f"alarm.balance.x{n}")
+    sms = Message.filter(account_id=account.id, channel=Channel.SMS)
+    assert await sms.filter(state=MessageState.QUEUED).count() == 10  # rate_per_hour
+    limited = await sms.filter(error_code="local.rate_limited").count()
+    assert limited == 1
+
+
+@pytest.mark.postgres
+async def test_two_notifiers_never_send_one_message_twice(db: None, fakes: NotifySandbox) -> None:
+    accounts = [await create_account(phone=f"1390000{n:04d}") for n in range(60)]
+    await enqueue_low(*(a.id for a in accounts))
+    fakes.aliyun.delay_s = 0.01
+    a, b = fakes.senders(), fakes.senders()
+
+    async def notifier(senders: dict) -> int:
+        total = 0
+        while n := await deliver_due(senders, batch=7):
+            total += n
+        return total
+
+    counts = await asyncio.gather(notifier(a), notifier(b))
+    assert sum(counts) == 60 and all(counts)  # both worked, nothing claimed twice
+    phones = [s[0] for s in fakes.aliyun.sent]
+    assert len(phones) == 60 == len(set(phones))
+    rows = await fetch(
+        __import__("tortoise").connections.get("default"),
+        "SELECT COUNT(*) AS n FROM notify_message WHERE state = 'sent' AND attempts = 1",
+    )
+    assert rows[0]["n"] == 60
+    for s in [*a.values(), *b.values()]:
+        await s.aclose()
