@@ -158,3 +158,24 @@ async def test_two_notifiers_never_send_one_message_twice(db: None, fakes: Notif
     assert rows[0]["n"] == 60
     for s in [*a.values(), *b.values()]:
         await s.aclose()
+
+
+async def test_delivery_log_search_is_scoped_and_resend_queues_a_new_message(db: None) -> None:
+    from server.audit.models import OperationLog
+    from server.core.errors import NotFound
+    from server.core.paging import Paging
+    from server.notify.service import deliveries
+
+    account, _ = await _tenant()
+    other, _ = await _tenant(phone="13900000000")
+    await enqueue_low(account.id, other.id)
+    page = await deliveries.search(
+        [account.site_id], deliveries.Search(phone="1380", channel=Channel.SMS), Paging()
+    )
+    assert [m.account_id for m in page.items] == [account.id] and page.total == 1
+    theirs = await Message.get(account_id=other.id, channel=Channel.SMS)
+    with pytest.raises(NotFound):
+        await deliveries.resend([account.site_id], theirs.id, actor="staff:1")
+    again = await deliveries.resend([account.site_id], page.items[0].id, actor="staff:1")
+    assert again.state is MessageState.QUEUED and again.recipient == "13800138000"
+    assert await OperationLog.filter(action="重发消息", site_id=account.site_id).count() == 1
