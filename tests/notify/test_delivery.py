@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -179,3 +180,23 @@ async def test_delivery_log_search_is_scoped_and_resend_queues_a_new_message(db:
     again = await deliveries.resend([account.site_id], page.items[0].id, actor="staff:1")
     assert again.state is MessageState.QUEUED and again.recipient == "13800138000"
     assert await OperationLog.filter(action="重发消息", site_id=account.site_id).count() == 1
+
+
+async def test_the_worker_in_embedded_mode_delivers_to_the_fakes(db: None, tmp_path: Path) -> None:
+    """No provider configured: `shuidian demo`'s notifier starts the fakes and delivers."""
+    from server.core.settings import load_settings
+    from workers import notifier
+
+    account, _ = await _tenant()
+    await enqueue_low(account.id)
+    stop = asyncio.Event()
+    settings = load_settings(mode="embedded", data_dir=tmp_path)
+    task = asyncio.create_task(notifier.run(settings, stop, period=0.05))
+    for _ in range(100):
+        if await Message.filter(state=MessageState.SENT).count() == 2:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await task
+    assert await Message.filter(state=MessageState.SENT).count() == 2
+    assert not list((tmp_path / "status").glob("*.json"))  # its status file removed at exit
