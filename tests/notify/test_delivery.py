@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from server.accounts.models import Account, SubscribeGrant
+from server.ledger.service import adjust
 from server.ledger.sql import fetch
 from server.metering.models import MeterBilling
 from server.metering.service.alarm_service import evaluate_accounts
@@ -33,7 +34,8 @@ async def fakes() -> AsyncIterator[NotifySandbox]:
 
 
 async def _tenant(phone: str = "13800138000") -> tuple[Account, str]:
-    account = await create_account(phone=phone, balance_fen=10_000)
+    account = await create_account(phone=phone)
+    await adjust(account.id, 10_000, key=f"t:{account.id}:open", actor="test", reason="测试")
     await create_meter(account, billing=MeterBilling.PLATFORM)
     identity = await create_identity()
     await bind(identity, account)
@@ -43,7 +45,11 @@ async def _tenant(phone: str = "13800138000") -> tuple[Account, str]:
 
 
 async def _fall_to(account: Account, fen: int, now: datetime) -> None:
-    await Account.filter(id=account.id).update(balance_fen=fen)  # as billing would leave it
+    """The wallet at `fen` (a correction through the ledger), then the alarms evaluated."""
+    current = (await Account.get(id=account.id)).balance_fen
+    await adjust(
+        account.id, fen - current, key=f"t:{account.id}:{fen}", actor="test", reason="测试"
+    )
     await evaluate_accounts([account.id], now=now)
 
 
@@ -61,7 +67,7 @@ async def test_levels_and_trip_arrive_once_by_sms_and_wechat(
     db: None, fakes: NotifySandbox
 ) -> None:
     account, openid = await _tenant()
-    steps = [(4_000, "alarm.balance"), (1_500, "alarm.balance"), (-100, "alarm.balance")]
+    steps = [(4_000, "alarm.balance"), (1_500, "alarm.balance"), (0, "alarm.balance")]
     now = T0
     for fen, _ in steps:
         await _fall_to(account, fen, now)
