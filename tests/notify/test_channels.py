@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.asyncio import Redis
 
 from server.notify.providers import aliyun
 from server.notify.providers.base import Outgoing, SendError
-from server.notify.sandbox import NotifySandbox, demo_sms_templates
+from server.notify.providers.wechat import Tokens
+from server.notify.sandbox import APP_SECRET, APPID, NotifySandbox, demo_sms_templates
 
 PARAMS = {"account": "H000001", "balance": "18.00", "level": "2"}
 
@@ -131,3 +134,14 @@ async def test_wechat_token_shared_refreshed_once_and_errors(fakes: NotifySandbo
     with pytest.raises(SendError) as err:
         await wechat.send(message)
     assert err.value.temporary and err.value.code == "wechat.unreachable"
+
+
+async def test_processes_share_one_token_through_redis(fakes: NotifySandbox, redis: Redis) -> None:
+    """Three notifier processes (three `Tokens`) fetch the token once between them; when
+    WeChat refuses it, one of them fetches the next and the others read it."""
+    tokens = [Tokens(APPID, APP_SECRET, fakes.wechat.base_url, redis) for _ in range(3)]
+    got = await asyncio.gather(*(t.get() for t in tokens))
+    assert len(set(got)) == 1 and fakes.wechat.tokens_issued == 1
+    renewed = await asyncio.gather(*(t.get(stale=got[0]) for t in tokens))
+    assert len(set(renewed)) == 1 and renewed[0] != got[0]
+    assert fakes.wechat.tokens_issued == 2
