@@ -108,6 +108,12 @@ async def test_temporary_failure_retries_with_backoff_permanent_fails(
     await _deliver_all(fakes, datetime.now(UTC) + timedelta(minutes=5))
     await sms.refresh_from_db()
     assert sms.state is MessageState.SENT and sms.attempts == 2
+    wechat = await Message.get(account_id=account.id, channel=Channel.WECHAT)
+    assert wechat.state is MessageState.SENT and wechat.attempts == 2
+    grant = await SubscribeGrant.get(
+        template_id="demo-low-balance", identity__openid=wechat.recipient
+    )
+    assert grant.remaining == 9 - 1  # the retry spent no second allowance
     assert await Message.filter(state=MessageState.SENT).count() == 3  # sms + two WeChat
 
 

@@ -7,7 +7,8 @@ mid-send leaves its messages to be claimed again when the lease ends (a message 
 out twice — the one case, at least once). Outcomes are fenced on the attempt they were
 claimed with. Temporary failures wait `backoff(attempts)`; permanent ones (and the last
 attempt) end FAILED with the provider's code. A WeChat message spends one of the user's
-subscribe allowances just before it is sent (server.accounts.service.subscriptions).
+subscribe allowances just before its first attempt (server.accounts.service.subscriptions);
+a retry of the same message does not spend another.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ async def _outgoing(m: Claimed, tenant: TenantSettings) -> Outgoing:
         if (
             not template_id
             or identity is None
-            or not await spend_allowance(identity.id, template_id)
+            or (m.attempts == 1 and not await spend_allowance(identity.id, template_id))
         ):
             raise SendError(
                 "local.not_subscribed", "用户未订阅该消息（订阅次数已用完）", temporary=False
