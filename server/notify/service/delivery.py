@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -100,32 +100,40 @@ async def deliver_due(
     claimed = await claim(batch, lease_s=lease_s, now=now)
     if claimed:
         tenant = tenant or TenantSettings()
-        await asyncio.gather(*(_deliver(senders, m, max_attempts, tenant) for m in claimed))
+        outcomes = await asyncio.gather(
+            *(_deliver(senders, m, max_attempts, tenant) for m in claimed)
+        )
+        await _record(outcomes)
     return len(claimed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    message: Claimed
+    state: MessageState
+    provider: str = ""
+    provider_id: str = ""
+    code: str = ""
+    reason: str = ""
+    retry_at: datetime | None = None
 
 
 async def _deliver(
     senders: Mapping[str, Sender], m: Claimed, max_attempts: int, tenant: TenantSettings
-) -> None:
+) -> _Outcome:
     sender = senders.get(m.channel.value)
+    name = getattr(sender, "name", "")
     try:
         if sender is None:
             raise SendError("local.no_channel", f"未配置{m.channel.value}通道", temporary=False)
-        outgoing = await _outgoing(m, tenant)
-        provider_id = await sender.send(outgoing)
+        provider_id = await sender.send(await _outgoing(m, tenant))
     except SendError as exc:
-        await _failed(m, getattr(sender, "name", ""), exc, max_attempts)
-        return
+        return _failed(m, name, exc, max_attempts)
     except Exception as exc:  # a client bug: kept on the message, retried like a busy provider
         log.exception("notify message %s: unexpected error", m.id)
-        await _failed(
-            m,
-            getattr(sender, "name", ""),
-            SendError("local.error", repr(exc)[:300], temporary=True),
-            max_attempts,
-        )
-        return
-    await _record(m, MessageState.SENT, provider=sender.name, provider_id=provider_id[:64])
+        error = SendError("local.error", repr(exc)[:300], temporary=True)
+        return _failed(m, name, error, max_attempts)
+    return _Outcome(m, MessageState.SENT, name, provider_id[:64])
 
 
 async def _outgoing(m: Claimed, tenant: TenantSettings) -> Outgoing:
@@ -156,54 +164,51 @@ async def _outgoing(m: Claimed, tenant: TenantSettings) -> Outgoing:
     )
 
 
-async def _failed(m: Claimed, provider: str, exc: SendError, max_attempts: int) -> None:
+def _failed(m: Claimed, provider: str, exc: SendError, max_attempts: int) -> _Outcome:
     final = not exc.temporary or m.attempts >= max_attempts
-    log.info(
-        "notify message %s attempt %d: %s (%s)",
-        m.id,
-        m.attempts,
-        exc.code,
-        "final" if final else "retry",
-    )
-    await _record(
-        m,
-        MessageState.FAILED if final else MessageState.QUEUED,
-        provider=provider,
-        code=exc.code[:64],
-        reason=exc.reason[:300],
-        retry_at=None if final else datetime.now(UTC) + backoff(m.attempts),
-    )
+    log.info("notify message %s attempt %d: %s (%s)", m.id, m.attempts, exc.code,
+             "final" if final else "retry")  # fmt: skip
+    return _Outcome(
+        m, MessageState.FAILED if final else MessageState.QUEUED, provider, "",
+        exc.code[:64], exc.reason[:300],
+        None if final else datetime.now(UTC) + backoff(m.attempts),
+    )  # fmt: skip
 
 
-async def _record(
-    m: Claimed,
-    state: MessageState,
-    *,
-    provider: str = "",
-    provider_id: str = "",
-    code: str = "",
-    reason: str = "",
-    retry_at: datetime | None = None,
-) -> bool:
-    """Write the outcome if this claim still owns the message (same attempt, still sending)."""
-    now = datetime.now(UTC)
-    rows = await fetch(
-        _conn(),
-        "UPDATE notify_message SET state = $1, provider = $2, provider_id = $3,"
-        " error_code = $4, error_reason = $5, next_attempt_at = COALESCE($6, next_attempt_at),"
-        " sent_at = CASE WHEN $10 THEN $7 ELSE sent_at END, claimed_until = NULL,"
-        " updated_at = $7 WHERE id = $8 AND state = 'sending' AND attempts = $9 RETURNING id",
-        [
-            state.value,
-            provider,
-            provider_id,
-            code,
-            reason,
-            retry_at,
-            now,
-            m.id,
-            m.attempts,
-            state is MessageState.SENT,
-        ],
-    )
-    return bool(rows)
+_SET = (
+    "state = u.state, provider = u.provider, provider_id = u.provider_id,"
+    " error_code = u.code, error_reason = u.reason,"
+    " next_attempt_at = COALESCE(u.retry_at, n.next_attempt_at),"
+    " sent_at = CASE WHEN u.state = 'sent' THEN u.now ELSE n.sent_at END,"
+    " claimed_until = NULL, updated_at = u.now"
+)
+_FENCE = "n.id = u.id AND n.state = 'sending' AND n.attempts = u.attempts"
+
+
+async def _record(outcomes: Sequence[_Outcome]) -> None:
+    """Write the round's outcomes where the claim still owns the message (same attempt,
+    still sending): one statement on PostgreSQL, one per message on SQLite."""
+    conn, now = _conn(), datetime.now(UTC)
+    rows = [(o.message.id, o.message.attempts, o.state.value, o.provider, o.provider_id,
+             o.code, o.reason, o.retry_at, now) for o in outcomes]  # fmt: skip
+    if is_pg(conn):
+        cols = zip(*rows, strict=True)
+        types = ("bigint", "int", "text", "text", "text", "text", "text", "timestamptz",
+                 "timestamptz")  # fmt: skip
+        arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, 1))
+        await fetch(
+            conn,
+            f"UPDATE notify_message n SET {_SET} FROM unnest({arrays}) AS"
+            " u(id, attempts, state, provider, provider_id, code, reason, retry_at, now)"
+            f" WHERE {_FENCE}",
+            [list(c) for c in cols],
+        )
+        return
+    for row in rows:
+        await fetch(
+            conn,
+            f"UPDATE notify_message AS n SET {_SET.replace('n.', '')} FROM (SELECT $1 AS id,"
+            " $2 AS attempts, $3 AS state, $4 AS provider, $5 AS provider_id, $6 AS code,"
+            f" $7 AS reason, $8 AS retry_at, $9 AS now) AS u WHERE {_FENCE}",
+            list(row),
+        )
