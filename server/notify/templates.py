@@ -63,6 +63,14 @@ _ALL = (
         "【{{ site }}】{{ account }} {{ tenant }}：余额 {{ balance }} 元，已恢复供电/供水。",
         "power_off",
     ),
+    Template(
+        "recharge.done",
+        "充值到账通知",
+        "【{{ site }}】{{ account }} {{ tenant }}：充值 {{ amount }} 元已到账，"
+        "当前余额 {{ balance }} 元。",
+        "recharge_done",
+        ("account", "amount", "balance"),
+    ),
 )
 TEMPLATES: dict[str, Template] = {t.key: t for t in _ALL}
 

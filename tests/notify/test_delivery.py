@@ -212,3 +212,33 @@ async def test_the_worker_in_embedded_mode_delivers_to_the_fakes(db: None, tmp_p
     await task
     assert await Message.filter(state=MessageState.SENT).count() == 2
     assert not list((tmp_path / "status").glob("*.json"))  # its status file removed at exit
+
+
+async def test_a_recharge_is_announced_once_by_the_payment_follow_up(
+    db: None, fakes: NotifySandbox
+) -> None:
+    """充值到账: queued when the follow-up ends (same transaction), once however often it runs."""
+    from server.ledger.posting import Channel as PayChannel
+    from server.ledger.service import recharge
+    from server.payments.models import CreditFollowUp
+    from server.payments.service.followups import run_followups, run_pending_followups
+
+    account, openid = await _tenant()
+    identity_id = (await SubscribeGrant.filter(identity__openid=openid).first()).identity_id  # type: ignore[union-attr]
+    await SubscribeGrant.create(
+        identity_id=identity_id, template_id="demo-recharge-done", remaining=1
+    )
+    key = "pay:wechat:R20261205X1"
+    await recharge(account.id, PayChannel.WECHAT, 12_345, key=key, actor="tenant:t")
+    await CreditFollowUp.create(credit_key=key, account_id=account.id, reason="recharge")
+    assert await run_followups([key]) == 1
+    await CreditFollowUp.filter(credit_key=key).update(done_at=None)  # as if it ran again
+    await run_pending_followups(older_than_s=0)
+    done = await Message.filter(template="recharge.done").order_by("channel")
+    assert [m.channel for m in done] == [Channel.SMS, Channel.WECHAT]
+    assert "充值 123.45 元已到账，当前余额 223.45 元" in done[0].text
+    await _deliver_all(fakes, datetime.now(UTC))
+    assert fakes.aliyun.sent[-1][2] == {
+        "account": account.number, "amount": "123.45", "balance": "223.45"
+    }  # fmt: skip
+    assert fakes.wechat.sent[-1][1] == "demo-recharge-done"
