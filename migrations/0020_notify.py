@@ -102,10 +102,7 @@ class Migration(migrations.Migration):
                 ("error_code", fields.CharField(default="", max_length=64)),
                 ("error_reason", fields.CharField(default="", max_length=300)),
                 ("dedup_key", fields.CharField(null=True, unique=True, max_length=200)),
-                (
-                    "created_at",
-                    fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False),
-                ),
+                ("created_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ("sent_at", fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ("updated_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],

@@ -50,7 +50,7 @@ class Message(Model):
     error_reason = fields.CharField(max_length=300, default="")
     # An event's key: enqueueing the same event twice adds nothing.
     dedup_key = fields.CharField(max_length=200, null=True, unique=True)
-    created_at = fields.DatetimeField(db_index=True)
+    created_at = fields.DatetimeField()
     sent_at = fields.DatetimeField(null=True)
     updated_at = fields.DatetimeField()
 

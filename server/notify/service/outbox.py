@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -40,6 +41,8 @@ class Event:
     topic: str  # what de-duplication compares ("alarm.balance.2")
     params: Mapping[str, Any] = field(default_factory=dict)
     balance_fen: int = 0
+    # De-duplicated and rate limited (alarms); a recharge's confirmation is neither.
+    limited: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +93,9 @@ async def enqueue(
     """Write the events' messages on `conn`; returns how many were queued."""
     if not events:
         return 0
-    settings = settings or NotifySettings()
-    purposes = {t.purpose: t.template_id for t in (tenant or TenantSettings()).subscribe_templates}
+    default_settings, default_tenant = _defaults()
+    settings = settings or default_settings
+    purposes = {t.purpose: t.template_id for t in (tenant or default_tenant).subscribe_templates}
     ids = sorted({e.account_id for e in events})
     accounts = await _accounts(conn, ids)
     off = await _channels_off(conn, ids)
@@ -102,19 +106,24 @@ async def enqueue(
         if account is None:
             continue
         tpl = templates.TEMPLATES[event.template]
+        text = _render(event, account)
         for r in _recipients(account, openids.get(event.account_id, {}), purposes, tpl.purpose):
             if (event.account_id, r.channel) not in off:
-                planned.append((event, r, _render(event, account)))
-    recent = await _recent(conn, ids, now - timedelta(seconds=settings.dedup_interval_s))
-    counts = await _hourly(conn, [p[1] for p in planned], now - timedelta(hours=1))
+                planned.append((event, r, text))
+    limited = [p for p in planned if p[0].limited]
+    since = now - timedelta(seconds=settings.dedup_interval_s)
+    recent = await _recent(conn, sorted({p[0].account_id for p in limited}), since)
+    counts = await _hourly(conn, [p[1] for p in limited], now - timedelta(hours=1))
     rows: list[tuple[Any, ...]] = []
     for event, r, text in planned:
-        seen = (event.account_id, event.topic, r.channel.value, r.address)
-        if seen in recent:
-            continue
-        recent.add(seen)
-        sent = counts.get((r.channel.value, r.address), 0)
-        counts[(r.channel.value, r.address)] = sent + 1
+        sent = 0
+        if event.limited:
+            seen = (event.account_id, event.topic, r.channel.value, r.address)
+            if seen in recent:
+                continue
+            recent.add(seen)
+            sent = counts.get((r.channel.value, r.address), 0)
+            counts[(r.channel.value, r.address)] = sent + 1
         rows.append(_row(accounts[event.account_id], event, r, text, now, sent, settings))
     inserted = await insert_rows(
         conn,
@@ -124,6 +133,13 @@ async def enqueue(
         suffix="ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
     )
     return len(inserted)
+
+
+@cache
+def _defaults() -> tuple[NotifySettings, TenantSettings]:
+    """The settings, read once per process (enqueue runs on hot paths: every alarm batch,
+    every payment follow-up batch)."""
+    return NotifySettings(), TenantSettings()
 
 
 def _render(event: Event, account: _Account) -> str:
@@ -243,6 +259,8 @@ async def _subscribed(
 async def _recent(
     conn: BaseDBAsyncClient, ids: list[int], since: datetime
 ) -> set[tuple[int, str, str, str]]:
+    if not ids:
+        return set()
     where, params = in_list(conn, "account_id", ids, 2, "int")
     rows = await fetch(
         conn,

@@ -45,6 +45,7 @@ async def credited(
             f"recharge:{r['key']}",
             {"amount": str(yuan(int(r["amount"])))},
             int(r["balance_after_fen"] or 0),
+            limited=False,
         )
         for r in rows
     ]
