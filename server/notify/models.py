@@ -56,7 +56,7 @@ class Message(Model):
 
     class Meta:
         table = "notify_message"
-        # The claim's partial index and the (account, template) look-up: migration 0020.
+        # The claim's partial index and the (account, template) look-up: migration 0018.
 
 
 class Preference(Model):

@@ -25,7 +25,7 @@ INDEXES = [
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0015_ledger_statement")]
+    dependencies = [("models", "0017_devices")]
 
     initial = False
 
