@@ -7,7 +7,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0017_devices")]
+    dependencies = [("models", "0018_notify")]
 
     initial = False
 
