@@ -1,0 +1,32 @@
+"""The dashboard's figures as index reads (issue #13, server/staff/service/dashboard.py and
+server/ledger/statement.py):
+
+- money in per day: the transactions that can move a channel's clearing account (recharge,
+  refund settle, reversal), by time, so a week of them is found without walking the usage
+  charges that make up most of the ledger;
+- accounts in alarm: the alarm states whose level is above 0 (a few among thousands; the
+  level stays in the state's JSON, written by the alarm service alone).
+"""
+
+from tortoise import migrations
+
+from server.core.migration_sql import per_dialect
+
+MONEY_IN = (
+    "CREATE INDEX ledger_transaction_money_in_idx ON ledger_transaction (created_at)"
+    " WHERE kind IN ('recharge', 'refund_settle', 'reversal')"
+)
+IN_ALARM = "CREATE INDEX account_alarm_state_alarm_idx ON account_alarm_state (account_id) WHERE "
+
+
+class Migration(migrations.Migration):
+    dependencies = [("models", "0015_ledger_statement")]
+
+    initial = False
+
+    operations = [
+        per_dialect(
+            postgres=[MONEY_IN, IN_ALARM + "(state->>'level')::int > 0"],
+            sqlite=[MONEY_IN, IN_ALARM + "json_extract(state, '$.level') > 0"],
+        )
+    ]
