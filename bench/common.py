@@ -3,11 +3,14 @@ local processes, and fast row cloning for set-up (never timed)."""
 
 from __future__ import annotations
 
+import json
 import os
 import urllib.parse
 from datetime import datetime
 
 import asyncpg
+
+from server.places.models import default_recharge_choices
 
 # Where each benchmark creates (and drops) its own database; a `?host=<socket folder>` query
 # reaches PostgreSQL over its Unix socket.
@@ -56,11 +59,12 @@ async def create_site(conn: asyncpg.Connection, organisation: str, now: datetime
     await conn.execute(
         "INSERT INTO organisation (id, name, created_at) VALUES (1, $1, $2)", organisation, now
     )
-    await conn.execute(
-        "INSERT INTO site (id, organisation_id, name, address, created_at)"
-        " VALUES (1, 1, '基准园区', '', $1)",
-        now,
-    )
+    await conn.execute(  # the recharge page's settings as the model defaults them (0014)
+        "INSERT INTO site (id, organisation_id, name, address, created_at, recharge_choices_fen,"
+        " recharge_min_fen, recharge_max_fen, alipay_enabled)"
+        " VALUES (1, 1, '基准园区', '', $1, $2::jsonb, $3, $4, false)",
+        now, json.dumps(default_recharge_choices()), 1_000, 1_000_000,
+    )  # fmt: skip
 
 
 async def clone_rows(
