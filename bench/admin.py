@@ -4,12 +4,13 @@
     .venv/bin/python -m bench.admin --rooms 300 --requests 20 --days 3   # a quick look
 
 Set-up (never timed): a PostgreSQL database of its own (`shuidian_bench_admin_<pid>`,
-migrated, dropped at the end) and a Redis of its own for the staff sessions. One site of
-`--rooms` rooms (50 a floor, 20 floors a building), an open account and an electricity meter
-per room, cloned in SQL from one row made through the ORM. `--days` days of daily usage per
-meter; the books through the ledger's batch API (`post_batch`, the ledger's clock set to
-each day in turn so the days are spread as in a running park): an opening recharge per
-account, a usage charge per account and day, a recharge per account every week (WeChat,
+migrated, dropped at the end unless `--keep`) and a Redis of its own for the staff sessions.
+One site of `--rooms` rooms (50 a floor, 20 floors a building), an open account and an
+electricity meter per room, cloned in SQL from one row made through the ORM. `--usage-days`
+days of daily usage per meter (a season's: the chart reads a week of them). `--days` days of
+books through the ledger's batch API (`post_batch`, the ledger's clock set to each day in
+turn so the days are spread as in a running park): an opening recharge per account, a usage
+charge per account and day, a recharge per account every week (WeChat,
 Alipay or cash), 1 % of the accounts charged into arrears, a few refunds held and settled.
 The alarm state of every account (3 % at a level), their alarm records, 2 % of the meters
 offline, 0.5 % with an open relay, a relay command queued (through the command service) for
@@ -94,7 +95,7 @@ def ledger_clock(at: datetime) -> Iterator[None]:
         yield
 
 
-async def seed(db_url: str, rooms: int, days: int) -> None:
+async def seed(db_url: str, rooms: int, days: int, usage_days: int) -> None:
     """The park (see the module docstring), its books, its alarms and a superadmin."""
     from server.core.db import init_db, migrate
     from server.core.settings import load_settings
@@ -105,7 +106,7 @@ async def seed(db_url: str, rooms: int, days: int) -> None:
     await init_db(settings, db_url)
     conn = await asyncpg.connect(asyncpg_dsn(db_url))
     try:
-        await _structure(conn, rooms, days)
+        await _structure(conn, rooms, days, usage_days)
     finally:
         await conn.close()
     await _books(rooms, days)
@@ -113,7 +114,7 @@ async def seed(db_url: str, rooms: int, days: int) -> None:
     await create_admin(USERNAME, PASSWORD, actor="system:bench")
 
 
-async def _structure(conn: asyncpg.Connection, rooms: int, days: int) -> None:
+async def _structure(conn: asyncpg.Connection, rooms: int, days: int, usage_days: int) -> None:
     """Site, buildings, floors, rooms, accounts, meters, daily usage, alarm states, alarms."""
     now = datetime.now(UTC)
     opened = now - timedelta(days=days + 30)
@@ -154,7 +155,7 @@ async def _structure(conn: asyncpg.Connection, rooms: int, days: int) -> None:
         " band3_e4, band4_e4, band5_e4, amount_fen, updated_at)"
         " SELECT m.id, m.account_id, $1::date - d, 80000 + m.id % 97 * 100, 0, 30000, 30000,"
         " 20000 + m.id % 97 * 100, 0, 800, $2 FROM meter m, generate_series(0, $3 - 1) d",
-        today, now, days,
+        today, now, max(days, usage_days),
     )  # fmt: skip
     await conn.execute(
         "INSERT INTO account_alarm_state (account_id, state, override, daily_use_fen, updated_at)"
@@ -312,7 +313,7 @@ async def run(args: argparse.Namespace) -> Result:
     ours = bare = None
     try:
         started = time.perf_counter()
-        await seed(db_url, args.rooms, args.days)
+        await seed(db_url, args.rooms, args.days, args.usage_days)
         await close_db()
         print(f"set-up: {time.perf_counter() - started:.0f} s", file=sys.stderr)
         conn = await asyncpg.connect(asyncpg_dsn(db_url))
@@ -346,12 +347,16 @@ async def run(args: argparse.Namespace) -> Result:
         stop(bare)
         stop(redis)
         await close_db()
-        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if args.keep:
+            print(f"kept: {db_url}", file=sys.stderr)
+        else:
+            await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def report(r: Result, args: argparse.Namespace) -> str:
     lines = [
-        f"{args.rooms:,} rooms, accounts and meters, {args.days} days of usage and books; "
+        f"{args.rooms:,} rooms, accounts and meters, {args.usage_days} days of usage, "
+        f"{args.days} of books; "
         f"{args.workers} web workers; {args.requests} requests a page, one at a time",
         "| page | status | bytes | p50 ms | p95 ms | p99 ms "
         "| CPU ms/request: server + PostgreSQL |",
@@ -383,8 +388,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.admin", description=__doc__.split("\n")[0])
     p.add_argument("--rooms", type=int, default=15_000, help="rooms, each with account and meter")
     p.add_argument("--days", type=int, default=14, help="days of usage and books")
+    p.add_argument("--usage-days", type=int, default=90, help="days of daily usage")
     p.add_argument("--requests", type=int, default=200, help="timed requests a page")
     p.add_argument("--workers", type=int, default=2, help="web workers of the server")
+    p.add_argument("--keep", action="store_true", help="keep the database (to look into it)")
     p.add_argument("--serve-bare", nargs=2, type=int, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
