@@ -175,13 +175,14 @@ async def _one_account_and_meter(opened: datetime) -> None:
     """Row 1 of account and meter through the ORM (every column as the models default it)."""
     from server.accounts.models import Account
     from server.metering.models import Meter
-    from server.metering.vocabulary import MeterKind, MeterProtocol
+    from server.metering.vocabulary import MeterKind, MeterProtocol, RelayState
 
     await Account.create(id=1, site_id=1, room_id=1, number="A0000001", tenant_name="基准租户1",
                          phone="13800138000", opened_at=opened)  # fmt: skip
     await Meter.create(id=1, site_id=1, account_id=1, kind=MeterKind.ELECTRICITY,
-                       protocol=MeterProtocol.DLT645, address="000000000001",
-                       installed_at=opened, last_reading_at=opened)  # fmt: skip
+                       protocol=MeterProtocol.DLT645, address="000000000001", online=True,
+                       relay_state=RelayState.CLOSED, installed_at=opened,
+                       last_reading_at=opened)  # fmt: skip
 
 
 async def _books(rooms: int, days: int) -> None:

@@ -17,7 +17,8 @@ def test_bench_admin_runs_with_tiny_numbers():
     env = {**os.environ}
     if "SHUIDIAN_TEST_PG" in env:
         env["SHUIDIAN_BENCH_PG"] = env["SHUIDIAN_TEST_PG"]
-    argv = ["--rooms", "120", "--days", "2", "--requests", "3", "--workers", "1"]
+    argv = ["--rooms", "120", "--days", "2", "--usage-days", "2", "--requests", "3",
+            "--workers", "1"]  # fmt: skip
     done = subprocess.run(
         [sys.executable, "-m", "bench.admin", *argv],
         capture_output=True, text=True, timeout=240, env=env,
