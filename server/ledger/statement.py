@@ -1,5 +1,5 @@
 """A wallet's statement, read from the ledger (reads only, writes nothing): what a tenant's
-records page shows.
+records page shows; and the sites' money in per day, what the admin's dashboard shows.
 
     entries(account_id, *, before_id, kinds, limit) -> [Entry]        newest first
     usage_days(account_id, *, before_id, before_day, tz, limit) -> [DayTotal]
