@@ -388,7 +388,7 @@ def report(r: Result, args: argparse.Namespace) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.admin", description=__doc__.split("\n")[0])
     p.add_argument("--rooms", type=int, default=15_000, help="rooms, each with account and meter")
-    p.add_argument("--days", type=int, default=14, help="days of usage and books")
+    p.add_argument("--days", type=int, default=14, help="days of books (ledger history)")
     p.add_argument("--usage-days", type=int, default=90, help="days of daily usage")
     p.add_argument("--requests", type=int, default=200, help="timed requests a page")
     p.add_argument("--workers", type=int, default=2, help="web workers of the server")
