@@ -121,22 +121,17 @@ async def _structure(conn: asyncpg.Connection, rooms: int, days: int, usage_days
     await create_site(conn, "基准集团", now)
     floors = -(-rooms // PER_FLOOR)
     buildings = -(-floors // FLOORS)
-    await conn.executemany(
-        "INSERT INTO building (id, site_id, name) VALUES ($1, 1, $2)",
-        [(b, f"{b}号楼") for b in range(1, buildings + 1)],
-    )
-    await conn.executemany(
-        "INSERT INTO floor (id, building_id, name, sort_order) VALUES ($1, $2, $3, $4)",
-        [(f, (f - 1) // FLOORS + 1, f"{(f - 1) % FLOORS + 1}F", (f - 1) % FLOORS + 1)
-         for f in range(1, floors + 1)],
-    )  # fmt: skip
-    await conn.execute("INSERT INTO room (id, floor_id, name, area_m2) VALUES (1, 1, '101', 50)")
+    await _first_rows(opened)
+    await clone_rows(conn, "building", buildings, {"name": "g || '号楼'"})
+    await clone_rows(conn, "floor", floors, {
+        "building_id": f"(g - 1) / {FLOORS} + 1", "name": f"((g - 1) % {FLOORS} + 1) || 'F'",
+        "sort_order": f"(g - 1) % {FLOORS} + 1",
+    })  # fmt: skip
     await clone_rows(conn, "room", rooms, {
         "floor_id": f"(g - 1) / {PER_FLOOR} + 1",
         "name": f"(((g - 1) / {PER_FLOOR}) % {FLOORS} + 1)::text"
                 f" || lpad(((g - 1) % {PER_FLOOR} + 1)::text, 2, '0')",
     })  # fmt: skip
-    await _one_account_and_meter(opened)
     await clone_rows(conn, "account", rooms, {
         "room_id": "g", "number": "'A' || lpad(g::text, 7, '0')",
         "tenant_name": "'基准租户' || g",
@@ -171,11 +166,17 @@ async def _structure(conn: asyncpg.Connection, rooms: int, days: int, usage_days
     )  # fmt: skip
 
 
-async def _one_account_and_meter(opened: datetime) -> None:
-    """Row 1 of account and meter through the ORM (every column as the models default it)."""
+async def _first_rows(opened: datetime) -> None:
+    """Row 1 of building, floor, room, account and meter through the ORM (every column as the
+    models default it), for `clone_rows` to copy."""
     from server.accounts.models import Account
     from server.metering.models import Meter
     from server.metering.vocabulary import MeterKind, MeterProtocol, RelayState
+    from server.places.models import Building, Floor, Room
+
+    await Building.create(id=1, site_id=1, name="1号楼")
+    await Floor.create(id=1, building_id=1, name="1F", sort_order=1)
+    await Room.create(id=1, floor_id=1, name="101", area_m2=50)
 
     await Account.create(id=1, site_id=1, room_id=1, number="A0000001", tenant_name="基准租户1",
                          phone="13800138000", opened_at=opened)  # fmt: skip
