@@ -23,7 +23,7 @@ IN_ALARM = "CREATE INDEX account_alarm_state_alarm_idx ON account_alarm_state (a
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0016_structure_admin")]
+    dependencies = [("models", "0018_notify")]
 
     initial = False
 
