@@ -18,7 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from server.accounts.models import TenantType
-from server.core.excel import Sheet, write_xlsx
+from server.core.excel import Sheet
 from server.metering.models import MeterBilling
 from server.metering.vocabulary import (
     KIND_LABELS,
@@ -339,9 +339,9 @@ NOTES_TEXT = [
 ]
 
 
-def template() -> bytes:
+def template() -> list[Sheet]:
     """The workbook staff download, fill in and upload: an example row in each sheet."""
-    return write_xlsx(
+    return [
         Sheet(ROOMS, list(ROOM_COLUMNS), [["A栋", "1", "101", 56.3, "商铺"]]),
         Sheet(
             TENANTS,
@@ -370,4 +370,4 @@ def template() -> bytes:
             widths=[16, 8, 16, 12, 10, 12, 8, 8, 10, 10, 10, 10],
         ),
         Sheet(NOTES, ["项目", "说明"], NOTES_TEXT, widths=[10, 90]),
-    )
+    ]
