@@ -20,6 +20,7 @@ from server.imports.service import drafts
 from server.imports.service.park import ImportRefused, commit, preview
 from server.imports.service.workbook import template
 from server.staff.service.permissions import Action
+from server.staff.service.scope import SiteRef
 
 bp = admin_blueprint("admin_imports")
 TEMPLATE_NAME = "园区导入模板.xlsx"
@@ -56,8 +57,15 @@ async def template_file(request: Request) -> HTTPResponse:
 @staff_required
 @requires(Action.STRUCTURE)
 async def upload_form(request: Request, site_id: int) -> HTTPResponse:
-    site = await staff_of(request).scope.site(site_id)
-    return render(request, "import_upload.html", site=site, max_mb=MAX_UPLOAD_BYTES >> 20)
+    return _upload_page(request, await staff_of(request).scope.site(site_id))
+
+
+def _upload_page(request: Request, site: SiteRef, error: str = "") -> HTTPResponse:
+    status = 422 if error else 200
+    return render(
+        request, "import_upload.html", status=status, site=site, error=error,
+        max_mb=MAX_UPLOAD_BYTES >> 20,
+    )  # fmt: skip
 
 
 @bp.post(f"{PATH}/import/<site_id:int>")
@@ -76,10 +84,7 @@ async def upload(request: Request, site_id: int) -> HTTPResponse:
             raise ValidationFailed("请上传 .xlsx 文件（Excel 2007 及以上；.xls 请先另存为 .xlsx）")
         seen = await preview(site.id, sent.body)
     except ValidationFailed as exc:
-        return render(
-            request, "import_upload.html", status=422, site=site, error=exc.message,
-            max_mb=MAX_UPLOAD_BYTES >> 20,
-        )  # fmt: skip
+        return _upload_page(request, site, exc.message)
     key = ""
     if not seen.problems:
         key = await drafts.keep(_drafts(request), staff.id, drafts.Draft(site.id, name, sent.body))
