@@ -142,6 +142,11 @@ def test_a_missing_column_or_sheet() -> None:
 
     no_room_column = write_xlsx(Sheet(ROOMS, ["楼栋", "楼层", "面积㎡"], [["A栋", "1", 10]]))
     assert read(no_room_column).problems == [Problem(ROOMS, 1, "房号", "缺少此列（见模板）")]
+    titled = write_xlsx(
+        Sheet(ROOMS, ["科技园房间表"], [[], ["楼栋", "楼层", "房号"], ["A栋", 1, 101]])
+    )
+    parsed = read(titled)  # a title line above the header: row numbers stay Excel's
+    assert parsed.problems == [] and [(r.row, r.room) for r in parsed.rooms] == [(4, "101")]
     other = write_xlsx(Sheet("Sheet1", ["a"], [["b"]]))
     assert "请使用模板" in read(other).problems[0].message
 

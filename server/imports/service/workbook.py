@@ -165,14 +165,20 @@ class _Cells:
     def __init__(self, sheet: str, rows: list[list[Any]], columns: dict[str, str]) -> None:
         self.sheet = sheet
         self.problems: list[Problem] = []
-        header = [_key(h) for h in (rows[0] if rows else [])]
         wanted = {_SPACES.sub("", h): f for h, f in columns.items()}
+        # The header is the first row naming two known columns: a clerk's sheet may open
+        # with a title line or two ("科技园房间表").
+        self.top = next(
+            (i for i, row in enumerate(rows[:5]) if sum(_key(h) in wanted for h in row) >= 2), 0
+        )
+        header = [_key(h) for h in (rows[self.top] if rows else [])]
         self.index = {wanted[h]: i for i, h in enumerate(header) if h in wanted}
         self.titles = {f: h for h, f in columns.items()}
-        self.rows = rows[1:]
+        self.rows = rows[self.top + 1 :]
         for name in REQUIRED[sheet]:
             if name not in self.index and self.rows:
-                self.problems.append(Problem(sheet, 1, self.titles[name], "缺少此列（见模板）"))
+                problem = Problem(sheet, self.top + 1, self.titles[name], "缺少此列（见模板）")
+                self.problems.append(problem)
 
     def raw(self, row: list[Any], name: str) -> Any:
         i = self.index.get(name)
@@ -186,7 +192,10 @@ class _Cells:
 
     def filled(self) -> list[tuple[int, list[Any]]]:
         """(Excel row number, cells) of every row with something in it."""
-        return [(i + 2, list(row)) for i, row in enumerate(self.rows) if any(text(v) for v in row)]
+        first = self.top + 2
+        return [
+            (i + first, list(row)) for i, row in enumerate(self.rows) if any(text(v) for v in row)
+        ]
 
     def required(self, number: int, row: list[Any]) -> dict[str, str]:
         """The row's texts; a blank required field or an over-long one is a problem."""
