@@ -194,3 +194,13 @@ async def test_two_thousand_rooms_in_one_go() -> None:
     assert (
         len(again.problems) == 2000 * 4
     )  # each room; its tenant (room taken, number taken); meter
+
+
+async def test_one_mistake_one_message() -> None:
+    """A room or tenant row with a problem of its own is still known to the rows naming it."""
+    site = await a_site()
+    data = book([room(area="很大")], [tenant(phone="123")], [meter()])
+    seen = await preview(site.id, data)
+    assert [(p.sheet, p.row, p.column) for p in seen.problems] == [
+        (ROOMS, 2, "面积㎡"), (TENANTS, 2, "手机"),
+    ]  # fmt: skip

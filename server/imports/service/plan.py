@@ -88,11 +88,15 @@ def plan(parsed: Parsed, site: SiteState) -> Plan:
     """Check `parsed` against `site`; every problem is reported, not just the first."""
     out = Plan(problems=list(parsed.problems))
     _rooms(parsed.rooms, site, out)
-    keys = set(site.rooms) | {(r.building, r.room) for r in out.rooms}
+    keys = set(site.rooms) | {(r.building, r.room) for r in out.rooms} | parsed.flawed_rooms
     by_number: dict[str, list[RoomKey]] = {}
     for key in sorted(keys):
         by_number.setdefault(key[1], []).append(key)
     tenants = _tenants(parsed.tenants, site, by_number, out)
+    for ref in parsed.flawed_tenants:  # their rooms count as having a tenant: no second message
+        found = _find(ref, by_number)
+        if not isinstance(found, str):
+            tenants.setdefault(found, "")
     _meters(parsed.meters, site, by_number, tenants, out)
     order = {ROOMS: 1, TENANTS: 2, METERS: 3}
     out.problems.sort(key=lambda p: (order.get(p.sheet, 0), p.row))
@@ -188,7 +192,9 @@ def _meters(
                 out.fail(METERS, m.row, "房号", found)
             else:
                 existing = site.rooms.get(found)
-                number = tenants.get(found) or site.accounts.get(existing or -1)
+                number = tenants.get(found)
+                if number is None:
+                    number = site.accounts.get(existing or -1)
                 if number is None:
                     out.fail(
                         METERS, m.row, "房号", f"房间 {m.ref.label()} 没有租户（户）：{NO_TENANT}"

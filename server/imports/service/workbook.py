@@ -140,6 +140,10 @@ class Parsed:
     tenants: list[TenantRow] = field(default_factory=list)
     meters: list[MeterRow] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # Rooms and tenants named by rows that have problems of their own: a row referring to
+    # them is not told they are missing as well (one mistake, one message).
+    flawed_rooms: set[tuple[str, str]] = field(default_factory=set)
+    flawed_tenants: list[RoomRef] = field(default_factory=list)
 
 
 def text(value: Any) -> str:
@@ -262,7 +266,9 @@ def _room(cells: _Cells, number: int, row: list[Any], out: Parsed) -> None:
     use = ROOM_USES.get(v["use"]) if v["use"] else None
     if v["use"] and use is None:
         cells.fail(number, "use", f"用途应为 {'/'.join(ROOM_USES)} 之一")
-    if len(cells.problems) == before:
+    if len(cells.problems) > before:
+        out.flawed_rooms.add((v["building"], v["room"]))
+    else:
         assert area is not None
         area = area.quantize(_TWO, ROUND_HALF_UP)
         out.rooms.append(RoomRow(number, v["building"], v["floor"], v["room"], area, use))
@@ -279,9 +285,11 @@ def _tenant(cells: _Cells, number: int, row: list[Any], out: Parsed) -> None:
         phone = phone[3:]
     if phone and not _PHONE.fullmatch(phone):
         cells.fail(number, "phone", "手机号应为 11 位数字，以 1 开头")
-    if len(cells.problems) == before:
+    ref = RoomRef(v["building"], v["room"])
+    if len(cells.problems) > before:
+        out.flawed_tenants.append(ref)
+    else:
         assert kind is not None
-        ref = RoomRef(v["building"], v["room"])
         out.tenants.append(TenantRow(number, ref, v["number"], v["tenant"], kind, phone))
 
 
