@@ -205,7 +205,8 @@ async def test_every_admin_route_but_sign_in_needs_a_session(admin_app: AdminApp
     ]
     assert len(routes) >= 5, routes
     async with admin_app.browser() as anonymous:
-        for path, method in routes:  # path parameters (<site_id:int>…) as some id
-            answer = await anonymous.request(method, "/" + re.sub(r"<[^>]+>", "1", path))
+        for path, method in routes:
+            concrete = re.sub(r"<[^>]+>", "1", path)  # /admin/meters/<meter_id:int> → …/1
+            answer = await anonymous.request(method, "/" + concrete)
             assert answer.status_code == 303, (method, path)
             assert answer.headers["location"] == "/admin/login"
