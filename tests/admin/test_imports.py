@@ -16,7 +16,14 @@ from server.metering.models import GatewayKind, Meter
 from server.places.models import Room, Site
 from server.staff.models import StaffRole
 from tests.admin.conftest import AdminApp, Browser, create_staff
-from tests.factories import create_gateway, create_organisation, create_site
+from tests.factories import (
+    create_building,
+    create_floor,
+    create_gateway,
+    create_organisation,
+    create_room,
+    create_site,
+)
 from tests.imports.books import book, meter, room, tenant
 
 
@@ -145,3 +152,17 @@ async def test_a_viewer_may_not_import_and_csrf_is_required(admin_app: AdminApp)
         )
         assert no_token.status_code == 403
     assert await Room.all().count() == 0
+
+
+async def test_a_site_changed_since_the_preview_is_checked_again(admin_app: AdminApp) -> None:
+    site, _ = await a_park()
+    async with signed_in(admin_app) as browser:
+        key = key_in(await upload(browser, site.id, GOOD))
+        building = await create_building(site, name="A栋")  # someone else, meanwhile
+        await create_room(await create_floor(building, name="1"), name="101")
+        answer = await browser.post(
+            f"/admin/import/{site.id}/commit", data={"csrf_token": await browser.csrf(), "key": key}
+        )
+        assert answer.status_code == 422 and "本站点已有房间 A栋 101" in answer.text
+        assert "确认导入" not in answer.text
+    assert await Room.all().count() == 1 and await Meter.all().count() == 0
