@@ -106,12 +106,13 @@ async def preview(site_id: int, data: bytes) -> Preview:
 async def commit(site_id: int, data: bytes, *, file_name: str, actor: str) -> dict[str, int]:
     """Import `data` into the site all or nothing; the counts of what was created.
     ImportRefused (with every problem) when the file has any."""
+    parsed = parse(read_xlsx(data))  # before the lock: reading the file is the slow part
     try:
         async with in_transaction() as conn:
             if is_pg(conn):  # imports into one site queue here, so both see each other's rows
                 await conn.execute_query("SELECT id FROM site WHERE id = $1 FOR UPDATE", [site_id])
             known = await load_site(site_id)
-            checked = plan(parse(read_xlsx(data)), known)
+            checked = plan(parsed, known)
             if checked.problems:
                 raise ImportRefused(checked.problems)
             await _write(conn, known, checked)
