@@ -47,6 +47,10 @@ class SiteState:
     numbers: dict[str, int] = field(default_factory=dict)  # every account number → its id
     gateways: dict[str, Gateway] = field(default_factory=dict)  # code → gateway
     devices: set[DeviceKey] = field(default_factory=set)  # active meters
+    # Retired (停用) structure: kept for its history, given no new rooms, tenants or meters.
+    retired_buildings: set[str] = field(default_factory=set)
+    retired_floors: set[tuple[str, str]] = field(default_factory=set)
+    retired_rooms: set[RoomKey] = field(default_factory=set)
 
 
 @dataclass
@@ -94,7 +98,7 @@ def plan(parsed: Parsed, site: SiteState) -> Plan:
         by_number.setdefault(key[1], []).append(key)
     tenants = _tenants(parsed.tenants, site, by_number, out)
     for ref in parsed.flawed_tenants:  # their rooms count as having a tenant: no second message
-        found = _find(ref, by_number)
+        found = _find(ref, by_number, site)
         if not isinstance(found, str):
             tenants.setdefault(found, "")
     _meters(parsed.meters, site, by_number, tenants, out)
@@ -114,6 +118,12 @@ def _rooms(rows: list[RoomRow], site: SiteState, out: Plan) -> None:
         if key in site.rooms:
             out.fail(ROOMS, r.row, "房号", f"本站点已有房间 {r.building} {r.room}")
             continue
+        if r.building in site.retired_buildings:
+            out.fail(ROOMS, r.row, "楼栋", f"楼栋 {r.building} 已停用，不能再添加房间")
+            continue
+        if (r.building, r.floor) in site.retired_floors:
+            out.fail(ROOMS, r.row, "楼层", f"{r.building} {r.floor} 层已停用，不能再添加房间")
+            continue
         out.rooms.append(r)
         if r.building not in site.buildings and r.building not in out.buildings:
             out.buildings.append(r.building)
@@ -122,19 +132,22 @@ def _rooms(rows: list[RoomRow], site: SiteState, out: Plan) -> None:
             out.floors.append(floor)
 
 
-def _find(ref: RoomRef, by_number: dict[str, list[RoomKey]]) -> RoomKey | str:
-    """The room `ref` names, or why it names none."""
+def _find(ref: RoomRef, by_number: dict[str, list[RoomKey]], site: SiteState) -> RoomKey | str:
+    """The room `ref` names, or why it names none (a retired room takes nothing new)."""
     candidates = by_number.get(ref.room, [])
     if ref.building:
         key = (ref.building, ref.room)
-        if key in candidates:
-            return key
-        return f"找不到房间 {ref.label()}：它不在“房间”表中，本站点也没有"
-    if len(candidates) == 1:
-        return candidates[0]
-    if not candidates:
+        if key not in candidates:
+            return f"找不到房间 {ref.label()}：它不在“房间”表中，本站点也没有"
+    elif len(candidates) == 1:
+        key = candidates[0]
+    elif not candidates:
         return f"找不到房号 {ref.room}：它不在“房间”表中，本站点也没有"
-    return f"多个楼栋都有房号 {ref.room}，请填写楼栋"
+    else:
+        return f"多个楼栋都有房号 {ref.room}，请填写楼栋"
+    if key in site.retired_rooms:
+        return f"房间 {key[0]} {key[1]} 已停用"
+    return key
 
 
 def _tenants(
@@ -144,7 +157,7 @@ def _tenants(
     numbers: dict[str, int] = {}
     rooms: dict[RoomKey, int] = {}
     for t in rows:
-        found = _find(t.ref, by_number)
+        found = _find(t.ref, by_number, site)
         problems = len(out.problems)
         if isinstance(found, str):
             out.fail(TENANTS, t.row, "房号", found)
@@ -187,7 +200,7 @@ def _meters(
         devices.setdefault(device, m.row)
         number = None
         if m.ref is not None:
-            found = _find(m.ref, by_number)
+            found = _find(m.ref, by_number, site)
             if isinstance(found, str):
                 out.fail(METERS, m.row, "房号", found)
             else:
