@@ -318,11 +318,11 @@ def cmd_tenant(settings: Settings, args: argparse.Namespace) -> int:
 
     from server.accounts.config import TenantSettings
     from server.accounts.models import BindingRole
-    from server.accounts.service.binding import site_by_ref
     from server.accounts.service.keys import secret_key
     from server.accounts.service.qr_card import binding_card, save_card
     from server.accounts.service.tickets import issue_ticket
     from server.core.db import close_db
+    from server.places.service.sites import site_by_ref
 
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".pdf"):

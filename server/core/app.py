@@ -30,6 +30,7 @@ BLUEPRINT_MODULES = [
     "server.tenant.routes.accounts",
     "server.tenant.routes.binding",
     "admin.routes",
+    "admin.structure",
     "admin.imports",
 ]
 

@@ -2,12 +2,17 @@
 
 Structure cascades downwards (deleting an empty building removes its floors and rooms), but a
 room that has an account cannot be deleted: accounts hold money history (RESTRICT there).
+Staff never delete structure: they retire it (`retired_at`), so its history stays readable.
 """
 
 from __future__ import annotations
 
 from tortoise import fields
 from tortoise.models import Model
+
+from server.places.vocabulary import RoomUse
+
+__all__ = ["Building", "Floor", "Organisation", "Room", "RoomUse", "Site"]
 
 
 def default_recharge_choices() -> list[int]:
@@ -38,6 +43,7 @@ class Site(Model):
     recharge_min_fen = fields.BigIntField(default=1_000)
     recharge_max_fen = fields.BigIntField(default=1_000_000)
     alipay_enabled = fields.BooleanField(default=False)
+    retired_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "site"
@@ -50,6 +56,7 @@ class Building(Model):
         "models.Site", related_name="buildings", on_delete=fields.CASCADE
     )
     name = fields.CharField(max_length=100)
+    retired_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "building"
@@ -63,6 +70,7 @@ class Floor(Model):
     )
     name = fields.CharField(max_length=50)
     sort_order = fields.IntField(default=0)
+    retired_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "floor"
@@ -76,6 +84,8 @@ class Room(Model):
     )
     name = fields.CharField(max_length=50)
     area_m2 = fields.DecimalField(max_digits=10, decimal_places=2, default=0)
+    use = fields.CharEnumField(RoomUse, max_length=10, default=RoomUse.OFFICE)
+    retired_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "room"

@@ -4,6 +4,7 @@ with the site, all or nothing, the operation log, and a 2,000-room park in one g
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -11,10 +12,11 @@ import pytest
 from server.accounts.models import Account
 from server.audit.models import OperationLog
 from server.audit.service import verify_chain
+from server.core.errors import Conflict
 from server.imports.service.park import ImportRefused, commit, preview, sha256
 from server.imports.service.workbook import METERS, ROOMS, TENANTS
 from server.metering.models import GatewayKind, Meter, Reading
-from server.places.models import Building, Floor, Room, Site
+from server.places.models import Building, Floor, Room, RoomUse, Site
 from tests.factories import (
     create_account,
     create_building,
@@ -55,7 +57,7 @@ async def test_preview_counts_and_writes_nothing() -> None:
 async def test_commit_creates_the_park_with_zero_balances_and_baselines() -> None:
     site = await a_site()
     data = book(
-        [room(), room(number="102", area=""), room("A栋", "2", "201")],
+        [room(), room(number="102", area=""), room("A栋", "2", "201", use="")],
         [tenant(), tenant("102", "A102", phone="")],
         [meter(start="123.45"), meter("000000000102", number="102", ct=20, start=""),
          meter("10000000000001", kind="水表", protocol="CJ/T 188", number="", building="")],
@@ -70,7 +72,8 @@ async def test_commit_creates_the_park_with_zero_balances_and_baselines() -> Non
     )
     assert floors == [("1", 1), ("2", 2)]
     r101 = await Room.get(floor__building=building, name="101")
-    assert r101.area_m2 == Decimal("56.30")
+    assert (r101.area_m2, r101.use) == (Decimal("56.30"), RoomUse.SHOP)
+    assert (await Room.get(floor__building=building, name="201")).use is RoomUse.OFFICE
     a101 = await Account.get(site_id=site.id, number="A101")
     assert (a101.room_id, a101.balance_fen, a101.tenant_name, a101.phone) == (  # type: ignore[attr-defined]
         r101.id, 0, "深圳市某某商贸有限公司", "13800138000",
@@ -204,3 +207,16 @@ async def test_one_mistake_one_message() -> None:
     assert [(p.sheet, p.row, p.column) for p in seen.problems] == [
         (ROOMS, 2, "面积㎡"), (TENANTS, 2, "手机"),
     ]  # fmt: skip
+
+
+async def test_retired_structure_is_read_from_the_site() -> None:
+    site = await a_site()
+    old = await create_building(site, name="A栋", retired_at=datetime(2026, 6, 1, tzinfo=UTC))
+    await create_room(await create_floor(old, name="1"), name="101")
+    seen = await preview(site.id, book([room(number="102")], [tenant()], []))
+    assert [p.message for p in seen.problems] == [
+        "楼栋 A栋 已停用，不能再添加房间", "房间 A栋 101 已停用",  # a room of a retired building
+    ]  # fmt: skip
+    await Site.filter(id=site.id).update(retired_at=datetime(2026, 6, 1, tzinfo=UTC))
+    with pytest.raises(Conflict, match="站点已停用"):
+        await preview(site.id, book([room("B栋", "1", "101")]))

@@ -6,8 +6,6 @@ unbinding also ends the identity's sessions. Every change is in the operation lo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -21,38 +19,6 @@ from server.accounts.models import (
 )
 from server.accounts.service.sessions import SessionStore
 from server.audit.service import record
-from server.core.errors import NotFound
-from server.places.models import Site
-
-
-@dataclass(frozen=True, slots=True)
-class SiteChoice:
-    id: int
-    name: str
-    organisation: str
-
-
-async def sites() -> list[SiteChoice]:
-    """Every site a tenant may pick on the binding page, by organisation and name."""
-    rows = (
-        await Site.all()
-        .order_by("organisation__name", "name", "id")
-        .values("id", "name", "organisation__name")
-    )
-    return [SiteChoice(r["id"], r["name"], r["organisation__name"]) for r in rows]
-
-
-async def site_by_ref(ref: str) -> Site:
-    """A site by its id (digits) or its name; 404 when none (or the name is ambiguous)."""
-    site = None
-    if ref.isdigit():
-        site = await Site.get_or_none(id=int(ref))
-    else:
-        found = await Site.filter(name=ref).limit(2)
-        site = found[0] if len(found) == 1 else None
-    if site is None:
-        raise NotFound(f"没有园区 {ref!r}（用园区编号或唯一的园区名称）", site=ref)
-    return site
 
 
 async def open_account(site_id: int, number: str) -> Account:

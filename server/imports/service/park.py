@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
@@ -40,7 +39,7 @@ from server.metering.models import (
 from server.metering.models import Gateway as GatewayRow
 from server.metering.service import reading_store
 from server.metering.vocabulary import RelayState
-from server.places.models import Building, Floor, Room
+from server.places.models import Building, Floor, Room, Site
 
 ACTION = "import.park"
 
@@ -69,18 +68,29 @@ def sha256(data: bytes) -> str:
 
 async def load_site(site_id: int) -> SiteState:
     """The site's buildings, floors, rooms, account numbers, gateways and active meters."""
+    if await Site.filter(id=site_id, retired_at__isnull=False).exists():
+        raise Conflict("站点已停用，不能再导入")
     state = SiteState(site_id)
-    state.buildings = dict(
-        await Building.filter(site_id=site_id).values_list("name", "id")  # type: ignore[arg-type]
-    )
-    floors = await Floor.filter(building__site_id=site_id).values_list(
-        "building__name", "name", "id"
-    )
-    state.floors = {(b, f): i for b, f, i in floors}
-    rooms = await Room.filter(floor__building__site_id=site_id).values_list(
-        "floor__building__name", "name", "id"
-    )
-    state.rooms = {(b, r): i for b, r, i in rooms}
+    for name, building_id, retired in await Building.filter(site_id=site_id).values_list(
+        "name", "id", "retired_at"
+    ):
+        state.buildings[name] = building_id
+        if retired is not None:
+            state.retired_buildings.add(name)
+    for building, name, floor_id, retired in await Floor.filter(
+        building__site_id=site_id
+    ).values_list("building__name", "name", "id", "retired_at"):
+        state.floors[(building, name)] = floor_id
+        if retired is not None:
+            state.retired_floors.add((building, name))
+    rooms = Room.filter(floor__building__site_id=site_id).values_list(
+        "floor__building__name", "name", "id", "retired_at", "floor__retired_at",
+        "floor__building__retired_at",
+    )  # fmt: skip
+    for building, name, room_id, *retired in await rooms:
+        state.rooms[(building, name)] = room_id
+        if any(at is not None for at in retired):  # in a retired floor or building too
+            state.retired_rooms.add((building, name))
     for number, account_id, room_id, status in await Account.filter(site_id=site_id).values_list(
         "number", "id", "room_id", "status"
     ):
@@ -156,14 +166,15 @@ async def _write(conn: BaseDBAsyncClient, known: SiteState, todo: Plan) -> None:
 async def _rooms(
     conn: BaseDBAsyncClient, todo: Plan, floors: dict[tuple[str, str], int]
 ) -> dict[tuple[str, str], int]:
-    cols = [Col("floor_id", "int"), Col("name", "text"), Col("area_m2", "text", "numeric")]
-    rows: list[tuple[Any, ...]] = [
-        (floors[(r.building, r.floor)], r.room, str(r.area)) for r in todo.rooms
+    cols = [
+        Col("floor_id", "int"), Col("name", "text"), Col("area_m2", "text", "numeric"),
+        Col("use", "text"),
+    ]  # fmt: skip
+    default = Room._meta.fields_map["use"].default
+    rows = [
+        (floors[(r.building, r.floor)], r.room, str(r.area), (r.use or default).value)
+        for r in todo.rooms
     ]
-    use = Room._meta.fields_map.get("use")  # migration 0016 adds the room's use
-    if use is not None:
-        cols.append(Col("use", "text"))
-        rows = [(*row, r.use or str(use.default)) for row, r in zip(rows, todo.rooms, strict=True)]
     by_floor = {i: k for k, i in floors.items()}
     made = await insert_rows(conn, "room", cols, rows, suffix="RETURNING id, floor_id, name")
     return {(by_floor[r["floor_id"]][0], r["name"]): r["id"] for r in made}

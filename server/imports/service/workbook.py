@@ -27,6 +27,7 @@ from server.metering.vocabulary import (
     MeterProtocol,
     address_problem,
 )
+from server.places.vocabulary import ROOM_USE_LABELS, RoomUse
 
 ROOMS, TENANTS, METERS, NOTES = "房间", "租户", "仪表", "说明"
 
@@ -53,8 +54,7 @@ REQUIRED = {
     METERS: ("address", "kind", "protocol", "gateway"),
 }
 
-# 用途 → the room's `use` (migration 0016 adds the column; see park.py).
-ROOM_USES = {"商铺": "shop", "办公": "office", "公寓": "apartment", "公共": "common"}
+ROOM_USES = {label: use for use, label in ROOM_USE_LABELS.items()}  # 用途 → the room's use
 TENANT_TYPES = {"企业": TenantType.COMPANY, "公司": TenantType.COMPANY, "个人": TenantType.PERSON}
 KINDS = {label: kind for kind, label in KIND_LABELS.items()}
 BILLINGS = {"平台": MeterBilling.PLATFORM, "平台计费": MeterBilling.PLATFORM,
@@ -103,7 +103,7 @@ class RoomRow:
     floor: str
     room: str
     area: Decimal
-    use: str | None  # ROOM_USES value; None: the model's default
+    use: RoomUse | None  # None: the model's default
 
 
 @dataclass(frozen=True, slots=True)

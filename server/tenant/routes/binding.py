@@ -21,6 +21,7 @@ from server.accounts.routes.guard import tenant_of, tenant_required
 from server.accounts.service import binding, sms, subscriptions, tickets
 from server.accounts.service.keys import secret_key
 from server.core.apidoc import error_answers
+from server.places.service.sites import tenant_site_choices
 from server.tenant.schemas import parse_body
 from server.tenant.schemas.binding import (
     BoundOut,
@@ -65,7 +66,7 @@ def _actor(request: Request) -> str:
 @error_answers()
 @tenant_required
 async def sites(request: Request) -> HTTPResponse:
-    return json({"items": [asdict(site) for site in await binding.sites()]})
+    return json({"items": [asdict(site) for site in await tenant_site_choices()]})
 
 
 @bp.post("/api/v1/bind/sms/send")
