@@ -181,6 +181,7 @@ async def _meter(
     return await Meter.create(
         site=site,
         account=account,
+        room_id=account.room_id,  # type: ignore[attr-defined]
         gateway=gateways[code],
         kind=sim.kind,
         model=where.model or default_model,

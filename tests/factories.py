@@ -80,6 +80,7 @@ async def create_meter(account: Account | None = None, **kw: Any) -> Meter:
     defaults: dict[str, Any] = {
         "site_id": site_id,
         "account": account,
+        "room_id": account.room_id,  # type: ignore[attr-defined]
         "kind": MeterKind.ELECTRICITY,
         "model": "DDSY1352",
         "protocol": MeterProtocol.DLT645,

@@ -6,15 +6,17 @@ Two inputs, one pipeline (`server.billing.pipeline.process_readings`):
   `MeteringPolicy.poll_interval_s` (default 15 min). Buses are read concurrently, meters on one
   bus one after another (the bus object serialises them anyway). A meter that does not answer
   counts a miss; after `offline_after` misses it is offline (logged once), and its next good
-  reading brings it back (logged once).
+  reading brings it back (logged once). The meter and gateway rows are read at every round,
+  so what staff register, edit or remove in the admin is polled (or not) from the next one.
 - MQTT gateways: `GatewayLink` subscribes to every gateway's data in a persistent session
   (fixed client id, clean session off: the broker keeps QoS 1 messages while the collector
-  is down); messages are queued and flushed in batches (`flush_every` readings,
-  `flush_messages` messages or every tick) and acknowledged only once their batch is stored,
-  so a crash loses nothing the broker would not deliver again. `src=HIS` replays keep their
-  original collection time; readings are idempotent per (meter, time), so duplicates and
-  redeliveries are no-ops. Gateway meters that have been silent for `offline_after` poll
-  intervals are marked offline by a sweep.
+  is down) over a wildcard (`gw/+/…`), so a gateway added in the admin is heard at once and
+  its meters within `meter_refresh` seconds (see `_meter_id`); messages are queued and
+  flushed in batches (`flush_every` readings, `flush_messages` messages or every tick) and
+  acknowledged only once their batch is stored, so a crash loses nothing the broker would
+  not deliver again. `src=HIS` replays keep their original collection time; readings are
+  idempotent per (meter, time), so duplicates and redeliveries are no-ops. Gateway meters
+  that have been silent for `offline_after` poll intervals are marked offline by a sweep.
 - polling stores each bus's readings as they are read, by group commit (`BusWriter`): a
   reading read while nothing of its bus is being stored is stored at once, those read during
   a store go together in the next one; so a crash loses the store in flight, what was read
@@ -174,6 +176,7 @@ class Collector:
         pending_sweep: float = 60.0,
         flush_messages: int = 10,
         leases: LocalLeases | PgLeases | None = None,
+        meter_refresh: float = 10.0,
     ) -> None:
         self.registry, self.clock = registry, clock
         self.offline_after, self.flush_every = offline_after, flush_every
@@ -183,7 +186,8 @@ class Collector:
         self._queue: list[IncomingReading] = []
         self.received = 0  # gateway readings received (tests and metrics)
         self._flushed = asyncio.Event()
-        self._gw_meters: dict[tuple[str, str], int] = {}
+        self._gw_meters: dict[str, tuple[float, dict[str, int]]] = {}  # see `_meter_id`
+        self.meter_refresh = meter_refresh
         self._lock = asyncio.Lock()  # one pipeline run at a time in this process
         self.pending_sweep = pending_sweep  # seconds between sweeps of pending readings
         self.leases = leases or LocalLeases()  # which buses this collector reads
@@ -306,15 +310,17 @@ class Collector:
 
     # -- gateways -----------------------------------------------------------------------------
     async def _meter_id(self, gw: str, addr: str) -> int | None:
-        key = (gw, addr)
-        if key not in self._gw_meters:
-            row = await Meter.filter(
-                gateway__code=gw, address=addr, status=MeterStatus.ACTIVE
-            ).first()
-            if row is None:
-                return None
-            self._gw_meters[key] = row.id
-        return self._gw_meters[key]
+        """The active meter a gateway reports as `addr`. A gateway's address book is loaded
+        in one query and kept `meter_refresh` seconds, so a meter registered, moved, removed
+        or replaced in the admin is seen within that time, without a restart."""
+        loaded_at, book = self._gw_meters.get(gw, (-1.0, {}))
+        if loaded_at < 0 or time.monotonic() - loaded_at >= self.meter_refresh:
+            rows = await Meter.filter(gateway__code=gw, status=MeterStatus.ACTIVE).values_list(
+                "address", "id"
+            )
+            book = dict(rows)
+            self._gw_meters[gw] = (time.monotonic(), book)
+        return book.get(addr)
 
     async def on_data(self, gw: str, msg: DataMessage) -> None:
         source = ReadingSource.HISTORY if msg.src is Source.HISTORY else ReadingSource.GATEWAY

@@ -31,6 +31,7 @@ BLUEPRINT_MODULES = [
     "server.tenant.routes.binding",
     "admin.routes",
     "admin.structure",
+    "admin.devices",
     "admin.imports",
 ]
 

@@ -26,6 +26,7 @@ MODEL_MODULES = [
     "server.billing.models",
     "server.payments.models",
     "server.jobs.models",
+    "server.notify.models",
 ]
 
 

@@ -45,6 +45,8 @@ class Gateway(Model):
     online = fields.BooleanField(default=False)
     last_seen_at = fields.DatetimeField(null=True)
     poll_interval_s = fields.IntField(default=900)
+    # Retired (退役): kept for the history of its meters, no longer offered or polled.
+    retired_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "gateway"
@@ -60,6 +62,12 @@ class Meter(Model):
     )
     gateway: fields.ForeignKeyNullableRelation[Gateway] = fields.ForeignKeyField(
         "models.Gateway", related_name="meters", on_delete=fields.RESTRICT, null=True
+    )
+    # Where the meter is installed, whether or not the room has a tenant: a vacant room's
+    # meter keeps its room, and the account opened there later finds it (None: a master or
+    # common-area meter).
+    room: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Room", related_name="meters", on_delete=fields.RESTRICT, null=True
     )
     kind = fields.CharEnumField(MeterKind, max_length=16)
     model = fields.CharField(max_length=32, default="")

@@ -60,10 +60,11 @@ async def test_commit_creates_the_park_with_zero_balances_and_baselines() -> Non
         [room(), room(number="102", area=""), room("A栋", "2", "201", use="")],
         [tenant(), tenant("102", "A102", phone="")],
         [meter(start="123.45"), meter("000000000102", number="102", ct=20, start=""),
+         meter("000000000201", number="201"),
          meter("10000000000001", kind="水表", protocol="CJ/T 188", number="", building="")],
     )  # fmt: skip
     counts = await commit(site.id, data, file_name="园区.xlsx", actor=ACTOR)
-    assert counts["rooms"] == 3 and counts["meters"] == 3 and counts["readings"] == 2
+    assert counts["rooms"] == 3 and counts["meters"] == 4 and counts["readings"] == 3
     building = await Building.get(site_id=site.id, name="A栋")
     floors = (
         await Floor.filter(building=building)
@@ -85,7 +86,11 @@ async def test_commit_creates_the_park_with_zero_balances_and_baselines() -> Non
     m102 = await Meter.get(address="000000000102")
     assert m102.ct_ratio == 20 and await Reading.filter(meter=m102).count() == 0
     water = await Meter.get(address="10000000000001")
-    assert water.account_id is None  # type: ignore[attr-defined]
+    assert water.account_id is None and water.room_id is None  # type: ignore[attr-defined]
+    vacant = await Meter.get(address="000000000201")
+    r201 = await Room.get(floor__building=building, name="201")
+    assert (vacant.account_id, vacant.room_id) == (None, r201.id)  # type: ignore[attr-defined]
+    assert m101.room_id == r101.id  # type: ignore[attr-defined]
     log = await OperationLog.get(action="import.park")
     assert (log.actor, log.site_id, log.detail["file"], log.detail["sha256"]) == (
         ACTOR, site.id, "园区.xlsx", sha256(data),
@@ -120,7 +125,7 @@ async def test_clashes_with_the_site_and_inside_the_file() -> None:
             meter("000000000203", gateway="GW-MQ"),  # MQTT gateway cannot carry DL/T 645
             meter("000000000204", number="102", building="B栋"),
             meter("000000000204", number="102", building="B栋"),  # twice in the file
-            meter("000000000205", number="102", building="A栋"),  # room without a tenant
+            meter("000000000205", number="102", building="A栋"),  # a vacant room: fine
         ],
     )
     seen = await preview(site.id, data)
@@ -129,7 +134,7 @@ async def test_clashes_with_the_site_and_inside_the_file() -> None:
         (TENANTS, 2, "房号"), (TENANTS, 2, "户号"), (TENANTS, 3, "户号"), (TENANTS, 4, "房号"),
         (TENANTS, 5, "房号"), (TENANTS, 7, "房号"),
         (METERS, 2, "表号/地址"), (METERS, 3, "网关编号"), (METERS, 4, "网关编号"),
-        (METERS, 5, "网关编号"), (METERS, 7, "表号/地址"), (METERS, 8, "房号"),
+        (METERS, 5, "网关编号"), (METERS, 7, "表号/地址"),
     ]  # fmt: skip
     text = {(p.sheet, p.row): p.message for p in seen.problems if p.column != "户号"}
     assert text[(ROOMS, 2)] == "本站点已有房间 A栋 101"
@@ -137,7 +142,6 @@ async def test_clashes_with_the_site_and_inside_the_file() -> None:
     assert text[(TENANTS, 2)] == "该房间已有租户（户号 A101），请先销户"
     assert "多个楼栋" in text[(TENANTS, 4)] and "找不到房间" in text[(TENANTS, 5)]
     assert "GW-ELSEWHERE" in text[(METERS, 4)] and "本站点没有" in text[(METERS, 4)]
-    assert "没有租户" in text[(METERS, 8)]
     assert text[(TENANTS, 7)] == "第 6 行已为该房间开户（一个房间一个户）"
     with pytest.raises(ImportRefused) as refused:
         await commit(site.id, data, file_name="x.xlsx", actor=ACTOR)
@@ -220,3 +224,13 @@ async def test_retired_structure_is_read_from_the_site() -> None:
     await Site.filter(id=site.id).update(retired_at=datetime(2026, 6, 1, tzinfo=UTC))
     with pytest.raises(Conflict, match="站点已停用"):
         await preview(site.id, book([room("B栋", "1", "101")]))
+
+
+async def test_a_retired_gateway_takes_no_meter() -> None:
+    site = await a_site()
+    await create_gateway(site, code="GW-OLD", kind=GatewayKind.TCP_TRANSPARENT,
+                         retired_at=datetime(2026, 6, 1, tzinfo=UTC))  # fmt: skip
+    seen = await preview(site.id, book(meters=[meter(gateway="GW-OLD", number="", building="")]))
+    assert [(p.column, p.message) for p in seen.problems] == [
+        ("网关编号", "本站点没有编号为 GW-OLD 的网关，请先登记网关")
+    ]

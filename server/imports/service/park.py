@@ -97,7 +97,9 @@ async def load_site(site_id: int) -> SiteState:
         state.numbers[number] = account_id
         if room_id is not None and status == AccountStatus.OPEN:
             state.accounts[room_id] = number
-    gateways = await GatewayRow.filter(site_id=site_id).values_list("code", "id", "kind")
+    gateways = await GatewayRow.filter(site_id=site_id, retired_at__isnull=True).values_list(
+        "code", "id", "kind"
+    )
     state.gateways = {code: Gateway(i, str(kind)) for code, i, kind in gateways}
     devices = await Meter.filter(site_id=site_id, status=MeterStatus.ACTIVE).values_list(
         "protocol", "address", "unit"
@@ -159,7 +161,7 @@ async def _write(conn: BaseDBAsyncClient, known: SiteState, todo: Plan) -> None:
     rooms = await _rooms(conn, todo, floors)
     rooms |= known.rooms
     accounts = dict(known.numbers) | await _accounts(conn, site_id, todo, rooms)
-    meters = await _meters(conn, site_id, todo, known, accounts)
+    meters = await _meters(conn, site_id, todo, known, accounts, rooms)
     await _readings(conn, todo, meters)
 
 
@@ -210,6 +212,7 @@ async def _meters(
     todo: Plan,
     known: SiteState,
     accounts: dict[str, int],
+    rooms: dict[tuple[str, str], int],
 ) -> dict[tuple[str, str, int], int]:
     cols = [
         Col("site_id", "int"), Col("account_id", "int"), Col("gateway_id", "int"),
@@ -218,7 +221,7 @@ async def _meters(
         Col("pt_ratio", "int"), Col("rated_kw", "text", "numeric"), Col("billing", "text"),
         Col("status", "text"), Col("relay_state", "text"), Col("protected", "bool"),
         Col("online", "bool"), Col("missed_reads", "int"), Col("purchase_count", "int"),
-        Col("installed_at", "timestamptz"),
+        Col("installed_at", "timestamptz"), Col("room_id", "int"),
     ]  # fmt: skip
     now = datetime.now(UTC)
     rated = str(Meter._meta.fields_map["rated_kw"].default)
@@ -227,9 +230,9 @@ async def _meters(
             site_id, accounts[number] if number else None, known.gateways[m.gateway].id,
             m.kind.value, m.model, m.protocol.value, m.address, m.unit, m.ct, m.pt, rated,
             m.billing.value, MeterStatus.ACTIVE.value, RelayState.UNKNOWN.value, False, False,
-            0, 0, now,
+            0, 0, now, rooms[room] if room else None,
         )
-        for m, number in todo.meters
+        for m, number, room in todo.meters
     ]  # fmt: skip
     made = await insert_rows(
         conn, "meter", cols, rows, suffix="RETURNING id, protocol, address, unit"
@@ -248,7 +251,7 @@ async def _readings(
             "{}", Outcome.BASELINE.value, ReadingSource.MANUAL.value, BillingStatus.NONE.value,
             None, "0", "", None, None, now,
         )
-        for m, _ in todo.meters
+        for m, _, _ in todo.meters
         if m.start is not None
     ]  # fmt: skip
     await insert_rows(conn, "meter_reading", reading_store.READING_COLS, rows)

@@ -24,7 +24,6 @@ from server.imports.service.workbook import (
 )
 from server.metering.vocabulary import PROTOCOL_GATEWAYS, PROTOCOL_LABELS, MeterProtocol
 
-NO_TENANT = "请在“租户”表为它开户，公共表请把楼栋、房号留空"
 RoomKey = tuple[str, str]  # (building, room number)
 DeviceKey = tuple[str, str, int]  # (protocol, address, unit): one active meter per site
 
@@ -61,8 +60,8 @@ class Plan:
     floors: list[tuple[str, str]] = field(default_factory=list)
     rooms: list[RoomRow] = field(default_factory=list)
     tenants: list[tuple[TenantRow, RoomKey]] = field(default_factory=list)
-    # A meter and its account: a new one (its number) or an existing one (its number too).
-    meters: list[tuple[MeterRow, str | None]] = field(default_factory=list)
+    # A meter, its account's number (new or existing; None: no tenant) and its room.
+    meters: list[tuple[MeterRow, str | None, RoomKey | None]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
     def fail(self, sheet: str, row: int, column: str, message: str) -> None:
@@ -75,7 +74,7 @@ class Plan:
             "rooms": len(self.rooms),
             "accounts": len(self.tenants),
             "meters": len(self.meters),
-            "readings": sum(1 for m, _ in self.meters if m.start is not None),
+            "readings": sum(1 for m, _, _ in self.meters if m.start is not None),
         }
 
 
@@ -97,10 +96,6 @@ def plan(parsed: Parsed, site: SiteState) -> Plan:
     for key in sorted(keys):
         by_number.setdefault(key[1], []).append(key)
     tenants = _tenants(parsed.tenants, site, by_number, out)
-    for ref in parsed.flawed_tenants:  # their rooms count as having a tenant: no second message
-        found = _find(ref, by_number, site)
-        if not isinstance(found, str):
-            tenants.setdefault(found, "")
     _meters(parsed.meters, site, by_number, tenants, out)
     order = {ROOMS: 1, TENANTS: 2, METERS: 3}
     out.problems.sort(key=lambda p: (order.get(p.sheet, 0), p.row))
@@ -198,22 +193,16 @@ def _meters(
         elif device in site.devices:
             out.fail(METERS, m.row, "表号/地址", f"本站点已有在用的表 {m.address}")
         devices.setdefault(device, m.row)
-        number = None
+        number, room = None, None
         if m.ref is not None:
             found = _find(m.ref, by_number, site)
             if isinstance(found, str):
                 out.fail(METERS, m.row, "房号", found)
-            else:
-                existing = site.rooms.get(found)
-                number = tenants.get(found)
-                if number is None:
-                    number = site.accounts.get(existing or -1)
-                if number is None:
-                    out.fail(
-                        METERS, m.row, "房号", f"房间 {m.ref.label()} 没有租户（户）：{NO_TENANT}"
-                    )
+            else:  # a vacant room's meter keeps its room; its account comes with the tenant
+                room = found
+                number = tenants.get(found) or site.accounts.get(site.rooms.get(found, -1))
         if len(out.problems) == problems:
-            out.meters.append((m, number))
+            out.meters.append((m, number, room))
 
 
 def _gateway(m: MeterRow, site: SiteState, out: Plan) -> None:

@@ -140,10 +140,9 @@ class Parsed:
     tenants: list[TenantRow] = field(default_factory=list)
     meters: list[MeterRow] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    # Rooms and tenants named by rows that have problems of their own: a row referring to
-    # them is not told they are missing as well (one mistake, one message).
+    # Rooms named by rows that have problems of their own: a row referring to one is not
+    # told it is missing as well (one mistake, one message).
     flawed_rooms: set[tuple[str, str]] = field(default_factory=set)
-    flawed_tenants: list[RoomRef] = field(default_factory=list)
 
 
 def text(value: Any) -> str:
@@ -285,11 +284,9 @@ def _tenant(cells: _Cells, number: int, row: list[Any], out: Parsed) -> None:
         phone = phone[3:]
     if phone and not _PHONE.fullmatch(phone):
         cells.fail(number, "phone", "手机号应为 11 位数字，以 1 开头")
-    ref = RoomRef(v["building"], v["room"])
-    if len(cells.problems) > before:
-        out.flawed_tenants.append(ref)
-    else:
+    if len(cells.problems) == before:
         assert kind is not None
+        ref = RoomRef(v["building"], v["room"])
         out.tenants.append(TenantRow(number, ref, v["number"], v["tenant"], kind, phone))
 
 
@@ -350,7 +347,8 @@ NOTES_TEXT = [
     ("仪表", "协议：DL/T 645、CJ/T 188、Modbus TCP、Modbus RTU over TCP、MQTT 网关。"),
     ("仪表", "网关编号必须是本站点已登记的网关，且类型与协议相符；Modbus 表须填从站地址 1–247。"),
     ("仪表", "CT、PT 变比留空为 1；计费方式填 平台 或 表端，留空为平台计费。"),
-    ("仪表", "楼栋+房号指明表所属房间的租户（户）；公共表、总表两者留空。起始读数可留空。"),
+    ("仪表", "楼栋+房号指明表所在的房间（房间有租户时表归该户）；公共表、总表两者留空。"),
+    ("仪表", "起始读数可留空。"),
     ("导入", "先预览：所有错误会按工作表、行号、列列出；没有错误才能确认导入。"),
     ("导入", "导入是整体的：任何一行有错，什么都不会写入。"),
 ]

@@ -41,6 +41,7 @@ from server.metering.service.balance import pending_recharges, to_meter_money
 from server.metering.service.config import effective_config, state_from_json, state_to_json
 from server.metering.service.reading_store import as_datetime
 from server.metering.vocabulary import RelayState
+from server.notify.service.outbox import Event, enqueue
 
 log = logging.getLogger(__name__)
 ACTOR = "system:alarms"
@@ -110,6 +111,8 @@ class _Out:
     relay: list[tuple[_Meter, alarms.RelayDecision]] = field(default_factory=list)
     log: list[Entry] = field(default_factory=list)
     pending: dict[int, int] = field(default_factory=dict)  # open recharges per meter
+    messages: list[Event] = field(default_factory=list)  # for the notifier, same transaction
+    balances: dict[int, int] = field(default_factory=dict)  # per account, as evaluated
 
 
 async def evaluate_accounts(account_ids: Iterable[int], *, now: datetime) -> int:
@@ -158,9 +161,21 @@ def _decide(
         return
     state = state_from_json(row.state)
     decision = alarms.evaluate(balance, state, config, out.now, _context(meters[0], forecast))
+    out.balances[account_id] = balance
     for alarm in decision.alarms:
         out.alarms.append(
             (account_id, alarm.kind.value, alarm.level, alarm.balance_fen, alarm.message, out.now)
+        )
+        kind = alarm.kind.value
+        out.messages.append(
+            Event(
+                account_id,
+                f"alarm.{kind}",
+                f"alarm:{account_id}:{kind}:{alarm.level}:{out.now.isoformat()}",
+                f"alarm.{kind}.{alarm.level}",
+                {"message": alarm.message, "level": alarm.level},
+                alarm.balance_fen,
+            )
         )
         out.log.append(
             Entry(
@@ -227,6 +242,17 @@ async def _apply_relays(conn: BaseDBAsyncClient, out: _Out, rows: dict[int, _Row
             await commands.queue_command(
                 meter.id, op, params, actor=ACTOR, reason=decision.reason, now=out.now
             )
+            what = "trip" if op is CommandOp.TRIP else "close"
+            out.messages.append(
+                Event(
+                    meter.account_id,
+                    f"alarm.{what}",
+                    f"relay:{meter.id}:{what}:{out.now.isoformat()}",
+                    f"alarm.{what}",
+                    {"message": decision.reason},
+                    out.balances.get(meter.account_id, 0),
+                )
+            )
         elif decision.verdict is alarms.RelayVerdict.DEFER_TRIP:
             row = rows.get(meter.account_id) or _Row()
             until = decision.deferred_until
@@ -280,6 +306,7 @@ async def _write(conn: BaseDBAsyncClient, out: _Out) -> None:
         suffix="ON CONFLICT (account_id) DO UPDATE SET state = excluded.state,"
         " deferred_until = excluded.deferred_until, updated_at = excluded.updated_at",
     )  # fmt: skip
+    await enqueue(conn, out.messages, now=out.now)
     await record_many(out.log)  # last: the log's chain lock is held only until commit
 
 

@@ -172,3 +172,9 @@ async def transition(
 async def _site_of(meter_id: int) -> int | None:
     row = await Meter.filter(id=meter_id).values_list("site_id", flat=True)
     return row[0] if row else None
+
+
+async def fail_queued(meter_id: int, at: datetime, error: str) -> None:
+    """Commands still queued for a meter taken out of service (换表, 拆除) can never run."""
+    for cmd in await MeterCommand.filter(meter_id=meter_id, status=CommandStatus.QUEUED):
+        await transition(cmd, CommandStatus.FAILED, now=at, error=error)

@@ -37,9 +37,7 @@ from server.audit.service import record
 from server.core.errors import Conflict, NotFound, ValidationFailed
 from server.metering import ingest as rules
 from server.metering.models import (
-    CommandStatus,
     Meter,
-    MeterCommand,
     MeterStatus,
     ReadingSource,
 )
@@ -54,8 +52,8 @@ NEW_METER_FIELDS = frozenset(
     {"address", "protocol", "model", "unit", "ct_ratio", "pt_ratio", "rated_kw", "kind",
      "gateway_id", "billing", "protected"}
 )  # fmt: skip
-_INHERITED = ("site_id", "account_id", "gateway_id", "kind", "model", "protocol", "unit",
-              "rated_kw", "billing", "protected")  # fmt: skip
+_INHERITED = ("site_id", "account_id", "room_id", "gateway_id", "kind", "model", "protocol",
+              "unit", "rated_kw", "billing", "protected")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +110,7 @@ async def replace_meter(
         closing = await ingest([final], now=at)
         old.status, old.removed_at = MeterStatus.REMOVED, at
         await old.save(update_fields=["status", "removed_at"])
-        await _fail_queued(old.id, at)
+        await commands.fail_queued(old.id, at, "电表已更换")
         new = await Meter.create(**row)
         first = IncomingReading(
             new.id,
@@ -149,12 +147,6 @@ def _join(
     return MeterReplaced(
         old.id, new.id, joined.closing.outcome, joined.closing.usage.energy, joined.offset
     )
-
-
-async def _fail_queued(meter_id: int, at: datetime) -> None:
-    """Commands still queued for the old meter can never run on it."""
-    for cmd in await MeterCommand.filter(meter_id=meter_id, status=CommandStatus.QUEUED):
-        await commands.transition(cmd, CommandStatus.FAILED, now=at, error="电表已更换")
 
 
 async def _log(actor: str, old: Meter, new: Meter, result: MeterReplaced, at: datetime) -> None:

@@ -10,8 +10,10 @@ marked done is simply run again.
 Batches: `run_followups` reads a batch's rows in one query, hands metering the batch's
 accounts in one `on_wallets_credited` call (its work is per account: alarms on the balance,
 the wallet's free money to the meter, so the latest credit of an account covers every credit
-of that account in the batch), and marks the batch done in one statement. A `handler` given
-instead (tests, tools) is called once per account, a few accounts at a time. In the web
+of that account in the batch), and marks the batch done in one statement, in the
+transaction that also queues each recharge's 充值到账 message (server.notify.service.
+recharges). A `handler` given instead (tests, tools) is called once per account, a few
+accounts at a time. In the web
 process a `FollowUpDrainer` collects the keys of committed credits and runs them every
 ~100 ms, instead of one task per credit.
 """
@@ -24,8 +26,10 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import F
+from tortoise.transactions import in_transaction
 
 from server.metering.service import WalletCredit, on_wallet_credited, on_wallets_credited
+from server.notify.service import recharges
 from server.payments.models import CreditFollowUp
 
 log = logging.getLogger(__name__)
@@ -92,12 +96,18 @@ async def _run_batch(items: Sequence[CreditFollowUp], handler: FollowUpHandler |
         await CreditFollowUp.filter(id__in=[i.id for i in group]).update(
             attempts=F("attempts") + 1, last_error=repr(exc)[:300]
         )
-    done = [i.id for a, group in by_account.items() if a not in failed for i in group]
-    if done:
-        await CreditFollowUp.filter(id__in=done, done_at=None).update(
-            done_at=datetime.now(UTC), attempts=F("attempts") + 1
-        )
-    return len(done)
+    finished = [i for a, group in by_account.items() if a not in failed for i in group]
+    if finished:
+        now = datetime.now(UTC)
+        async with in_transaction() as conn:  # 充值到账 commits with the follow-up's end
+            await (
+                CreditFollowUp.filter(id__in=[i.id for i in finished], done_at=None)
+                .using_db(conn)
+                .update(done_at=now, attempts=F("attempts") + 1)
+            )
+            credits = [(i.account_id, i.credit_key, i.reason) for i in finished]  # type: ignore[attr-defined]
+            await recharges.credited(conn, credits, now=now)
+    return len(finished)
 
 
 async def _metering_batch(by_account: dict[int, list[CreditFollowUp]]) -> dict[int, Exception]:

@@ -1,0 +1,77 @@
+"""Notifier settings (`SHUIDIAN_NOTIFY_*`): which SMS provider, the providers' keys and
+template codes, the SMTP server, de-duplication and rate limits.
+
+Left empty in embedded mode, the notifier sends to the local fakes (server/notify/sandbox.py)
+and the demo's messages show as delivered to them. Production needs the keys of the providers
+it uses; `_file` settings name files holding the secrets. The WeChat app (appid, secret,
+subscribe templates) is the mini-program's, from `SHUIDIAN_TENANT_*`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _secret(value: str, path: Path | None) -> str:
+    return path.read_text().strip() if path is not None else value
+
+
+class NotifySettings(BaseSettings):
+    """Field `x` is set by `SHUIDIAN_NOTIFY_X`."""
+
+    model_config = SettingsConfigDict(env_prefix="SHUIDIAN_NOTIFY_", extra="ignore")
+
+    sms_provider: Literal["aliyun", "tencent"] = "aliyun"
+    # Alibaba Cloud SMS (dysmsapi 2017-05-25): template key → approved TemplateCode.
+    aliyun_access_key_id: str = ""
+    aliyun_access_key_secret: str = Field(default="", repr=False)
+    aliyun_access_key_secret_file: Path | None = None
+    aliyun_sign_name: str = "水电"
+    aliyun_endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    aliyun_templates: dict[str, str] = Field(default_factory=dict)
+    # Tencent Cloud SMS (2021-01-11): template key → TemplateId; parameters in TEMPLATE order.
+    tencent_secret_id: str = ""
+    tencent_secret_key: str = Field(default="", repr=False)
+    tencent_secret_key_file: Path | None = None
+    tencent_sdk_app_id: str = ""
+    tencent_sign_name: str = "水电"
+    tencent_region: str = "ap-guangzhou"
+    tencent_endpoint: str = "https://sms.tencentcloudapi.com/"
+    tencent_templates: dict[str, str] = Field(default_factory=dict)
+    # E-mail (aiosmtplib): empty host = the local fake in embedded mode.
+    smtp_host: str = ""
+    smtp_port: int = 465
+    smtp_tls: Literal["tls", "starttls", "none"] = "tls"
+    smtp_user: str = ""
+    smtp_password: str = Field(default="", repr=False)
+    smtp_password_file: Path | None = None
+    smtp_from: str = "水电 <noreply@example.com>"
+
+    # A provider's answer is awaited this long; then the attempt is a temporary failure.
+    timeout_s: float = Field(default=10.0, gt=0)
+    # The same template for the same account and recipient at most once in this interval.
+    dedup_interval_s: int = Field(default=3600, ge=0)
+    # At most this many messages to one recipient per channel in an hour; more are failed
+    # as `local.rate_limited` (visible in the delivery log) rather than sent.
+    rate_per_hour: int = Field(default=10, ge=1)
+    max_attempts: int = Field(default=6, ge=1)
+    batch: int = Field(default=50, ge=1)
+    period_s: float = Field(default=2.0, gt=0)
+
+    def aliyun_secret(self) -> str:
+        return _secret(self.aliyun_access_key_secret, self.aliyun_access_key_secret_file)
+
+    def tencent_secret(self) -> str:
+        return _secret(self.tencent_secret_key, self.tencent_secret_key_file)
+
+    def smtp_secret(self) -> str:
+        return _secret(self.smtp_password, self.smtp_password_file)
+
+    def sms_configured(self) -> bool:
+        if self.sms_provider == "aliyun":
+            return bool(self.aliyun_access_key_id)
+        return bool(self.tencent_secret_id)

@@ -1,0 +1,214 @@
+"""Delivery: claim due messages, send each through its channel, record the outcome.
+
+A claim is one statement: PostgreSQL takes the due rows `FOR UPDATE SKIP LOCKED`, so two
+notifiers never claim one message; SQLite has one writer, so the statement is a claim of its
+own. A claim counts an attempt and leases the row until `claimed_until`; a notifier that dies
+mid-send leaves its messages to be claimed again when the lease ends (a message may then go
+out twice — the one case, at least once). Outcomes are fenced on the attempt they were
+claimed with. Temporary failures wait `backoff(attempts)`; permanent ones (and the last
+attempt) end FAILED with the provider's code. A WeChat message spends one of the user's
+subscribe allowances just before its first attempt (server.accounts.service.subscriptions);
+a retry of the same message does not spend another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from server.accounts.config import TenantSettings
+from server.accounts.models import TenantApp, TenantIdentity
+from server.accounts.service.subscriptions import spend_allowance
+from server.ledger.sql import fetch, is_pg
+from server.notify import templates
+from server.notify.models import Channel, MessageState
+from server.notify.providers.base import Outgoing, Sender, SendError
+
+log = logging.getLogger(__name__)
+BACKOFF_BASE_S = 30
+BACKOFF_CAP_S = 3600
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait after failed attempt `attempts`: 30 s, 1 min, 2 min … at most an hour."""
+    return timedelta(seconds=min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    channel: Channel
+    recipient: str
+    template: str
+    params: Mapping[str, Any]
+    text: str
+    attempts: int
+
+
+def _conn() -> BaseDBAsyncClient:
+    return connections.get("default")
+
+
+async def claim(n: int, *, lease_s: float, now: datetime) -> list[Claimed]:
+    """Lease up to `n` due messages (queued and due, or sending with a lapsed lease)."""
+    conn = _conn()
+    lock = " FOR UPDATE SKIP LOCKED" if is_pg(conn) else ""
+    rows = await fetch(
+        conn,
+        "UPDATE notify_message SET state = 'sending', attempts = attempts + 1,"
+        " claimed_until = $1, updated_at = $2 WHERE id IN (SELECT id FROM notify_message"
+        " WHERE (state = 'queued' AND next_attempt_at <= $2)"
+        " OR (state = 'sending' AND claimed_until <= $2)"
+        f" ORDER BY next_attempt_at, id LIMIT {int(n)}{lock})"
+        " RETURNING id, channel, recipient, template, params, text, attempts",
+        [now + timedelta(seconds=lease_s), now],
+    )
+    return [
+        Claimed(
+            r["id"],
+            Channel(r["channel"]),
+            r["recipient"],
+            r["template"],
+            json.loads(r["params"]) if isinstance(r["params"], str) else r["params"],
+            r["text"],
+            int(r["attempts"]),
+        )
+        for r in sorted(rows, key=lambda r: r["id"])
+    ]
+
+
+async def deliver_due(
+    senders: Mapping[str, Sender],
+    *,
+    now: datetime | None = None,
+    batch: int = 50,
+    max_attempts: int = 6,
+    lease_s: float = 120.0,
+    tenant: TenantSettings | None = None,
+) -> int:
+    """One round: claim up to `batch` due messages and send them concurrently; returns how
+    many were claimed."""
+    now = now or datetime.now(UTC)
+    claimed = await claim(batch, lease_s=lease_s, now=now)
+    if claimed:
+        tenant = tenant or TenantSettings()
+        outcomes = await asyncio.gather(
+            *(_deliver(senders, m, max_attempts, tenant) for m in claimed)
+        )
+        await _record(outcomes)
+    return len(claimed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    message: Claimed
+    state: MessageState
+    provider: str = ""
+    provider_id: str = ""
+    code: str = ""
+    reason: str = ""
+    retry_at: datetime | None = None
+
+
+async def _deliver(
+    senders: Mapping[str, Sender], m: Claimed, max_attempts: int, tenant: TenantSettings
+) -> _Outcome:
+    sender = senders.get(m.channel.value)
+    name = getattr(sender, "name", "")
+    try:
+        if sender is None:
+            raise SendError("local.no_channel", f"未配置{m.channel.value}通道", temporary=False)
+        provider_id = await sender.send(await _outgoing(m, tenant))
+    except SendError as exc:
+        return _failed(m, name, exc, max_attempts)
+    except Exception as exc:  # a client bug: kept on the message, retried like a busy provider
+        log.exception("notify message %s: unexpected error", m.id)
+        error = SendError("local.error", repr(exc)[:300], temporary=True)
+        return _failed(m, name, error, max_attempts)
+    return _Outcome(m, MessageState.SENT, name, provider_id[:64])
+
+
+async def _outgoing(m: Claimed, tenant: TenantSettings) -> Outgoing:
+    tpl = templates.TEMPLATES[m.template]
+    template_id = ""
+    if m.channel is Channel.WECHAT:
+        template_id = next(
+            (t.template_id for t in tenant.subscribe_templates if t.purpose == tpl.purpose), ""
+        )
+        identity = await TenantIdentity.get_or_none(app=TenantApp.MINIAPP, openid=m.recipient)
+        if (
+            not template_id
+            or identity is None
+            or (m.attempts == 1 and not await spend_allowance(identity.id, template_id))
+        ):
+            raise SendError(
+                "local.not_subscribed", "用户未订阅该消息（订阅次数已用完）", temporary=False
+            )
+    sms = templates.sms_params(m.template, m.params) if m.channel is Channel.SMS else m.params
+    return Outgoing(
+        m.recipient,
+        m.template,
+        sms,
+        m.text,
+        subject=tpl.subject,
+        wechat_template_id=template_id,
+        wechat_data=templates.wechat_data(m.template, m.params) if template_id else {},
+    )
+
+
+def _failed(m: Claimed, provider: str, exc: SendError, max_attempts: int) -> _Outcome:
+    final = not exc.temporary or m.attempts >= max_attempts
+    log.info("notify message %s attempt %d: %s (%s)", m.id, m.attempts, exc.code,
+             "final" if final else "retry")  # fmt: skip
+    return _Outcome(
+        m, MessageState.FAILED if final else MessageState.QUEUED, provider, "",
+        exc.code[:64], exc.reason[:300],
+        None if final else datetime.now(UTC) + backoff(m.attempts),
+    )  # fmt: skip
+
+
+_SET = (
+    "state = u.state, provider = u.provider, provider_id = u.provider_id,"
+    " error_code = u.code, error_reason = u.reason,"
+    " next_attempt_at = COALESCE(u.retry_at, n.next_attempt_at),"
+    " sent_at = CASE WHEN u.state = 'sent' THEN u.now ELSE n.sent_at END,"
+    " claimed_until = NULL, updated_at = u.now"
+)
+_FENCE = "n.id = u.id AND n.state = 'sending' AND n.attempts = u.attempts"
+
+
+async def _record(outcomes: Sequence[_Outcome]) -> None:
+    """Write the round's outcomes where the claim still owns the message (same attempt,
+    still sending): one statement on PostgreSQL, one per message on SQLite."""
+    conn, now = _conn(), datetime.now(UTC)
+    rows = [(o.message.id, o.message.attempts, o.state.value, o.provider, o.provider_id,
+             o.code, o.reason, o.retry_at, now) for o in outcomes]  # fmt: skip
+    if is_pg(conn):
+        cols = zip(*rows, strict=True)
+        types = ("bigint", "int", "text", "text", "text", "text", "text", "timestamptz",
+                 "timestamptz")  # fmt: skip
+        arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, 1))
+        await fetch(
+            conn,
+            f"UPDATE notify_message n SET {_SET} FROM unnest({arrays}) AS"
+            " u(id, attempts, state, provider, provider_id, code, reason, retry_at, now)"
+            f" WHERE {_FENCE}",
+            [list(c) for c in cols],
+        )
+        return
+    for row in rows:
+        await fetch(
+            conn,
+            f"UPDATE notify_message AS n SET {_SET.replace('n.', '')} FROM (SELECT $1 AS id,"
+            " $2 AS attempts, $3 AS state, $4 AS provider, $5 AS provider_id, $6 AS code,"
+            f" $7 AS reason, $8 AS retry_at, $9 AS now) AS u WHERE {_FENCE}",
+            list(row),
+        )
