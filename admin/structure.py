@@ -24,6 +24,7 @@ from admin.web import (
 from server.core.errors import Forbidden, ValidationFailed
 from server.core.excel import Cell, Sheet
 from server.core.paging import Paging
+from server.metering.service.devices.meter_views import MeterFilter, list_meters, meter_counts
 from server.places.service import buildings, floors, rooms, sites
 from server.places.service.buildings import Layout
 from server.places.service.common import Status, checked_area
@@ -235,7 +236,10 @@ async def floor_page(request: Request, floor_id: int) -> HTTPResponse:
     facts = await floors.floor_facts(scope, floor_id)
     listed = rooms.RoomFilter(scope, floor_id=floor_id, status=Status.ALL)
     page = await rooms.list_rooms(listed, Paging.everything())
-    return render(request, "structure/floor.html", floor=facts, rooms=page.items, **COMMON)
+    counts = await meter_counts([r.id for r in page.items])
+    return render(
+        request, "structure/floor.html", floor=facts, rooms=page.items, counts=counts, **COMMON
+    )
 
 
 @bp.post(f"{PATH}/floors/<floor_id:int>")
@@ -287,16 +291,16 @@ ROOM_HEADERS = [
 ]
 
 
-def _room_cells(r: rooms.RoomRow) -> list[Cell]:
+def _room_cells(r: rooms.RoomRow, meters: int) -> list[Cell]:
     state = "已停用" if r.retired_at else "在用"
     return [
         r.site_name, r.building_name, r.floor_name, r.name, ROOM_USE_LABELS[r.use],
-        r.area_m2, r.account_number, r.tenant_name, r.meters, state,
+        r.area_m2, r.account_number, r.tenant_name, meters, state,
     ]  # fmt: skip
 
 
-def _room_sheet(items: list[rooms.RoomRow]) -> Sheet:
-    rows = [_room_cells(r) for r in items]
+def _room_sheet(items: list[rooms.RoomRow], counts: dict[int, int]) -> Sheet:
+    rows = [_room_cells(r, counts.get(r.id, 0)) for r in items]
     return Sheet("房间", ROOM_HEADERS, rows, widths=[16, 12, 8, 10, 8, 10, 14, 28, 8, 8])
 
 
@@ -314,10 +318,12 @@ async def room_list(request: Request) -> HTTPResponse:
     )  # fmt: skip
     if arg(request, "format") == "xlsx":
         page = await rooms.list_rooms(listed, Paging.everything())
-        return xlsx("房间.xlsx", _room_sheet(list(page.items)))
+        counts = await meter_counts([r.id for r in page.items])
+        return xlsx("房间.xlsx", _room_sheet(list(page.items), counts))
     page = await rooms.list_rooms(listed, paging(request))
     return render(
         request, "structure/rooms.html", page=page, filter=listed, request_args=request.args,
+        counts=await meter_counts([r.id for r in page.items]),
         site_id=int_arg(request, "site"), sites=await staff.scope.sites(),
         buildings=await buildings.building_choices(site_ids), **COMMON,
     )  # fmt: skip
@@ -327,8 +333,10 @@ async def room_list(request: Request) -> HTTPResponse:
 @openapi.exclude()
 @staff_required
 async def room_page(request: Request, room_id: int) -> HTTPResponse:
-    detail = await rooms.room_detail(await _scope(request), room_id)
-    return render(request, "structure/room.html", detail=detail, **COMMON)
+    scope = await _scope(request)
+    detail = await rooms.room_detail(scope, room_id)
+    meters = await list_meters(scope, Paging(), MeterFilter(status="", room_id=room_id))
+    return render(request, "structure/room.html", detail=detail, meters=meters.items, **COMMON)
 
 
 @bp.post(f"{PATH}/rooms/<room_id:int>")

@@ -10,8 +10,6 @@ from datetime import datetime
 
 import asyncpg
 
-from server.places.models import default_recharge_choices
-
 # Where each benchmark creates (and drops) its own database; a `?host=<socket folder>` query
 # reaches PostgreSQL over its Unix socket.
 PG_ADMIN = os.environ.get("SHUIDIAN_BENCH_PG", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -59,12 +57,16 @@ async def create_site(conn: asyncpg.Connection, organisation: str, now: datetime
     await conn.execute(
         "INSERT INTO organisation (id, name, created_at) VALUES (1, $1, $2)", organisation, now
     )
-    await conn.execute(  # the recharge page's settings as the model defaults them (0014)
+    from server.places.models import default_recharge_choices
+
+    # The columns without a database default (Tortoise fills them in Python): the model's.
+    await conn.execute(
         "INSERT INTO site (id, organisation_id, name, address, created_at, recharge_choices_fen,"
         " recharge_min_fen, recharge_max_fen, alipay_enabled)"
-        " VALUES (1, 1, '基准园区', '', $1, $2::jsonb, $3, $4, false)",
-        now, json.dumps(default_recharge_choices()), 1_000, 1_000_000,
-    )  # fmt: skip
+        " VALUES (1, 1, '基准园区', '', $1, $2::jsonb, 1000, 1000000, false)",
+        now,
+        json.dumps(default_recharge_choices()),
+    )
 
 
 async def clone_rows(

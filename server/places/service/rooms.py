@@ -14,15 +14,12 @@ from datetime import datetime
 from decimal import Decimal
 
 from tortoise.expressions import Q, Subquery
-from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
 from server.accounts.models import Account, AccountStatus
 from server.audit.service import record
 from server.core.errors import Conflict, NotFound
 from server.core.paging import Page, Paging, paginate
-from server.metering.models import Meter, MeterStatus, Reading
-from server.metering.vocabulary import KIND_LABELS, PROTOCOL_LABELS
 from server.places.models import Floor, Room
 from server.places.service.common import (
     Status,
@@ -65,7 +62,6 @@ class RoomRow:
     account_id: int | None = None
     account_number: str = ""
     tenant_name: str = ""
-    meters: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,22 +75,9 @@ class AccountLine:
 
 
 @dataclass(frozen=True, slots=True)
-class MeterLine:
-    id: int
-    kind: str
-    protocol: str
-    address: str
-    online: bool
-    status: MeterStatus
-    last_reading_at: datetime | None
-    last_total: Decimal | None
-
-
-@dataclass(frozen=True, slots=True)
 class RoomDetail:
     room: RoomRow
     account: AccountLine | None
-    meters: list[MeterLine]
 
 
 def _query(f: RoomFilter) -> QuerySet[Room]:
@@ -121,22 +104,18 @@ def _row(room: Room, account: dict | None) -> RoomRow:
     return RoomRow(
         room.id, room.name, room.use, room.area_m2, building.site.id, building.site.name,
         building.id, building.name, floor.id, floor.name, room.retired_at,
-        a.get("id"), a.get("number", ""), a.get("tenant_name", ""), a.get("meters", 0),
+        a.get("id"), a.get("number", ""), a.get("tenant_name", ""),
     )  # fmt: skip
 
 
 async def _accounts_of(room_ids: Sequence[int]) -> dict[int, dict]:
-    """Each room's open account with its count of active meters (one query per chunk)."""
+    """Each room's open account (one query per chunk). Its meters are metering's to count
+    (`meter_counts`): the page puts the two together."""
     found: dict[int, dict] = {}
     for start in range(0, len(room_ids), _CHUNK):
-        rows = (
-            await Account.filter(
-                status=AccountStatus.OPEN, room_id__in=room_ids[start : start + _CHUNK]
-            )
-            .annotate(meters=Count("meters", _filter=Q(meters__status=MeterStatus.ACTIVE)))
-            .group_by("id", "room_id", "number", "tenant_name")
-            .values("id", "room_id", "number", "tenant_name", "meters")
-        )
+        rows = await Account.filter(
+            status=AccountStatus.OPEN, room_id__in=room_ids[start : start + _CHUNK]
+        ).values("id", "room_id", "number", "tenant_name")
         found |= {r["room_id"]: r for r in rows}
     return found
 
@@ -158,30 +137,19 @@ async def _room(site_ids: Sequence[int], room_id: int) -> Room:
     return room
 
 
-async def _last_total(meter_id: int) -> Decimal | None:
-    reading = await Reading.filter(meter_id=meter_id).order_by("-taken_at").first()
-    return reading.total if reading is not None else None
-
-
 async def room_detail(site_ids: Sequence[int], room_id: int) -> RoomDetail:
-    """A room, its open account (tenant) and that account's meters with their last reading."""
+    """A room and its open account (tenant); the room's meters are metering's
+    (`server.metering.service.devices.meter_views.list_meters` with `room_id`)."""
     room = await _room(site_ids, room_id)
     account = await Account.filter(room_id=room.id, status=AccountStatus.OPEN).first()
-    meters: list[MeterLine] = []
     line = None
     if account is not None:
         line = AccountLine(
             account.id, account.number, account.tenant_name, account.phone,
             account.balance_fen, account.opened_at,
         )  # fmt: skip
-        for m in await Meter.filter(account_id=account.id).order_by("kind", "id"):
-            meters.append(MeterLine(
-                m.id, KIND_LABELS[m.kind], PROTOCOL_LABELS[m.protocol], m.address, m.online,
-                m.status, m.last_reading_at, await _last_total(m.id),
-            ))  # fmt: skip
-    active = sum(1 for m in meters if m.status is MeterStatus.ACTIVE)
     extra = {"id": line.id, "number": line.number, "tenant_name": line.tenant_name} if line else {}
-    return RoomDetail(_row(room, extra | {"meters": active}), line, meters)
+    return RoomDetail(_row(room, extra), line)
 
 
 def _taken(name: str) -> str:

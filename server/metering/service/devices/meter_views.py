@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from tortoise.expressions import Q
+from tortoise.functions import Count
 
 from server.accounts.models import Account
 from server.core.errors import NotFound
@@ -143,6 +144,7 @@ class MeterFilter:
     online: str = ""  # "online" | "offline"
     status: str = MeterStatus.ACTIVE.value  # "" for every status
     q: str = ""  # address, room or account
+    room_id: int | None = None
 
 
 def room_label(room: Room | None) -> str:
@@ -178,6 +180,8 @@ async def list_meters(site_ids: Sequence[int], paging: Paging, f: MeterFilter) -
         query = query.filter(site_id=f.site_id)
     if f.gateway_id is not None:
         query = query.filter(gateway_id=f.gateway_id)
+    if f.room_id is not None:
+        query = query.filter(room_id=f.room_id)
     if f.kind in MeterKind._value2member_map_:
         query = query.filter(kind=f.kind)
     if f.protocol in MeterProtocol._value2member_map_:
@@ -214,6 +218,19 @@ async def meter_detail(
     ]
     reading = LastReading(last.taken_at, last.total, last.source) if last else None
     return MeterDetail(_row(meter), reading, rows)
+
+
+async def meter_counts(room_ids: Sequence[int]) -> dict[int, int]:
+    """Active meters per room, for the room lists (one grouped query)."""
+    if not room_ids:
+        return {}
+    rows = (
+        await Meter.filter(room_id__in=list(room_ids), status=MeterStatus.ACTIVE)
+        .annotate(n=Count("id"))
+        .group_by("room_id")
+        .values_list("room_id", "n")
+    )
+    return {room_id: n for room_id, n in rows}
 
 
 async def room_choices(site_ids: Sequence[int]) -> list[tuple[int, int, str]]:
