@@ -3,6 +3,7 @@ local processes, and fast row cloning for set-up (never timed)."""
 
 from __future__ import annotations
 
+import json
 import os
 import urllib.parse
 from datetime import datetime
@@ -56,10 +57,15 @@ async def create_site(conn: asyncpg.Connection, organisation: str, now: datetime
     await conn.execute(
         "INSERT INTO organisation (id, name, created_at) VALUES (1, $1, $2)", organisation, now
     )
+    from server.places.models import default_recharge_choices
+
+    # The columns without a database default (Tortoise fills them in Python): the model's.
     await conn.execute(
-        "INSERT INTO site (id, organisation_id, name, address, created_at)"
-        " VALUES (1, 1, '基准园区', '', $1)",
+        "INSERT INTO site (id, organisation_id, name, address, created_at, recharge_choices_fen,"
+        " recharge_min_fen, recharge_max_fen, alipay_enabled)"
+        " VALUES (1, 1, '基准园区', '', $1, $2::jsonb, 1000, 1000000, false)",
         now,
+        json.dumps(default_recharge_choices()),
     )
 
 

@@ -7,7 +7,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0018_notify")]
+    dependencies = [("models", "0019_dashboard_counts")]
 
     initial = False
 

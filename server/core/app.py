@@ -12,6 +12,7 @@ from sanic.response import HTTPResponse, json
 
 from server.core.db import close_db, init_db
 from server.core.errors import ConfigError, ShuidianError
+from server.core.excel import MAX_UPLOAD_BYTES
 from server.core.health import add_health
 from server.core.services import redis_client
 from server.core.settings import Settings
@@ -33,6 +34,7 @@ BLUEPRINT_MODULES = [
     "admin.oplog",
     "admin.structure",
     "admin.devices",
+    "admin.imports",
 ]
 
 
@@ -41,6 +43,8 @@ def create_app(settings: Settings, *, name: str = "shuidian", manage_db: bool = 
     dumps = partial(stdjson.dumps, ensure_ascii=False, separators=(",", ":"))
     app = Sanic(name, configure_logging=False, dumps=dumps)
     app.config.FALLBACK_ERROR_FORMAT = "json"
+    # The largest body is an Excel upload (admin import): refused before it is read whole.
+    app.config.REQUEST_MAX_SIZE = MAX_UPLOAD_BYTES + (1 << 20)
     app.config.API_TITLE = "水电 Shuidian API"
     app.config.API_VERSION = "0.1.0"
     app.config.API_DESCRIPTION = "Prepaid water & electricity platform: tenants, payments, meters."

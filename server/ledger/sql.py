@@ -217,7 +217,9 @@ async def insert_rows(
         )
         return await fetch(conn, sql, arrays)
     out: list[dict] = []
-    per = max(1, 30_000 // len(cols))
+    # ~1,000 parameters a statement: SQLite's cost per numbered parameter grows with their
+    # number (2,000 accounts of 16 columns: 2.8 s in chunks of 30,000, 0.3 s in these).
+    per = max(1, 1000 // len(cols))
     for i in range(0, len(rows), per):
         chunk = rows[i : i + per]
         sql = f"INSERT INTO {table} ({names}) VALUES {values_rows(len(cols), len(chunk))} {suffix}"

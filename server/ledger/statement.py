@@ -1,8 +1,9 @@
 """A wallet's statement, read from the ledger (reads only, writes nothing): what a tenant's
-records page shows.
+records page shows; and the sites' money in per day, what the admin's dashboard shows.
 
     entries(account_id, *, before_id, kinds, limit) -> [Entry]        newest first
     usage_days(account_id, *, before_id, before_day, tz, limit) -> [DayTotal]
+    money_in_days(site_ids, *, tz, first) -> {day: fen}                 per site, per day
 
 Usage charges (billing posts one per billed reading, key `usage:<meter>:<time>`: a year of
 15-minute readings is 35,000 a meter) are never listed one by one: `usage_days` sums them
@@ -14,26 +15,43 @@ only those rows, so paging them never walks the usage charges.
 
 The amount is the wallet leg's (credit-positive: + in, − out); a transaction without a
 wallet leg (a refund's settlement) is not on the statement.
+
+`money_in_days` is the sites' side of the books: the money that came in through the payment
+channels per local day, read from the legs on the channels' clearing accounts (money the
+operator holds), so it counts exactly what moved it — a recharge (online or at the counter)
+in, a settled refund (the money left the channel) and a reversed recharge out. A refund hold
+or a failed refund's void moves no channel money (it stays with the operator), and charges and
+adjustments move none either: they are not income. Only transactions of `MONEY_IN_KINDS` can
+carry a clearing leg; the partial index `ledger_transaction_money_in_idx` (migration 0019)
+holds just those, by time, so a week of them is read without walking the usage charges, and
+their legs are found by transaction: the cost grows with the days shown, not the history.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from server.ledger.posting import TxKind
+from server.ledger.posting import LedgerAccountKind, TxKind
 from server.ledger.sql import fetch, in_list, is_pg
 
 USAGE_KEY = "usage:%"  # billing's key of a usage charge (server.billing.repository.usage_key)
 NOT_USAGE = f"(t.kind <> '{TxKind.CHARGE.value}' OR t.\"key\" NOT LIKE '{USAGE_KEY}')"
 IS_USAGE = f"t.kind = '{TxKind.CHARGE.value}' AND t.\"key\" LIKE '{USAGE_KEY}'"
 CHUNK = 2000
+# The kinds whose legs can touch a channel's clearing account (posting.py: recharge, refund
+# settle, and the reversal of a recharge); migration 0019's partial index names the same list.
+MONEY_IN_KINDS = (TxKind.RECHARGE, TxKind.REFUND_SETTLE, TxKind.REVERSAL)
+_MONEY_IN = "t.kind IN ({})".format(", ".join(f"'{k.value}'" for k in MONEY_IN_KINDS))
+# The channels' clearing accounts, a handful of rows. Tested per leg rather than joined: a
+# join lets the planner start from these accounts and walk every clearing leg ever posted.
+_CLEARING = f"SELECT id FROM ledger_account WHERE kind = '{LedgerAccountKind.CLEARING.value}'"
 _WALLET_LEG = (
     "JOIN ledger_leg l ON l.transaction_id = t.id"
     " AND l.ledger_account_id = (SELECT id FROM ledger_account WHERE account_id = $1)"
@@ -122,7 +140,7 @@ async def usage_days(
         rows = await _usage_chunk(conn, account_id, below, before_day, tz, chunk)
         exhausted = sum(int(r["n"]) for r in rows) < chunk
         for r in rows:
-            day = r["day"] if isinstance(r["day"], date) else date.fromisoformat(r["day"])
+            day = _day(r["day"])
             have = days.setdefault(day, [0, 0, int(r["last_id"]), _datetime(r["last_at"])])
             have[0] += int(r["amount_fen"])
             have[1] += int(r["n"])
@@ -162,6 +180,27 @@ async def _usage_chunk(
     )
 
 
+async def money_in_days(site_ids: Sequence[int], *, tz: ZoneInfo, first: date) -> dict[date, int]:
+    """Money in through the channels (see the module docstring) of the accounts of these
+    sites, per local day in `tz` from `first` on, in fen (a day without any of those
+    transactions is absent)."""
+    if not site_ids:
+        return {}
+    conn = connections.get("default")
+    day = _local_day(conn, tz)
+    since = datetime.combine(first, time(), tz).astimezone(UTC)  # UTC: SQLite compares text
+    sites, params = in_list(conn, "a.site_id", list(site_ids), 2, "int")
+    rows = await fetch(
+        conn,
+        f"SELECT {day} AS day, -SUM(CASE WHEN l.ledger_account_id IN ({_CLEARING})"
+        " THEN l.amount_fen ELSE 0 END) AS amount_fen FROM ledger_transaction t"
+        " JOIN account a ON a.id = t.account_id JOIN ledger_leg l ON l.transaction_id = t.id"
+        f" WHERE {_MONEY_IN} AND t.created_at >= $1 AND {sites} GROUP BY day",
+        [since, *params],
+    )
+    return {_day(r["day"]): int(r["amount_fen"]) for r in rows}
+
+
 def _local_day(conn: BaseDBAsyncClient, tz: ZoneInfo) -> str:
     """SQL for a transaction's local calendar day in `tz`. SQLite has no time zones: the
     zone's current offset (the platform's zones keep one all year, e.g. Asia/Shanghai)."""
@@ -170,6 +209,11 @@ def _local_day(conn: BaseDBAsyncClient, tz: ZoneInfo) -> str:
     offset = datetime.now(tz).utcoffset()
     minutes = int(offset.total_seconds() // 60) if offset else 0
     return f"date(t.created_at, '{minutes:+d} minutes')"
+
+
+def _day(value: Any) -> date:
+    """asyncpg gives dates; SQLite text."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 def _datetime(value: Any) -> datetime:

@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from server.metering.models import AccountAlarmState, AlarmRecord, DailyUsage
+from server.ledger import service as ledger
+from server.ledger.posting import Channel, ChargeType
+from server.metering.models import AccountAlarmState, AlarmRecord, CommandOp, DailyUsage
+from server.metering.service.commands import queue_command
 from server.metering.vocabulary import MeterKind, RelayState
-from server.payments.models import OrderStatus, RechargeOrder
-from server.payments.providers.base import Channel
 from server.places.models import Site
 from server.staff.models import StaffRole
 from tests.admin.conftest import AdminApp, create_staff
@@ -28,20 +29,22 @@ def figure(page: httpx.Response, label: str) -> str:
 
 
 async def a_busy_site(site: Site, n: int) -> None:
-    """`n` accounts with an online meter each, the first in alarm, tripped and in arrears;
-    ¥100 paid today per account; 12.5 kWh used today per meter."""
+    """`n` accounts with an online meter each, the first in alarm, tripped and in arrears,
+    the second with a relay command on its way; ¥100 in today per account through the books
+    (¥80 online, ¥30 at the counter, ¥10 refunded; a refund still held and a charge are not
+    income); 12.5 kWh used today per meter."""
     now = datetime.now(UTC)
     for i in range(n):
-        account = await create_account(site=site, balance_fen=-500 if i == 0 else 10_000)
+        account = await create_account(site=site)
         meter = await create_meter(
             account, online=True, relay_state=RelayState.OPEN if i == 0 else RelayState.CLOSED
         )
         await AccountAlarmState.create(account=account, state={"level": 2 if i == 0 else 0})
-        await RechargeOrder.create(
-            out_trade_no=f"T{site.id}x{i}", account=account, channel=Channel.WECHAT,
-            amount_fen=10_000, status=OrderStatus.PAID, expires_at=now, paid_at=now,
-            created_by="tenant:o-x",
-        )  # fmt: skip
+        await money_of_a_day(account.id, arrears=i == 0)
+        if i == 1:
+            await queue_command(
+                meter.id, CommandOp.TRIP, {}, actor="staff:1", reason="测试", now=now
+            )
         await DailyUsage.create(
             meter=meter, account=account, day=now.astimezone(TZ).date(),
             quantity_e4=125_000, updated_at=now,
@@ -52,6 +55,21 @@ async def a_busy_site(site: Site, n: int) -> None:
                 message="余额不足，已停电", created_at=now - timedelta(minutes=5),
             )  # fmt: skip
     await create_meter(await create_account(site=site), online=False, kind=MeterKind.WATER)
+
+
+async def money_of_a_day(account_id: int, *, arrears: bool) -> None:
+    """¥110 recharged, ¥10 refunded to the channel (¥100 in); then either a charge that
+    leaves the wallet ¥5 in arrears, or a refund of ¥5 held and not yet paid out."""
+    key = f"dash:{account_id}"
+    await ledger.recharge(account_id, Channel.WECHAT, 8_000, key=f"{key}:wx", actor="tenant:o")
+    await ledger.recharge(account_id, Channel.CASH, 3_000, key=f"{key}:cash", actor="staff:1")
+    await ledger.refund_hold(account_id, Channel.WECHAT, 1_000, key=f"{key}:rh", actor="staff:1")
+    await ledger.refund_settle(f"{key}:rh", key=f"{key}:rs", actor="system:pay")
+    if arrears:
+        await ledger.charge(account_id, ChargeType.ELECTRICITY, 10_500, key=f"{key}:use",
+                            actor="system:billing", allow_arrears=True)  # fmt: skip
+    else:
+        await ledger.refund_hold(account_id, Channel.CASH, 500, key=f"{key}:held", actor="staff:1")
 
 
 async def test_the_dashboard_counts_the_scope_only(admin_app: AdminApp) -> None:
@@ -76,7 +94,7 @@ async def test_the_dashboard_counts_the_scope_only(admin_app: AdminApp) -> None:
         ]
     expected = {  # org A: 5 busy accounts in 2 sites, one idle water meter in each
         "在线表计": "5", "离线表计": "2", "告警账户": "2", "已断电账户": "2",
-        "欠费账户": "2", "今日收入": "¥500.00", "今日用电 (kWh)": "62.5",
+        "欠费账户": "2", "今日收入": "¥500.00", "今日用电 (kWh)": "62.5", "执行中命令": "2",
     }  # fmt: skip
     assert {k: figure(everything, k) for k in expected} == expected
     assert figure(one, "在线表计") == "3" and figure(one, "今日收入") == "¥300.00"

@@ -4,6 +4,7 @@ tariff applied to the month's total; repeats, refusals and arrears."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from server.accounts.models import Account, AccountStatus
+from server.billing import service
 from server.billing.models import UsageChargeRow
 from server.billing.service import BillStatus, ReadingToBill, bill_readings
 from server.billing.usage import NegativeDelta
@@ -239,3 +241,47 @@ async def test_each_utility_keeps_its_own_state_on_the_account_row(db: None) -> 
     assert carries == (Decimal("0.875"), Decimal("0.148"))
     assert stored.balance_fen == -(822 + 123 + 41)
     assert await check_ledger() == []
+
+
+async def test_batches_pause_the_cyclic_gc_and_the_last_one_out_restores_it(
+    db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Billing makes no cycles, so a batch runs without the cyclic GC; interleaved batches (and
+    one that fails) leave it as the first of them found it."""
+    _, meter = await _shop(FLAT_SPEC)
+    t = [datetime(2026, 5, 1, tzinfo=LOCAL_TZ) + timedelta(minutes=15 * i) for i in range(5)]
+
+    def batch(i: int) -> list[ReadingToBill]:
+        return [
+            ReadingToBill(meter.id, Reading(t[i], Decimal(i)), Reading(t[i + 1], Decimal(i + 1)))
+        ]
+
+    pricing: list[bool] = []
+    bill_round = service.bill_round
+
+    def watched(*args: Any, **kw: Any) -> Any:
+        pricing.append(gc.isenabled())
+        return bill_round(*args, **kw)
+
+    monkeypatch.setattr(service, "bill_round", watched)
+    assert gc.isenabled()
+    await asyncio.gather(bill_readings(batch(0)), bill_readings(batch(1)))
+    assert pricing == [False, False]
+    assert gc.isenabled()
+
+    monkeypatch.setattr(service, "bill_round", _raise)
+    with pytest.raises(RuntimeError):
+        await bill_readings(batch(2))
+    assert gc.isenabled()
+
+    monkeypatch.setattr(service, "bill_round", watched)
+    gc.disable()  # someone else's choice: a batch leaves it so
+    try:
+        await bill_readings(batch(3))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def _raise(*args: Any, **kw: Any) -> Any:
+    raise RuntimeError("pricing failed")
