@@ -30,6 +30,8 @@ BLUEPRINT_MODULES = [
     "server.tenant.routes.accounts",
     "server.tenant.routes.binding",
     "admin.routes",
+    "admin.staffpages",
+    "admin.oplog",
     "admin.structure",
     "admin.devices",
     "admin.imports",

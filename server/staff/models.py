@@ -40,6 +40,9 @@ class AdminUser(Model):
     sites: fields.ManyToManyRelation = fields.ManyToManyField(
         "models.Site", related_name="staff", through="admin_user_site"
     )
+    # Where the notifier reaches this staff member (alarms, failed jobs); empty: not reached.
+    phone = fields.CharField(max_length=20, default="")
+    email = fields.CharField(max_length=254, default="")
     is_active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -61,6 +62,11 @@ class Browser(httpx.AsyncClient):
         return csrf_in(await self.get("/admin/password"))
 
 
+def main_of(page: httpx.Response) -> str:
+    """The page's content without the nav bar (which names the signed-in staff member)."""
+    return page.text.split("<main", 1)[-1]
+
+
 def csrf_in(page: httpx.Response) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert found, page.text[:500]
@@ -99,3 +105,11 @@ async def create_staff(
     if sites:
         await user.sites.add(*sites)
     return user
+
+
+@asynccontextmanager
+async def signed_in(admin_app: AdminApp, username: str) -> AsyncIterator[Browser]:
+    """A browser with `username` signed in (the password of `create_staff`)."""
+    async with admin_app.browser() as browser:
+        assert (await browser.sign_in(username)).status_code == 303, username
+        yield browser

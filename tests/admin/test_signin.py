@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from server.audit.models import OperationLog
 from server.staff.config import StaffSettings
 from server.staff.models import StaffRole
-from server.staff.service.signin import set_active
 from tests.admin.conftest import PASSWORD, AdminApp, create_staff, csrf_in
-from tests.factories import create_organisation
 
 
 async def test_sign_in_opens_the_dashboard_and_logs_it(admin_app: AdminApp) -> None:
@@ -129,18 +125,6 @@ async def test_a_session_ends_at_its_absolute_timeout_however_busy(admin_app: Ad
         assert (await browser.get("/admin/")).status_code == 303
 
 
-async def test_disabling_a_staff_member_ends_their_sessions(admin_app: AdminApp) -> None:
-    org = await create_organisation()
-    user = await create_staff("clerk", StaffRole.SITE_ADMIN, org)
-    async with admin_app.browser() as browser:
-        await browser.sign_in("clerk")
-        assert (await browser.get("/admin/")).status_code == 200
-        await set_active(admin_app.app.ctx.staff_door, user.id, False, actor="staff:1")
-        assert (await browser.get("/admin/")).status_code == 303
-        assert (await browser.sign_in("clerk")).status_code == 401
-    assert await OperationLog.filter(action="staff.disable", target_id=str(user.id)).count() == 1
-
-
 async def test_password_change_needs_the_old_one_and_ends_other_sessions(
     admin_app: AdminApp,
 ) -> None:
@@ -191,22 +175,3 @@ async def test_signing_in_again_ends_the_previous_session(admin_app: AdminApp) -
         assert answer.status_code == 303 and browser.cookies["sd_admin"] != before
         assert (await first.get("/admin/")).status_code == 303
         assert (await browser.get("/admin/")).status_code == 200
-
-
-async def test_every_admin_route_but_sign_in_needs_a_session(admin_app: AdminApp) -> None:
-    """Generated from the router: a route added later without the guard fails here."""
-    open_paths = {"/admin/login", "/admin/static/<__file_uri__:path>"}
-    routes = [
-        (route.path, method)
-        for route in admin_app.app.router.routes
-        if route.path.startswith("admin")
-        for method in route.methods
-        if "/" + route.path.rstrip("/") not in open_paths and method != "OPTIONS"
-    ]
-    assert len(routes) >= 5, routes
-    async with admin_app.browser() as anonymous:
-        for path, method in routes:
-            concrete = re.sub(r"<[^>]+>", "1", path)  # /admin/meters/<meter_id:int> → …/1
-            answer = await anonymous.request(method, "/" + concrete)
-            assert answer.status_code == 303, (method, path)
-            assert answer.headers["location"] == "/admin/login"

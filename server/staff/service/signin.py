@@ -3,7 +3,8 @@
 A session lives in the generic keyed store under `ssess:` (Redis in production, memory
 embedded): a new id at every sign-in, ended after `idle_timeout_s` without a request and
 after `session_ttl_s` in any case, ended on the server at sign-out and when the staff member
-is disabled or changes their password. Each session carries its own CSRF token.
+changes their password (`users` ends them when an admin disables or resets them: sessions
+are kept per staff member, `revoke_owner`). Each session carries its own CSRF token.
 Wrong passwords are counted per username and per IP: `signin_failures` of them lock that
 name or address for `signin_lock_s`; the answer never says which part was wrong. Every
 sign-in, failed or not, goes to the operation log with the caller's IP.
@@ -26,10 +27,9 @@ from server.staff.config import StaffSettings
 from server.staff.models import ROLE_LABELS, AdminUser, StaffRole
 from server.staff.service.permissions import Action, may
 from server.staff.service.scope import Scope, scope_of
-from server.staff.service.users import hash_password, verify_password
+from server.staff.service.users import MIN_PASSWORD, hash_password, verify_password
 
 PREFIX = "ssess:"
-MIN_PASSWORD = 10
 
 
 class SigninFailed(Unauthorized):
@@ -184,17 +184,3 @@ async def change_password(
         )  # fmt: skip
     await door.sessions.revoke_owner(staff.id)
     return await _open(door, user)
-
-
-async def set_active(door: StaffDoor, user_id: int, active: bool, *, actor: str) -> None:
-    """Enable or disable a staff member; disabling ends every session they have."""
-    async with in_transaction():
-        user = await AdminUser.get(id=user_id)
-        user.is_active = active
-        await user.save(update_fields=["is_active"])
-        await record(
-            actor, "staff.enable" if active else "staff.disable", target_type="staff",
-            target_id=user_id, reason=f"{'启用' if active else '停用'}员工 {user.username}",
-        )  # fmt: skip
-    if not active:
-        await door.sessions.revoke_owner(user_id)

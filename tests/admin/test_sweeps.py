@@ -1,0 +1,239 @@
+"""Sweeps generated from the router (`app.router.routes`): every admin route, including the
+ones added after this file was written, is visited; a route with a path parameter the sweep
+does not know, or a POST route that does not say what it needs, fails here.
+
+- Anonymous: every route but sign-in and static files sends the caller to the sign-in page.
+- Cross-organisation: as organisation A's head-office admin, every route with organisation
+  B's objects in its path answers 404 (GET and POST with a valid CSRF token and a plausible
+  form), every list shows none of B's names (with `?site=<B's site>` too), and B's objects
+  read back from the database afterwards are unchanged.
+- Roles: every POST route names its action (`requires` / `any_staff`); each role without
+  that action gets 403 and changes nothing; each role with it is not refused (a 404 or 422
+  for the sweep's plausible-but-incomplete form is fine). GET pages marked by `requires`
+  answer 403 exactly to the roles without their action.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from openpyxl import load_workbook
+from tortoise.expressions import Q
+
+from server.accounts.models import Account
+from server.metering.models import Gateway, Meter, MeterCommand
+from server.places.models import Building, Floor, Organisation, Room, Site
+from server.staff.models import AdminUser, StaffRole
+from server.staff.service.permissions import may
+from tests.admin.conftest import AdminApp, create_staff, main_of, signed_in
+from tests.factories import (
+    create_account,
+    create_building,
+    create_floor,
+    create_gateway,
+    create_meter,
+    create_room,
+    create_site,
+)
+
+PARAM = re.compile(r"<([a-zA-Z_][a-zA-Z0-9_]*)(?::[^>]+)?>")
+OPEN = {"admin/login", "admin/static/<__file_uri__:path>"}
+SESSION_ENDS = {"admin/logout"}  # visited last, or not at all, by a signed-in sweep
+_seq = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Park:
+    """One organisation's full set of objects, named so that its names are unique."""
+
+    organisation_id: int
+    site_id: int
+    building_id: int
+    floor_id: int
+    room_id: int
+    account_id: int
+    gateway_id: int
+    meter_id: int
+    user_id: int
+    names: tuple[str, ...]
+
+    def path_ids(self) -> dict[str, int]:
+        return {
+            "site_id": self.site_id, "building_id": self.building_id, "floor_id": self.floor_id,
+            "room_id": self.room_id, "gateway_id": self.gateway_id, "meter_id": self.meter_id,
+            "user_id": self.user_id, "account_id": self.account_id,
+        }  # fmt: skip
+
+
+async def a_park(tag: str) -> Park:
+    org = await Organisation.create(name=f"{tag}物业集团")
+    site = await create_site(org, name=f"{tag}方园区")
+    building = await create_building(site, name=f"{tag}方大楼")
+    floor = await create_floor(building, name=f"{tag}方楼层")
+    room = await create_room(floor, name=f"{tag}方房间")
+    account = await create_account(room, site, tenant_name=f"{tag}方商户", number=f"{tag}H0001")
+    gateway = await create_gateway(site, code=f"{tag}GW0001")
+    meter = await create_meter(account, address=f"{ord(tag) % 1000:03d}000000777")
+    user = await create_staff(f"{tag}_clerk", StaffRole.VIEWER, org)
+    names = (
+        site.name, building.name, floor.name, room.name, account.tenant_name, account.number,
+        gateway.code, meter.address, user.username,
+    )  # fmt: skip
+    return Park(
+        org.id, site.id, building.id, floor.id, room.id, account.id, gateway.id, meter.id,
+        user.id, names,
+    )  # fmt: skip
+
+
+async def snapshot(park: Park) -> dict[str, Any]:
+    """Everything of `park` the admin could change, read from the database."""
+    site = park.site_id
+    return {
+        "site": await Site.filter(id=site).values(),
+        "buildings": await Building.filter(site_id=site).order_by("id").values(),
+        "floors": await Floor.filter(building__site_id=site).order_by("id").values(),
+        "rooms": await Room.filter(floor__building__site_id=site).order_by("id").values(),
+        "accounts": await Account.filter(site_id=site).order_by("id").values(),
+        "gateways": await Gateway.filter(site_id=site).order_by("id").values(),
+        "meters": await Meter.filter(Q(site_id=site) | Q(gateway_id=park.gateway_id))
+        .order_by("id")
+        .values(),
+        "commands": await MeterCommand.filter(meter__site_id=site).order_by("id").values(),
+        "staff": await AdminUser.filter(organisation_id=park.organisation_id)
+        .order_by("id")
+        .values(),
+        "staff_sites": await AdminUser.filter(organisation_id=park.organisation_id)
+        .order_by("id", "sites__id")
+        .values_list("id", "sites__id"),
+    }
+
+
+def admin_routes(admin_app: AdminApp) -> list[tuple[str, str, Any]]:
+    """(path, method, handler) of every admin route, as the router holds them."""
+    found = [
+        (route.path, method, route.handler)
+        for route in admin_app.app.router.routes
+        if route.path == "admin" or route.path.startswith("admin/")
+        for method in sorted(route.methods)
+        if method not in ("OPTIONS", "HEAD")
+    ]
+    assert len(found) >= 10, found
+    return sorted(found, key=lambda r: (r[0] in SESSION_ENDS, r[0], r[1]))
+
+
+def concrete(path: str, ids: dict[str, int]) -> str:
+    """The route's path with the park's ids; a parameter the sweep does not know fails."""
+
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        assert name in ids, f"/{path}: path parameter <{name}> unknown to the sweep; add it"
+        return str(ids[name])
+
+    return "/" + PARAM.sub(one, path)
+
+
+def plausible(park: Park, token: str) -> dict[str, Any]:
+    """A form most admin pages would accept: the park's ids under every usual name."""
+    n = next(_seq)
+    return {
+        "csrf_token": token, "name": f"扫描{n}", "code": f"SW{n:05d}", "number": f"SW{n:05d}",
+        "username": f"sweep{n}", "display_name": "扫描", "role": "viewer", "kind": "electricity",
+        "protocol": "dlt645", "address": f"{n:012d}", "area_m2": "10", "use": "office",
+        "floors": "1", "rooms": "1", "reason": "扫描", "model": "DDSY1352",
+        "site_ids": str(park.site_id), "organisation_id": str(park.organisation_id),
+    } | {name: str(value) for name, value in park.path_ids().items()}  # fmt: skip
+
+
+def shows_none_of(answer: httpx.Response, names: tuple[str, ...]) -> list[str]:
+    """Which of `names` the answer shows (HTML outside the nav, or an Excel file's cells)."""
+    if "spreadsheetml" in answer.headers.get("content-type", ""):
+        book = load_workbook(io.BytesIO(answer.content), read_only=True)
+        text = " ".join(
+            str(cell) for sheet in book for row in sheet.iter_rows(values_only=True) for cell in row
+        )
+    else:
+        text = main_of(answer)
+    return [name for name in names if name in text]
+
+
+async def test_every_admin_route_but_sign_in_needs_a_session(admin_app: AdminApp) -> None:
+    ids = dict.fromkeys(Park(*[1] * 9, ()).path_ids(), 1)
+    async with admin_app.browser() as anonymous:
+        for path, method, _ in admin_routes(admin_app):
+            if path in OPEN:
+                continue
+            answer = await anonymous.request(method, concrete(path, ids))
+            assert answer.status_code == 303, (method, path)
+            assert answer.headers["location"] == "/admin/login"
+
+
+async def test_organisation_a_reaches_nothing_of_organisation_b(admin_app: AdminApp) -> None:
+    a, b = await a_park("甲"), await a_park("乙")
+    await create_staff("a_admin", StaffRole.ORG_ADMIN, await Organisation.get(id=a.organisation_id))
+    before = await snapshot(b)
+    leaks: list[str] = []
+    async with signed_in(admin_app, "a_admin") as browser:
+        for path, method, _ in admin_routes(admin_app):
+            if path in OPEN | SESSION_ENDS:
+                continue
+            url = concrete(path, b.path_ids())
+            if method == "GET":
+                answers = [await browser.get(url)]
+                if "<" not in path:
+                    answers += [
+                        await browser.get(url, params={"site": b.site_id}),
+                        await browser.get(url, params={"site": b.site_id, "format": "xlsx"}),
+                    ]
+            else:
+                answers = [await browser.post(url, data=plausible(b, await browser.csrf()))]
+            for answer in answers:
+                if "<" in path and answer.status_code != 404:
+                    leaks.append(f"{method} /{path}: {answer.status_code}, not 404")
+                elif answer.status_code < 400 and (shown := shows_none_of(answer, b.names)):
+                    leaks.append(f"{method} {answer.url}: shows B's {shown}")
+    assert leaks == []
+    assert await snapshot(b) == before
+    assert await AdminUser.filter(organisation_id=b.organisation_id).count() == 1
+
+
+async def test_each_role_may_post_only_what_its_actions_allow(admin_app: AdminApp) -> None:
+    a = await a_park("甲")
+    org = await Organisation.get(id=a.organisation_id)
+    posts = [(p, h) for p, m, h in admin_routes(admin_app) if m == "POST" and p not in OPEN]
+    unmarked = [p for p, h in posts if not hasattr(h, "admin_action")]
+    assert unmarked == [], f"POST routes without requires(...) or any_staff: {unmarked}"
+    gets = [
+        (p, h.admin_action)
+        for p, m, h in admin_routes(admin_app)
+        if m == "GET" and getattr(h, "admin_action", None) is not None
+    ]
+    wrong: list[str] = []
+    for role in StaffRole:
+        username = f"role_{role.value}"
+        await create_staff(username, role, None if role is StaffRole.SUPERADMIN else org)
+        async with signed_in(admin_app, username) as browser:
+            for path, action in gets:  # pages that only some roles open (staff, import)
+                refused = (await browser.get(concrete(path, a.path_ids()))).status_code == 403
+                if refused == may(role, action):
+                    wrong.append(f"{role.value} GET /{path} ({action}): refused={refused}")
+            for path, handler in posts:
+                action = handler.admin_action
+                allowed = action is None or may(role, action)
+                before = None if allowed else await snapshot(a)
+                answer = await browser.post(
+                    concrete(path, a.path_ids()), data=plausible(a, await browser.csrf())
+                )
+                if allowed and answer.status_code == 403:
+                    wrong.append(f"{role.value} refused POST /{path} ({action})")
+                if not allowed and answer.status_code != 403:
+                    wrong.append(f"{role.value} POST /{path} ({action}): {answer.status_code}")
+                if not allowed and await snapshot(a) != before:
+                    wrong.append(f"{role.value} POST /{path} ({action}) changed A")
+                if role is StaffRole.VIEWER and action is not None:
+                    assert answer.status_code == 403, path
+    assert wrong == []
