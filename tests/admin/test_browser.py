@@ -5,30 +5,21 @@ person to look at. Runs once, in the PostgreSQL run."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright
 
 from server.ledger import service as ledger
 from server.ledger.posting import Channel
 from server.metering.models import DailyUsage, Meter
 from server.metering.vocabulary import MeterKind
 from server.seed import seed_staff
+from tests.admin.chromium import ARTEFACTS, browser_only, chromium, watched_page
 from tests.admin.conftest import AdminApp
 from tests.admin.test_dashboard import TZ, a_busy_site
 from tests.factories import create_organisation, create_site
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-ARTEFACTS = Path(os.environ.get("SHUIDIAN_TEST_ARTEFACTS", "data/test-artefacts")) / "admin"
-
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="./run test installs chromium"),
-]
+pytestmark = browser_only
 
 
 async def a_week_of_figures(site_id: int) -> None:
@@ -56,25 +47,16 @@ async def test_staff_signs_in_and_sees_the_dashboard(admin_app: AdminApp) -> Non
     await a_busy_site(site, 6)
     await a_week_of_figures(site.id)
     username, password = await seed_staff(site.id)
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("response", lambda r: errors.append(r.url) if r.status >= 400 else None)
-            await page.goto(f"{admin_app.url}/admin/")
-            assert page.url.endswith("/admin/login")
-            await page.fill("#username", username)
-            await page.fill("#password", password)
-            await page.click("button[type=submit]")
-            await page.wait_for_url("**/admin/")
-            await page.wait_for_selector("[data-chart='days'] svg")
-            assert await page.inner_text("[data-figure='在线表计']") == "6"
-            assert "演示管理员" in await page.inner_text("nav")
-            await page.screenshot(path=str(ARTEFACTS / "dashboard.png"), full_page=True)
-            assert errors == []
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page, errors = await watched_page(browser)
+        await page.goto(f"{admin_app.url}/admin/")
+        assert page.url.endswith("/admin/login")
+        await page.fill("#username", username)
+        await page.fill("#password", password)
+        await page.click("button[type=submit]")
+        await page.wait_for_url("**/admin/")
+        await page.wait_for_selector("[data-chart='days'] svg")
+        assert await page.inner_text("[data-figure='在线表计']") == "6"
+        assert "演示管理员" in await page.inner_text("nav")
+        await page.screenshot(path=str(ARTEFACTS / "dashboard.png"), full_page=True)
+        assert errors == []

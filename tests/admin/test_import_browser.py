@@ -7,20 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from playwright.async_api import async_playwright
-
 from server.metering.models import GatewayKind, Meter
 from server.places.models import Room
+from tests.admin.chromium import ARTEFACTS, browser_only, chromium, watched_page
 from tests.admin.conftest import PASSWORD, AdminApp, create_staff
-from tests.admin.test_browser import ARGS, ARTEFACTS, CHROMIUM
 from tests.factories import create_gateway, create_organisation, create_site
 from tests.imports.books import book, meter, room, tenant
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="./run test installs chromium"),
-]
+pytestmark = browser_only
 
 
 def workbook(address_of_102: str) -> bytes:
@@ -39,42 +33,34 @@ async def test_import_with_one_bad_row_then_fixed(admin_app: AdminApp, tmp_path:
     bad, good = tmp_path / "园区-有错.xlsx", tmp_path / "园区.xlsx"
     bad.write_bytes(workbook("10102"))  # a DL/T 645 address that lost its zeros
     good.write_bytes(workbook("000000000102"))
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("dialog", lambda dialog: dialog.accept())  # the 确认导入 question
-            await page.goto(f"{admin_app.url}/admin/login")
-            await page.fill("#username", "importer")
-            await page.fill("#password", PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_url("**/admin/")
-            await page.click("nav a[href='/admin/import']")
-            await page.click(f"a[href='/admin/import/{site.id}']")
-            await page.set_input_files("#file", str(bad))
-            await page.click("button:has-text('上传并预览')")
-            await page.wait_for_selector("[data-problems]")
-            row = page.locator("tr[data-problem]")
-            assert await row.count() == 1
-            assert "12 位数字" in await row.inner_text() and "仪表\t3\t表号/地址" in (
-                await row.inner_text()
-            )
-            assert await page.locator("text=确认导入").count() == 0
-            await page.screenshot(path=str(ARTEFACTS / "import-error.png"), full_page=True)
-            await page.click("a.btn:has-text('重新上传')")
-            await page.set_input_files("#file", str(good))
-            await page.click("button:has-text('上传并预览')")
-            await page.wait_for_selector("text=检查通过")
-            assert await page.inner_text("[data-count='rooms']") == "6"
-            await page.screenshot(path=str(ARTEFACTS / "import-preview.png"), full_page=True)
-            await page.click("button:has-text('确认导入')")
-            await page.wait_for_selector("[data-imported]")
-            await page.screenshot(path=str(ARTEFACTS / "import-done.png"), full_page=True)
-            assert errors == []
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page, errors = await watched_page(browser, failed_loads=False)
+        page.on("dialog", lambda dialog: dialog.accept())  # the 确认导入 question
+        await page.goto(f"{admin_app.url}/admin/login")
+        await page.fill("#username", "importer")
+        await page.fill("#password", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_url("**/admin/")
+        await page.click("nav a[href='/admin/import']")
+        await page.click(f"a[href='/admin/import/{site.id}']")
+        await page.set_input_files("#file", str(bad))
+        await page.click("button:has-text('上传并预览')")
+        await page.wait_for_selector("[data-problems]")
+        row = page.locator("tr[data-problem]")
+        assert await row.count() == 1
+        assert "12 位数字" in await row.inner_text() and "仪表\t3\t表号/地址" in (
+            await row.inner_text()
+        )
+        assert await page.locator("text=确认导入").count() == 0
+        await page.screenshot(path=str(ARTEFACTS / "import-error.png"), full_page=True)
+        await page.click("a.btn:has-text('重新上传')")
+        await page.set_input_files("#file", str(good))
+        await page.click("button:has-text('上传并预览')")
+        await page.wait_for_selector("text=检查通过")
+        assert await page.inner_text("[data-count='rooms']") == "6"
+        await page.screenshot(path=str(ARTEFACTS / "import-preview.png"), full_page=True)
+        await page.click("button:has-text('确认导入')")
+        await page.wait_for_selector("[data-imported]")
+        await page.screenshot(path=str(ARTEFACTS / "import-done.png"), full_page=True)
+        assert errors == []
     assert await Room.all().count() == 6 and await Meter.all().count() == 6
