@@ -23,6 +23,7 @@ from admin.web import (
     paging,
     render,
     requires,
+    scope_ids,
     staff_of,
     staff_required,
     xlsx,
@@ -60,10 +61,6 @@ from server.staff.service.permissions import Action
 
 bp = admin_blueprint("admin_devices")
 GATEWAYS, METERS = f"{PATH}/gateways", f"{PATH}/meters"
-
-
-async def _site_ids(request: Request) -> list[int]:
-    return await staff_of(request).scope.site_ids_of()
 
 
 def _form(request: Request) -> dict[str, str]:
@@ -122,7 +119,7 @@ async def gateway_create(request: Request) -> HTTPResponse:
     site_id = int(form["site_id"]) if form.get("site_id", "").isdigit() else -1
     try:
         gateway_id = await create_gateway(
-            await _site_ids(request), site_id, GatewayInput.of(form),
+            await scope_ids(request), site_id, GatewayInput.of(form),
             actor=staff_of(request).actor,
         )  # fmt: skip
     except (ValidationFailed, Conflict) as exc:
@@ -136,7 +133,7 @@ async def _gateway_page(
     values: dict[str, str] | None = None,
     error: ShuidianError | None = None,
 ) -> HTTPResponse:
-    gw = await gateway_detail(await _site_ids(request), gateway_id)
+    gw = await gateway_detail(await scope_ids(request), gateway_id)
     shown = values or {"code": gw.code, "name": gw.name, "kind": gw.kind.value,
                        "host": gw.host, "port": str(gw.port or "")}  # fmt: skip
     return render(
@@ -160,7 +157,7 @@ async def gateway(request: Request, gateway_id: int) -> HTTPResponse:
 @requires(Action.DEVICES)
 async def gateway_edit(request: Request, gateway_id: int) -> HTTPResponse:
     form = _form(request)
-    site_ids = await _site_ids(request)
+    site_ids = await scope_ids(request)
     try:
         data = GatewayInput.of(form)
         await edit_gateway(site_ids, gateway_id, data, actor=staff_of(request).actor)
@@ -174,7 +171,7 @@ async def gateway_edit(request: Request, gateway_id: int) -> HTTPResponse:
 @staff_required
 @requires(Action.DEVICES)
 async def gateway_retire(request: Request, gateway_id: int) -> HTTPResponse:
-    await retire_gateway(await _site_ids(request), gateway_id, actor=staff_of(request).actor)
+    await retire_gateway(await scope_ids(request), gateway_id, actor=staff_of(request).actor)
     return redirect(f"{GATEWAYS}/{gateway_id}", status=303)
 
 
@@ -243,7 +240,7 @@ async def meters(request: Request) -> HTTPResponse:
 async def _meter_form(
     request: Request, values: dict[str, str], error: str = "", status: int = 200
 ) -> HTTPResponse:
-    site_ids = await _site_ids(request)
+    site_ids = await scope_ids(request)
     return render(
         request, "meter_new.html", status=status, values=values, error=error,
         gateways=await gateway_choices(site_ids), rooms=await room_choices(site_ids),
@@ -271,7 +268,7 @@ async def meter_create(request: Request) -> HTTPResponse:
     form = _form(request)
     try:
         meter_id = await register_meter(
-            await _site_ids(request), MeterInput.of(form), actor=staff_of(request).actor
+            await scope_ids(request), MeterInput.of(form), actor=staff_of(request).actor
         )
     except (ValidationFailed, Conflict) as exc:
         return await _meter_form(request, form, exc.message, exc.status_code)
@@ -293,7 +290,7 @@ async def _meter_page(
     values: dict[str, str] | None = None,
     error: ShuidianError | None = None,
 ) -> HTTPResponse:
-    site_ids = await _site_ids(request)
+    site_ids = await scope_ids(request)
     detail = await meter_detail(site_ids, meter_id)
     m = detail.meter
     return render(
@@ -318,7 +315,7 @@ async def meter(request: Request, meter_id: int) -> HTTPResponse:
 @requires(Action.DEVICES)
 async def meter_edit(request: Request, meter_id: int) -> HTTPResponse:
     form = _form(request)
-    site_ids = await _site_ids(request)
+    site_ids = await scope_ids(request)
     try:
         await edit_meter(site_ids, meter_id, MeterInput.of(form), actor=staff_of(request).actor)
     except (ValidationFailed, Conflict) as exc:
@@ -331,5 +328,5 @@ async def meter_edit(request: Request, meter_id: int) -> HTTPResponse:
 @staff_required
 @requires(Action.DEVICES)
 async def meter_remove(request: Request, meter_id: int) -> HTTPResponse:
-    await remove_meter(await _site_ids(request), meter_id, actor=staff_of(request).actor)
+    await remove_meter(await scope_ids(request), meter_id, actor=staff_of(request).actor)
     return redirect(f"{METERS}/{meter_id}", status=303)

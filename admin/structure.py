@@ -13,10 +13,12 @@ from admin.web import (
     PATH,
     admin_blueprint,
     arg,
+    field,
     int_arg,
     paging,
     render,
     requires,
+    scope_ids,
     staff_of,
     staff_required,
     xlsx,
@@ -37,12 +39,8 @@ STATUS_LABELS = {Status.ACTIVE: "在用", Status.RETIRED: "已停用", Status.AL
 COMMON = {"use_labels": ROOM_USE_LABELS, "status_labels": STATUS_LABELS}
 
 
-def _field(request: Request, name: str) -> str:
-    return ((request.form or {}).get(name) or "").strip()
-
-
 def _number(request: Request, name: str, label: str, default: int = 0) -> int:
-    raw = _field(request, name)
+    raw = field(request, name)
     if not raw:
         return default
     try:
@@ -62,14 +60,10 @@ def _layout(request: Request) -> Layout:
         floors=_number(request, "floors", "楼层数"),
         rooms_per_floor=_number(request, "rooms_per_floor", "每层房间数"),
         first_floor=_number(request, "first_floor", "起始楼层", 1),
-        pattern=_field(request, "pattern") or "{floor}{nn}",
-        area_m2=checked_area(_field(request, "area_m2")),
-        use=_use(_field(request, "use") or RoomUse.OFFICE),
+        pattern=field(request, "pattern") or "{floor}{nn}",
+        area_m2=checked_area(field(request, "area_m2")),
+        use=_use(field(request, "use") or RoomUse.OFFICE),
     )
-
-
-async def _scope(request: Request) -> list[int]:
-    return await staff_of(request).scope.site_ids_of()
 
 
 def _to(path: str) -> HTTPResponse:
@@ -89,7 +83,7 @@ async def site_list(request: Request) -> HTTPResponse:
     staff = staff_of(request)
     status = Status.of(arg(request, "status"))
     page = await sites.list_sites(
-        await _scope(request), q=arg(request, "q"), status=status, paging=paging(request)
+        await scope_ids(request), q=arg(request, "q"), status=status, paging=paging(request)
     )
     superadmin = staff.scope.organisation_id is None
     return render(
@@ -113,8 +107,8 @@ async def site_create(request: Request) -> HTTPResponse:
     else:
         organisation_id = staff.scope.organisation_id or -1
     site_id = await sites.create_site(
-        organisation_id=organisation_id, name=_field(request, "name"),
-        address=_field(request, "address"), actor=staff.actor,
+        organisation_id=organisation_id, name=field(request, "name"),
+        address=field(request, "address"), actor=staff.actor,
     )  # fmt: skip
     return _to(f"/sites/{site_id}")
 
@@ -123,7 +117,7 @@ async def site_create(request: Request) -> HTTPResponse:
 @openapi.exclude()
 @staff_required
 async def site_page(request: Request, site_id: int) -> HTTPResponse:
-    detail = await sites.site_detail(await _scope(request), site_id)
+    detail = await sites.site_detail(await scope_ids(request), site_id)
     return render(request, "structure/site.html", detail=detail, **COMMON)
 
 
@@ -133,8 +127,8 @@ async def site_page(request: Request, site_id: int) -> HTTPResponse:
 @requires(Action.STRUCTURE)
 async def site_edit(request: Request, site_id: int) -> HTTPResponse:
     await sites.edit_site(
-        await _scope(request), site_id, name=_field(request, "name"),
-        address=_field(request, "address"), actor=staff_of(request).actor,
+        await scope_ids(request), site_id, name=field(request, "name"),
+        address=field(request, "address"), actor=staff_of(request).actor,
     )  # fmt: skip
     return _to(f"/sites/{site_id}")
 
@@ -144,7 +138,7 @@ async def site_edit(request: Request, site_id: int) -> HTTPResponse:
 @staff_required
 @requires(Action.STRUCTURE)
 async def site_retire(request: Request, site_id: int) -> HTTPResponse:
-    await sites.retire_site(await _scope(request), site_id, actor=staff_of(request).actor)
+    await sites.retire_site(await scope_ids(request), site_id, actor=staff_of(request).actor)
     return _to(f"/sites/{site_id}")
 
 
@@ -154,7 +148,7 @@ async def site_retire(request: Request, site_id: int) -> HTTPResponse:
 @requires(Action.STRUCTURE)
 async def building_create(request: Request, site_id: int) -> HTTPResponse:
     building_id = await buildings.create_building(
-        await _scope(request), site_id, name=_field(request, "name"),
+        await scope_ids(request), site_id, name=field(request, "name"),
         layout=_layout(request), actor=staff_of(request).actor,
     )  # fmt: skip
     return _to(f"/buildings/{building_id}")
@@ -165,7 +159,7 @@ async def building_create(request: Request, site_id: int) -> HTTPResponse:
 @openapi.exclude()
 @staff_required
 async def building_page(request: Request, building_id: int) -> HTTPResponse:
-    view = await buildings.building_view(await _scope(request), building_id)
+    view = await buildings.building_view(await scope_ids(request), building_id)
     return render(request, "structure/building.html", building=view, **COMMON)
 
 
@@ -175,7 +169,7 @@ async def building_page(request: Request, building_id: int) -> HTTPResponse:
 @requires(Action.STRUCTURE)
 async def building_edit(request: Request, building_id: int) -> HTTPResponse:
     await buildings.edit_building(
-        await _scope(request), building_id, name=_field(request, "name"),
+        await scope_ids(request), building_id, name=field(request, "name"),
         actor=staff_of(request).actor,
     )  # fmt: skip
     return _to(f"/buildings/{building_id}")
@@ -186,7 +180,7 @@ async def building_edit(request: Request, building_id: int) -> HTTPResponse:
 @staff_required
 @requires(Action.STRUCTURE)
 async def building_retire(request: Request, building_id: int) -> HTTPResponse:
-    scope = await _scope(request)
+    scope = await scope_ids(request)
     await buildings.retire_building(scope, building_id, actor=staff_of(request).actor)
     return _to(f"/buildings/{building_id}")
 
@@ -197,7 +191,7 @@ async def building_retire(request: Request, building_id: int) -> HTTPResponse:
 @requires(Action.STRUCTURE)
 async def floor_create(request: Request, building_id: int) -> HTTPResponse:
     await floors.add_floor(
-        await _scope(request), building_id, name=_field(request, "name"),
+        await scope_ids(request), building_id, name=field(request, "name"),
         sort_order=_number(request, "sort_order", "楼层顺序"), actor=staff_of(request).actor,
     )  # fmt: skip
     return _to(f"/buildings/{building_id}")
@@ -209,7 +203,7 @@ async def floor_create(request: Request, building_id: int) -> HTTPResponse:
 @requires(Action.STRUCTURE)
 async def floors_generate(request: Request, building_id: int) -> HTTPResponse:
     await buildings.add_floors(
-        await _scope(request), building_id, layout=_layout(request),
+        await scope_ids(request), building_id, layout=_layout(request),
         actor=staff_of(request).actor,
     )  # fmt: skip
     return _to(f"/buildings/{building_id}")
@@ -221,9 +215,9 @@ async def floors_generate(request: Request, building_id: int) -> HTTPResponse:
 @requires(Action.STRUCTURE)
 async def building_room_create(request: Request, building_id: int) -> HTTPResponse:
     await rooms.create_room(
-        await _scope(request), _number(request, "floor_id", "楼层"), building_id=building_id,
-        name=_field(request, "name"), area_m2=_field(request, "area_m2"),
-        use=_use(_field(request, "use")), actor=staff_of(request).actor,
+        await scope_ids(request), _number(request, "floor_id", "楼层"), building_id=building_id,
+        name=field(request, "name"), area_m2=field(request, "area_m2"),
+        use=_use(field(request, "use")), actor=staff_of(request).actor,
     )  # fmt: skip
     return _to(f"/buildings/{building_id}")
 
@@ -232,7 +226,7 @@ async def building_room_create(request: Request, building_id: int) -> HTTPRespon
 @openapi.exclude()
 @staff_required
 async def floor_page(request: Request, floor_id: int) -> HTTPResponse:
-    scope = await _scope(request)
+    scope = await scope_ids(request)
     facts = await floors.floor_facts(scope, floor_id)
     listed = rooms.RoomFilter(scope, floor_id=floor_id, status=Status.ALL)
     page = await rooms.list_rooms(listed, Paging.everything())
@@ -248,7 +242,7 @@ async def floor_page(request: Request, floor_id: int) -> HTTPResponse:
 @requires(Action.STRUCTURE)
 async def floor_edit(request: Request, floor_id: int) -> HTTPResponse:
     await floors.edit_floor(
-        await _scope(request), floor_id, name=_field(request, "name"),
+        await scope_ids(request), floor_id, name=field(request, "name"),
         sort_order=_number(request, "sort_order", "楼层顺序"), actor=staff_of(request).actor,
     )  # fmt: skip
     return _to(f"/floors/{floor_id}")
@@ -259,7 +253,7 @@ async def floor_edit(request: Request, floor_id: int) -> HTTPResponse:
 @staff_required
 @requires(Action.STRUCTURE)
 async def floor_retire(request: Request, floor_id: int) -> HTTPResponse:
-    await floors.retire_floor(await _scope(request), floor_id, actor=staff_of(request).actor)
+    await floors.retire_floor(await scope_ids(request), floor_id, actor=staff_of(request).actor)
     return _to(f"/floors/{floor_id}")
 
 
@@ -269,8 +263,8 @@ async def floor_retire(request: Request, floor_id: int) -> HTTPResponse:
 @requires(Action.STRUCTURE)
 async def room_create(request: Request, floor_id: int) -> HTTPResponse:
     room_id = await rooms.create_room(
-        await _scope(request), floor_id, name=_field(request, "name"),
-        area_m2=_field(request, "area_m2"), use=_use(_field(request, "use")),
+        await scope_ids(request), floor_id, name=field(request, "name"),
+        area_m2=field(request, "area_m2"), use=_use(field(request, "use")),
         actor=staff_of(request).actor,
     )  # fmt: skip
     return _to(f"/rooms/{room_id}")
@@ -333,7 +327,7 @@ async def room_list(request: Request) -> HTTPResponse:
 @openapi.exclude()
 @staff_required
 async def room_page(request: Request, room_id: int) -> HTTPResponse:
-    scope = await _scope(request)
+    scope = await scope_ids(request)
     detail = await rooms.room_detail(scope, room_id)
     meters = await list_meters(scope, Paging(), MeterFilter(status="", room_id=room_id))
     return render(request, "structure/room.html", detail=detail, meters=meters.items, **COMMON)
@@ -345,8 +339,8 @@ async def room_page(request: Request, room_id: int) -> HTTPResponse:
 @requires(Action.STRUCTURE)
 async def room_edit(request: Request, room_id: int) -> HTTPResponse:
     await rooms.edit_room(
-        await _scope(request), room_id, name=_field(request, "name"),
-        area_m2=_field(request, "area_m2"), use=_use(_field(request, "use")),
+        await scope_ids(request), room_id, name=field(request, "name"),
+        area_m2=field(request, "area_m2"), use=_use(field(request, "use")),
         actor=staff_of(request).actor,
     )  # fmt: skip
     return _to(f"/rooms/{room_id}")
@@ -357,5 +351,5 @@ async def room_edit(request: Request, room_id: int) -> HTTPResponse:
 @staff_required
 @requires(Action.STRUCTURE)
 async def room_retire(request: Request, room_id: int) -> HTTPResponse:
-    await rooms.retire_room(await _scope(request), room_id, actor=staff_of(request).actor)
+    await rooms.retire_room(await scope_ids(request), room_id, actor=staff_of(request).actor)
     return _to(f"/rooms/{room_id}")

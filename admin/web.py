@@ -200,6 +200,16 @@ def arg(request: Request, name: str) -> str:
     return (request.args.get(name) or "").strip()
 
 
+def field(request: Request, name: str) -> str:
+    """A form field, trimmed ('' when absent)."""
+    return ((request.form or {}).get(name) or "").strip()
+
+
+async def scope_ids(request: Request) -> list[int]:
+    """Every site id of the signed-in staff member's scope: what services filter by."""
+    return await staff_of(request).scope.site_ids_of()
+
+
 def int_arg(request: Request, name: str) -> int | None:
     """An optional numeric filter; anything else is as if absent."""
     value = arg(request, name)
