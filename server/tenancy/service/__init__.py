@@ -1,0 +1,1 @@
+"""Tenancy services: opening, closing and transfer of accounts (see the package docstring)."""
