@@ -107,8 +107,9 @@ async def truncate_all() -> None:
 
 @pytest.fixture
 def redis_url() -> str:
-    # One Redis database per test process (1..15), so concurrent runs do not flush each other.
-    return f"{REDIS_BASE}/{1 + os.getpid() % 15}"
+    # One Redis database per test run, so concurrent runs do not flush each other: `./run test`
+    # gives its two side-by-side suites their own (SHUIDIAN_TEST_REDIS_DB); otherwise 1..15 by pid.
+    return f"{REDIS_BASE}/{os.environ.get('SHUIDIAN_TEST_REDIS_DB') or 1 + os.getpid() % 15}"
 
 
 @pytest.fixture
