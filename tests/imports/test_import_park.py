@@ -183,6 +183,7 @@ async def test_an_error_in_the_last_meter_row_writes_nothing() -> None:
     assert await OperationLog.filter(action="import.park").count() == 0
 
 
+@pytest.mark.postgres  # the SQLite run imports the smaller parks above; one big park is enough
 async def test_two_thousand_rooms_in_one_go() -> None:
     site = await a_site()
     data = park(2000)
