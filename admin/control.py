@@ -45,6 +45,7 @@ from server.metering.service.control import (
     room_panels,
     send,
 )
+from server.staff.service.oplog import actor_names
 from server.staff.service.permissions import Action
 
 bp = admin_blueprint("admin_control")
@@ -70,6 +71,7 @@ async def room_control(request: Request, room_id: int) -> HTTPResponse:
     return render(
         request, "control/room_panel.html", panels=panels, room_id=room_id,
         when=_when(request), back=f"room:{room_id}",
+        names=await actor_names(c.actor for p in panels for c in p.commands),
     )  # fmt: skip
 
 
@@ -82,6 +84,7 @@ async def meter_control(request: Request, meter_id: int) -> HTTPResponse:
     return render(
         request, "control/meter_card.html", p=p, when=_when(request),
         back=back if _back_url(back, meter_id) else "meter",
+        names=await actor_names(c.actor for c in p.commands),
     )  # fmt: skip
 
 
@@ -92,22 +95,25 @@ async def meter_commands(request: Request, meter_id: int) -> HTTPResponse:
     site_ids = await scope_ids(request)
     if arg(request, "format") == "xlsx":
         p, every = await command_history(site_ids, meter_id, Paging.everything())
-        return xlsx(f"命令记录-{p.address}.xlsx", _sheet(request, every.items))
+        names = await actor_names(c.actor for c in every.items)
+        return xlsx(f"命令记录-{p.address}.xlsx", _sheet(request, every.items, names))
     p, page = await command_history(site_ids, meter_id, paging(request))
     return render(
-        request, "control/commands.html", p=p, page=page, args=request.args, when=_when(request)
-    )
+        request, "control/commands.html", p=p, page=page, args=request.args, when=_when(request),
+        names=await actor_names(c.actor for c in page.items),
+    )  # fmt: skip
 
 
 HEADERS = ["编号", "创建时间", "命令", "状态", "发起", "原因", "尝试次数", "发送时间", "结束时间",
            "说明"]  # fmt: skip
 
 
-def _sheet(request: Request, rows: Sequence[CommandLine]) -> Sheet:
+def _sheet(request: Request, rows: Sequence[CommandLine], names: dict[str, str]) -> Sheet:
     def row(c: CommandLine) -> list[object]:
         return [
-            c.id, _local(request, c.created_at), c.op_label, c.status_label, c.actor, c.reason,
-            c.attempts, _local(request, c.sent_at), _local(request, c.finished_at), c.detail,
+            c.id, _local(request, c.created_at), c.op_label, c.status_label,
+            names.get(c.actor, c.actor), c.reason, c.attempts, _local(request, c.sent_at),
+            _local(request, c.finished_at), c.detail,
         ]  # fmt: skip
 
     return Sheet(

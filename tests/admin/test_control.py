@@ -95,7 +95,7 @@ async def test_trip_from_the_room_page_once_then_watch_it_finish(admin_app: Admi
         assert history.status_code == 200 and "共 2 条" in history.text
         sheet = await b.get(f"/admin/meters/{meter.id}/commands", params={"format": "xlsx"})
         rows = list(load_workbook(BytesIO(sheet.content)).active.iter_rows(values_only=True))
-        assert [r[2] for r in rows[1:]] == ["合闸/开阀", "跳闸/关阀"]
+        assert [r[2] for r in rows[1:]] == ["合闸", "分闸"]
     logged = await OperationLog.filter(action="command.trip", target_id=str(meter.id))
     assert [(e.actor, e.site_id) for e in logged] == [(f"staff:{user.id}", meter.site_id)]
 

@@ -95,6 +95,7 @@ class CommandLine:
     """One command as the panel and the history show it."""
 
     id: int
+    kind: MeterKind
     op: CommandOp
     status: CommandStatus
     actor: str
@@ -109,6 +110,9 @@ class CommandLine:
 
     @property
     def op_label(self) -> str:
+        words = _OP_WORDS.get(self.op)
+        if words is not None:
+            return words[self.kind is MeterKind.WATER]
         return OP_LABELS.get(self.op, self.op.value)
 
     @property
@@ -144,10 +148,20 @@ class CommandLine:
         return "；".join(bits)
 
 
-def _line(c: MeterCommand) -> CommandLine:
+_OP_WORDS = {  # (electricity, water): the words of the buttons
+    CommandOp.TRIP: ("分闸", "关阀"),
+    CommandOp.CLOSE: ("合闸", "开阀"),
+    CommandOp.CLOSE_ALLOWED: ("允许合闸", "允许开阀"),
+    CommandOp.PROTECT_ON: ("保电开", "保电开"),
+    CommandOp.PROTECT_OFF: ("保电关", "保电关"),
+}
+
+
+def _line(c: MeterCommand, kind: MeterKind) -> CommandLine:
     return CommandLine(
-        c.id, CommandOp(c.op), CommandStatus(c.status), c.actor, c.reason, dict(c.params or {}),
-        dict(c.result or {}), c.attempts, c.last_error, c.created_at, c.sent_at, c.finished_at,
+        c.id, kind, CommandOp(c.op), CommandStatus(c.status), c.actor, c.reason,
+        dict(c.params or {}), dict(c.result or {}), c.attempts, c.last_error, c.created_at,
+        c.sent_at, c.finished_at,
     )  # fmt: skip
 
 
@@ -223,7 +237,7 @@ async def _panel(meter: Meter, last: int) -> MeterPanel:
         MeterStatus(meter.status), room, meter.online, RelayState(meter.relay_state),
         meter.protected, meter.trip_cause, meter.relay_confirmed_at, meter.money_fen,
         await sendable_fen(meter.id) if billed and meter.status == MeterStatus.ACTIVE else 0,
-        [_line(c) for c in rows], new_token(),
+        [_line(c, MeterKind(meter.kind)) for c in rows], new_token(),
     )  # fmt: skip
 
 
@@ -264,7 +278,7 @@ async def command_history(
     """A meter's card and every command it was sent, newest first, paged."""
     meter = await _meter(site_ids, meter_id)
     page = await paginate(MeterCommand.filter(meter_id=meter.id).order_by("-id"), paging)
-    return await _panel(meter, 0), page.map(_line)
+    return await _panel(meter, 0), page.map(lambda c: _line(c, MeterKind(meter.kind)))
 
 
 def _fen(text: str, label: str) -> int:
@@ -303,15 +317,16 @@ async def send(
         raise Conflict("仪表已拆除或未启用，不能下发命令")
     if what in METER_BILLED_ONLY and meter.billing != MeterBilling.METER:
         raise ValidationFailed(f"只有表端计费的仪表可以{action_label(what, MeterKind(meter.kind))}")
+    kind = MeterKind(meter.kind)
     key = f"staff-control:{actor}:{meter.id}:{what.value}:{token}"
     reason = _REASONS[what]
     if what is ControlAction.RECHARGE:
         cmd = await send_wallet_to_meter(meter.id, actor=actor, reason=reason, key=key, now=now)
         if cmd is None:
             raise Conflict("钱包中没有可下发到表端的余额（或已在下发中）")
-        return _line(cmd)
+        return _line(cmd, kind)
     if what is ControlAction.READ:
-        return _line(await read_now(meter.id, actor=actor, key=key, reason=reason, now=now))
+        return _line(await read_now(meter.id, actor=actor, key=key, reason=reason, now=now), kind)
     params: dict[str, object] = {}
     if what is ControlAction.TRIP:
         params = {"cause": TripCause.STAFF.value}
@@ -323,4 +338,4 @@ async def send(
     cmd = await queue_command(
         meter.id, CommandOp(what.value), params, actor=actor, reason=reason, key=key, now=now
     )
-    return _line(cmd)
+    return _line(cmd, kind)
