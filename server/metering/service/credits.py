@@ -1,4 +1,5 @@
-"""After a recharge: top up meter-billed meters (表端计费) and re-evaluate alarms; 点抄.
+"""After a recharge: top up meter-billed meters (表端计费) and re-evaluate alarms; 点抄; staff
+sending the wallet's free money to a meter-billed meter by hand (下发充值, `send_wallet_to_meter`).
 
 `on_wallet_credited` is safe to call twice for one credit: with `credit_key` the recharge
 command is keyed on it; without, the amount sent to a meter-billed meter comes from the wallet
@@ -18,7 +19,7 @@ from tortoise.transactions import in_transaction
 
 from server.accounts.balance import available, top_up_fen
 from server.accounts.models import Account
-from server.core.errors import NotFound
+from server.core.errors import NotFound, ValidationFailed
 from server.ledger.sql import fetch, in_list
 from server.metering.models import CommandOp, Meter, MeterBilling, MeterCommand, MeterStatus
 from server.metering.service.alarm_service import evaluate_accounts
@@ -26,11 +27,43 @@ from server.metering.service.balance import meter_money
 from server.metering.service.commands import queue_command
 
 
-async def read_now(meter_id: int, *, actor: str, now: datetime | None = None) -> MeterCommand:
-    """点抄: ask the controller to read the meter now; the reading is ingested like any other."""
+async def read_now(
+    meter_id: int,
+    *,
+    actor: str,
+    key: str | None = None,
+    reason: str = "点抄",
+    now: datetime | None = None,
+) -> MeterCommand:
+    """点抄: ask the controller to read the meter now; the reading is ingested like any other.
+    With `key`, a repeat (a double click) returns the first command."""
     return await queue_command(
-        meter_id, CommandOp.READ, {}, actor=actor, reason="点抄", now=now or datetime.now(UTC)
-    )
+        meter_id, CommandOp.READ, {}, actor=actor, reason=reason, key=key,
+        now=now or datetime.now(UTC),
+    )  # fmt: skip
+
+
+async def send_wallet_to_meter(
+    meter_id: int, *, actor: str, reason: str, key: str, now: datetime | None = None
+) -> MeterCommand | None:
+    """下发充值 by staff: queue the recharge a credit would have queued for this meter-billed
+    meter (the wallet's free money, or the levelling share in a mixed account: `top_up_fen`),
+    e.g. after an earlier recharge command failed or expired. Keyed: a repeat of `key` returns
+    the first command. None when there is nothing to send (the free money is 0 or already on
+    its way in an open recharge)."""
+    now = now or datetime.now(UTC)
+    meter = await Meter.get_or_none(id=meter_id)
+    if meter is None or meter.status != MeterStatus.ACTIVE or meter.account_id is None:
+        raise NotFound("电表不存在、已拆除或没有账户", meter_id=meter_id)
+    if meter.billing != MeterBilling.METER:
+        raise ValidationFailed("只有表端计费的仪表可以下发充值", meter_id=meter_id)
+    async with in_transaction() as conn:
+        account = await Account.filter(id=meter.account_id).select_for_update().first()
+        assert account is not None
+        first = await MeterCommand.get_or_none(key=key)  # under the lock: a double click
+        if first is not None:
+            return first
+        return await _recharge_meter(conn, account, meter, reason, None, now, actor=actor, key=key)
 
 
 async def on_wallet_credited(
@@ -110,6 +143,17 @@ async def on_wallets_credited(
     return failed
 
 
+async def sendable_fen(meter_id: int) -> int:
+    """What `send_wallet_to_meter` would send to this meter now (for the button's question)."""
+    meter = await Meter.get_or_none(id=meter_id)
+    if meter is None or meter.account_id is None or meter.billing != MeterBilling.METER:
+        return 0
+    account = await Account.get(id=meter.account_id)
+    money = (await meter_money(connections.get("default"), [account.id])).get(account.id, [])
+    target = next((m for m in money if m.meter_id == meter.id), None)
+    return top_up_fen(available(account.balance_fen, money), target) if target else 0
+
+
 async def _recharge_meter(
     conn: BaseDBAsyncClient,
     account: Account,
@@ -117,7 +161,10 @@ async def _recharge_meter(
     reason: str,
     credit_key: str | None,
     now: datetime,
-) -> None:
+    *,
+    actor: str = "system:payments",
+    key: str | None = None,
+) -> MeterCommand | None:
     """Send the wallet's free money to the (first) meter-billed meter of the account: all of
     it, or in an account that also has platform-billed meters the share that levels the two
     (`top_up_fen`).
@@ -129,13 +176,13 @@ async def _recharge_meter(
     target = next((m for m in money if m.meter_id == meter.id), None)
     amount = top_up_fen(available(account.balance_fen, money), target) if target else 0
     if amount <= 0:
-        return
-    await queue_command(
+        return None
+    return await queue_command(
         meter.id,
         CommandOp.RECHARGE,
         {"amount_fen": amount, "account_id": account.id},
-        actor="system:payments",
+        actor=actor,
         reason=reason or "钱包充值转入表端",
-        key=f"meter-recharge:{credit_key}" if credit_key else None,
+        key=key or (f"meter-recharge:{credit_key}" if credit_key else None),
         now=now,
     )

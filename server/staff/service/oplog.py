@@ -9,6 +9,7 @@ site (`site_id`) and its actor (`staff:<id>`), which is what these filters use.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -112,6 +113,26 @@ async def _names(rows: Any) -> dict[str, str]:
         names[f"{STAFF_ACTOR}{user_id}"] = f"{display}（{username}）" if display else username
     for site_id, name in await Site.filter(id__in=sorted(site_ids)).values_list("id", "name"):
         names[f"site:{site_id}"] = name
+    return names
+
+
+SYSTEM_ACTORS = {
+    "system:alarms": "系统（余额告警与自动通断）",
+    "system:payments": "系统（充值转入表端）",
+    "system:controller": "系统（命令执行）",
+}
+
+
+async def actor_names(actors: Iterable[str]) -> dict[str, str]:
+    """Actor → how a page names it: a staff member by name (username), the platform's own
+    workers in words; an actor left out is shown as it is."""
+    wanted = set(actors)
+    names = {a: SYSTEM_ACTORS[a] for a in wanted if a in SYSTEM_ACTORS}
+    staff_ids = sorted(int(a[len(STAFF_ACTOR) :]) for a in wanted if _is_staff(a))
+    for user_id, username, display in await AdminUser.filter(id__in=staff_ids).values_list(
+        "id", "username", "display_name"
+    ):
+        names[f"{STAFF_ACTOR}{user_id}"] = f"{display}（{username}）" if display else username
     return names
 
 
