@@ -5,6 +5,7 @@ form, the account list and page, and the binding QR."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -224,3 +225,20 @@ async def test_the_binding_card_issues_a_one_use_ticket(db: None) -> None:
         await accounts.binding_card_for(
             [site.id + 1000], opened.account_id, secret=b"k" * 32, hours=72, actor=ACTOR
         )
+
+
+@pytest.mark.postgres
+async def test_two_clerks_opening_one_room_at_once_open_it_once(db: None) -> None:
+    site, room, power, water = await a_room_with_two_meters()
+    results = await asyncio.gather(
+        open_account([site.id], room.id, TENANT, [power.id, water.id], actor=ACTOR,
+                     opening=OpeningBalance(10_000, CounterChannel.CASH, "SJ-A")),
+        open_account([site.id], room.id, Tenant("另一家"), [power.id, water.id], actor="staff:2",
+                     opening=OpeningBalance(20_000, CounterChannel.CASH, "SJ-B")),
+        return_exceptions=True,
+    )  # fmt: skip
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(refused) == 1 and isinstance(refused[0], Conflict), results
+    assert "已有在用账户" in str(refused[0])
+    assert await Account.filter(room_id=room.id).count() == 1
+    assert await CounterPayment.all().count() == 1
