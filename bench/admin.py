@@ -20,10 +20,11 @@ Then `shuidian serve` itself (production mode, `--workers` web workers, PostgreS
 Redis above) answers `--requests` requests to each page, one at a time, from an httpx client
 signed in as a browser is (session cookie, CSRF at sign-in), after 10 warm-up requests:
 /admin/ (the dashboard), /admin/figures (its live part, polled every minute),
-/admin/rooms and /admin/meters (the lists; a page that answers 404 is reported as "not on
-this tree"). The time is the client's, per request, on loopback with nothing else in flight:
-the server's time plus one loopback round trip. The CPU the server's processes and the
-database's backends spent, from /proc, divided by the requests, says how much of it was work.
+/admin/rooms, /admin/meters and /admin/accounts (the lists; a page that answers 404 is
+reported as "not on this tree"). The time is the client's, per request, on loopback with
+nothing else in flight: the server's time plus one loopback round trip. The CPU the
+server's processes and the database's backends spent, from /proc, divided by the requests,
+says how much of it was work.
 
 In the same run a bare Sanic app (same worker count) answers an HTML body of the
 dashboard's size from one handler under the same client: the floor of the HTTP stack and the
@@ -65,7 +66,7 @@ from server.ledger.posting import (
 
 HOST = "127.0.0.1"
 TZ = ZoneInfo("Asia/Shanghai")  # the settings' default
-PAGES = ("/admin/", "/admin/figures", "/admin/rooms", "/admin/meters")
+PAGES = ("/admin/", "/admin/figures", "/admin/rooms", "/admin/meters", "/admin/accounts")
 PER_FLOOR, FLOORS = 50, 20
 USERNAME, PASSWORD = "bench", "bench-password-42"
 BARE_PATH = "/bare"

@@ -36,6 +36,7 @@ BLUEPRINT_MODULES = [
     "admin.devices",
     "admin.imports",
     "admin.control",
+    "admin.accounts",
 ]
 
 
