@@ -18,6 +18,7 @@ Everything is scoped to the staff member's sites (another site's object answers 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
@@ -262,11 +263,10 @@ async def held_list(request: Request) -> HTTPResponse:
 
 def _back(request: Request, done: str) -> HTTPResponse:
     """Back to the list the staff member came from (its filters kept), saying what happened."""
-    back = field(request, "back")
-    if not back.startswith(HELD) or "//" in back:
-        back = HELD
-    sep = "&" if "?" in back else "?"
-    return redirect(f"{back}{sep}done={done}", status=303)
+    back = urlsplit(field(request, "back"))
+    path = back.path if back.path == HELD and not back.netloc and not back.scheme else HELD
+    pairs = [(k, v) for k, v in parse_qsl(back.query) if k != "done"] + [("done", done)]
+    return redirect(f"{path}?{urlencode(pairs)}", status=303)
 
 
 @bp.post(f"{HELD}/<held_id:int>/accept")
