@@ -24,6 +24,19 @@
         ],
       });
     });
+    // A meter's last 30 days, its 换表 chain summed (admin/templates/review/_chain.html).
+    root.querySelectorAll("[data-chart='meter-days']").forEach(function (el) {
+      var data = JSON.parse(root.querySelector("[data-chart-data='meter-days']").textContent);
+      var chart = echarts.getInstanceByDom(el) || echarts.init(el, null, { renderer: "svg" });
+      chart.setOption({
+        animation: false,
+        tooltip: { trigger: "axis" },
+        grid: { left: 56, right: 16, top: 28, bottom: 28 },
+        xAxis: { type: "category", data: data.days },
+        yAxis: { type: "value", name: data.unit },
+        series: [{ name: "用量 (" + data.unit + ")", type: "bar", data: data.quantity.map(Number), itemStyle: { color: "#198754" } }],
+      });
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {

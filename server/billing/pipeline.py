@@ -36,6 +36,7 @@ from server.metering.reading import MODULUS, Reading
 from server.metering.service import daily_usage, live_values
 from server.metering.service import reading_store as store
 from server.metering.service.alarm_service import evaluate_accounts
+from server.metering.service.held import Accepted, accept_held
 from server.metering.service.readings import IncomingReading, IngestReport, PendingBill, ingest
 from server.metering.service.replacement import MeterReplaced, replace_meter
 
@@ -77,6 +78,21 @@ async def process_replacement(old_meter_id: int, *, at: datetime, **swap: Any) -
             await bill(result.closing_bills)
         if result.account_id is not None:
             await evaluate_accounts([result.account_id], now=at)
+    return result
+
+
+async def process_held_acceptance(
+    site_ids: Sequence[int], held_id: int, *, actor: str, now: datetime
+) -> Accepted:
+    """Accept a held reading (`server.metering.service.held.accept_held`: what accepting each
+    reason means) and bill what it adds, in one transaction, then re-evaluate the account's
+    alarms. Accepting it again bills nothing (`Accepted.already`)."""
+    async with in_transaction():
+        result = await accept_held(site_ids, held_id, actor=actor, now=now)
+        if result.bills:
+            await bill(result.bills)
+        if result.bills and result.account_id is not None:
+            await evaluate_accounts([result.account_id], now=now)
     return result
 
 

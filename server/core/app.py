@@ -37,6 +37,7 @@ BLUEPRINT_MODULES = [
     "admin.imports",
     "admin.control",
     "admin.accounts",
+    "admin.review",
 ]
 
 

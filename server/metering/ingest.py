@@ -14,6 +14,8 @@ answers with one outcome:
                   point, nothing billed
     RESET         register fell far below the previous value, not a plausible wrap: held
     IMPLAUSIBLE   negative delta, or more than the meter can physically pass: held
+    RESTART       a held fall a person accepted (`review`): the meter's new starting point,
+                  nothing billed; usage curves start again from it
 
 Late readings (OUT_OF_ORDER). Billing is by register difference, so when `previous` and
 `following` were accepted, the use between them was billed exactly once as one delta. The
@@ -63,6 +65,7 @@ class Outcome(StrEnum):
     OUT_OF_ORDER = "out_of_order"
     RESET = "reset"
     IMPLAUSIBLE = "implausible"
+    RESTART = "restart"
 
 
 # Outcomes whose delta goes to billing.
@@ -238,6 +241,38 @@ def _late(
         "迟到读数，该区间已计费，仅记录不重复计费",
         split=(before.usage, after.usage),
     )
+
+
+def review(
+    new: Reading, previous: Reading | None, spec: MeterSpec
+) -> tuple[Classification, Reading]:
+    """A held reading a person accepted (server.metering.service.held): what it becomes, and
+    the reading to store. Only the meter's newest reading can be accepted (`previous` is the
+    latest accepted one, strictly earlier): a held reading older than an accepted one lies
+    inside an interval already billed, and accepting it could only bill that use twice.
+
+    - register at or above `previous` (a jump the rules found too large): ACCEPT, the whole
+      difference billed once at the meter's multiplier; registers of TOU bands that do not
+      agree with the total are dropped (the interval is priced on its total alone);
+    - register below `previous` (a reset, a replaced register, a fall, a wrap too large to
+      trust): RESTART, nothing billed — a fall is never billed as a guessed roll-over; the
+      use between is not measured and a person charges it by hand if it is known;
+    - no previous reading: BASELINE.
+    """
+    if previous is not None and previous.taken_at >= new.taken_at:
+        raise ValueError("only a reading newer than every accepted one can be accepted")
+    if previous is None:
+        return Classification(Outcome.BASELINE, Usage.zero(), "人工确认：首次读数，作为起点"), new
+    if new.total < previous.total:
+        why = f"人工确认：表码由 {previous.total} 降至 {new.total}，自此重新起算，不计费"
+        return Classification(Outcome.RESTART, Usage.zero(), why), new
+    raw = new.total - previous.total
+    bands = _band_usage(previous, new, raw, spec)
+    if bands is None:  # the bands disagree with the total: keep the total only
+        new = Reading(new.taken_at, new.total, {})
+        bands = {}
+    usage = Usage(register=raw, energy=raw * spec.multiplier, bands=bands)
+    return Classification(Outcome.ACCEPT, usage, "人工确认：按两次读数之差计费"), new
 
 
 @dataclass(frozen=True, slots=True)

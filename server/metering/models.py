@@ -93,6 +93,11 @@ class Meter(Model):
     purchase_count = fields.IntField(default=0)
     money_fen = fields.BigIntField(null=True)
     money_read_at = fields.DatetimeField(null=True)
+    # 换表: the meter this one replaced (set by services.replacement), so a meter's page and
+    # its usage chart follow the chain both ways.
+    replaces: fields.ForeignKeyNullableRelation[Meter] = fields.ForeignKeyField(
+        "models.Meter", related_name="successors", on_delete=fields.RESTRICT, null=True
+    )
 
     class Meta:
         table = "meter"
@@ -154,7 +159,8 @@ class ReviewStatus(StrEnum):
 
 
 class HeldReading(Model):
-    """A reading held for review (conflict, reset, implausible jump): stored, never billed."""
+    """A reading held for review (conflict, reset, implausible jump): stored, never billed
+    unless a person accepts it (`services.held`, which says what accepting each reason means)."""
 
     id = fields.BigIntField(primary_key=True)
     meter: fields.ForeignKeyRelation[Meter] = fields.ForeignKeyField(
@@ -168,6 +174,11 @@ class HeldReading(Model):
     source = fields.CharEnumField(ReadingSource, max_length=10)
     status = fields.CharEnumField(ReviewStatus, max_length=10, default=ReviewStatus.OPEN)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # The review: who decided and when, and why (a rejection's reason; what accepting did);
+    # None while open (ingest's raw insert names only the columns it knows).
+    decided_by = fields.CharField(max_length=64, null=True)
+    decided_at = fields.DatetimeField(null=True)
+    decision = fields.CharField(max_length=300, null=True)
 
     class Meta:
         table = "held_reading"

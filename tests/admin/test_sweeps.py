@@ -19,6 +19,8 @@ import io
 import itertools
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -26,7 +28,7 @@ from openpyxl import load_workbook
 from tortoise.expressions import Q
 
 from server.accounts.models import Account
-from server.metering.models import Gateway, Meter, MeterCommand
+from server.metering.models import Gateway, HeldReading, Meter, MeterCommand
 from server.places.models import Building, Floor, Organisation, Room, Site
 from server.staff.models import AdminUser, StaffRole
 from server.staff.service.permissions import may
@@ -60,13 +62,14 @@ class Park:
     gateway_id: int
     meter_id: int
     user_id: int
+    held_id: int
     names: tuple[str, ...]
 
     def path_ids(self) -> dict[str, int]:
         return {
             "site_id": self.site_id, "building_id": self.building_id, "floor_id": self.floor_id,
             "room_id": self.room_id, "gateway_id": self.gateway_id, "meter_id": self.meter_id,
-            "user_id": self.user_id, "account_id": self.account_id,
+            "user_id": self.user_id, "account_id": self.account_id, "held_id": self.held_id,
         }  # fmt: skip
 
 
@@ -80,13 +83,17 @@ async def a_park(tag: str) -> Park:
     gateway = await create_gateway(site, code=f"{tag}GW0001")
     meter = await create_meter(account, address=f"{ord(tag) % 1000:03d}000000777")
     user = await create_staff(f"{tag}_clerk", StaffRole.VIEWER, org)
+    held = await HeldReading.create(
+        meter=meter, taken_at=datetime(2026, 3, 3, tzinfo=UTC), total=Decimal("5.00"),
+        outcome="reset", reason="表码由 900.00 降至 5.00，疑似电表清零或被更换", source="poll",
+    )  # fmt: skip
     names = (
         site.name, building.name, floor.name, room.name, account.tenant_name, account.number,
         gateway.code, meter.address, user.username,
     )  # fmt: skip
     return Park(
         org.id, site.id, building.id, floor.id, room.id, account.id, gateway.id, meter.id,
-        user.id, names,
+        user.id, held.id, names,
     )  # fmt: skip
 
 
@@ -104,6 +111,7 @@ async def snapshot(park: Park) -> dict[str, Any]:
         .order_by("id")
         .values(),
         "commands": await MeterCommand.filter(meter__site_id=site).order_by("id").values(),
+        "held": await HeldReading.filter(meter__site_id=site).order_by("id").values(),
         "staff": await AdminUser.filter(organisation_id=park.organisation_id)
         .order_by("id")
         .values(),
@@ -162,7 +170,7 @@ def shows_none_of(answer: httpx.Response, names: tuple[str, ...]) -> list[str]:
 
 
 async def test_every_admin_route_but_sign_in_needs_a_session(admin_app: AdminApp) -> None:
-    ids = dict.fromkeys(Park(*[1] * 9, ()).path_ids(), 1)
+    ids = dict.fromkeys(Park(*[1] * 10, ()).path_ids(), 1)
     async with admin_app.browser() as anonymous:
         for path, method, _ in admin_routes(admin_app):
             if path in OPEN:

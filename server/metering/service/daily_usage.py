@@ -31,6 +31,7 @@ from tortoise.transactions import in_transaction
 from server.core.settings import load_settings
 from server.ledger.sql import Col, fetch_records, in_list, insert_rows, is_pg, q
 from server.metering import daily
+from server.metering.ingest import Outcome
 from server.metering.models import DailyUsage, Meter
 from server.metering.reading import Reading
 from server.metering.service import reading_store as store
@@ -183,9 +184,9 @@ async def backfill(*, tz: ZoneInfo | None = None, meters_per_batch: int = 100) -
             days = Days()
             timelines = await _timelines(conn, ids)
             for meter_id, account_id, ct, pt in chunk:
-                timeline = timelines.get(meter_id, [])
-                report.readings += len(timeline)
-                days.add(meter_id, account_id, daily.timeline_usage(timeline, ct * pt, zone))
+                for timeline in timelines.get(meter_id, []):
+                    report.readings += len(timeline)
+                    days.add(meter_id, account_id, daily.timeline_usage(timeline, ct * pt, zone))
             charges = await _charges(conn, ids)
             report.charges += len(charges)
             for c in charges:
@@ -201,18 +202,23 @@ async def backfill(*, tz: ZoneInfo | None = None, meters_per_batch: int = 100) -
     return report
 
 
-async def _timelines(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, list[Reading]]:
+async def _timelines(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, list[list[Reading]]]:
+    """Each meter's readings in time order, cut where a person accepted a fall (a RESTART
+    reading starts a new run: no use is counted across it, as ingest counted none)."""
     where, params = in_list(conn, "meter_id", ids, 1, "int")
     rows = await fetch_records(
         conn,
-        f"SELECT meter_id, taken_at, total, bands FROM meter_reading WHERE {where}"
+        f"SELECT meter_id, taken_at, total, bands, outcome FROM meter_reading WHERE {where}"
         " ORDER BY meter_id, taken_at",
         params,
     )
-    out: dict[int, list[Reading]] = {}
+    out: dict[int, list[list[Reading]]] = {}
     for r in rows:
         reading = store.reading_of(r["taken_at"], r["total"], r["bands"])
-        out.setdefault(r["meter_id"], []).append(reading)
+        runs = out.setdefault(r["meter_id"], [[]])
+        if r["outcome"] == Outcome.RESTART.value and runs[-1]:
+            runs.append([])
+        runs[-1].append(reading)
     return out
 
 

@@ -21,6 +21,12 @@ fixed number of statements however many readings it holds:
 6. a good reading brings the meter online (logged once, at recovery), and the newest reading
    updates the relay state the meter reported and, for meter-billed meters, its money mirror.
 
+A held reading a person accepted comes back through here marked `reviewed`
+(`server.metering.service.held`): `ingest.review` decides it instead of `classify` when it is
+the meter's newest reading, so it is stored, counted in the days and billed like any other —
+once; anything else (an accepted reading at the same time or later) is classified as usual
+and held again, which the review refuses.
+
 Missed reads (`record_misses`) count up per meter; at `offline_after` the meter goes offline,
 logged once at that moment.
 """
@@ -29,7 +35,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -59,6 +65,7 @@ class IncomingReading:
     protected: bool | None = None
     money: MoneyRegister | None = None
     instant: Instant | None = None  # U, I, P, PF when this round read them (live values)
+    reviewed: bool = False  # a held reading a person accepted (services.held)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +161,15 @@ def _classify(
     following = None
     if previous is None or previous.taken_at != new.taken_at:
         following = timeline[at] if at < len(timeline) else None
-    verdict = rules.classify(new, previous, spec, following)
+    newest = following is None and (previous is None or previous.taken_at < new.taken_at)
+    if item.reviewed and newest:
+        verdict, new = rules.review(new, previous, spec)
+        item = replace(item, reading=new)
+    else:
+        verdict = rules.classify(new, previous, spec, following)
     work.report.count(verdict.outcome.value)
-    _mark_good(meter, item, following is None, work)
+    if not item.reviewed:  # a reviewed reading is old news: the meter's state moved on
+        _mark_good(meter, item, following is None, work)
     if verdict.outcome is rules.Outcome.DUPLICATE:
         return
     if verdict.held_for_review:
@@ -164,8 +177,9 @@ def _classify(
         return
     times.insert(at, new.taken_at)
     timeline.insert(at, new)
+    before = None if verdict.outcome is rules.Outcome.RESTART else previous  # curves restart
     work.usage.append(
-        daily_usage.Inserted(meter.id, meter.account_id, meter.multiplier, previous, new, following)
+        daily_usage.Inserted(meter.id, meter.account_id, meter.multiplier, before, new, following)
     )
     billable = (
         verdict.billable

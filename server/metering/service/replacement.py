@@ -7,8 +7,9 @@
 2. ingests the old meter's final reading like any other (source MANUAL): the use since its
    last reading is billed at the old meter's CT×PT — or, if implausible, held for review;
 3. marks the old meter REMOVED (`removed_at` = the swap) and fails its queued commands;
-4. creates the new meter (ACTIVE, same account, site and gateway unless given) and ingests its
-   first reading as the BASELINE, so its next reading bills from there at its own CT×PT;
+4. creates the new meter (ACTIVE, same account, site and gateway unless given, `replaces` the
+   old one) and ingests its first reading as the BASELINE, so its next reading bills from
+   there at its own CT×PT;
 5. logs `meter.replaced` and returns the final reading's pending bill in `closing_bills`.
 
 Billing that bill and re-evaluating the account's alarms is billing's side of the swap
@@ -111,7 +112,7 @@ async def replace_meter(
         old.status, old.removed_at = MeterStatus.REMOVED, at
         await old.save(update_fields=["status", "removed_at"])
         await commands.fail_queued(old.id, at, "电表已更换")
-        new = await Meter.create(**row)
+        new = await Meter.create(**row, replaces_id=old.id)
         first = IncomingReading(
             new.id,
             Reading(at, new_first_reading, dict(new_first_bands or {})),
