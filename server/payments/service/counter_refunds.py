@@ -265,8 +265,12 @@ def _online_line(r: Refund) -> RefundLine:
     )  # fmt: skip
 
 
-async def online_refund_in_scope(site_ids: Sequence[int], refund_id: int) -> None:
-    """404 unless the online refund belongs to an account of these sites (the approval page
-    asks before `approve_refund` / `reject_refund`, which know no scope)."""
-    if not await Refund.filter(id=refund_id, order__account__site_id__in=list(site_ids)).exists():
+async def online_refund_in_scope(site_ids: Sequence[int], refund_id: int) -> int:
+    """The account of an online refund of these sites, else 404 (the approval page asks
+    before `approve_refund` / `reject_refund`, which know no scope)."""
+    found = await Refund.filter(
+        id=refund_id, order__account__site_id__in=list(site_ids)
+    ).values_list("order__account_id", flat=True)
+    if not found:
         raise RefundNotFound("退款单不存在", refund_id=refund_id)
+    return int(found[0])  # type: ignore[arg-type]

@@ -95,10 +95,23 @@ class FinalReading:
 @dataclass(frozen=True, slots=True)
 class CloseRequest:
     readings: tuple[FinalReading, ...]
-    refund_channel: CounterChannel = CounterChannel.CASH
+    refund_channel: CounterChannel | str = CounterChannel.CASH  # cash / bank
     payee_name: str = ""
     payee_account: str = ""
     reason: str = "销户退款"
+
+    def checked(self) -> CloseRequest:
+        """Refused before anything is written: a closing started with these cannot fail later
+        for want of them (a bank refund needs the payee's account)."""
+        if self.refund_channel not in CounterChannel._value2member_map_:
+            raise ValidationFailed("退款方式无效", field="refund_channel")
+        channel = CounterChannel(self.refund_channel)
+        if channel is CounterChannel.BANK and not self.payee_account.strip():
+            raise ValidationFailed("银行转账退款请填写收款账号", field="payee_account")
+        return CloseRequest(
+            self.readings, channel, self.payee_name.strip(), self.payee_account.strip(),
+            self.reason.strip() or "销户退款",
+        )  # fmt: skip
 
 
 def parse_total(text: str, meter_label: str) -> Decimal | None:
@@ -275,6 +288,7 @@ async def close_account(
 ) -> AccountClosing:
     """销户 (see the module docstring). A re-submit of a started closing continues it."""
     now = now or datetime.now(UTC)
+    request = request.checked()
     account = await open_account_in_scope(site_ids, account_id)
     existing = await AccountClosing.get_or_none(account_id=account.id)
     if existing is not None:

@@ -47,7 +47,7 @@ class NewTenant:
     name: str
     phone: str
     number: str  # the new account's number (户号), unique in the site
-    tenant_type: TenantType = TenantType.COMPANY
+    tenant_type: TenantType | str = TenantType.COMPANY
 
     def checked(self) -> NewTenant:
         name, phone, number = self.name.strip(), self.phone.strip(), self.number.strip()
@@ -57,7 +57,9 @@ class NewTenant:
             raise ValidationFailed("电话号码格式不正确", field="phone")
         if not number or len(number) > 32:
             raise ValidationFailed("请填写新户号（不超过32字符）", field="number")
-        return NewTenant(name, phone, number, self.tenant_type)
+        if self.tenant_type not in TenantType._value2member_map_:
+            raise ValidationFailed("租户类型无效", field="tenant_type")
+        return NewTenant(name, phone, number, TenantType(self.tenant_type))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +83,7 @@ async def transfer_account(
 ) -> Transferred:
     """过户 (see the module docstring). A re-submit continues the started transfer."""
     now = now or datetime.now(UTC)
-    tenant = tenant.checked()
+    tenant, request = tenant.checked(), request.checked()
     old = await open_account_in_scope(site_ids, account_id)
     existing = await AccountClosing.get_or_none(account_id=old.id)
     if existing is not None:
