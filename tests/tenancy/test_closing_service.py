@@ -31,6 +31,7 @@ from server.payments.service import (
     approve_counter_refund,
     record_counter_payment,
     reject_counter_refund,
+    reject_refund,
 )
 from server.tariffs.models import TariffKind
 from server.tariffs.service import assign, create_plan
@@ -258,4 +259,25 @@ async def test_transfer_without_carry_over_refunds_the_old_tenant(pay_app: PayAp
     )  # fmt: skip
     assert again.new_account.id == result.new_account.id and again.ticket is None
     assert await Account.filter(room_id=account.room_id).count() == 2  # type: ignore[attr-defined]
+    await assert_ledger_sound()
+
+
+async def test_a_rejected_online_refund_goes_to_the_counter_instead(pay_app: PayApp) -> None:
+    account, meter = await _tenant(pay_app)
+    order = await _paid_wechat(pay_app, account, 60_000)  # above the approval threshold
+    site_ids = [account.site_id]
+    await close_account(
+        pay_app.payments, site_ids, account.id, _request(meter, None), actor=CLERK, now=CLOSE_AT
+    )
+    online = await Refund.get(order_id=order.id)
+    assert online.status is RefundStatus.PENDING and await balance(account.id) == 0
+    await reject_refund(online.id, actor=MANAGER, reason="改为现金退款")
+    assert await balance(account.id) == 60_000
+    await continue_closing(pay_app.payments, site_ids, account.id, actor=CLERK)
+    assert await Refund.filter(order_id=order.id).count() == 1  # not asked of WeChat again
+    counter = await CounterRefund.get(account_id=account.id)
+    assert (counter.amount_fen, counter.status) == (60_000, CounterRefundStatus.PENDING)
+    await approve_counter_refund(site_ids, counter.id, actor=MANAGER)
+    closing = await complete_after_refund(account.id, actor=MANAGER)
+    assert closing is not None and closing.status is ClosingStatus.DONE
     await assert_ledger_sound()

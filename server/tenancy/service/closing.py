@@ -363,9 +363,17 @@ async def _refund_wallet(
     orders = await RechargeOrder.filter(account_id=account.id, status=OrderStatus.PAID).order_by(
         "-paid_at", "-id"
     )
+    # An online refund of this closing that was rejected or failed is not asked again: the
+    # money goes to the counter refund instead (no loop of refused platform refunds).
+    refused = set(
+        await Refund.filter(
+            order__account_id=account.id, created_at__gte=closing.created_at,
+            status__in=(RefundStatus.REJECTED, RefundStatus.FAILED),
+        ).values_list("order_id", flat=True)
+    )  # fmt: skip
     for order in orders:
         refundable = order.amount_fen - order.refunded_fen
-        if left <= 0 or refundable <= 0 or order.channel not in channels:
+        if left <= 0 or refundable <= 0 or order.channel not in channels or order.id in refused:
             continue
         amount = min(left, refundable)
         await request_refund(
