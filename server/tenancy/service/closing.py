@@ -140,7 +140,7 @@ class MeterLine:
     id: int
     address: str
     kind_label: str
-    last_total: Decimal | None
+    last_total: str | None  # as printed (`register_text`)
     last_read_at: datetime | None
     meter_billed: bool
 
@@ -186,7 +186,7 @@ async def _meter_lines(account_id: int) -> list[MeterLine]:
         last = await StoredReading.filter(meter_id=m.id).order_by("-taken_at").first()
         line = MeterLine(
             m.id, m.address, KIND_LABELS.get(m.kind, str(m.kind)),
-            last.total if last else None, last.taken_at if last else None,
+            register_text(last.total) if last else None, last.taken_at if last else None,
             m.billing.value == "meter",
         )  # fmt: skip
         lines.append(line)
