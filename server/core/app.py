@@ -38,6 +38,7 @@ BLUEPRINT_MODULES = [
     "admin.control",
     "admin.accounts",
     "admin.review",
+    "admin.closing",
 ]
 
 

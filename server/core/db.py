@@ -27,6 +27,7 @@ MODEL_MODULES = [
     "server.payments.models",
     "server.jobs.models",
     "server.notify.models",
+    "server.tenancy.models",
 ]
 
 

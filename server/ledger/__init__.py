@@ -29,6 +29,7 @@ from server.ledger.service import (
     refund_settle,
     refund_void,
     reverse,
+    transfer,
 )
 from server.ledger.write import Posted, RowColumns, Written
 
@@ -65,4 +66,5 @@ __all__ = [
     "refund_settle",
     "refund_void",
     "reverse",
+    "transfer",
 ]

@@ -14,6 +14,7 @@ Chart of accounts, by code (credit-positive amounts, see models.py):
     refund hold    wallet −a, refunds_payable +a          (phase 1: money set aside)
     refund settle  refunds_payable −a, clearing +a        (phase 2a: money left the channel)
     refund void    refunds_payable −a, wallet +a          (phase 2b: refund failed)
+    transfer       wallet(from) −a, wallet(to) +a         (过户: the balance to the new tenant)
     reversal       every leg of the original, negated
 
 Everything here is a value in, a value out; the service does the database work.
@@ -46,6 +47,7 @@ class TxKind(StrEnum):
     REFUND_SETTLE = "refund_settle"
     REFUND_VOID = "refund_void"
     REVERSAL = "reversal"
+    TRANSFER = "transfer"  # wallet to wallet (过户 with the balance carried over)
 
 
 class Channel(StrEnum):
@@ -212,6 +214,14 @@ def refund_settle_legs(channel: Channel, amount_fen: int) -> tuple[Leg, ...]:
 def refund_void_legs(account_id: int, amount_fen: int) -> tuple[Leg, ...]:
     a = check_amount(amount_fen)
     return Leg(REFUNDS_PAYABLE, -a), Leg(wallet(account_id), a)
+
+
+def transfer_legs(from_account_id: int, to_account_id: int, amount_fen: int) -> tuple[Leg, ...]:
+    """One wallet's money to another (过户): two distinct wallets, nothing else moves."""
+    a = check_amount(amount_fen)
+    if int(from_account_id) == int(to_account_id):
+        raise UnbalancedTransaction("不能转给同一个账户", account_id=from_account_id)
+    return Leg(wallet(from_account_id), -a), Leg(wallet(to_account_id), a)
 
 
 class Posting(NamedTuple):

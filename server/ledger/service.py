@@ -2,10 +2,10 @@
 
 Design (after django-hordak and Polar): `post()` writes one balanced transaction — legs in
 integer fen that sum to zero — under an idempotency key with a UNIQUE constraint. Everything
-else (recharge, charge, adjust, two-phase refund, reverse) is a posting rule from posting.py
-handed to `post()`. `post()` is the single form of posting; `post_batch()` (batch.py) is the
-batch form; both write through the one writer, `write.write()` (its docstring has the
-statements), so a batch writes exactly what posting one by one would.
+else (recharge, charge, adjust, two-phase refund, transfer, reverse) is a posting rule from
+posting.py handed to `post()`. `post()` is the single form of posting; `post_batch()`
+(batch.py) is the batch form; both write through the one writer, `write.write()` (its
+docstring has the statements), so a batch writes exactly what posting one by one would.
 
 One `post()` runs in its own database transaction, or directly in the caller's when one is
 open (no savepoint: what it changed before finding it may not post, it undoes itself):
@@ -153,6 +153,24 @@ async def refund_void(hold_key: str, *, key: str, actor: str) -> Posted:
     return await _post(
         key, TxKind.REFUND_VOID, legs, memo="退款失败，退回余额", actor=actor,
         channel=Channel(hold.channel), resolves_id=hold.id,
+    )  # fmt: skip
+
+
+async def transfer(
+    from_account_id: int,
+    to_account_id: int,
+    amount_fen: int,
+    *,
+    key: str,
+    actor: str,
+    memo: str = "",
+) -> Posted:
+    """过户: move money from one wallet to another, both open; the source respects its floor
+    (no arrears for the new tenant to inherit). The transaction names the source account."""
+    legs = posting.transfer_legs(from_account_id, to_account_id, amount_fen)
+    return await _post(
+        key, TxKind.TRANSFER, legs, memo=memo or "过户转入新户", actor=actor,
+        require_open=True, account_id=int(from_account_id),
     )  # fmt: skip
 
 

@@ -5,6 +5,7 @@ Exactly-once rests on unique constraints, not on locks or caches:
 - `RechargeOrder.out_trade_no` and the ledger key `pay:{channel}:{out_trade_no}`;
 - `PaymentEvent (channel, external_id)`: the inbox stores one raw event per order / refund;
 - `Refund.out_refund_no`, `CounterPayment (channel, reference)`, `Quarantine.dedupe_key`;
+- `CounterRefund.request_key` (and `number`): a counter refund is requested once per key;
 - `CreditFollowUp.credit_key`: the follow-up of a credit commits with the credit itself.
 """
 
@@ -58,6 +59,12 @@ class RefundStatus(StrEnum):
 class CounterChannel(StrEnum):
     CASH = "cash"
     BANK = "bank"  # 公对公 transfer
+
+
+class CounterRefundStatus(StrEnum):
+    PENDING = "pending"  # held in the ledger, waiting for a second person's approval
+    PAID = "paid"  # paid out in cash or by bank transfer (settled in the ledger)
+    REJECTED = "rejected"  # the approver said no: the money went back to the wallet
 
 
 class AdjustmentStatus(StrEnum):
@@ -175,6 +182,34 @@ class CounterPayment(Model):
     class Meta:
         table = "payment_counter"
         unique_together = (("channel", "reference"),)
+
+
+class CounterRefund(Model):
+    """Money paid back out of a wallet at the counter (cash) or by bank transfer: held in the
+    ledger at the request, settled when paid out, voided when rejected (see
+    `server.payments.service.counter_refunds`)."""
+
+    id = fields.BigIntField(primary_key=True)
+    number = fields.CharField(max_length=32, unique=True)  # "R…", on the receipt
+    request_key = fields.CharField(max_length=120, unique=True)  # the caller's idempotency key
+    account: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Account", related_name="counter_refunds", on_delete=fields.RESTRICT
+    )
+    channel = fields.CharEnumField(CounterChannel, max_length=8)
+    amount_fen = fields.BigIntField()
+    status = fields.CharEnumField(CounterRefundStatus, max_length=8)
+    reason = fields.CharField(max_length=200)
+    payee_name = fields.CharField(max_length=100, default="")
+    payee_account = fields.CharField(max_length=64, default="")  # bank account (transfers)
+    requested_by = fields.CharField(max_length=100)
+    approved_by = fields.CharField(max_length=100, default="")
+    paid_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "payment_counter_refund"
+        indexes = (("status", "created_at"),)
 
 
 class BalanceAdjustment(Model):

@@ -28,7 +28,13 @@ from openpyxl import load_workbook
 from tortoise.expressions import Q
 
 from server.accounts.models import Account
+from server.ledger import service as ledger
+from server.ledger.posting import Channel
 from server.metering.models import Gateway, HeldReading, Meter, MeterCommand
+from server.payments.config import PaymentSettings
+from server.payments.models import CounterRefund, OrderStatus, RechargeOrder, Refund
+from server.payments.providers.base import Channel as PayChannel
+from server.payments.service import Payments, request_counter_refund, request_refund
 from server.places.models import Building, Floor, Organisation, Room, Site
 from server.staff.models import AdminUser, StaffRole
 from server.staff.service.permissions import may
@@ -63,6 +69,8 @@ class Park:
     meter_id: int
     user_id: int
     held_id: int
+    counter_refund_id: int
+    refund_id: int
     names: tuple[str, ...]
 
     def path_ids(self) -> dict[str, int]:
@@ -70,6 +78,7 @@ class Park:
             "site_id": self.site_id, "building_id": self.building_id, "floor_id": self.floor_id,
             "room_id": self.room_id, "gateway_id": self.gateway_id, "meter_id": self.meter_id,
             "user_id": self.user_id, "account_id": self.account_id, "held_id": self.held_id,
+            "counter_refund_id": self.counter_refund_id, "refund_id": self.refund_id,
         }  # fmt: skip
 
 
@@ -87,14 +96,34 @@ async def a_park(tag: str) -> Park:
         meter=meter, taken_at=datetime(2026, 3, 3, tzinfo=UTC), total=Decimal("5.00"),
         outcome="reset", reason="表码由 900.00 降至 5.00，疑似电表清零或被更换", source="poll",
     )  # fmt: skip
+    counter_refund_id, refund_id = await _refunds_waiting(account, tag)
     names = (
         site.name, building.name, floor.name, room.name, account.tenant_name, account.number,
         gateway.code, meter.address, user.username,
     )  # fmt: skip
     return Park(
         org.id, site.id, building.id, floor.id, room.id, account.id, gateway.id, meter.id,
-        user.id, held.id, names,
+        user.id, held.id, counter_refund_id, refund_id, names,
     )  # fmt: skip
+
+
+async def _refunds_waiting(account: Account, tag: str) -> tuple[int, int]:
+    """A counter refund and an online refund of the account, both waiting for approval."""
+    settings = PaymentSettings(refund_approval_above_fen=0)
+    await ledger.recharge(account.id, Channel.CASH, 1_000, key=f"sweep:{tag}", actor="staff:0")
+    counter = await request_counter_refund(
+        settings, account.id, "cash", 100, reason="扫描", actor="staff:0",
+        request_key=f"sweep:{tag}",
+    )  # fmt: skip
+    order = await RechargeOrder.create(
+        out_trade_no=f"SWEEP{ord(tag)}", account_id=account.id, channel=PayChannel.WECHAT,
+        amount_fen=500, status=OrderStatus.PAID, expires_at=account.opened_at,
+        created_by="staff:0",
+    )  # fmt: skip
+    refund = await request_refund(
+        Payments(settings), order.out_trade_no, 100, reason="扫描", actor="staff:0"
+    )
+    return counter.id, refund.id
 
 
 async def snapshot(park: Park) -> dict[str, Any]:
@@ -112,6 +141,10 @@ async def snapshot(park: Park) -> dict[str, Any]:
         .values(),
         "commands": await MeterCommand.filter(meter__site_id=site).order_by("id").values(),
         "held": await HeldReading.filter(meter__site_id=site).order_by("id").values(),
+        "counter_refunds": await CounterRefund.filter(account__site_id=site)
+        .order_by("id")
+        .values(),
+        "refunds": await Refund.filter(order__account__site_id=site).order_by("id").values(),
         "staff": await AdminUser.filter(organisation_id=park.organisation_id)
         .order_by("id")
         .values(),
@@ -170,7 +203,7 @@ def shows_none_of(answer: httpx.Response, names: tuple[str, ...]) -> list[str]:
 
 
 async def test_every_admin_route_but_sign_in_needs_a_session(admin_app: AdminApp) -> None:
-    ids = dict.fromkeys(Park(*[1] * 10, ()).path_ids(), 1)
+    ids = dict.fromkeys(Park(*[1] * 12, ()).path_ids(), 1)
     async with admin_app.browser() as anonymous:
         for path, method, _ in admin_routes(admin_app):
             if path in OPEN:

@@ -6,6 +6,7 @@
     close_order(payments, out_trade_no, *, actor)
     request_refund / approve_refund / reject_refund / send_refund / apply_refund_result
     record_counter_payment / request_adjustment / approve_adjustment / reject_adjustment
+    request_counter_refund / approve_counter_refund / reject_counter_refund   cash / bank
     run_followups / run_pending_followups
     reconcile_day / reconcile_yesterday
     quarantine / resolve_quarantine / list_quarantine (what the staff's list shows)
@@ -20,6 +21,11 @@ from server.payments.service.counter import (
     record_counter_payment,
     reject_adjustment,
     request_adjustment,
+)
+from server.payments.service.counter_refunds import (
+    approve_counter_refund,
+    reject_counter_refund,
+    request_counter_refund,
 )
 from server.payments.service.followups import (
     metering_seam,
@@ -59,6 +65,7 @@ __all__ = [
     "Payments",
     "apply_refund_result",
     "approve_adjustment",
+    "approve_counter_refund",
     "approve_refund",
     "build_payments",
     "close_order",
@@ -76,8 +83,10 @@ __all__ = [
     "reconcile_yesterday",
     "record_counter_payment",
     "reject_adjustment",
+    "reject_counter_refund",
     "reject_refund",
     "request_adjustment",
+    "request_counter_refund",
     "request_refund",
     "resolve_quarantine",
     "run_followup",
