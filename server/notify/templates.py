@@ -136,6 +136,9 @@ TEMPLATES: dict[str, Template] = {t.key: t for t in _ALL}
 _env = SandboxedEnvironment(
     autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False
 )
+# No globals (range, cycler, lipsum, namespace …): a message template needs none, and each is
+# one more object an override could reach for.
+_env.globals.clear()
 _compiled = {t.key: _env.from_string(t.text) for t in _ALL}
 
 
