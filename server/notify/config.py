@@ -9,7 +9,7 @@ subscribe templates) is the mini-program's, from `SHUIDIAN_TENANT_*`.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -128,4 +128,4 @@ def quiet_until(now: datetime, start: str, end: str, tz: ZoneInfo = SHANGHAI) ->
     if not inside:
         return None
     day = local.date() + timedelta(days=1) if overnight and clock >= begin else local.date()
-    return datetime.combine(day, finish, tz)
+    return datetime.combine(day, finish, tz).astimezone(UTC)  # SQLite compares text: UTC

@@ -253,6 +253,8 @@ _SET = (
     " sent_at = CASE WHEN u.state = 'sent' THEN u.now ELSE n.sent_at END,"
     " claimed_until = NULL, updated_at = u.now"
 )
+# SQLite: the target's columns unqualified (but `attempts`, which u has too).
+_SQLITE_SET = _SET.replace("n.", "").replace("= attempts -", "= n.attempts -")
 _FENCE = "n.id = u.id AND n.state = 'sending' AND n.attempts = u.attempts"
 
 
@@ -278,7 +280,7 @@ async def _record(outcomes: Sequence[_Outcome]) -> None:
     for row in rows:
         await fetch(
             conn,
-            f"UPDATE notify_message AS n SET {_SET.replace('n.', '')} FROM (SELECT $1 AS id,"
+            f"UPDATE notify_message AS n SET {_SQLITE_SET} FROM (SELECT $1 AS id,"
             " $2 AS attempts, $3 AS state, $4 AS provider, $5 AS provider_id, $6 AS code,"
             f" $7 AS reason, $8 AS retry_at, $9 AS now, $10 AS uncount) AS u WHERE {_FENCE}",
             list(row),
