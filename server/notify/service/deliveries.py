@@ -78,6 +78,7 @@ class DeliveryRow:
     error_reason: str
     sent_at: datetime | None
     delivered_at: datetime | None
+    due: datetime | None = None  # a queued message's next attempt (quiet hours, back-off)
 
     @property
     def resendable(self) -> bool:
@@ -129,6 +130,7 @@ async def search_rows(
             CHANNEL_LABELS[m.channel], ROLE_LABELS.get(m.role, ""), m.recipient, m.template,
             m.text, m.state.value, STATE_LABELS[m.state], m.attempts, m.provider, m.error_code,
             m.error_reason, local(m.sent_at), local(m.delivered_at),
+            local(m.next_attempt_at) if m.state is MessageState.QUEUED else None,
         )  # fmt: skip
 
     return page.map(row)
