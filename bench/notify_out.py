@@ -82,10 +82,11 @@ async def _prepare(db_url: str, messages: int) -> None:
         await conn.execute(
             "INSERT INTO notify_message (site_id, channel, recipient, template, topic, params,"
             " text, state, attempts, next_attempt_at, provider, provider_id, error_code,"
-            " error_reason, dedup_key, created_at, updated_at)"
+            " error_reason, dedup_key, created_at, updated_at, role, receipt_polls)"
             " SELECT $3, 'sms', '139' || lpad(g::text, 8, '0'), 'alarm.balance',"
             " 'alarm.balance.1', jsonb_build_object('account', 'H' || g, 'balance', '18.00',"
-            " 'level', 1), '余额不足', 'queued', 0, $1, '', '', '', '', 'bench:' || g, $1, $1"
+            " 'level', 1), '余额不足', 'queued', 0, $1, '', '', '', '', 'bench:' || g, $1, $1,"
+            " 'owner', 0"
             " FROM generate_series(1, $2) g",
             now,
             messages,

@@ -46,7 +46,8 @@ from server.billing.pipeline import ProcessReport, process_readings, sweep_pendi
 from server.core.logs import log_event
 from server.core.settings import Settings
 from server.metering.ingest import HELD
-from server.metering.models import Gateway, Meter, MeteringPolicy, MeterStatus, ReadingSource
+from server.metering.models import Meter, MeteringPolicy, MeterStatus, ReadingSource
+from server.metering.service.gateway_status import gateway_status
 from server.metering.service.readings import IncomingReading, record_misses
 from workers.leases import LocalLeases, PgLeases, leases_for
 from workers.meters.base import Instant, MeterError, MeterSnapshot
@@ -345,7 +346,8 @@ class Collector:
         return n
 
     async def on_status(self, gw: str, status: GatewayStatus) -> None:
-        await Gateway.filter(code=gw).update(online=status.online, last_seen_at=self.clock())
+        """The gateway's report, stored; going offline queues the staff alert with it."""
+        await gateway_status(gw, status.online, now=self.clock())
 
     async def flush(self) -> ProcessReport | None:
         """Process everything the gateways delivered so far, then acknowledge their messages

@@ -2,8 +2,11 @@
 through their channels, records each outcome; every `period_s` when idle, at once again
 after a full batch. Several notifiers may run: a claim is `FOR UPDATE SKIP LOCKED`.
 
+Every `receipt_period_s` it also asks the SMS provider for delivery receipts
+(`poll_receipts`): sent messages become DELIVERED, or FAILED with the provider's code.
+
 Embedded mode without configured providers sends to the local fakes (started here), so the
-demo's alarms show as delivered. Voice notifications (and their quiet hours) are not built yet.
+demo's alarms show as delivered.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ async def run(
     from server.notify.config import NotifySettings
     from server.notify.sandbox import NotifySandbox
     from server.notify.service import channels
-    from server.notify.service.delivery import deliver_due
+    from server.notify.service.delivery import deliver_due, poll_receipts
 
     ns, tenant = NotifySettings(), TenantSettings()
     sandbox: NotifySandbox | None = None
@@ -46,7 +49,9 @@ async def run(
     name = settings.worker_name or f"{socket.gethostname()}-{os.getpid()}"
     status = StatusFile.for_worker(settings.data_dir, "notifier", settings.worker_name)
     wait = period if period is not None else ns.period_s
-    sent = 0
+    sent = receipts = 0
+    loop = asyncio.get_running_loop()
+    next_receipts = loop.time()
     try:
         while not stop.is_set():
             claimed = 0
@@ -55,7 +60,14 @@ async def run(
                     senders, batch=ns.batch, max_attempts=ns.max_attempts, tenant=tenant
                 )
                 sent += claimed
-                status.write(worker_name=name, last_claimed=claimed, handled=sent)
+                if loop.time() >= next_receipts:
+                    next_receipts = loop.time() + min(ns.receipt_period_s, 10 * wait)
+                    receipts += await poll_receipts(
+                        senders, window_h=ns.receipt_window_h, every_s=ns.receipt_period_s
+                    )
+                status.write(
+                    worker_name=name, last_claimed=claimed, handled=sent, receipts=receipts
+                )
             except Exception:
                 log.exception("notifier round failed; next round in %.0f s", wait)
             if claimed < ns.batch:

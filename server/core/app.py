@@ -39,6 +39,7 @@ BLUEPRINT_MODULES = [
     "admin.accounts",
     "admin.review",
     "admin.closing",
+    "admin.notify",
 ]
 
 

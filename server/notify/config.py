@@ -9,8 +9,10 @@ subscribe templates) is the mini-program's, from `SHUIDIAN_TENANT_*`.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,6 +53,28 @@ class NotifySettings(BaseSettings):
     smtp_password_file: Path | None = None
     smtp_from: str = "水电 <noreply@example.com>"
 
+    # Alibaba Cloud voice notification (dyvmsapi 2017-05-25, same AccessKey as the SMS):
+    # the shown number and template key → approved TtsCode. Every TTS template takes one
+    # variable, `text`: the message's rendered text (an organisation's override included).
+    voice_called_show_number: str = ""
+    voice_endpoint: str = "https://dyvmsapi.aliyuncs.com/"
+    voice_templates: dict[str, str] = Field(default_factory=dict)
+    voice_play_times: int = Field(default=2, ge=1, le=3)
+    # Voice quiet hours, local time (a site's own in notify_site_setting wins): a call that
+    # falls in them waits until they end.
+    quiet_start: str = "22:00"
+    quiet_end: str = "08:00"
+    # Official account (公众号) template messages: its appid, secret and template key →
+    # template_id (from the account's 模板消息 library).
+    official_appid: str = ""
+    official_secret: str = Field(default="", repr=False)
+    official_secret_file: Path | None = None
+    official_templates: dict[str, str] = Field(default_factory=dict)
+    # SMS delivery receipts: sent messages are asked about (QuerySendDetails /
+    # PullSmsSendStatus) every `receipt_period_s`, for at most `receipt_window_h` hours.
+    receipt_period_s: float = Field(default=60.0, gt=0)
+    receipt_window_h: int = Field(default=24, ge=1)
+
     # A provider's answer is awaited this long; then the attempt is a temporary failure.
     timeout_s: float = Field(default=10.0, gt=0)
     # The same template for the same account and recipient at most once in this interval.
@@ -71,7 +95,37 @@ class NotifySettings(BaseSettings):
     def smtp_secret(self) -> str:
         return _secret(self.smtp_password, self.smtp_password_file)
 
+    def official_secret_value(self) -> str:
+        return _secret(self.official_secret, self.official_secret_file)
+
     def sms_configured(self) -> bool:
         if self.sms_provider == "aliyun":
             return bool(self.aliyun_access_key_id)
         return bool(self.tencent_secret_id)
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def parse_hhmm(text: str) -> time:
+    """ "22:00" → 22:00; ValueError for anything else."""
+    hours, _, minutes = text.strip().partition(":")
+    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+        raise ValueError(f"时间格式应为 HH:MM：{text}")
+    return time(int(hours), int(minutes))
+
+
+def quiet_until(now: datetime, start: str, end: str, tz: ZoneInfo = SHANGHAI) -> datetime | None:
+    """When the quiet hours [start, end) around `now` end (aware), or None outside them.
+    start > end spans midnight (22:00–08:00); start == end means no quiet hours."""
+    begin, finish = parse_hhmm(start), parse_hhmm(end)
+    if begin == finish:
+        return None
+    local = now.astimezone(tz)
+    clock = local.time()
+    overnight = begin > finish
+    inside = (clock >= begin or clock < finish) if overnight else begin <= clock < finish
+    if not inside:
+        return None
+    day = local.date() + timedelta(days=1) if overnight and clock >= begin else local.date()
+    return datetime.combine(day, finish, tz).astimezone(UTC)  # SQLite compares text: UTC

@@ -18,6 +18,7 @@ class Outgoing:
     subject: str = ""
     wechat_template_id: str = ""
     wechat_data: Mapping[str, Any] = field(default_factory=dict)
+    out_id: str = ""  # our message id, where the provider echoes it (voice OutId)
 
 
 class SendError(Exception):

@@ -103,14 +103,14 @@ class TencentSms:
         }
         return json.dumps(body, ensure_ascii=False).encode()
 
-    async def send(self, message: Outgoing) -> str:
-        body = self._body(message)
+    async def _post(self, action: str, body: bytes) -> dict:
+        """A signed call; its `Response`, or SendError for a request-level error."""
         stamp = int(datetime.now(UTC).timestamp())
         headers = {
             "Authorization": authorization(self._id, self._key, self._host, body, stamp),
             "Content-Type": CONTENT_TYPE,
             "Host": self._host,
-            "X-TC-Action": "SendSms",
+            "X-TC-Action": action,
             "X-TC-Timestamp": str(stamp),
             "X-TC-Version": VERSION,
             "X-TC-Region": self._region,
@@ -128,11 +128,29 @@ class TencentSms:
         if error:
             code = str(error.get("Code", ""))
             raise SendError(code, str(error.get("Message", "")), temporary=is_temporary(code))
+        return answer
+
+    async def send(self, message: Outgoing) -> str:
+        answer = await self._post("SendSms", self._body(message))
         status = (answer.get("SendStatusSet") or [{}])[0]
         code = str(status.get("Code", "http.empty"))
         if code == "Ok":
             return str(status.get("SerialNo", ""))
         raise SendError(code, str(status.get("Message", "")), temporary=is_temporary(code))
+
+    async def pull_receipts(self, limit: int = 100) -> list[tuple[str, bool, str]]:
+        """`PullSmsSendStatus`: the reports not pulled before, as (SerialNo, delivered, code);
+        each report is handed out once by Tencent Cloud."""
+        body = json.dumps({"SmsSdkAppId": self._app, "Limit": limit}).encode()
+        answer = await self._post("PullSmsSendStatus", body)
+        return [
+            (
+                str(r.get("SerialNo", "")),
+                r.get("ReportStatus") == "SUCCESS",
+                str(r.get("Description") or r.get("ReportStatus") or ""),
+            )
+            for r in answer.get("PullSmsSendStatusSet") or []
+        ]
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -1,5 +1,6 @@
-"""WeChat mini-program subscribe messages (`POST /cgi-bin/message/subscribe/send`) through
-wechatpy, with the access_token from one shared refresher.
+"""WeChat mini-program subscribe messages (`POST /cgi-bin/message/subscribe/send`) and
+official-account template messages (`POST /cgi-bin/message/template/send`) through wechatpy,
+each app's access_token from one shared refresher.
 
 A new access_token invalidates the old one after a grace period, so processes must not each
 fetch their own: `Tokens` keeps it in Redis (production) under a lock — one process fetches,
@@ -24,8 +25,10 @@ from server.notify.providers.base import Outgoing, SendError, unreachable
 
 TOKEN_EXPIRED = {40001, 42001, 40014}
 # Permanent for this message: no grant left / refused (43101), bad template data (47003),
-# bad openid (40003), bad template id (40037), user unsubscribed (43004).
-PERMANENT = {43101, 47003, 40003, 40037, 43004, 40013, 40125}
+# bad openid (40003), bad template id (40037), user unsubscribed (43004), the template
+# message API refused for this user or template (43100 frequency per template per user is
+# temporary, not here).
+PERMANENT = {43101, 47003, 40003, 40037, 43004, 40013, 40125, 43116}
 
 
 def is_temporary(errcode: int) -> bool:
@@ -78,7 +81,10 @@ class Tokens:
         return str(body["access_token"]), int(body.get("expires_in", 7200))
 
 
-class WechatSubscribe:
+class _WechatSender:
+    """What both WeChat channels share: the token, one refresh-and-retry on an expired
+    token, WeChat's errcode kept."""
+
     name = "wechat"
 
     def __init__(
@@ -87,18 +93,16 @@ class WechatSubscribe:
         self._appid, self._tokens, self._page = appid, tokens, page
         self._base, self._timeout = base_url, timeout_s
 
-    def _call(self, token: str, message: Outgoing) -> dict[str, Any]:
+    def _client(self, token: str) -> WeChatClient:
         client = WeChatClient(
             self._appid, None, access_token=token, timeout=self._timeout, auto_retry=False
         )
         client.API_BASE_URL = f"{self._base}cgi-bin/"
         client.wxa.API_BASE_URL = self._base  # the wxa endpoints name their cgi-bin/ path
-        return client.wxa.send_subscribe_message(
-            message.recipient,
-            message.wechat_template_id,
-            dict(message.wechat_data),
-            page=self._page or None,
-        )
+        return client
+
+    def _call(self, token: str, message: Outgoing) -> dict[str, Any]:
+        raise NotImplementedError
 
     async def send(self, message: Outgoing) -> str:
         token = await self._tokens.get()
@@ -122,3 +126,50 @@ class WechatSubscribe:
 
     async def aclose(self) -> None:
         return None
+
+
+class WechatSubscribe(_WechatSender):
+    """Mini-program subscribe message (订阅消息): one allowance per message."""
+
+    def _call(self, token: str, message: Outgoing) -> dict[str, Any]:
+        return self._client(token).wxa.send_subscribe_message(
+            message.recipient,
+            message.wechat_template_id,
+            dict(message.wechat_data),
+            page=self._page or None,
+        )
+
+
+class WechatTemplate(_WechatSender):
+    """Official-account template message (公众号模板消息) to a follower's openid; its
+    `remark` field carries the rendered (override) text."""
+
+    name = "wechat-mp"
+
+    def __init__(
+        self,
+        appid: str,
+        tokens: Tokens,
+        base_url: str,
+        templates: dict[str, str],
+        *,
+        url: str = "",
+        timeout_s: float = 10.0,
+    ) -> None:
+        super().__init__(appid, tokens, base_url, page=url, timeout_s=timeout_s)
+        self._templates = dict(templates)
+
+    async def send(self, message: Outgoing) -> str:
+        if message.template not in self._templates:
+            raise SendError(
+                "local.no_template", f"未配置公众号模板：{message.template}", temporary=False
+            )
+        return await super().send(message)
+
+    def _call(self, token: str, message: Outgoing) -> dict[str, Any]:
+        return self._client(token).message.send_template(
+            message.recipient,
+            self._templates[message.template],
+            dict(message.wechat_data),
+            url=self._page or None,
+        )

@@ -8,11 +8,11 @@ from redis.asyncio import Redis
 
 from server.accounts.config import TenantSettings
 from server.notify.config import NotifySettings
-from server.notify.providers.aliyun import AliyunSms
+from server.notify.providers.aliyun import AliyunSms, AliyunVoice
 from server.notify.providers.base import Sender
 from server.notify.providers.email import SmtpMail
 from server.notify.providers.tencent import TencentSms
-from server.notify.providers.wechat import Tokens, WechatSubscribe
+from server.notify.providers.wechat import Tokens, WechatSubscribe, WechatTemplate
 
 
 def configured(
@@ -37,9 +37,20 @@ def configured(
             ns.smtp_host, ns.smtp_port, ns.smtp_from, tls=ns.smtp_tls, user=ns.smtp_user,
             password=ns.smtp_secret(), timeout_s=ns.timeout_s,
         )  # fmt: skip
+    if ns.aliyun_access_key_id and ns.voice_called_show_number:
+        out["voice"] = AliyunVoice(
+            ns.aliyun_access_key_id, ns.aliyun_secret(), ns.voice_called_show_number,
+            ns.voice_templates, endpoint=ns.voice_endpoint, play_times=ns.voice_play_times,
+            timeout_s=ns.timeout_s,
+        )  # fmt: skip
+    redis = Redis.from_url(redis_url) if redis_url else None
+    base = tenant.wechat_api_base_url
     if tenant.miniapp_appid:
-        redis = Redis.from_url(redis_url) if redis_url else None
-        base = tenant.wechat_api_base_url
         tokens = Tokens(tenant.miniapp_appid, tenant.miniapp_secret_value(), base, redis)
         out["wechat"] = WechatSubscribe(tenant.miniapp_appid, tokens, base, timeout_s=ns.timeout_s)
+    if ns.official_appid:
+        tokens = Tokens(ns.official_appid, ns.official_secret_value(), base, redis)
+        out["official"] = WechatTemplate(
+            ns.official_appid, tokens, base, ns.official_templates, timeout_s=ns.timeout_s
+        )
     return out

@@ -9,6 +9,12 @@ claimed with. Temporary failures wait `backoff(attempts)`; permanent ones (and t
 attempt) end FAILED with the provider's code. A WeChat message spends one of the user's
 subscribe allowances just before its first attempt (server.accounts.service.subscriptions);
 a retry of the same message does not spend another.
+
+Voice: a call claimed inside its site's quiet hours (a resend at night, a retry that fell
+there) is not made: it goes back to the queue until they end (`local.quiet_hours`, the
+attempt not counted). Receipts: `poll_receipts` asks the SMS provider about sent messages
+(Alibaba Cloud QuerySendDetails per message; Tencent Cloud PullSmsSendStatus, the reports not
+yet pulled) and marks them DELIVERED, or FAILED with the provider's code.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,8 +33,9 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from server.accounts.config import TenantSettings
 from server.accounts.models import TenantApp, TenantIdentity
 from server.accounts.service.subscriptions import spend_allowance
-from server.ledger.sql import fetch, is_pg
+from server.ledger.sql import fetch, in_list, is_pg
 from server.notify import templates
+from server.notify.config import NotifySettings, quiet_until
 from server.notify.models import Channel, MessageState
 from server.notify.providers.base import Outgoing, Sender, SendError
 
@@ -51,6 +58,10 @@ class Claimed:
     params: Mapping[str, Any]
     text: str
     attempts: int
+    site_id: int = 0
+
+
+QUIET = "local.quiet_hours"
 
 
 def _conn() -> BaseDBAsyncClient:
@@ -68,7 +79,7 @@ async def claim(n: int, *, lease_s: float, now: datetime) -> list[Claimed]:
         " WHERE (state = 'queued' AND next_attempt_at <= $2)"
         " OR (state = 'sending' AND claimed_until <= $2)"
         f" ORDER BY next_attempt_at, id LIMIT {int(n)}{lock})"
-        " RETURNING id, channel, recipient, template, params, text, attempts",
+        " RETURNING id, channel, recipient, template, params, text, attempts, site_id",
         [now + timedelta(seconds=lease_s), now],
     )
     return [
@@ -80,6 +91,7 @@ async def claim(n: int, *, lease_s: float, now: datetime) -> list[Claimed]:
             json.loads(r["params"]) if isinstance(r["params"], str) else r["params"],
             r["text"],
             int(r["attempts"]),
+            int(r["site_id"]),
         )
         for r in sorted(rows, key=lambda r: r["id"])
     ]
@@ -100,11 +112,62 @@ async def deliver_due(
     claimed = await claim(batch, lease_s=lease_s, now=now)
     if claimed:
         tenant = tenant or TenantSettings()
+        calls = [m for m in claimed if m.channel is Channel.VOICE]
+        quiet = await _quiet_ends(calls, now) if calls else {}
         outcomes = await asyncio.gather(
-            *(_deliver(senders, m, max_attempts, tenant) for m in claimed)
+            *(
+                _deferred(m, quiet[m.id])
+                if m.id in quiet
+                else _deliver(senders, m, max_attempts, tenant)
+                for m in claimed
+            )
         )
+        if calls:
+            outcomes = await _calls_wait_for_day(outcomes)
         await _record(outcomes)
     return len(claimed)
+
+
+async def _quiet_ends(calls: Sequence[Claimed], now: datetime) -> dict[int, datetime]:
+    """The calls claimed inside their site's quiet hours: when those end."""
+    conn, ns = _conn(), NotifySettings()
+    sites = sorted({m.site_id for m in calls})
+    where, params = in_list(conn, "site_id", sites, 1, "int")
+    rows = await fetch(
+        conn,
+        f"SELECT site_id, quiet_start, quiet_end FROM notify_site_setting WHERE {where}",
+        params,
+    )
+    hours = {r["site_id"]: (r["quiet_start"], r["quiet_end"]) for r in rows}
+    out: dict[int, datetime] = {}
+    for m in calls:
+        start, end = hours.get(m.site_id, (ns.quiet_start, ns.quiet_end))
+        until = quiet_until(now, start, end)
+        if until is not None:
+            out[m.id] = until
+    return out
+
+
+async def _deferred(m: Claimed, until: datetime) -> _Outcome:
+    """A call not made in quiet hours: queued for their end, this claim not counted."""
+    return _Outcome(
+        m, MessageState.QUEUED, "", "", QUIET, f"免打扰时段，{until:%H:%M} 后拨打", until,
+        uncount=True,
+    )  # fmt: skip
+
+
+async def _calls_wait_for_day(outcomes: Sequence[_Outcome]) -> list[_Outcome]:
+    """A call's retry that would fall in quiet hours waits until they end."""
+    retries = [o for o in outcomes if o.message.channel is Channel.VOICE and o.retry_at]
+    if not retries:
+        return list(outcomes)
+    ends: dict[int, datetime] = {}
+    for o in retries:
+        assert o.retry_at is not None
+        ends |= await _quiet_ends([o.message], o.retry_at)
+    return [
+        replace(o, retry_at=ends[o.message.id]) if o.message.id in ends else o for o in outcomes
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +179,7 @@ class _Outcome:
     code: str = ""
     reason: str = ""
     retry_at: datetime | None = None
+    uncount: bool = False  # not an attempt (a call held back by quiet hours)
 
 
 async def _deliver(
@@ -153,6 +217,11 @@ async def _outgoing(m: Claimed, tenant: TenantSettings) -> Outgoing:
                 "local.not_subscribed", "用户未订阅该消息（订阅次数已用完）", temporary=False
             )
     sms = templates.sms_params(m.template, m.params) if m.channel is Channel.SMS else m.params
+    data: Mapping[str, Any] = {}
+    if template_id:
+        data = templates.wechat_data(m.template, m.params)
+    elif m.channel is Channel.OFFICIAL:
+        data = templates.official_data(m.template, m.params, m.text)
     return Outgoing(
         m.recipient,
         m.template,
@@ -160,7 +229,8 @@ async def _outgoing(m: Claimed, tenant: TenantSettings) -> Outgoing:
         m.text,
         subject=tpl.subject,
         wechat_template_id=template_id,
-        wechat_data=templates.wechat_data(m.template, m.params) if template_id else {},
+        wechat_data=data,
+        out_id=str(m.id),
     )
 
 
@@ -177,11 +247,14 @@ def _failed(m: Claimed, provider: str, exc: SendError, max_attempts: int) -> _Ou
 
 _SET = (
     "state = u.state, provider = u.provider, provider_id = u.provider_id,"
+    " attempts = n.attempts - u.uncount,"
     " error_code = u.code, error_reason = u.reason,"
     " next_attempt_at = COALESCE(u.retry_at, n.next_attempt_at),"
     " sent_at = CASE WHEN u.state = 'sent' THEN u.now ELSE n.sent_at END,"
     " claimed_until = NULL, updated_at = u.now"
 )
+# SQLite: the target's columns unqualified (but `attempts`, which u has too).
+_SQLITE_SET = _SET.replace("n.", "").replace("= attempts -", "= n.attempts -")
 _FENCE = "n.id = u.id AND n.state = 'sending' AND n.attempts = u.attempts"
 
 
@@ -190,16 +263,16 @@ async def _record(outcomes: Sequence[_Outcome]) -> None:
     still sending): one statement on PostgreSQL, one per message on SQLite."""
     conn, now = _conn(), datetime.now(UTC)
     rows = [(o.message.id, o.message.attempts, o.state.value, o.provider, o.provider_id,
-             o.code, o.reason, o.retry_at, now) for o in outcomes]  # fmt: skip
+             o.code, o.reason, o.retry_at, now, int(o.uncount)) for o in outcomes]  # fmt: skip
     if is_pg(conn):
         cols = zip(*rows, strict=True)
         types = ("bigint", "int", "text", "text", "text", "text", "text", "timestamptz",
-                 "timestamptz")  # fmt: skip
+                 "timestamptz", "int")  # fmt: skip
         arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, 1))
         await fetch(
             conn,
             f"UPDATE notify_message n SET {_SET} FROM unnest({arrays}) AS"
-            " u(id, attempts, state, provider, provider_id, code, reason, retry_at, now)"
+            " u(id, attempts, state, provider, provider_id, code, reason, retry_at, now, uncount)"
             f" WHERE {_FENCE}",
             [list(c) for c in cols],
         )
@@ -207,8 +280,101 @@ async def _record(outcomes: Sequence[_Outcome]) -> None:
     for row in rows:
         await fetch(
             conn,
-            f"UPDATE notify_message AS n SET {_SET.replace('n.', '')} FROM (SELECT $1 AS id,"
+            f"UPDATE notify_message AS n SET {_SQLITE_SET} FROM (SELECT $1 AS id,"
             " $2 AS attempts, $3 AS state, $4 AS provider, $5 AS provider_id, $6 AS code,"
-            f" $7 AS reason, $8 AS retry_at, $9 AS now) AS u WHERE {_FENCE}",
+            f" $7 AS reason, $8 AS retry_at, $9 AS now, $10 AS uncount) AS u WHERE {_FENCE}",
             list(row),
         )
+
+
+# -- receipts ---------------------------------------------------------------------------------
+async def poll_receipts(
+    senders: Mapping[str, Sender],
+    *,
+    now: datetime | None = None,
+    batch: int = 100,
+    window_h: int = 24,
+    every_s: float = 60.0,
+) -> int:
+    """Ask the SMS provider what became of sent messages; returns how many reports were
+    recorded (delivered or failed). Alibaba Cloud: QuerySendDetails for each SMS sent within
+    `window_h` and not asked about in the last `every_s`; Tencent Cloud: one
+    PullSmsSendStatus, matched by SerialNo."""
+    now = now or datetime.now(UTC)
+    sender = senders.get(Channel.SMS.value)
+    if sender is None:
+        return 0
+    conn = _conn()
+    if hasattr(sender, "pull_receipts"):
+        reports = await sender.pull_receipts(batch)
+        outcomes = [(serial, ok, code) for serial, ok, code in reports if serial]
+        return await _receipts_by_id(conn, "tencent", outcomes, now)
+    if not hasattr(sender, "receipt"):
+        return 0
+    rows = await fetch(
+        conn,
+        "SELECT id, recipient, provider_id, sent_at FROM notify_message"
+        " WHERE state = 'sent' AND provider = 'aliyun' AND channel = 'sms'"
+        " AND sent_at >= $1 AND updated_at <= $2"
+        f" ORDER BY sent_at, id LIMIT {int(batch)}",
+        [now - timedelta(hours=window_h), now - timedelta(seconds=every_s)],
+    )
+    done = 0
+    for r in rows:
+        sent_at = (
+            r["sent_at"]
+            if isinstance(r["sent_at"], datetime)
+            else datetime.fromisoformat(str(r["sent_at"]))
+        )
+        try:
+            receipt = await sender.receipt(r["recipient"], r["provider_id"], sent_at)
+        except SendError as exc:
+            log.info("receipt of message %s: %s", r["id"], exc.code)
+            receipt = None
+        if receipt is None:
+            await fetch(
+                conn,
+                "UPDATE notify_message SET receipt_polls = receipt_polls + 1, updated_at = $2"
+                " WHERE id = $1 AND state = 'sent'",
+                [r["id"], now],
+            )
+            continue
+        done += await _mark(conn, r["id"], receipt.delivered, receipt.code, now)
+    return done
+
+
+async def _receipts_by_id(
+    conn: BaseDBAsyncClient, provider: str, reports: Sequence[tuple[str, bool, str]],
+    now: datetime,
+) -> int:  # fmt: skip
+    if not reports:
+        return 0
+    where, params = in_list(conn, "provider_id", [r[0] for r in reports], 2, "text")
+    rows = await fetch(
+        conn,
+        "SELECT id, provider_id FROM notify_message"
+        f" WHERE provider = $1 AND state = 'sent' AND {where}",
+        [provider, *params],
+    )
+    ids = {r["provider_id"]: r["id"] for r in rows}
+    done = 0
+    for serial, delivered, code in reports:
+        if serial in ids:
+            done += await _mark(conn, ids[serial], delivered, code, now)
+    return done
+
+
+async def _mark(
+    conn: BaseDBAsyncClient, message_id: int, delivered: bool, code: str, now: datetime
+) -> int:
+    state = MessageState.DELIVERED if delivered else MessageState.FAILED
+    reason = "" if delivered else f"运营商回执：未送达（{code}）"
+    rows = await fetch(
+        conn,
+        "UPDATE notify_message SET state = $2, delivered_at = $3, error_code = $4,"
+        " error_reason = $5, receipt_polls = receipt_polls + 1, updated_at = $6"
+        " WHERE id = $1 AND state = 'sent' RETURNING id",
+        [message_id, state.value, now if delivered else None, "" if delivered else code[:64],
+         reason[:300], now],
+    )  # fmt: skip
+    return len(rows)

@@ -1,8 +1,18 @@
 """Enqueue: turn an event into messages, on the event's own connection and transaction.
 
+Recipients per account: the owner (户主: the account's phone for SMS, and voice for the
+urgent templates; bound owner identities for WeChat), the accountant (财务: bound accountant
+identities), each over the mini-program's subscribe messages (while an allowance is held)
+and the official account's template messages (identities of the official account); staff
+(`enqueue_staff`: the site's active staff of the template's roles, by their phone and
+e-mail). Each recipient's channel preferences (notify_preference: per account and role, or
+per staff member) switch channels off. Voice messages falling in the site's quiet hours wait
+until they end (`next_attempt_at`). An organisation's template override gives the text of
+the free-text channels (e-mail, voice, official account).
+
 `enqueue(conn, events, now=…)` resolves each event's recipients in a few batch reads (the
-accounts' phones and sites, channel preferences, bound mini-program identities that still
-hold a subscribe allowance for the template's purpose), drops what was sent within
+accounts' phones, sites and organisations, preferences, bound identities, overrides, the
+sites' quiet hours when a call is planned), drops what was sent within
 `dedup_interval_s` (same account, topic, channel and recipient), marks what is over the
 per-recipient hourly limit as failed `local.rate_limited`, and inserts the rest in one
 statement. Two evaluations of one account are serialised by the caller's account lock
@@ -25,8 +35,8 @@ from server.accounts.config import TenantSettings
 from server.core.money import yuan
 from server.ledger.sql import Col, fetch, in_list, insert_rows
 from server.notify import templates
-from server.notify.config import NotifySettings
-from server.notify.models import Channel, MessageState
+from server.notify.config import NotifySettings, quiet_until
+from server.notify.models import Channel, MessageState, Role
 
 RATE_LIMITED = "local.rate_limited"
 
@@ -46,9 +56,29 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class StaffEvent:
+    """Something a site's staff should hear about (gateway offline, reconciliation)."""
+
+    site_id: int
+    template: str  # a templates.TEMPLATES key whose audience is "staff"
+    key: str  # unique per event: replaying it adds nothing
+    topic: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Recipient:
     channel: Channel
     address: str  # phone, e-mail address or openid
+    role: Role = Role.OWNER
+
+
+# Which staff roles hear a staff template (staff.models.StaffRole values).
+STAFF_ROLES = {
+    "staff.gateway_offline": ("org_admin", "site_admin", "operator"),
+    "staff.reconciliation": ("org_admin", "finance"),
+}
+FREE_TEXT = {Channel.EMAIL, Channel.VOICE, Channel.OFFICIAL}  # where an override is read
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +88,7 @@ class _Account:
     number: str
     tenant: str
     phone: str
+    organisation_id: int = 0
 
 
 _COLS = [
@@ -65,6 +96,7 @@ _COLS = [
     Col("account_id", "int"),
     Col("channel", "text"),
     Col("recipient", "text"),
+    Col("role", "text"),
     Col("template", "text"),
     Col("topic", "text"),
     Col("params", "text", "jsonb"),
@@ -77,6 +109,7 @@ _COLS = [
     Col("error_code", "text"),
     Col("error_reason", "text"),
     Col("dedup_key", "text"),
+    Col("receipt_polls", "int"),
     Col("created_at", "timestamptz"),
     Col("updated_at", "timestamptz"),
 ]
@@ -100,20 +133,35 @@ async def enqueue(
     accounts = await _accounts(conn, ids)
     off = await _channels_off(conn, ids)
     openids = await _subscribed(conn, ids, sorted(set(purposes.values())))
+    followers = await _followers(conn, ids)
+    overrides = await _overrides(
+        conn, sorted({a.organisation_id for a in accounts.values()}), {e.template for e in events}
+    )
     planned: list[tuple[Event, Recipient, str]] = []
     for event in events:
         account = accounts.get(event.account_id)
         if account is None:
             continue
         tpl = templates.TEMPLATES[event.template]
-        text = _render(event, account)
-        for r in _recipients(account, openids.get(event.account_id, {}), purposes, tpl.purpose):
-            if (event.account_id, r.channel) not in off:
-                planned.append((event, r, text))
+        params = _params(event, account)
+        own = overrides.get((account.organisation_id, event.template))
+        text = templates.render(event.template, params)
+        free = _render_override(event.template, params, own) if own else text
+        recipients = _recipients(
+            account, openids.get(event.account_id, {}), followers.get(event.account_id, []),
+            purposes, tpl,
+        )  # fmt: skip
+        for r in recipients:
+            if (event.account_id, r.role.value, r.channel) not in off:
+                planned.append((event, r, free if r.channel in FREE_TEXT else text))
     limited = [p for p in planned if p[0].limited]
     since = now - timedelta(seconds=settings.dedup_interval_s)
     recent = await _recent(conn, sorted({p[0].account_id for p in limited}), since)
     counts = await _hourly(conn, [p[1] for p in limited], now - timedelta(hours=1))
+    quiet = await _quiet_hours(
+        conn, sorted({accounts[e.account_id].site_id for e, r, _ in planned if _calls(r)}),
+        settings,
+    )  # fmt: skip
     rows: list[tuple[Any, ...]] = []
     for event, r, text in planned:
         sent = 0
@@ -124,7 +172,63 @@ async def enqueue(
             recent.add(seen)
             sent = counts.get((r.channel.value, r.address), 0)
             counts[(r.channel.value, r.address)] = sent + 1
-        rows.append(_row(accounts[event.account_id], event, r, text, now, sent, settings))
+        account = accounts[event.account_id]
+        due = _due(now, r, quiet.get(account.site_id))
+        rows.append(
+            _row(account.site_id, event.account_id, event.template, event.topic, event.key,
+                 _params(event, account), r, text, now, due, sent, settings)
+        )  # fmt: skip
+    return await _insert(conn, rows)
+
+
+async def enqueue_staff(
+    conn: BaseDBAsyncClient,
+    events: Sequence[StaffEvent],
+    *,
+    now: datetime,
+    settings: NotifySettings | None = None,
+) -> int:
+    """Write staff alerts on `conn` (the event's transaction): to each active staff member
+    of the template's roles who may see the site and has a phone (SMS; voice for the urgent
+    templates) or an e-mail address, unless that staff member switched the channel off.
+    Returns how many were queued; an event replayed adds nothing (its key)."""
+    if not events:
+        return 0
+    settings = settings or _defaults()[0]
+    sites = await _sites(conn, sorted({e.site_id for e in events}))
+    overrides = await _overrides(
+        conn, sorted({o for _, o in sites.values()}), {e.template for e in events}
+    )
+    quiet = await _quiet_hours(conn, sorted(sites), settings)
+    rows: list[tuple[Any, ...]] = []
+    for event in events:
+        if event.site_id not in sites:
+            continue
+        name, organisation_id = sites[event.site_id]
+        tpl = templates.TEMPLATES[event.template]
+        params = {"site": name, **event.params}
+        text = templates.render(event.template, params)
+        own = overrides.get((organisation_id, event.template))
+        free = _render_override(event.template, params, own) if own else text
+        staff = await _staff_of(conn, event.site_id, organisation_id, event.template)
+        for phone, email in staff:
+            recipients = []
+            if phone:
+                recipients.append(Recipient(Channel.SMS, phone, Role.STAFF))
+                if tpl.voice:
+                    recipients.append(Recipient(Channel.VOICE, phone, Role.STAFF))
+            if email:
+                recipients.append(Recipient(Channel.EMAIL, email, Role.STAFF))
+            for r in recipients:
+                rows.append(
+                    _row(event.site_id, None, event.template, event.topic, event.key, params,
+                         r, free if r.channel in FREE_TEXT else text, now,
+                         _due(now, r, quiet.get(event.site_id)), 0, settings)
+                )  # fmt: skip
+    return await _insert(conn, rows)
+
+
+async def _insert(conn: BaseDBAsyncClient, rows: list[tuple[Any, ...]]) -> int:
     inserted = await insert_rows(
         conn,
         "notify_message",
@@ -135,15 +239,31 @@ async def enqueue(
     return len(inserted)
 
 
+def _calls(r: Recipient) -> bool:
+    return r.channel is Channel.VOICE
+
+
+def _due(now: datetime, r: Recipient, quiet: tuple[str, str] | None) -> datetime:
+    """When a message may first go: now, or for a call in quiet hours, when they end."""
+    if not _calls(r) or quiet is None:
+        return now
+    return quiet_until(now, *quiet) or now
+
+
+def _render_override(key: str, params: Mapping[str, Any], source: str) -> str:
+    """An organisation's text; one that cannot render these values (checked on save, but an
+    event may lack a value the sample had) falls back to ours rather than losing the event."""
+    try:
+        return templates.render(key, params, source)
+    except Exception:  # a TemplateError, or what a sandboxed filter raised
+        return templates.render(key, params)
+
+
 @cache
 def _defaults() -> tuple[NotifySettings, TenantSettings]:
     """The settings, read once per process (enqueue runs on hot paths: every alarm batch,
     every payment follow-up batch)."""
     return NotifySettings(), TenantSettings()
-
-
-def _render(event: Event, account: _Account) -> str:
-    return templates.render(event.template, _params(event, account))
 
 
 def _params(event: Event, account: _Account) -> dict[str, Any]:
@@ -158,53 +278,49 @@ def _params(event: Event, account: _Account) -> dict[str, Any]:
 
 def _recipients(
     account: _Account,
-    openids: Mapping[str, list[str]],
+    openids: Mapping[str, list[tuple[str, Role]]],
+    followers: list[tuple[str, Role]],
     purposes: Mapping[str, str],
-    purpose: str | None,
+    tpl: templates.Template,
 ) -> Iterable[Recipient]:
-    """The account's owner phone (SMS) and every bound mini-program user holding an allowance
-    for the template's subscribe purpose (WeChat)."""
+    """The owner's phone (SMS, and voice for the urgent templates); every bound mini-program
+    user holding an allowance for the template's subscribe purpose (WeChat); every bound
+    official-account follower (template message) — owners and accountants alike."""
     if account.phone:
-        yield Recipient(Channel.SMS, account.phone)
-    template_id = purposes.get(purpose or "")
-    for openid in openids.get(template_id or "", []):
-        yield Recipient(Channel.WECHAT, openid)
+        yield Recipient(Channel.SMS, account.phone, Role.OWNER)
+        if tpl.voice:
+            yield Recipient(Channel.VOICE, account.phone, Role.OWNER)
+    template_id = purposes.get(tpl.purpose or "")
+    for openid, role in openids.get(template_id or "", []):
+        yield Recipient(Channel.WECHAT, openid, role)
+    for openid, role in followers:
+        yield Recipient(Channel.OFFICIAL, openid, role)
 
 
 def _row(
-    account: _Account,
-    event: Event,
+    site_id: int,
+    account_id: int | None,
+    template: str,
+    topic: str,
+    key: str,
+    params: Mapping[str, Any],
     r: Recipient,
     text: str,
     now: datetime,
+    due: datetime,
     sent_this_hour: int,
     settings: NotifySettings,
 ) -> tuple[Any, ...]:
     limited = sent_this_hour >= settings.rate_per_hour
     state = MessageState.FAILED if limited else MessageState.QUEUED
     reason = f"超过每小时 {settings.rate_per_hour} 条的发送上限，未发送" if limited else ""
-    params = json.dumps(_params(event, account), ensure_ascii=False, separators=(",", ":"))
-    key = f"{event.key}:{r.channel.value}:{r.address}"[:200]
+    encoded = json.dumps(params, ensure_ascii=False, separators=(",", ":"))
+    dedup = f"{key}:{r.channel.value}:{r.address}"[:200]
     return (
-        account.site_id,
-        event.account_id,
-        r.channel.value,
-        r.address,
-        event.template,
-        event.topic,
-        params,
-        text[:500],
-        state.value,
-        0,
-        now,
-        "",
-        "",
-        RATE_LIMITED if limited else "",
-        reason,
-        key,
-        now,
-        now,
-    )
+        site_id, account_id, r.channel.value, r.address, r.role.value, template, topic,
+        encoded, text[:500], state.value, 0, due, "", "",
+        RATE_LIMITED if limited else "", reason, dedup, 0, now, now,
+    )  # fmt: skip
 
 
 # -- batch reads ------------------------------------------------------------------------------
@@ -212,29 +328,126 @@ async def _accounts(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, _Accou
     where, params = in_list(conn, "a.id", ids, 1, "int")
     rows = await fetch(
         conn,
-        "SELECT a.id, a.site_id, s.name AS site, a.number, a.tenant_name, a.phone"
-        f" FROM account a JOIN site s ON s.id = a.site_id WHERE {where}",
+        "SELECT a.id, a.site_id, s.name AS site, a.number, a.tenant_name, a.phone,"
+        f" s.organisation_id FROM account a JOIN site s ON s.id = a.site_id WHERE {where}",
         params,
     )
     return {
-        r["id"]: _Account(r["site_id"], r["site"], r["number"], r["tenant_name"], r["phone"])
+        r["id"]: _Account(
+            r["site_id"],
+            r["site"],
+            r["number"],
+            r["tenant_name"],
+            r["phone"],
+            r["organisation_id"],
+        )
         for r in rows
     }
 
 
-async def _channels_off(conn: BaseDBAsyncClient, ids: list[int]) -> set[tuple[int, Channel]]:
+async def _channels_off(conn: BaseDBAsyncClient, ids: list[int]) -> set[tuple[int, str, Channel]]:
+    """(account, role, channel) each tenant recipient switched off."""
     where, params = in_list(conn, "account_id", ids, 1, "int")
     rows = await fetch(
         conn,
-        f"SELECT account_id, channel FROM notify_preference WHERE {where} AND NOT enabled",
+        f"SELECT account_id, role, channel FROM notify_preference WHERE {where} AND NOT enabled",
         params,
     )
-    return {(r["account_id"], Channel(r["channel"])) for r in rows}
+    return {(r["account_id"], r["role"], Channel(r["channel"])) for r in rows}
+
+
+async def _followers(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, list[tuple[str, Role]]]:
+    """Per account: the openids (and binding roles) of its official-account identities."""
+    where, params = in_list(conn, "b.account_id", ids, 1, "int")
+    rows = await fetch(
+        conn,
+        "SELECT b.account_id, b.role, i.openid FROM account_binding b"
+        " JOIN tenant_identity i ON i.id = b.identity_id"
+        f" WHERE {where} AND i.app = 'official' ORDER BY b.account_id, i.id",
+        params,
+    )
+    out: dict[int, list[tuple[str, Role]]] = {}
+    for r in rows:
+        out.setdefault(r["account_id"], []).append((r["openid"], Role(r["role"])))
+    return out
+
+
+async def _overrides(
+    conn: BaseDBAsyncClient, organisation_ids: list[int], keys: set[str]
+) -> dict[tuple[int, str], str]:
+    if not organisation_ids or not keys:
+        return {}
+    where, params = in_list(conn, "organisation_id", organisation_ids, 1, "int")
+    tpl, more = in_list(conn, '"key"', sorted(keys), 1 + len(params), "text")
+    rows = await fetch(
+        conn,
+        f'SELECT organisation_id, "key", text FROM notify_template WHERE {where} AND {tpl}',
+        params + more,
+    )
+    return {(r["organisation_id"], r["key"]): r["text"] for r in rows}
+
+
+async def _quiet_hours(
+    conn: BaseDBAsyncClient, site_ids: list[int], settings: NotifySettings
+) -> dict[int, tuple[str, str]]:
+    """Each site's quiet hours for calls: its own setting, else the configured default."""
+    if not site_ids:
+        return {}
+    out = dict.fromkeys(site_ids, (settings.quiet_start, settings.quiet_end))
+    where, params = in_list(conn, "site_id", site_ids, 1, "int")
+    rows = await fetch(
+        conn,
+        f"SELECT site_id, quiet_start, quiet_end FROM notify_site_setting WHERE {where}",
+        params,
+    )
+    out.update({r["site_id"]: (r["quiet_start"], r["quiet_end"]) for r in rows})
+    return out
+
+
+async def _sites(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, tuple[str, int]]:
+    where, params = in_list(conn, "id", ids, 1, "int")
+    rows = await fetch(conn, f"SELECT id, name, organisation_id FROM site WHERE {where}", params)
+    return {r["id"]: (r["name"], r["organisation_id"]) for r in rows}
+
+
+async def _staff_of(
+    conn: BaseDBAsyncClient, site_id: int, organisation_id: int, template: str
+) -> list[tuple[str, str]]:
+    """(phone, e-mail) of the active staff of the template's roles who may see the site
+    (no site rows: every site of the organisation), less the channels each switched off."""
+    roles = STAFF_ROLES.get(template, ("org_admin", "site_admin"))
+    where, params = in_list(conn, "u.role", list(roles), 3, "text")
+    rows = await fetch(
+        conn,
+        "SELECT u.id, u.phone, u.email FROM admin_user u"
+        f" WHERE u.organisation_id = $1 AND u.is_active AND {where}"
+        " AND (u.phone <> '' OR u.email <> '')"
+        " AND (NOT EXISTS (SELECT 1 FROM admin_user_site x WHERE x.admin_user_id = u.id)"
+        "  OR EXISTS (SELECT 1 FROM admin_user_site x WHERE x.admin_user_id = u.id"
+        "   AND x.site_id = $2)) ORDER BY u.id",
+        [organisation_id, site_id, *params],
+    )
+    if not rows:
+        return []
+    ids, more = in_list(conn, "staff_id", [r["id"] for r in rows], 1, "int")
+    off_rows = await fetch(
+        conn,
+        f"SELECT staff_id, channel FROM notify_preference WHERE {ids} AND NOT enabled",
+        more,
+    )
+    off = {(r["staff_id"], r["channel"]) for r in off_rows}
+    return [
+        (
+            r["phone"] if (r["id"], "sms") not in off else "",
+            r["email"] if (r["id"], "email") not in off else "",
+        )
+        for r in rows
+    ]
 
 
 async def _subscribed(
     conn: BaseDBAsyncClient, ids: list[int], template_ids: list[str]
-) -> dict[int, dict[str, list[str]]]:
+) -> dict[int, dict[str, list[tuple[str, Role]]]]:
     """Per account, per subscribe template: the openids of bound mini-program users with an
     allowance left (the notifier spends it when it sends)."""
     if not template_ids:
@@ -243,16 +456,18 @@ async def _subscribed(
     tpl, tpl_params = in_list(conn, "g.template_id", template_ids, 1 + len(params), "text")
     rows = await fetch(
         conn,
-        "SELECT b.account_id, g.template_id, i.openid FROM account_binding b"
+        "SELECT b.account_id, b.role, g.template_id, i.openid FROM account_binding b"
         " JOIN tenant_identity i ON i.id = b.identity_id"
         " JOIN subscribe_grant g ON g.identity_id = i.id"
         f" WHERE {where} AND {tpl} AND g.remaining > 0 AND i.app = 'miniapp'"
         " ORDER BY b.account_id, i.id",
         params + tpl_params,
     )
-    out: dict[int, dict[str, list[str]]] = {}
+    out: dict[int, dict[str, list[tuple[str, Role]]]] = {}
     for r in rows:
-        out.setdefault(r["account_id"], {}).setdefault(r["template_id"], []).append(r["openid"])
+        out.setdefault(r["account_id"], {}).setdefault(r["template_id"], []).append(
+            (r["openid"], Role(r["role"]))
+        )
     return out
 
 

@@ -18,6 +18,7 @@ class Action(StrEnum):
     MONEY = "money"  # counter recharges, refunds, adjustments (#15)
     TARIFFS = "tariffs"  # tariff plans and their assignment (#15)
     AUDIT = "audit"  # read the operation log
+    NOTIFY = "notify"  # resend messages, a site's voice quiet hours (#16)
 
 
 ACTION_LABELS = {
@@ -29,6 +30,7 @@ ACTION_LABELS = {
     Action.MONEY: "收费退费",
     Action.TARIFFS: "电价水价",
     Action.AUDIT: "操作日志",
+    Action.NOTIFY: "消息通知",
 }
 
 _EVERYTHING = frozenset(Action)
@@ -38,7 +40,7 @@ ROLE_ACTIONS: dict[StaffRole, frozenset[Action]] = {
     StaffRole.ORG_ADMIN: _EVERYTHING,
     StaffRole.SITE_ADMIN: _EVERYTHING - {Action.STAFF},
     StaffRole.FINANCE: frozenset({Action.MONEY, Action.TARIFFS, Action.AUDIT}),
-    StaffRole.OPERATOR: frozenset({Action.DEVICES, Action.CONTROL}),
+    StaffRole.OPERATOR: frozenset({Action.DEVICES, Action.CONTROL, Action.NOTIFY}),
     StaffRole.VIEWER: frozenset(),
 }
 
