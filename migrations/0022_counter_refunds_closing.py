@@ -16,7 +16,7 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
 
-from server.core.migration_sql import per_dialect
+from server.core.migration_sql import StateOnlyAlterField, per_dialect
 
 CHECK = "payment_counter_refund_amount_positive"
 PG_CHECKS = [f"ALTER TABLE payment_counter_refund ADD CONSTRAINT {CHECK} CHECK (amount_fen > 0)"]
@@ -74,7 +74,9 @@ class Migration(migrations.Migration):
             options={'table': 'payment_counter_refund', 'app': 'models', 'indexes': [Index(fields=['status', 'created_at'])], 'pk_attr': 'id', 'table_description': 'Money paid back out of a wallet at the counter (cash) or by bank transfer: held in the'},
             bases=['Model'],
         ),
-        ops.AlterField(
+        # State only: an AlterField would rebuild ledger_transaction on SQLite and drop
+        # its guards (0004, 0009).
+        StateOnlyAlterField(
             model_name='LedgerTransaction',
             name='kind',
             field=fields.CharEnumField(description='RECHARGE: recharge\nCHARGE: charge\nADJUSTMENT: adjustment\nREFUND_HOLD: refund_hold\nREFUND_SETTLE: refund_settle\nREFUND_VOID: refund_void\nREVERSAL: reversal\nTRANSFER: transfer', enum_type=TxKind, max_length=16),

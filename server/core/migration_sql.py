@@ -23,3 +23,15 @@ def per_dialect(*, postgres: Sequence[str], sqlite: Sequence[str]) -> ops.RunPyt
             await schema_editor.client.execute_script(sql)
 
     return ops.RunPython(forward)
+
+
+class StateOnlyAlterField(ops.AlterField):
+    """An AlterField the database does not need — only Tortoise's record of the model changes
+    (an enum's choices in the field's description). A real AlterField on SQLite rebuilds the
+    table and drops the triggers and indexes raw SQL made there (the ledger's guards)."""
+
+    async def database_forward(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    async def database_backward(self, *args: Any, **kwargs: Any) -> None:
+        return None
