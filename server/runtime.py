@@ -99,6 +99,7 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
     from server.seed import (
         offline_addresses,
         seed_money,
+        seed_non_payers,
         seed_park,
         seed_staff,
         seed_tenants,
@@ -135,6 +136,7 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
         now = datetime.now(UTC)
         summary = await seed_park(sim.park.meters.values(), sim.directory, now=now)
         await seed_money(summary.site_id, now=now)
+        await seed_non_payers(summary.site_id)
         # The alarm service sees the opening balances at once: the low ones are in alarm and
         # those at ¥0 tripped (room monitoring has them to show), without waiting for billing.
         await evaluate_accounts(

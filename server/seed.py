@@ -246,6 +246,25 @@ def non_payer(account_id: int) -> bool:
     return account_id % 25 == 7 or account_id % 20 == 0
 
 
+# A per-account alarm override: no night, weekend or holiday protection (节假日不停电), so
+# the demo's tenants at ¥0 are tripped whatever the day the demo starts.
+CUT_ANY_TIME = {"no_cut": {"night_start": None, "night_end": None, "weekends": False,
+                           "holidays": False}}  # fmt: skip
+
+
+async def seed_non_payers(site_id: int) -> list[int]:
+    """The site's accounts opened at ¥0 may be cut any time (`CUT_ANY_TIME`); returns them."""
+    from server.metering.models import AccountAlarmState
+
+    ids = [i for i in await Account.filter(site_id=site_id).values_list("id", flat=True)
+           if opening_fen(i) == 0]  # fmt: skip
+    for account_id in ids:
+        await AccountAlarmState.update_or_create(
+            defaults={"override": CUT_ANY_TIME}, account_id=account_id
+        )
+    return ids
+
+
 def offline_addresses(directory: Mapping[str, Where], every: int = 40) -> list[str]:
     """Every `every`-th polled meter (DL/T 645 or Modbus, not behind an MQTT gateway) by
     address: the demo's simulator never lets them answer, so they stay offline."""
