@@ -26,6 +26,7 @@ from admin.web import (
 from server.core.errors import Forbidden, ValidationFailed
 from server.core.excel import Cell, Sheet
 from server.core.paging import Paging
+from server.metering.service.balance import available_balance
 from server.metering.service.devices.meter_views import MeterFilter, list_meters, meter_counts
 from server.places.service import buildings, floors, rooms, sites
 from server.places.service.buildings import Layout
@@ -330,7 +331,12 @@ async def room_page(request: Request, room_id: int) -> HTTPResponse:
     scope = await scope_ids(request)
     detail = await rooms.room_detail(scope, room_id)
     meters = await list_meters(scope, Paging(), MeterFilter(status="", room_id=room_id))
-    return render(request, "structure/room.html", detail=detail, meters=meters.items, **COMMON)
+    # The one balance staff see (server/metering/service/balance.py), never the raw wallet.
+    available = await available_balance(detail.account.id) if detail.account else None
+    return render(
+        request, "structure/room.html", detail=detail, meters=meters.items,
+        available_fen=available.alarm_fen if available else None, **COMMON,
+    )  # fmt: skip
 
 
 @bp.post(f"{PATH}/rooms/<room_id:int>")

@@ -92,9 +92,18 @@ async def run_worker(name: str, settings: Settings, stop: asyncio.Event) -> None
 
 async def demo(settings: Settings, stop: asyncio.Event) -> None:
     """Embedded mode in one process: database, MQTT broker, simulated park, workers, web."""
+    from server.accounts.models import Account
     from server.metering.models import MeteringPolicy
+    from server.metering.service.alarm_service import evaluate_accounts
     from server.payments.demo import start_sandbox_for_demo
-    from server.seed import seed_money, seed_park, seed_staff, seed_tenants
+    from server.seed import (
+        offline_addresses,
+        seed_money,
+        seed_non_payers,
+        seed_park,
+        seed_staff,
+        seed_tenants,
+    )
     from workers.sim.run import SimConfig, Simulation
 
     settings = _fresh_demo_database(settings)
@@ -122,9 +131,17 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
             )
         )
         sim_endpoints = await sim.start()
+        for address in offline_addresses(sim.directory):  # offline rooms to look at
+            sim.park.meters[address].online = False
         now = datetime.now(UTC)
         summary = await seed_park(sim.park.meters.values(), sim.directory, now=now)
         await seed_money(summary.site_id, now=now)
+        await seed_non_payers(summary.site_id)
+        # The alarm service sees the opening balances at once: the low ones are in alarm and
+        # those at ¥0 tripped (room monitoring has them to show), without waiting for billing.
+        await evaluate_accounts(
+            await Account.filter(site_id=summary.site_id).values_list("id", flat=True), now=now
+        )
         tenants = await seed_tenants(summary.site_id)
         staff = await seed_staff(summary.site_id)
         await MeteringPolicy.update_or_create(
@@ -173,9 +190,11 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
 async def _tenants_recharge(pay: Any, stop: asyncio.Event, period: float = 60.0) -> None:
     """Simulated tenants: whoever has under ¥30 left pays ¥100 by WeChat Pay through the
     sandbox, so the demo shows the whole loop — alarm, trip at zero, recharge, relay closed
-    again. "Left" is the available balance (wallet and meters' money registers)."""
+    again — except the few who never pay (`server.seed.non_payer`: tripped and alarm rooms
+    stay on the monitor). "Left" is the available balance (wallet and meters' money registers)."""
     from server.accounts.models import Account
     from server.payments.service import create_recharge_order
+    from server.seed import non_payer
 
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
@@ -183,7 +202,8 @@ async def _tenants_recharge(pay: Any, stop: asyncio.Event, period: float = 60.0)
         if stop.is_set():
             return
         try:
-            low = await _low_accounts(await Account.all().values_list("id", flat=True))
+            ids = await Account.all().values_list("id", flat=True)
+            low = await _low_accounts([i for i in ids if not non_payer(i)])
             for account in await Account.filter(id__in=low):
                 order, _ = await create_recharge_order(
                     pay.payments,

@@ -231,6 +231,47 @@ OPENING_BALANCE_FEN = 30000  # ¥300 paid at the counter when the account was op
 LOW_OPENING_BALANCE_FEN = 2500  # every tenth account starts at ¥25, under the first alarm level
 
 
+def opening_fen(account_id: int) -> int:
+    """The demo's opening balance: ¥300; every tenth account ¥25 (in alarm); every 25th from
+    the 7th ¥0, so the alarm service trips it at its first billed reading (room monitoring
+    has tripped rooms to show)."""
+    if account_id % 25 == 7:
+        return 0
+    return LOW_OPENING_BALANCE_FEN if account_id % 10 == 0 else OPENING_BALANCE_FEN
+
+
+def non_payer(account_id: int) -> bool:
+    """The demo's tenants who never pay (the simulated tenants' recharges leave them out):
+    those opened at ¥0 stay tripped, every 20th stays low, in alarm, on /admin/monitor."""
+    return account_id % 25 == 7 or account_id % 20 == 0
+
+
+# A per-account alarm override: no night, weekend or holiday protection (节假日不停电), so
+# the demo's tenants at ¥0 are tripped whatever the day the demo starts.
+CUT_ANY_TIME = {"no_cut": {"night_start": None, "night_end": None, "weekends": False,
+                           "holidays": False}}  # fmt: skip
+
+
+async def seed_non_payers(site_id: int) -> list[int]:
+    """The site's accounts opened at ¥0 may be cut any time (`CUT_ANY_TIME`); returns them."""
+    from server.metering.models import AccountAlarmState
+
+    ids = [i for i in await Account.filter(site_id=site_id).values_list("id", flat=True)
+           if opening_fen(i) == 0]  # fmt: skip
+    for account_id in ids:
+        await AccountAlarmState.update_or_create(
+            defaults={"override": CUT_ANY_TIME}, account_id=account_id
+        )
+    return ids
+
+
+def offline_addresses(directory: Mapping[str, Where], every: int = 40) -> list[str]:
+    """Every `every`-th polled meter (DL/T 645 or Modbus, not behind an MQTT gateway) by
+    address: the demo's simulator never lets them answer, so they stay offline."""
+    polled = sorted(a for a, w in directory.items() if w.gateway is None)
+    return polled[every // 2 :: every]
+
+
 async def seed_money(site_id: int, *, now: datetime) -> int:
     """Tariff plans for the site, assigned to every account, and an opening cash recharge
     through the ledger (idempotent by key). Returns how many accounts were funded now."""
@@ -255,11 +296,13 @@ async def seed_money(site_id: int, *, now: datetime) -> int:
             for plan in plans.values():
                 if not await TariffAssignment.exists(account_id=account.id, plan_id=plan.id):
                     await assign(account.id, plan.id)
-            low = account.id % 10 == 0
+            fen = opening_fen(account.id)
+            if not fen:
+                continue
             posted = await recharge(
                 account.id,
                 Channel.CASH,
-                LOW_OPENING_BALANCE_FEN if low else OPENING_BALANCE_FEN,
+                fen,
                 key=f"seed:opening:{account.id}",
                 actor="system:seed",
                 memo="开户预存",

@@ -37,6 +37,27 @@
         series: [{ name: "用量 (" + data.unit + ")", type: "bar", data: data.quantity.map(Number), itemStyle: { color: "#198754" } }],
       });
     });
+    // A room's 30 days (room page, live panel): electricity and water per day, and the money.
+    root.querySelectorAll("[data-chart='usage']").forEach(function (el) {
+      var data = JSON.parse(el.parentNode.querySelector("[data-chart-data='usage']").textContent);
+      var chart = echarts.getInstanceByDom(el) || echarts.init(el, null, { renderer: "svg" });
+      chart.setOption({
+        animation: false,
+        tooltip: { trigger: "axis" },
+        legend: { data: ["用电 (kWh)", "用水 (m³)", "金额 (元)"], top: 0 },
+        grid: { left: 56, right: 56, top: 36, bottom: 28 },
+        xAxis: { type: "category", data: data.days },
+        yAxis: [
+          { type: "value", name: "kWh / m³", nameTextStyle: { align: "right" } },
+          { type: "value", name: "元", nameTextStyle: { align: "left" }, splitLine: { show: false } },
+        ],
+        series: [
+          { name: "用电 (kWh)", type: "bar", data: data.electricity.map(Number), itemStyle: { color: "#fd7e14" } },
+          { name: "用水 (m³)", type: "bar", data: data.water.map(Number), itemStyle: { color: "#0dcaf0" } },
+          { name: "金额 (元)", type: "line", yAxisIndex: 1, data: data.amount.map(Number), itemStyle: { color: "#0d6efd" } },
+        ],
+      });
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {

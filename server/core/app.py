@@ -40,6 +40,7 @@ BLUEPRINT_MODULES = [
     "admin.review",
     "admin.closing",
     "admin.notify",
+    "admin.monitor",
 ]
 
 
