@@ -20,14 +20,14 @@ Then `shuidian serve` itself (production mode, `--workers` web workers, PostgreS
 Redis above) answers `--requests` requests to each page, one at a time, from an httpx client
 signed in as a browser is (session cookie, CSRF at sign-in), after 10 warm-up requests:
 /admin/ (the dashboard), /admin/figures (its live part, polled every minute),
-/admin/rooms, /admin/meters and /admin/accounts (the lists; a page that answers 404 is
-reported as "not on this tree"); then room monitoring (issue #14, goal p95 < 300 ms):
-/admin/monitor for one floor, the whole site paged (first page, page 100, the rooms in
-alarm, a tenant search), its 30-second tiles refresh, and a room's page with its live panel
-(`MONITOR_PAGES`). Each meter has its room and live values (meter_live). The time is the client's, per request, on
-loopback with nothing else in flight: the server's time plus one loopback round trip. The
-CPU the server's processes and the database's backends spent, from /proc, divided by the
-requests, says how much of it was work.
+/admin/rooms, /admin/meters and /admin/accounts (the lists; a page that answers 404 is reported
+as "not on this tree"); then room monitoring (issue #14, goal p95 < 300 ms): /admin/monitor for
+one floor, the whole site paged (first page, page 100, the rooms in alarm, a tenant search),
+its 30-second tiles refresh, and a room's page with its live panel (`MONITOR_PAGES`). Each
+meter has its room and live values (meter_live). The time is the client's, per request, on
+loopback with nothing else in flight: the server's time plus one loopback round trip. The CPU
+the server's processes and the database's backends spent, from /proc, divided by the requests,
+says how much of it was work.
 
 In the same run a bare Sanic app (same worker count) answers an HTML body of the
 dashboard's size from one handler under the same client: the floor of the HTTP stack and the
