@@ -35,6 +35,7 @@ BLUEPRINT_MODULES = [
     "admin.structure",
     "admin.devices",
     "admin.imports",
+    "server.wechat.routes",
 ]
 
 
