@@ -35,6 +35,7 @@ from server.notify.sandbox import FakeWechatApi
 from server.wechat.config import OfficialSettings
 
 _ids = itertools.count(int(time.time() * 1000))
+DEMO_FOLLOWER, DEMO_UNIONID = "oa-demo-", "u-demo-"
 
 
 def _json(body: dict[str, Any]) -> Response:
@@ -46,7 +47,9 @@ def _json(body: dict[str, Any]) -> Response:
 class FakeOfficialApi(FakeWechatApi):
     """api.weixin.qq.com for one official account. `sent` (inherited) holds the
     customer-service messages as (openid, "text", content); `menus` the menus created;
-    `unionids` answers user/info (an openid not in it has no unionid)."""
+    `unionids` answers user/info (an openid not in it has no unionid), and the demo's
+    followers `oa-demo-<name>` are the demo tenants: unionid `u-demo-<name>` (server/seed.py
+    gives the mini-program identities `o-demo-<name>` the same)."""
 
     appid: str = ""
     secret: str = ""
@@ -83,6 +86,8 @@ class FakeOfficialApi(FakeWechatApi):
             info: dict[str, Any] = {"subscribe": 1, "openid": openid}
             if openid in self.unionids:
                 info["unionid"] = self.unionids[openid]
+            elif openid.startswith(DEMO_FOLLOWER):
+                info["unionid"] = DEMO_UNIONID + openid.removeprefix(DEMO_FOLLOWER)
             return _json(info)
         body = json.loads(request.body)
         if request.path == "/cgi-bin/menu/create":
