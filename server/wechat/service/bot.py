@@ -109,8 +109,8 @@ async def answer(chat: Chat, who: Person, msg: Incoming) -> str:
 
 async def _event(chat: Chat, who: Person, msg: Incoming) -> str:
     if msg.event in ("subscribe", "subscribe_scan"):
-        bound = await views.account_summaries(who.identity_id)
-        return WELCOME + (await _balance(who) if bound else HELP + "\n\n" + UNBOUND)
+        bound = (await views.account_summaries(who.identity_id))[:MAX_ACCOUNTS_SHOWN]
+        return WELCOME + (await _balance(who, bound) if bound else HELP + "\n\n" + UNBOUND)
     if msg.event == "unsubscribe":
         log.info("wechat: follower %s unfollowed", who.follower_id)
         return ""  # WeChat delivers nothing to a follower who left
@@ -145,16 +145,18 @@ async def _command(chat: Chat, who: Person, command: str, rest: str) -> str:
         return INVOICE
     if command == "绑定":
         return await _bind(chat, who, rest)
-    if not await views.account_summaries(who.identity_id):
+    # The accounts the follower may see (bound_rows' isolation join), listed once per reply.
+    bound = (await views.account_summaries(who.identity_id))[:MAX_ACCOUNTS_SHOWN]
+    if not bound:
         return UNBOUND
     if command == "余额":
-        return await _balance(who)
+        return await _balance(who, bound)
     if command == "用电":
-        return await _usage(who)
+        return await _usage(who, bound)
     if command == "充值":
-        return await _recharge(chat, who)
+        return await _recharge(chat, bound)
     if command == "账单":
-        return await _records(who)
+        return await _records(who, bound)
     return HELP
 
 
@@ -167,17 +169,13 @@ def _title(account: dict[str, Any]) -> str:
     return f"【{account['site']['name']} {account['number']}】{place}"
 
 
-async def _details(who: Person) -> list[dict[str, Any]]:
-    summaries = await views.account_summaries(who.identity_id)
-    return [
-        await detail.account_detail(who.identity_id, a["id"])
-        for a in summaries[:MAX_ACCOUNTS_SHOWN]
-    ]
+async def _details(who: Person, bound: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [await detail.account_detail(who.identity_id, a["id"]) for a in bound]
 
 
-async def _balance(who: Person) -> str:
+async def _balance(who: Person, bound: list[dict[str, Any]]) -> str:
     lines = []
-    for account in await _details(who):
+    for account in await _details(who, bound):
         lines.append(_title(account))
         lines.append(f"可用余额：{_money(account['available_fen'])}")
         if account["days_left"] is not None:
@@ -188,11 +186,11 @@ async def _balance(who: Person) -> str:
     return "\n".join(lines)
 
 
-async def _usage(who: Person) -> str:
+async def _usage(who: Person, bound: list[dict[str, Any]]) -> str:
     today = datetime.now(zone()).date()
     month = usage.period("month", today.replace(day=1), today)
     lines = []
-    for account in await _details(who):
+    for account in await _details(who, bound):
         lines.append(_title(account))
         t = account["today"]
         lines.append(
@@ -217,9 +215,9 @@ def _qty(value: str | Decimal) -> str:
     return f"{Decimal(value):.2f}"
 
 
-async def _recharge(chat: Chat, who: Person) -> str:
+async def _recharge(chat: Chat, bound: list[dict[str, Any]]) -> str:
     lines = []
-    for account in (await views.account_summaries(who.identity_id))[:MAX_ACCOUNTS_SHOWN]:
+    for account in bound:
         path = f"{chat.settings.recharge_page}?account={account['id']}"
         link = (
             f'<a href="{chat.settings.recharge_url}" data-miniprogram-appid="{chat.miniapp_appid}"'
@@ -229,9 +227,9 @@ async def _recharge(chat: Chat, who: Person) -> str:
     return "\n".join(lines)
 
 
-async def _records(who: Person) -> str:
+async def _records(who: Person, bound: list[dict[str, Any]]) -> str:
     lines = []
-    for account in (await views.account_summaries(who.identity_id))[:MAX_ACCOUNTS_SHOWN]:
+    for account in bound:
         lines.append(_title(account))
         page = await records.account_records(
             who.identity_id, account["id"], "all", RECORDS_SHOWN, records.Cursor()
