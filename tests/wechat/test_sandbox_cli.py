@@ -15,6 +15,7 @@ from server.accounts.models import TenantApp
 from server.cli import main
 from server.core.app import create_app
 from server.core.settings import Settings
+from server.wechat.sandbox import FakeOfficialApi
 from tests.factories import bind, create_account, create_identity
 from tests.listening import listening
 
@@ -44,3 +45,26 @@ async def test_wechat_say_against_the_sandbox_account(
     assert "余额 — 查看可用余额" in capsys.readouterr().out
     assert await say(demo_url, "余额", "--openid", "oa-someone") == 0
     assert "您还没有绑定户号" in capsys.readouterr().out
+
+
+async def test_wechat_menu_publishes_menu_json(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with FakeOfficialApi(appid="wx-oa-menu", secret="menu-secret") as api:
+        for name, value in {
+            "APPID": "wx-oa-menu",
+            "SECRET": "menu-secret",
+            "TOKEN": "t",
+            "API_BASE_URL": api.base_url,
+            "MINIAPP_APPID": "wx-mini",
+        }.items():
+            monkeypatch.setenv(f"SHUIDIAN_WECHAT_{name}", value)  # fmt: skip
+        assert await asyncio.to_thread(main, ["wechat", "menu"]) == 0
+        assert "menu published for wx-oa-menu" in capsys.readouterr().out
+        assert api.menus[0]["button"][1] == {
+            "type": "miniprogram", "name": "充值", "url": "https://mp.weixin.qq.com/",
+            "appid": "wx-mini", "pagepath": "pages/recharge/recharge",
+        }  # fmt: skip
+        api.faults.append("40016")
+        assert await asyncio.to_thread(main, ["wechat", "menu"]) == 2
+        assert "WeChat refused the menu: 40016" in capsys.readouterr().err
