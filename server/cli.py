@@ -1,6 +1,6 @@
 """`shuidian` — the command line: demo, serve, worker, migrate, seed, createadmin, simulate,
-ledger check, usage backfill, tenant qr. A wrong setting ends the command with one line
-naming it, never a traceback."""
+ledger check, usage backfill, tenant qr, wechat menu/say. A wrong setting ends the command
+with one line naming it, never a traceback."""
 
 from __future__ import annotations
 
@@ -85,6 +85,18 @@ def _parser() -> argparse.ArgumentParser:
     qr.add_argument("--role", choices=["owner", "accountant"], default="owner")
     qr.add_argument("--hours", type=int, default=None, help="valid this long (default 72)")
     qr.add_argument("--out", required=True, help="file.png or file.pdf")
+    wx = sub.add_parser("wechat", help="the official account's chatbot")
+    wx_sub = wx.add_subparsers(dest="action", required=True)
+    menu = wx_sub.add_parser("menu", help="publish server/wechat/menu.json (WeChat menu/create)")
+    menu.add_argument("--print", action="store_true", help="print the menu, do not publish")
+    say = wx_sub.add_parser(
+        "say", help="write to the chatbot as WeChat's server would (signed, encrypted)"
+    )
+    say.add_argument("text", nargs="?", default="", help="what the follower writes (余额 …)")
+    say.add_argument("--openid", required=True, help="the follower's official-account openid")
+    say.add_argument("--click", metavar="KEY", help="a menu click instead (BALANCE, USAGE …)")
+    say.add_argument("--plain", action="store_true", help="明文模式 (default: encrypted)")
+    say.add_argument("--url", help="the endpoint (default http://<host>:<port>/wechat/official)")
     for name, parser in sub.choices.items():
         parser.set_defaults(func=COMMANDS.get(name))
     return p
@@ -359,6 +371,78 @@ def cmd_tenant(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_wechat(settings: Settings, args: argparse.Namespace) -> int:
+    """`wechat menu`: publish the chatbot's menu; `wechat say`: sign and post a follower's
+    message to the endpoint (the demo's sandbox account when none is configured)."""
+    import json
+
+    from server.accounts.config import TenantSettings
+    from server.wechat.config import OfficialSettings
+
+    official = OfficialSettings()
+    if not official.configured():
+        if settings.mode != "embedded":
+            raise ConfigError("SHUIDIAN_WECHAT_APPID and SHUIDIAN_WECHAT_TOKEN: not set")
+        official = official.sandboxed()
+    if args.action == "say":
+        return _wechat_say(settings, official, args)
+    from server.wechat.service.menu import load_menu
+
+    try:
+        menu = load_menu(official, official.miniapp_appid or TenantSettings().miniapp_appid)
+    except ValueError as exc:
+        raise ConfigError(f"menu: {exc}") from None
+    if args.print:
+        print(json.dumps(menu, ensure_ascii=False, indent=2))
+        return 0
+    if official.appid == OfficialSettings().sandboxed().appid:
+        raise ConfigError("SHUIDIAN_WECHAT_APPID/SECRET: the sandbox account has no menu to set")
+
+    async def go() -> None:
+        from server.core.services import redis_client
+        from server.notify.providers.wechat import Tokens
+        from server.wechat.service.menu import publish
+        from server.wechat.service.official import OfficialApi, OfficialApiError
+
+        redis = redis_client(settings)  # the token is shared with the web workers
+        tokens = Tokens(official.appid, official.secret_value(), official.api_base_url, redis)
+        try:
+            await publish(OfficialApi(official.appid, tokens, official.api_base_url), menu)
+        except OfficialApiError as exc:
+            raise ConfigError(f"WeChat refused the menu: {exc}") from None
+        finally:
+            if redis is not None:
+                await redis.aclose()
+
+    _run(go)
+    print(f"shuidian: menu published for {official.appid}")
+    return 0
+
+
+def _wechat_say(settings: Settings, official: Any, args: argparse.Namespace) -> int:
+    import httpx
+
+    from server.wechat.sandbox import WechatServer
+
+    url = args.url or f"http://{settings.host}:{settings.port}/wechat/official"
+    server = WechatServer(url, official)
+    if args.click:
+        xml = server.event_xml(args.openid, "click", args.click)
+    elif args.text:
+        xml = server.text_xml(args.openid, args.text)
+    else:
+        raise ConfigError("wechat say: give the text, or --click KEY")
+    try:
+        delivery = _run(lambda: server.post(xml, encrypted=not args.plain))
+    except httpx.HTTPError as exc:
+        raise ConfigError(f"wechat say: nothing answers at {url} ({exc})") from None
+    if delivery.status != 200:
+        print(f"shuidian: refused ({delivery.status}): {delivery.body}", file=sys.stderr)
+        return 1
+    print(delivery.text or delivery.body)
+    return 0
+
+
 def _cli_actor() -> str:
     """Who ran the command, for the operation log: `cli:<login name>`."""
     try:
@@ -425,6 +509,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "status": cmd_status,
     "usage": cmd_usage,
     "tenant": cmd_tenant,
+    "wechat": cmd_wechat,
 }
 
 

@@ -342,9 +342,12 @@ async def seed_tenants(site_id: int) -> dict[str, list[str]]:
     }
     bound: dict[str, list[str]] = {}
     for name, nickname in DEMO_TENANTS:
+        # The unionid links the official account's follower oa-demo-<name> (the chatbot's
+        # sandbox, server/wechat/sandbox.py) to this mini-program identity.
         identity, _ = await TenantIdentity.get_or_create(
-            app=TenantApp.MINIAPP, openid=f"o-demo-{name}", defaults={"nickname": nickname}
-        )
+            app=TenantApp.MINIAPP, openid=f"o-demo-{name}",
+            defaults={"nickname": nickname, "unionid": f"u-demo-{name}"},
+        )  # fmt: skip
         for account, role in plan[name]:
             await bind(identity.id, account, role=role, via=BindingVia.STAFF, actor="system:seed")
         bound[nickname] = [account.number for account, _ in plan[name]]

@@ -41,6 +41,7 @@ BLUEPRINT_MODULES = [
     "admin.closing",
     "admin.notify",
     "admin.monitor",
+    "server.wechat.routes",
 ]
 
 
