@@ -15,6 +15,7 @@ from typing import Any
 
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, text
+from sanic_ext import openapi
 
 from server.accounts.config import TenantSettings
 from server.accounts.service import sms
@@ -85,6 +86,10 @@ def _plain(body: str, status: int = 200) -> HTTPResponse:
 
 
 @bp.get(PATH)
+@openapi.summary("公众号服务器地址验证（微信服务器调用）")
+@openapi.response(200, {"text/plain": str}, "验签通过：原样返回 echostr")
+@openapi.response(403, {"text/plain": str}, "签名错误或时间戳过期")
+@openapi.response(503, {"text/plain": str}, "未配置公众号")
 async def verify(request: Request) -> HTTPResponse:
     inbox = _inbox(request)
     if inbox is None:
@@ -96,6 +101,13 @@ async def verify(request: Request) -> HTTPResponse:
 
 
 @bp.post(PATH)
+@openapi.summary("公众号消息与事件（微信服务器推送，明文或安全模式）")
+@openapi.body({"text/xml": str}, required=True)
+@openapi.response(200, {"text/xml": str}, "被动回复的 XML，或 success（稍后以客服消息回复）")
+@openapi.response(400, {"text/plain": str}, "XML 无效或含 DTD/实体")
+@openapi.response(403, {"text/plain": str}, "签名错误或时间戳过期")
+@openapi.response(413, {"text/plain": str}, "消息体过大")
+@openapi.response(503, {"text/plain": str}, "未配置公众号")
 async def receive(request: Request) -> HTTPResponse:
     inbox = _inbox(request)
     if inbox is None:
