@@ -84,7 +84,7 @@ async def _prepare(db_url: str, followers: int) -> None:
             room = await Room.create(floor=floor, name=f"{i:04d}")
             account = await Account.create(
                 site=site, room=room, number=f"B{i:04d}", tenant_name=f"商户{i}",
-                phone="13800138000", balance_fen=10_000 + i, opened_at=datetime.now(UTC),
+                phone="13800138000", opened_at=datetime.now(UTC),
             )  # fmt: skip
             identity = await TenantIdentity.create(app=TenantApp.OFFICIAL, openid=f"oa-bench-{i}")
             await AccountBinding.create(identity=identity, account=account)
