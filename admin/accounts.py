@@ -52,12 +52,8 @@ COMMON = {
 
 
 def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTTPResponse:
-    """`render` with the labels these pages share and times in the site's zone (`local`)."""
-    tz = request.app.ctx.settings.tz
-    return render(
-        request, name, status=status, local=lambda at: at.astimezone(tz) if at else None,
-        **COMMON, **context,
-    )  # fmt: skip
+    """`render` with the labels these pages share."""
+    return render(request, name, status=status, **COMMON, **context)
 
 
 # -- the list ---------------------------------------------------------------------------------

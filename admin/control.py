@@ -28,6 +28,7 @@ from admin.web import (
     admin_blueprint,
     arg,
     field,
+    local_time,
     paging,
     render,
     requires,
@@ -51,13 +52,9 @@ from server.staff.service.permissions import Action
 bp = admin_blueprint("admin_control")
 
 
-def _local(request: Request, at: object) -> object:
-    return at.astimezone(request.app.ctx.settings.tz) if at is not None else None  # type: ignore[attr-defined]
-
-
 def _when(request: Request) -> object:
     def fmt(at: object, pattern: str = "%m-%d %H:%M:%S") -> str:
-        local = _local(request, at)
+        local = local_time(request, at)
         return local.strftime(pattern) if local is not None else "—"  # type: ignore[attr-defined]
 
     return fmt
@@ -111,9 +108,9 @@ HEADERS = ["编号", "创建时间", "命令", "状态", "发起", "原因", "�
 def _sheet(request: Request, rows: Sequence[CommandLine], names: dict[str, str]) -> Sheet:
     def row(c: CommandLine) -> list[object]:
         return [
-            c.id, _local(request, c.created_at), c.op_label, c.status_label,
-            names.get(c.actor, c.actor), c.reason, c.attempts, _local(request, c.sent_at),
-            _local(request, c.finished_at), c.detail,
+            c.id, local_time(request, c.created_at), c.op_label, c.status_label,
+            names.get(c.actor, c.actor), c.reason, c.attempts, local_time(request, c.sent_at),
+            local_time(request, c.finished_at), c.detail,
         ]  # fmt: skip
 
     return Sheet(

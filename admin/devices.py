@@ -20,6 +20,7 @@ from admin.web import (
     admin_blueprint,
     arg,
     int_arg,
+    local_time,
     paging,
     render,
     requires,
@@ -65,10 +66,6 @@ GATEWAYS, METERS = f"{PATH}/gateways", f"{PATH}/meters"
 
 def _form(request: Request) -> dict[str, str]:
     return {k: (v[0] if isinstance(v, list) else v) for k, v in dict(request.form or {}).items()}
-
-
-def _local(request: Request, row: Any) -> Any:
-    return row.astimezone(request.app.ctx.settings.tz) if row is not None else None
 
 
 def _labels() -> dict[str, Any]:
@@ -139,7 +136,7 @@ async def _gateway_page(
     return render(
         request, "gateway.html", status=error.status_code if error else 200, gw=gw,
         values=shown, error=error.message if error else "",
-        last_seen=_local(request, gw.last_seen_at), retired=_local(request, gw.retired_at),
+        last_seen=local_time(request, gw.last_seen_at), retired=local_time(request, gw.retired_at),
         **_labels(),
     )  # fmt: skip
 
@@ -211,7 +208,7 @@ def _sheet(request: Request, rows: list[MeterRow]) -> Sheet:
                 m.status_label,
                 "在线" if m.online else "离线",
                 m.relay_label,
-                _local(request, m.last_reading_at),
+                local_time(request, m.last_reading_at),
             ]
             for m in rows
         ],
@@ -232,8 +229,7 @@ async def meters(request: Request) -> HTTPResponse:
     page = await list_meters(site_ids, paging(request), f)
     return render(
         request, "meters.html", page=page, f=f, sites=await scope.sites(),
-        gateways=await gateway_choices(site_ids), args=request.args,
-        local=lambda at: _local(request, at), **_labels(),
+        gateways=await gateway_choices(site_ids), args=request.args, **_labels(),
     )  # fmt: skip
 
 
@@ -297,7 +293,7 @@ async def _meter_page(
         request, "meter.html", status=error.status_code if error else 200, d=detail, m=m,
         values=values or _values_of(m), error=error.message if error else "",
         gateways=await gateway_choices([m.site_id]),
-        rooms=await room_choices([m.site_id]), local=lambda at: _local(request, at),
+        rooms=await room_choices([m.site_id]),
         **_labels(),
     )  # fmt: skip
 

@@ -30,6 +30,7 @@ from admin.web import (
     arg,
     field,
     int_arg,
+    local_time,
     paging,
     render,
     requires,
@@ -79,10 +80,6 @@ _KIND_PROTOCOLS = {
 }
 
 
-def _local(request: Request, at: datetime | None) -> datetime | None:
-    return at.astimezone(request.app.ctx.settings.tz) if at is not None else None
-
-
 def _form(request: Request) -> dict[str, str]:
     return {k: (v[0] if isinstance(v, list) else v) for k, v in dict(request.form or {}).items()}
 
@@ -113,7 +110,6 @@ async def _replace_page(
         request, "review/replace.html", status=status, d=detail, m=m, values=values,
         error=error, read=read, protocols=[(p.value, PROTOCOL_LABELS[p]) for p in
                                            _KIND_PROTOCOLS[m.kind]],
-        local=lambda at: _local(request, at),
     )  # fmt: skip
 
 
@@ -172,7 +168,7 @@ async def replace_submit(request: Request, meter_id: int) -> HTTPResponse:
             closing = (data.old_final - last.total) * detail.meter.ct_ratio * detail.meter.pt_ratio
         return render(
             request, "review/replace_confirm.html", d=detail, m=detail.meter, data=data,
-            values=form, closing=closing, local=lambda at: _local(request, at),
+            values=form, closing=closing,
         )  # fmt: skip
     try:
         result = await process_replacement(
@@ -204,7 +200,7 @@ async def meter_chain_panel(request: Request, meter_id: int) -> HTTPResponse:
     }
     return render(
         request, "review/_chain.html", chain=chain, days=days, meter_id=meter_id, unit=unit,
-        chart=chart, local=lambda at: _local(request, at),
+        chart=chart,
     )  # fmt: skip
 
 
@@ -233,8 +229,8 @@ def _held_sheet(request: Request, rows: list[HeldRow]) -> Sheet:
         [
             [
                 h.id, h.site_name, h.meter_address, h.room, h.account,
-                _local(request, h.taken_at), h.total, h.reason_label, h.reason, h.source_label,
-                h.status_label, h.decided_by or "", _local(request, h.decided_at),
+                local_time(request, h.taken_at), h.total, h.reason_label, h.reason, h.source_label,
+                h.status_label, h.decided_by or "", local_time(request, h.decided_at),
                 h.decision or "",
             ]
             for h in rows
@@ -256,8 +252,7 @@ async def held_list(request: Request) -> HTTPResponse:
     page = await list_held(site_ids, paging(request), f)
     return render(
         request, "review/held.html", page=page, f=f, sites=await scope.sites(),
-        reasons=REASON_LABELS, statuses=STATUS_LABELS, args=request.args,
-        local=lambda at: _local(request, at), done=arg(request, "done"),
+        reasons=REASON_LABELS, statuses=STATUS_LABELS, args=request.args, done=arg(request, "done"),
     )  # fmt: skip
 
 
@@ -317,9 +312,9 @@ def _alarm_sheet(request: Request, rows: list[AlarmRow]) -> Sheet:
          "通知时间"],
         [
             [
-                _local(request, a.created_at), a.site_name, a.account_number, a.tenant_name,
+                local_time(request, a.created_at), a.site_name, a.account_number, a.tenant_name,
                 a.room, a.kind_label, a.level_label, yuan(a.balance_fen), a.message,
-                _local(request, a.notified_at),
+                local_time(request, a.notified_at),
             ]
             for a in rows
         ],
@@ -342,5 +337,4 @@ async def alarms(request: Request) -> HTTPResponse:
     return render(
         request, "review/alarms.html", page=page, f=f, sites=await scope.sites(),
         kinds=ALARM_KIND_LABELS, levels=LEVEL_LABELS, args=request.args,
-        local=lambda at: _local(request, at),
     )  # fmt: skip

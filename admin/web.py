@@ -82,9 +82,16 @@ def _query_with(args: Any, **changes: Any) -> str:
 templates.globals["query_with"] = _query_with
 
 
+def local_time(request: Request, at: Any) -> Any:
+    """A stored (UTC) time in the park's zone (settings.timezone); None stays None."""
+    return at.astimezone(request.app.ctx.settings.tz) if at is not None else None
+
+
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTTPResponse:
+    """The template with the staff member, the path and `local(at)` (times in the park's zone)."""
     context.setdefault("staff", getattr(request.ctx, "staff", None))
     context.setdefault("path", request.path)
+    context.setdefault("local", lambda at: local_time(request, at))
     return html(templates.get_template(name).render(**context), status=status)
 
 
