@@ -71,6 +71,8 @@ async def _prepare(db_url: str, followers: int) -> None:
     from server.accounts.models import Account, AccountBinding, TenantApp, TenantIdentity
     from server.core.db import close_db, init_db, migrate
     from server.core.settings import load_settings
+    from server.ledger import service as ledger
+    from server.ledger.posting import Channel
     from server.places.models import Building, Floor, Organisation, Room, Site
 
     await migrate(load_settings(), db_url)
@@ -86,6 +88,8 @@ async def _prepare(db_url: str, followers: int) -> None:
                 site=site, room=room, number=f"B{i:04d}", tenant_name=f"商户{i}",
                 phone="13800138000", opened_at=datetime.now(UTC),
             )  # fmt: skip
+            await ledger.recharge(account.id, Channel.CASH, 10_000 + i, key=f"bench:chatbot:{i}",
+                                  actor="bench")  # fmt: skip
             identity = await TenantIdentity.create(app=TenantApp.OFFICIAL, openid=f"oa-bench-{i}")
             await AccountBinding.create(identity=identity, account=account)
     finally:
