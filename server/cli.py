@@ -97,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
     say.add_argument("--click", metavar="KEY", help="a menu click instead (BALANCE, USAGE …)")
     say.add_argument("--plain", action="store_true", help="明文模式 (default: encrypted)")
     say.add_argument("--url", help="the endpoint (default http://<host>:<port>/wechat/official)")
+    sh = sub.add_parser("sharing", help="common-area sharing (公摊) of a period")
+    sh.add_argument("action", choices=["run", "preview"])
+    sh.add_argument("period", help="the month, e.g. 2026-11")
+    sh.add_argument("--site", type=int, action="append", required=True, help="site id (repeatable)")
     for name, parser in sub.choices.items():
         parser.set_defaults(func=COMMANDS.get(name))
     return p
@@ -324,6 +328,36 @@ def cmd_usage(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sharing(settings: Settings, args: argparse.Namespace) -> int:
+    """`sharing run|preview PERIOD --site N`: each common account's period, shared (run posts
+    it once; a second run posts nothing and prints what was posted)."""
+    from server.core.db import close_db
+    from server.sharing.service.pools import pools
+    from server.sharing.service.sharing import preview, run_sharing
+
+    async def go() -> list[Any]:
+        await open_existing_db(settings)
+        try:
+            if args.action == "run":
+                return await run_sharing(
+                    args.period, site_ids=args.site, tz=settings.tz, actor=_cli_actor()
+                )
+            return [
+                await preview(args.site, p.id, args.period, settings.tz)
+                for p in await pools(args.site)
+            ]
+        finally:
+            await close_db()
+
+    for done in _run(go):
+        state = "已入账" if done.posted else "预览"
+        print(f"{done.pool.site} {done.pool.name} {done.period}: {done.quantity} kWh,"
+              f" ¥{done.amount_fen / 100:.2f}, {len(done.lines)} 户 ({state})")  # fmt: skip
+        for line in done.lines:
+            print(f"  {line.number} {line.tenant_name}: ¥{line.amount_fen / 100:.2f}")
+    return 0
+
+
 def cmd_tenant(settings: Settings, args: argparse.Namespace) -> int:
     """`tenant qr`: a signed, one-use binding ticket drawn as a QR card with its caption."""
     from pathlib import Path
@@ -506,6 +540,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "seed": cmd_seed,
     "createadmin": cmd_createadmin,
     "ledger": cmd_ledger,
+    "sharing": cmd_sharing,
     "status": cmd_status,
     "usage": cmd_usage,
     "tenant": cmd_tenant,

@@ -28,6 +28,7 @@ MODEL_MODULES = [
     "server.jobs.models",
     "server.notify.models",
     "server.tenancy.models",
+    "server.sharing.models",
 ]
 
 

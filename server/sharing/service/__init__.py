@@ -1,0 +1,1 @@
+"""Sharing services: common accounts, the period runs, losses and the compliance statement."""
