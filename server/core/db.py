@@ -29,6 +29,7 @@ MODEL_MODULES = [
     "server.notify.models",
     "server.tenancy.models",
     "server.sharing.models",
+    "server.invoices.models",
 ]
 
 

@@ -27,6 +27,13 @@ EXCLUDED_PREFIXES = ("/api/v1/pay/notify/",)  # the platforms', verified by sign
 # Bodies for routes that read one (isolation must answer before the body could matter).
 BODIES: dict[str, dict[str, Any]] = {
     "POST /api/v1/accounts/<account_id:int>/recharge": {"amount_fen": 5_000, "channel": "wechat"},
+    "POST /api/v1/accounts/<account_id:int>/invoices": {
+        "kind": "normal",
+        "title_type": "personal",
+        "buyer_name": "乙",
+        "email": "b@example.com",
+        "payments": ["R1"],
+    },
 }
 
 
