@@ -46,6 +46,7 @@ from server.core.settings import Settings
 from server.ledger import service as ledger
 from server.ledger.posting import ChargeType
 from server.metering.models import CommandOp, CommandStatus, Meter, MeterCommand, ReadingSource
+from server.metering.service import batches
 from server.metering.service import commands as cmds
 from server.metering.service.readings import IncomingReading
 from workers.leases import LocalLeases, PgLeases, leases_for
@@ -72,6 +73,10 @@ _TARGET = {
     CommandOp.CLOSE: RelayState.CLOSED,
     CommandOp.PROTECT_ON: RelayState.CLOSED,
 }
+
+
+class _Withdrawn(Exception):
+    """The command was finished by someone else (cancelled) before it was sent."""
 
 
 def _utc_now() -> datetime:
@@ -106,7 +111,10 @@ class Controller:
     # -- scheduling ---------------------------------------------------------------------------
     async def dispatch(self) -> int:
         """Start a task for every idle bus that has due commands; returns how many started."""
-        due = await cmds.due_commands(self.clock(), self._inflight)
+        now = self.clock()
+        await batches.release_due(now)  # a batch whose time has come queues its commands
+        await batches.settle(now)
+        due = await cmds.due_commands(now, self._inflight)
         groups: dict[str, list[MeterCommand]] = {}
         for cmd in due:
             groups.setdefault(bus_key(cmd.meter), []).append(cmd)
@@ -165,7 +173,10 @@ class Controller:
             await cmds.transition(cmd, CommandStatus.EXPIRED, now=now, error="命令已过期")
             return
         cmd.attempts += 1  # every try counts, a resolving read as much as a send
-        await cmd.save(update_fields=["attempts"])
+        if not await MeterCommand.filter(id=cmd.id, status__in=cmds.OPEN).update(
+            attempts=cmd.attempts
+        ):
+            return  # finished meanwhile: a batch cancelled it before it was sent
         try:
             driver = self.registry.driver(cmd.meter)
             op = CommandOp(cmd.op)
@@ -177,6 +188,8 @@ class Controller:
                 await self._relay(cmd, op, driver)
             else:
                 await self._write(cmd, op, driver)
+        except _Withdrawn:
+            return
         except MeterRejected as exc:
             await cmds.transition(
                 cmd, CommandStatus.FAILED, now=self.clock(), error=f"表计拒绝: {exc}"
@@ -185,10 +198,8 @@ class Controller:
             await self._unreachable(cmd, str(exc))
 
     async def _mark_sent(self, cmd: MeterCommand, params: dict[str, Any] | None = None) -> None:
-        cmd.status, cmd.sent_at = CommandStatus.SENT, self.clock()
-        if params is not None:
-            cmd.params = params
-        await cmd.save(update_fields=["status", "sent_at", "params"])
+        if not await cmds.mark_sent(cmd, self.clock(), params):
+            raise _Withdrawn(cmd.id)  # cancelled (a batch's cancel) since it was picked
 
     async def _unreachable(self, cmd: MeterCommand, error: str) -> None:
         now = self.clock()

@@ -366,3 +366,80 @@ class DailyUsage(Model):
     class Meta:
         table = "daily_usage"
         unique_together = (("meter", "day"),)
+
+
+# -- batch operations (批量操作) ------------------------------------------------------------------
+class BatchAction(StrEnum):
+    """What a batch does to each of its meters (one command per meter)."""
+
+    TRIP = "trip"
+    CLOSE = "close"
+    PROTECT_ON = "protect_on"
+    PROTECT_OFF = "protect_off"
+    PRICES = "prices"
+    ALARM_AMOUNTS = "alarm_amounts"
+    RECHARGE = "recharge"  # the wallet's free money, as 下发充值 on one meter
+    READ = "read"
+
+
+class BatchStatus(StrEnum):
+    SCHEDULED = "scheduled"  # waiting for run_at; nothing queued yet
+    RUNNING = "running"  # its commands are queued; some are not finished
+    DONE = "done"  # every item finished (or cancelled)
+    CANCELLED = "cancelled"  # cancelled before it was released
+
+
+class BatchItemState(StrEnum):
+    PENDING = "pending"  # the batch has not been released
+    RELEASED = "released"  # `command` carries it; its status is the item's
+    CANCELLED = "cancelled"  # cancelled before anything was sent
+    SKIPPED = "skipped"  # could not be queued (meter removed, nothing to recharge…): `error`
+
+
+class MeterBatch(Model):
+    """A batch operation: one action on many meters of one site, now or at `run_at`.
+
+    The row is the schedule: a worker releases it (queues one durable command per item) when
+    `run_at` has come, so a restart of anything loses nothing."""
+
+    id = fields.IntField(primary_key=True)
+    site: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Site", related_name="meter_batches", on_delete=fields.RESTRICT
+    )
+    action = fields.CharEnumField(BatchAction, max_length=16)
+    params = fields.JSONField(default=dict)
+    title = fields.CharField(max_length=100, default="")
+    selection = fields.JSONField(default=dict)  # how the meters were picked, for the page
+    status = fields.CharEnumField(BatchStatus, max_length=10, default=BatchStatus.SCHEDULED)
+    run_at = fields.DatetimeField()
+    created_by = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    released_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+    outcome = fields.JSONField(default=dict)  # counts per state once done
+
+    class Meta:
+        table = "meter_batch"
+        indexes = (("status", "run_at"),)
+
+
+class MeterBatchItem(Model):
+    """One meter of a batch and the command that carries it (the latest, after a retry)."""
+
+    id = fields.BigIntField(primary_key=True)
+    batch: fields.ForeignKeyRelation[MeterBatch] = fields.ForeignKeyField(
+        "models.MeterBatch", related_name="items", on_delete=fields.CASCADE
+    )
+    meter: fields.ForeignKeyRelation[Meter] = fields.ForeignKeyField(
+        "models.Meter", related_name="batch_items", on_delete=fields.RESTRICT
+    )
+    command: fields.ForeignKeyNullableRelation[MeterCommand] = fields.ForeignKeyField(
+        "models.MeterCommand", related_name="batch_items", on_delete=fields.RESTRICT, null=True
+    )
+    state = fields.CharEnumField(BatchItemState, max_length=10, default=BatchItemState.PENDING)
+    tries = fields.IntField(default=0)  # commands queued for it (a retry adds one)
+    error = fields.CharField(max_length=300, default="")
+
+    class Meta:
+        table = "meter_batch_item"
+        unique_together = (("batch", "meter"),)

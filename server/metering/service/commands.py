@@ -12,15 +12,20 @@ count, fixed at its first send, can never be overtaken by a later recharge.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from server.audit.service import record
+from server.audit.service import Entry, record, record_many
 from server.core.errors import NotFound, ValidationFailed
+from server.ledger.sql import Col, fetch, in_list, insert_rows
 from server.metering.models import (
     TERMINAL,
     CommandOp,
@@ -110,6 +115,102 @@ async def queue_command(
             raise
         return await MeterCommand.get(key=key)  # a concurrent caller queued it first
     return cmd
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """One command of `queue_many`."""
+
+    meter_id: int
+    op: CommandOp
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+_QUEUE_COLS = [
+    Col("meter_id", "int"), Col("op", "text"), Col("params", "text", "jsonb"),
+    Col("status", "text"), Col("actor", "text"), Col("reason", "text"),
+    Col("batch_id", "text"), Col("attempts", "int"), Col("max_attempts", "int"),
+    Col("last_error", "text"), Col("result", "text", "jsonb"), Col("created_at", "timestamptz"),
+    Col("next_attempt_at", "timestamptz"), Col("expires_at", "timestamptz"),
+]  # fmt: skip
+
+
+async def queue_many(
+    specs: Sequence[Spec],
+    *,
+    actor: str,
+    reason: str,
+    batch_id: str,
+    log: Entry,
+    conn: BaseDBAsyncClient | None = None,
+    ttl: timedelta = DEFAULT_TTL,
+    now: datetime | None = None,
+) -> dict[int, int]:
+    """Store many commands (at most one per meter) in one statement for a batch operation;
+    {meter id: command id}. The meters must be active (the caller selected them so). The
+    operation log gets the one entry `log` (the batch names its meters), not one per
+    command: a 10,000-meter batch is one staff action. Written on `conn` when given."""
+    if not specs:
+        return {}
+    for spec in specs:
+        _check_params(CommandOp(spec.op), spec.params)
+    if len({s.meter_id for s in specs}) != len(specs):
+        raise ValidationFailed("同一批命令中一块表只能有一条命令")
+    now = (now or _now()).astimezone(UTC)  # SQLite compares the stored text
+    rows = [
+        (
+            s.meter_id, CommandOp(s.op).value, json.dumps(dict(s.params), ensure_ascii=False),
+            CommandStatus.QUEUED.value, actor, reason[:300], batch_id, 0, 5, "", "{}", now,
+            now, now + ttl,
+        )
+        for s in specs
+    ]  # fmt: skip
+
+    async def write(c: BaseDBAsyncClient) -> dict[int, int]:
+        out = await insert_rows(
+            c, "meter_command", _QUEUE_COLS, rows, suffix="RETURNING id, meter_id"
+        )
+        await record_many([log], conn=c)
+        return {int(r["meter_id"]): int(r["id"]) for r in out}
+
+    if conn is not None:
+        return await write(conn)
+    async with in_transaction() as own:
+        return await write(own)
+
+
+async def cancel_queued(
+    ids: Sequence[int], *, error: str, now: datetime, conn: BaseDBAsyncClient | None = None
+) -> list[int]:
+    """Fail the commands of `ids` that are still queued (never sent) with `error`; the ids
+    it changed. One conditional statement, so a command the controller marks sent at the
+    same moment is either cancelled or sent, never both (its `mark_sent` is conditional)."""
+    if not ids:
+        return []
+    conn = conn or connections.get("default")
+    where, params = in_list(conn, "id", list(ids), 4, "bigint")
+    rows = await fetch(
+        conn,
+        "UPDATE meter_command SET status = $1, last_error = $2, finished_at = $3"
+        f" WHERE {where} AND status = 'queued' AND sent_at IS NULL RETURNING id",
+        [CommandStatus.FAILED.value, error[:500], now.astimezone(UTC), *params],
+    )
+    return [int(r["id"]) for r in rows]
+
+
+async def mark_sent(cmd: MeterCommand, at: datetime, params: Mapping[str, Any] | None) -> bool:
+    """queued/sent → sent, unless the row was finished meanwhile (cancelled by a batch);
+    False then, and the command must not be sent."""
+    values: dict[str, Any] = {"status": CommandStatus.SENT, "sent_at": at}
+    if params is not None:
+        values["params"] = dict(params)
+    changed = await MeterCommand.filter(id=cmd.id, status__in=OPEN).update(**values)
+    if not changed:
+        return False
+    cmd.status, cmd.sent_at = CommandStatus.SENT, at
+    if params is not None:
+        cmd.params = dict(params)
+    return True
 
 
 async def due_commands(now: datetime, exclude: set[int], limit: int = 500) -> list[MeterCommand]:
