@@ -25,7 +25,7 @@ INDEXES = ["CREATE INDEX meter_batch_item_command_idx ON meter_batch_item (comma
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0024_monitor_indexes")]
+    dependencies = [("models", "0026_invoices")]
 
     initial = False
 
