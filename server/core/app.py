@@ -42,6 +42,7 @@ BLUEPRINT_MODULES = [
     "admin.closing",
     "admin.notify",
     "admin.monitor",
+    "admin.reports",
     "server.wechat.routes",
 ]
 
