@@ -260,8 +260,8 @@ async def _band_money(shops: dict[int, ShopMonth], month: Month, tz: ZoneInfo) -
         if not found or not any(found.values()):
             shop.other_band_fen = shop.electricity_usage_fen
             continue
-        weights = [found.get(k, Decimal(0)) for k in (*BANDS, 0)]
-        parts = split_by_weights(shop.electricity_usage_fen, weights)
+        shares = [found.get(k, Decimal(0)) for k in (*BANDS, 0)]
+        parts = split_by_weights(shop.electricity_usage_fen, shares)
         shop.bands_fen = {b: p for b, p in zip(BANDS, parts[:-1], strict=True)}
         shop.other_band_fen = parts[-1]
 
