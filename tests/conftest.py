@@ -29,10 +29,17 @@ KEEP_TABLES = {"tortoise_migrations"}
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if TEST_DB != "sqlite":
         return
-    skip = pytest.mark.skip(reason="needs PostgreSQL (SHUIDIAN_TEST_DB=sqlite run)")
+    # The SQLite run exists for what differs by storage: a test that never opens the test
+    # database (pure functions, protocol codecs, CLI runs on their own SQLite files, the
+    # mini-program's API shapes) proves nothing more the second time, so it runs once, in the
+    # PostgreSQL run. `database_url` is in the closure of every fixture that touches storage.
+    needs_pg = pytest.mark.skip(reason="needs PostgreSQL (SHUIDIAN_TEST_DB=sqlite run)")
+    storage_free = pytest.mark.skip(reason="uses no test database: runs in the PostgreSQL run")
     for item in items:
         if "postgres" in item.keywords:
-            item.add_marker(skip)
+            item.add_marker(needs_pg)
+        elif "database_url" not in getattr(item, "fixturenames", ()):
+            item.add_marker(storage_free)
 
 
 async def _pg_admin(sql: str) -> None:

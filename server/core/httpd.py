@@ -1,7 +1,10 @@
 """A tiny loopback HTTP/1.1 server for the fake platforms (payment sandbox, fake WeChat API).
 
-Plain asyncio, one request per connection (`Connection: close`): enough for httpx, requests
-and browsers, no global app registry, so several fakes can run in one process.
+Plain asyncio, HTTP/1.1 keep-alive (a connection serves requests until the client asks
+`Connection: close`, the handler answers with it, or the server closes): enough for httpx,
+requests and browsers, no global app registry, so several fakes can run in one process. A
+client with a connection pool (the SMS and WeChat clients) reuses its connections, as it
+would against the real platform, so a benchmark measures the client and not TCP set-up.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class HttpServer:
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
         self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
         self.base_url = ""
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -66,6 +70,8 @@ class HttpServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+            for writer in list(self._open):  # idle keep-alive connections end with the server
+                writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1)
             self._server = None
@@ -89,25 +95,41 @@ class HttpServer:
         )
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._open.add(writer)
         try:
-            request = await self._read(reader)
-            if request is None:
-                response = Response(413, b"too large")
-            else:
-                try:
-                    response = await self._handler(request)
-                except Exception:  # a sandbox bug must show up as a 500, not a hang
-                    log.exception("fake platform handler failed")
-                    response = Response(500, b'{"code":"SYSTEM_ERROR","message":"sandbox"}')
-            head = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}"]
-            headers = {"Content-Length": str(len(response.body)), "Connection": "close"}
-            headers.update(response.headers)
-            head += [f"{k}: {v}" for k, v in headers.items()]
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("utf-8") + response.body)
-            await writer.drain()
+            while await self._answer(reader, writer):
+                pass
         except (asyncio.IncompleteReadError, ConnectionError, ValueError):
-            pass
+            pass  # the client went away between or during requests
         finally:
+            self._open.discard(writer)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Read one request and write its response; True if the connection stays open."""
+        request = await self._read(reader)
+        if request is None:
+            response = Response(413, b"too large")
+        else:
+            try:
+                response = await self._handler(request)
+            except Exception:  # a sandbox bug must show up as a 500, not a hang
+                log.exception("fake platform handler failed")
+                response = Response(500, b'{"code":"SYSTEM_ERROR","message":"sandbox"}')
+        keep = (
+            request is not None
+            and request.headers.get("connection", "").lower() != "close"
+            and response.headers.get("Connection", "").lower() != "close"
+        )
+        head = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}"]
+        headers = {
+            "Content-Length": str(len(response.body)),
+            "Connection": "keep-alive" if keep else "close",
+        }
+        headers.update(response.headers)
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("utf-8") + response.body)
+        await writer.drain()
+        return keep
