@@ -71,6 +71,22 @@
       var question = form.getAttribute && form.getAttribute("data-confirm");
       if (question && !window.confirm(question)) event.preventDefault();
     }, true);
+    // The tariff editor shows the sections of the chosen shape: <div data-shapes="tou tiered">
+    // is shown when one of its words is the value of a select named in data-shape-of.
+    function showShapes() {
+      var chosen = [];
+      document.querySelectorAll("select[data-shape-select]").forEach(function (el) {
+        if (!el.closest("[hidden]")) chosen.push(el.value);
+      });
+      document.querySelectorAll("[data-shapes]").forEach(function (el) {
+        var words = el.getAttribute("data-shapes").split(" ");
+        el.hidden = !words.some(function (w) { return chosen.indexOf(w) >= 0; });
+      });
+    }
+    document.querySelectorAll("select[data-shape-select]").forEach(function (el) {
+      el.addEventListener("change", function () { for (var i = 0; i < 3; i++) showShapes(); });
+    });
+    for (var pass = 0; pass < 3; pass++) showShapes();
     window.addEventListener("resize", function () {
       document.querySelectorAll("[data-chart]").forEach(function (el) {
         var chart = typeof echarts !== "undefined" && echarts.getInstanceByDom(el);

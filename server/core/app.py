@@ -43,6 +43,7 @@ BLUEPRINT_MODULES = [
     "admin.notify",
     "admin.monitor",
     "admin.reports",
+    "admin.tariffs",
     "server.wechat.routes",
 ]
 

@@ -38,6 +38,8 @@ from server.payments.service import Payments, request_counter_refund, request_re
 from server.places.models import Building, Floor, Organisation, Room, Site
 from server.staff.models import AdminUser, StaffRole
 from server.staff.service.permissions import may
+from server.tariffs.models import TariffAssignment, TariffKind, TariffPlan, TariffVersion
+from server.tariffs.service import assign, create_plan
 from tests.admin.conftest import AdminApp, create_staff, main_of, signed_in
 from tests.factories import (
     create_account,
@@ -71,6 +73,7 @@ class Park:
     held_id: int
     counter_refund_id: int
     refund_id: int
+    plan_id: int
     names: tuple[str, ...]
 
     def path_ids(self) -> dict[str, int]:
@@ -79,6 +82,7 @@ class Park:
             "room_id": self.room_id, "gateway_id": self.gateway_id, "meter_id": self.meter_id,
             "user_id": self.user_id, "account_id": self.account_id, "held_id": self.held_id,
             "counter_refund_id": self.counter_refund_id, "refund_id": self.refund_id,
+            "plan_id": self.plan_id,
         }  # fmt: skip
 
 
@@ -97,13 +101,18 @@ async def a_park(tag: str) -> Park:
         outcome="reset", reason="表码由 900.00 降至 5.00，疑似电表清零或被更换", source="poll",
     )  # fmt: skip
     counter_refund_id, refund_id = await _refunds_waiting(account, tag)
+    plan = await create_plan(
+        site.id, f"{tag}方电价", TariffKind.ELECTRICITY, {"kind": "flat", "price": "0.6"},
+        effective_from=datetime(2026, 1, 1, tzinfo=UTC), actor="staff:0",
+    )  # fmt: skip
+    await assign(account.id, plan.id)
     names = (
         site.name, building.name, floor.name, room.name, account.tenant_name, account.number,
-        gateway.code, meter.address, user.username,
+        gateway.code, meter.address, user.username, plan.name,
     )  # fmt: skip
     return Park(
         org.id, site.id, building.id, floor.id, room.id, account.id, gateway.id, meter.id,
-        user.id, held.id, counter_refund_id, refund_id, names,
+        user.id, held.id, counter_refund_id, refund_id, plan.id, names,
     )  # fmt: skip
 
 
@@ -145,6 +154,11 @@ async def snapshot(park: Park) -> dict[str, Any]:
         .order_by("id")
         .values(),
         "refunds": await Refund.filter(order__account__site_id=site).order_by("id").values(),
+        "plans": await TariffPlan.filter(site_id=site).order_by("id").values(),
+        "versions": await TariffVersion.filter(plan__site_id=site).order_by("id").values(),
+        "assignments": await TariffAssignment.filter(account__site_id=site)
+        .order_by("id")
+        .values("id", "account_id", "kind", "plan_id"),
         "staff": await AdminUser.filter(organisation_id=park.organisation_id)
         .order_by("id")
         .values(),
@@ -203,7 +217,7 @@ def shows_none_of(answer: httpx.Response, names: tuple[str, ...]) -> list[str]:
 
 
 async def test_every_admin_route_but_sign_in_needs_a_session(admin_app: AdminApp) -> None:
-    ids = dict.fromkeys(Park(*[1] * 12, ()).path_ids(), 1)
+    ids = dict.fromkeys(Park(*[1] * 13, ()).path_ids(), 1)
     async with admin_app.browser() as anonymous:
         for path, method, _ in admin_routes(admin_app):
             if path in OPEN:

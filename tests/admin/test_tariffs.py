@@ -1,0 +1,122 @@
+"""The tariff pages (/admin/tariffs…): plans created and changed through the editor, refused
+with the engine's own reasons (slots overlapping or leaving a gap, tiers not ascending, a
+change in the past), previewed for a sample month, assigned to a floor's accounts; scoped to
+the staff member's organisation, changed only by the roles with the TARIFFS action."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta
+
+from openpyxl import load_workbook
+
+from server.audit.models import OperationLog
+from server.staff.models import StaffRole
+from server.tariffs.models import TariffAssignment, TariffPlan, TariffVersion
+from tests.admin.conftest import AdminApp, create_staff, main_of, signed_in
+from tests.factories import (
+    create_account,
+    create_building,
+    create_floor,
+    create_organisation,
+    create_room,
+    create_site,
+)
+
+TOU = {
+    "shape": "tou", "p1": "1.3", "p2": "1.02", "p3": "0.65", "p4": "0.28",
+    "s0_name": "夏季", "s0_months": "7-8",
+    "s0_workday": "00:00-08:00 谷\n08:00-11:00 峰\n11:00-12:00 尖\n12:00-24:00 平",
+    "s1_name": "其他", "s1_months": "1-6,9-12",
+    "s1_workday": "00:00-08:00 谷\n08:00-20:00 峰\n20:00-24:00 平",
+}  # fmt: skip
+
+
+async def a_company() -> dict[str, int]:
+    org, other = await create_organisation(name="甲物业"), await create_organisation(name="乙物业")
+    site, theirs = await create_site(org, name="北园"), await create_site(other, name="西园")
+    building = await create_building(site, name="A栋")
+    floors = [await create_floor(building, name=f"{n}F") for n in (1, 2)]
+    for n, floor in enumerate(floors * 2):
+        room = await create_room(floor, name=f"R{n}")
+        await create_account(room, site, number=f"H{n}", tenant_name=f"商户{n}")
+    for username, role in (("boss", StaffRole.ORG_ADMIN), ("cash", StaffRole.FINANCE),
+                           ("ops", StaffRole.OPERATOR), ("look", StaffRole.VIEWER)):  # fmt: skip
+        await create_staff(username, role, org)
+    await create_staff("west", StaffRole.ORG_ADMIN, other)
+    return {"site": site.id, "theirs": theirs.id, "floor": floors[1].id}
+
+
+async def test_a_tou_plan_created_previewed_changed_and_assigned(admin_app: AdminApp) -> None:
+    ids = await a_company()
+    async with signed_in(admin_app, "cash") as cash:  # finance has TARIFFS
+        token = await cash.csrf()
+        form = TOU | {"csrf_token": token, "site_id": ids["site"], "name": "商业分时",
+                      "kind": "electricity"}  # fmt: skip
+        overlap = form | {"s1_workday": "00:00-09:00 谷\n08:00-20:00 峰\n20:00-24:00 平"}
+        refused = await cash.post("/admin/tariffs/new", data=overlap)
+        assert refused.status_code == 422 and "时段相互重叠" in main_of(refused)
+        gap = form | {"s1_workday": "00:00-08:00 谷\n09:00-24:00 峰"}
+        assert "时段未覆盖全天24小时" in main_of(await cash.post("/admin/tariffs/new", data=gap))
+        bad_line = form | {"s0_workday": "上午 峰"}
+        assert "第1行应写成" in main_of(await cash.post("/admin/tariffs/new", data=bad_line))
+        assert await TariffPlan.all().count() == 0
+        created = await cash.post("/admin/tariffs/new", data=form)
+        assert created.status_code == 303, main_of(created)[:2000]
+        page_url = created.headers["location"].split("?")[0]
+        page = main_of(await cash.get(page_url + "?month=2026-07&quantity=3100"))
+        # July: 31 days × 24 h, 3100 kWh spread evenly = 100 kWh/day; 8 h 谷, 3 h 峰, 1 h 尖,
+        # 12 h 平 (weekends the same: the plan has no holiday schedule).
+        assert "尖时段电量" in page and "¥1,860.00" in page  # 129.166667×1.3 + 387.5×1.02 + …
+        again = await cash.post("/admin/tariffs/new", data=form)
+        assert again.status_code == 409 and "同名" in main_of(again)
+        tiers = {"csrf_token": token, "kind": "electricity", "shape": "tiered",
+                 "period": "month", "tiers": "200 0.5\n100 0.6\n以上 0.8"}  # fmt: skip
+        preview = await cash.post("/admin/tariffs/preview", data=tiers)
+        assert "阶梯上限必须大于零并逐档递增" in preview.text
+        ok = await cash.post("/admin/tariffs/preview", data=tiers | {"tiers": "200 0.5\n以上 0.8"})
+        assert "第二档" in ok.text and "¥740.00" in ok.text  # 200×0.5 + 800×0.8 (1000 kWh)
+
+        plan = await TariffPlan.get(name="商业分时")
+        change = await cash.get(f"{page_url}/change")
+        assert "08:00-11:00 峰" in change.text  # the editor starts from the newest version
+        later = (datetime.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+        past = await cash.post(f"{page_url}/change", data=form | {
+            "when": "at", "effective_from": "2020-01-01T00:00"})  # fmt: skip
+        assert past.status_code == 422 and "不能早于当前时间" in main_of(past)
+        done = await cash.post(
+            f"{page_url}/change", data=form | {"p2": "1.10", "when": "at", "effective_from": later}
+        )
+        assert done.status_code == 303
+        versions = main_of(await cash.get(page_url))
+        assert "待生效" in versions and "生效中" in versions and "峰1.10" in versions
+        assert await TariffVersion.filter(plan_id=plan.id).count() == 2
+
+        assigned = await cash.post(
+            f"{page_url}/assign", data={"csrf_token": token, "floor_id": ids["floor"]}
+        )
+        assert assigned.headers["location"].endswith("assigned=2#assign")
+        assert await TariffAssignment.filter(plan_id=plan.id).count() == 2
+        sheet = await cash.get("/admin/tariffs?format=xlsx")
+        rows = list(load_workbook(io.BytesIO(sheet.content)).active.values)
+        assert rows[0][0] == "园区" and rows[1][1] == "商业分时" and rows[1][-1] == 2
+    actions = await OperationLog.filter(target_type="tariff_plan").values_list("action", flat=True)
+    assert sorted(actions) == ["分配价格方案", "新建价格方案", "调整价格"]
+
+    for who in ("ops", "look"):  # no TARIFFS: they read, they change nothing
+        async with signed_in(admin_app, who) as b:
+            page = main_of(await b.get(page_url))
+            assert "商业分时" in page and "调整价格" not in page
+            assert (await b.get(f"{page_url}/change")).status_code == 403
+            refused = await b.post(
+                f"{page_url}/change", data=form | {"csrf_token": await b.csrf(), "when": "now"}
+            )
+            assert refused.status_code == 403
+    async with signed_in(admin_app, "west") as west:  # another company: the plan is not there
+        assert (await west.get(page_url)).status_code == 404
+        assert "商业分时" not in main_of(await west.get("/admin/tariffs"))
+        token = await west.csrf()
+        answer = await west.post("/admin/tariffs/new", data=form | {"csrf_token": token,
+                                                                    "name": "偷"})  # fmt: skip
+        assert answer.status_code == 404
+    assert await TariffVersion.filter(plan_id=plan.id).count() == 2
