@@ -30,6 +30,7 @@ BLUEPRINT_MODULES = [
     "server.tenant.routes.accounts",
     "server.tenant.routes.binding",
     "server.tenant.routes.invoices",
+    "server.tenant.routes.compliance",
     "admin.routes",
     "admin.staffpages",
     "admin.oplog",
@@ -44,6 +45,7 @@ BLUEPRINT_MODULES = [
     "admin.monitor",
     "admin.reports",
     "admin.tariffs",
+    "admin.sharing",
     "server.wechat.routes",
 ]
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from openpyxl import load_workbook
@@ -36,6 +37,9 @@ from server.payments.models import CounterRefund, OrderStatus, RechargeOrder, Re
 from server.payments.providers.base import Channel as PayChannel
 from server.payments.service import Payments, request_counter_refund, request_refund
 from server.places.models import Building, Floor, Organisation, Room, Site
+from server.sharing.models import LossPeriod, SharingMember, SharingPool
+from server.sharing.service.losses import entry_of, run_losses
+from server.sharing.service.pools import add_member, create_pool
 from server.staff.models import AdminUser, StaffRole
 from server.staff.service.permissions import may
 from server.tariffs.models import TariffAssignment, TariffKind, TariffPlan, TariffVersion
@@ -74,6 +78,8 @@ class Park:
     counter_refund_id: int
     refund_id: int
     plan_id: int
+    pool_id: int
+    loss_id: int
     names: tuple[str, ...]
 
     def path_ids(self) -> dict[str, int]:
@@ -82,7 +88,7 @@ class Park:
             "room_id": self.room_id, "gateway_id": self.gateway_id, "meter_id": self.meter_id,
             "user_id": self.user_id, "account_id": self.account_id, "held_id": self.held_id,
             "counter_refund_id": self.counter_refund_id, "refund_id": self.refund_id,
-            "plan_id": self.plan_id,
+            "plan_id": self.plan_id, "pool_id": self.pool_id, "loss_id": self.loss_id,
         }  # fmt: skip
 
 
@@ -106,14 +112,40 @@ async def a_park(tag: str) -> Park:
         effective_from=datetime(2026, 1, 1, tzinfo=UTC), actor="staff:0",
     )  # fmt: skip
     await assign(account.id, plan.id)
+    pool_id, loss_id = await _sharing(site, account, tag)
     names = (
         site.name, building.name, floor.name, room.name, account.tenant_name, account.number,
-        gateway.code, meter.address, user.username, plan.name,
+        gateway.code, meter.address, user.username, plan.name, f"{tag}方公摊",
     )  # fmt: skip
     return Park(
         org.id, site.id, building.id, floor.id, room.id, account.id, gateway.id, meter.id,
-        user.id, held.id, counter_refund_id, refund_id, plan.id, names,
+        user.id, held.id, counter_refund_id, refund_id, plan.id, pool_id, loss_id, names,
     )  # fmt: skip
+
+
+async def _sharing(site: Site, account: Account, tag: str) -> tuple[int, int]:
+    """A common account (master meter on no account, the account sharing it) and a posted
+    period of line losses."""
+    master = await Meter.create(
+        site_id=site.id, kind="electricity", model="DTSD1352", protocol="dlt645",
+        address=f"{ord(tag) % 1000:03d}000000888",
+    )  # fmt: skip
+    plan = await create_plan(
+        site.id, f"{tag}方公共电价", TariffKind.ELECTRICITY,
+        {"kind": "flat", "unit": "kWh", "price": "0.70"},
+        effective_from=datetime(2026, 1, 1, tzinfo=UTC), actor="staff:0",
+    )  # fmt: skip
+    pool = await create_pool(
+        [site.id], site.id, name=f"{tag}方公摊", meter_address=master.address, plan_id=plan.id,
+        method="area", actor="staff:0",
+    )  # fmt: skip
+    await add_member([site.id], pool.id, account.number, "1", actor="staff:0")
+    form = {"period": "2026-11", "start_reading": "0", "end_reading": "100", "bill": "70.00"}
+    losses = await run_losses(
+        [site.id], site.id, entry_of(form), tz=ZoneInfo("Asia/Shanghai"), actor="staff:0"
+    )
+    assert losses.id is not None
+    return pool.id, losses.id
 
 
 async def _refunds_waiting(account: Account, tag: str) -> tuple[int, int]:
@@ -162,6 +194,9 @@ async def snapshot(park: Park) -> dict[str, Any]:
         "staff": await AdminUser.filter(organisation_id=park.organisation_id)
         .order_by("id")
         .values(),
+        "pools": await SharingPool.filter(site_id=site).order_by("id").values(),
+        "members": await SharingMember.filter(pool__site_id=site).order_by("id").values(),
+        "losses": await LossPeriod.filter(site_id=site).order_by("id").values(),
         "staff_sites": await AdminUser.filter(organisation_id=park.organisation_id)
         .order_by("id", "sites__id")
         .values_list("id", "sites__id"),
@@ -217,7 +252,7 @@ def shows_none_of(answer: httpx.Response, names: tuple[str, ...]) -> list[str]:
 
 
 async def test_every_admin_route_but_sign_in_needs_a_session(admin_app: AdminApp) -> None:
-    ids = dict.fromkeys(Park(*[1] * 13, ()).path_ids(), 1)
+    ids = dict.fromkeys(Park(*[1] * 15, ()).path_ids(), 1)
     async with admin_app.browser() as anonymous:
         for path, method, _ in admin_routes(admin_app):
             if path in OPEN:

@@ -57,7 +57,7 @@ members_st = st.lists(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.sampled_from(list(Method)),
     members_st,
@@ -123,6 +123,8 @@ def test_the_statement_flags_a_markup_seeded_on_purpose() -> None:
     assert s.lines[0].effective_price == D("0.770000")
     assert Flag.MARKUP in s.flags and Flag.OVERCHARGED in s.flags
     assert (s.charged_fen, s.allowed_fen) == (169_000, 154_000)
+    tight = statement(b, uses, cap=D("0.04"))  # 3,500 / 70,000 = 5 % of the energy > 4 %
+    assert Flag.LOSS_OVER_CAP in tight.lines[0].flags and Flag.LOSS_OVER_CAP in tight.flags
 
 
 @settings(max_examples=100, deadline=None)

@@ -217,3 +217,21 @@ async def pool(site_ids: Sequence[int], pool_id: int) -> PoolView:
     row = await pool_row(site_ids, pool_id)
     (found,) = [p for p in await pools(site_ids, site_id=row.site_id) if p.id == pool_id]  # type: ignore[attr-defined]
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class PlanChoice:
+    id: int
+    site_id: int
+    name: str
+
+
+async def plan_choices(site_ids: Sequence[int]) -> list[PlanChoice]:
+    """The electricity and water plans of the scope's sites, for a common account's tariff."""
+    rows = await TariffPlan.filter(site_id__in=list(site_ids)).order_by("site_id", "name")
+    return [
+        PlanChoice(
+            p.id, p.site_id, f"{p.name}（{'电' if p.kind.value == 'electricity' else '水'}）"
+        )
+        for p in rows
+    ]  # type: ignore[attr-defined]

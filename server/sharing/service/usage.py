@@ -76,3 +76,22 @@ async def account_use(account_ids: Iterable[int], period: Period) -> dict[int, A
     return {
         r["account_id"]: AccountUse(from_units(int(r["q"] or 0)), int(r["fen"] or 0)) for r in rows
     }
+
+
+async def site_account_use(site_id: int, period: Period) -> dict[int, AccountUse]:
+    """Every account's electricity in the site's period (closed ones too: they used it)."""
+    rows = (
+        await DailyUsage.filter(
+            meter__site_id=site_id,
+            account_id__isnull=False,
+            meter__kind=MeterKind.ELECTRICITY,
+            day__gte=period.first,
+            day__lte=period.last,
+        )
+        .annotate(q=Sum("quantity_e4"), fen=Sum("amount_fen"))
+        .group_by("account_id")
+        .values("account_id", "q", "fen")
+    )
+    return {
+        r["account_id"]: AccountUse(from_units(int(r["q"] or 0)), int(r["fen"] or 0)) for r in rows
+    }

@@ -173,3 +173,44 @@ class OrderOut(BaseModel):
     )
     paid_at: str | None
     expires_at: str
+
+
+class ComplianceQuery(Body):
+    period: str = Field(description="账期 YYYY-MM", examples=["2026-11"])
+
+
+class ComplianceFlag(BaseModel):
+    code: Literal["markup", "loss_over_cap", "overcharged"]
+    label: str
+
+
+class ComplianceSite(BaseModel):
+    grid_kwh: str = Field(description="关口表电量 kWh")
+    grid_bill_fen: int = Field(description="电网账单金额（分）")
+    grid_price: str = Field(description="电网平均结算电价 元/kWh")
+    loss_kwh: str
+    loss_rate: str = Field(examples=["6.00%"])
+    loss_cap: str = Field(examples=["10.00%"])
+    own_use_kwh: str = Field(description="物业自用电量（不分摊给租户）")
+    own_use_fen: int
+    own_use_passed_on: bool
+    flags: list[ComplianceFlag]
+
+
+class ComplianceMine(BaseModel):
+    kwh: str
+    energy_fen: int
+    common_fen: int = Field(description="公摊")
+    loss_fen: int = Field(description="线变损分摊")
+    total_fen: int
+    energy_price: str = Field(description="电度电价 元/kWh")
+    effective_price: str = Field(description="综合电价（含公摊、损耗）元/kWh")
+    loss_ratio: str = Field(description="损耗分摊占电费的比例")
+    flags: list[ComplianceFlag]
+
+
+class ComplianceOut(BaseModel):
+    account_id: int
+    period: str
+    site: ComplianceSite
+    mine: ComplianceMine | None = Field(description="本户本期无用电时为 null")
