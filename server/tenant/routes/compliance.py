@@ -20,9 +20,7 @@ bp = Blueprint("tenant_compliance")
 @openapi.summary("转供电合规说明（电价、公摊、线变损）")
 @query_docs(("period", str, "账期 YYYY-MM"))
 @openapi.response(200, {"application/json": ComplianceOut}, "本户与园区本期的合规数据")
-@error_answers(
-    (404, "账户不存在（或未绑定），或该账期尚未公布"), (422, "参数不合法（detail.field 指明字段）")
-)
+@error_answers((404, "账户不存在（或未绑定）"), (422, "参数不合法（detail.field 指明字段）"))
 @tenant_required
 async def account_compliance(request: Request, account_id: int) -> HTTPResponse:
     asked = query_params(request, ComplianceQuery)

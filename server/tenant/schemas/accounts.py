@@ -176,7 +176,9 @@ class OrderOut(BaseModel):
 
 
 class ComplianceQuery(Body):
-    period: str = Field(description="账期 YYYY-MM", examples=["2026-11"])
+    period: str | None = Field(
+        default=None, description="账期 YYYY-MM；默认上月", examples=["2026-11"]
+    )
 
 
 class ComplianceFlag(BaseModel):
@@ -212,5 +214,6 @@ class ComplianceMine(BaseModel):
 class ComplianceOut(BaseModel):
     account_id: int
     period: str
-    site: ComplianceSite
-    mine: ComplianceMine | None = Field(description="本户本期无用电时为 null")
+    published: bool = Field(description="该账期的电网账单和关口表读数是否已录入")
+    site: ComplianceSite | None = Field(description="未公布时为 null")
+    mine: ComplianceMine | None = Field(description="未公布或本户本期无用电时为 null")

@@ -6,11 +6,14 @@ must be bound to the caller (404 otherwise, as for one that does not exist)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from server.core.errors import NotFound
 from server.metering.service.daily_usage import zone
 from server.sharing.compliance import FLAG_LABELS
+from server.sharing.periods import period_of
 from server.sharing.service.statements import account_statement
 from server.tenant.service.access import bound_account
 
@@ -19,9 +22,22 @@ def _pct(rate: Decimal) -> str:
     return f"{rate * 100:.2f}%"
 
 
-async def compliance(identity_id: int, account_id: int, period: str) -> dict[str, Any]:
+def last_month() -> str:
+    first = datetime.now(zone()).replace(day=1)
+    return (first - timedelta(days=1)).strftime("%Y-%m")
+
+
+async def compliance(identity_id: int, account_id: int, period: str | None) -> dict[str, Any]:
+    """The statement of `period` (default: last month) for a bound account."""
     account, _ = await bound_account(identity_id, account_id)
-    whole, mine = await account_statement(account.id, account.site_id, period, zone())  # type: ignore[attr-defined]
+    period = period or last_month()
+    tz = zone()
+    try:
+        whole, mine = await account_statement(account.id, account.site_id, period, tz)  # type: ignore[attr-defined]
+    except NotFound:  # the period's grid figures are not entered yet: nothing to compare with
+        code = period_of(period, tz).code
+        return {"account_id": account.id, "period": code, "published": False, "site": None,
+                "mine": None}  # fmt: skip
     b = whole.statement.balance
     site = {
         "grid_kwh": str(b.grid_kwh), "grid_bill_fen": b.bill_fen,
@@ -40,4 +56,7 @@ async def compliance(identity_id: int, account_id: int, period: str) -> dict[str
             "effective_price": str(mine.effective_price), "loss_ratio": _pct(mine.loss_ratio),
             "flags": [{"code": f.value, "label": FLAG_LABELS[f]} for f in mine.flags],
         }  # fmt: skip
-    return {"account_id": account.id, "period": whole.period, "site": site, "mine": line}
+    return {
+        "account_id": account.id, "period": whole.period, "published": True, "site": site,
+        "mine": line,
+    }  # fmt: skip
