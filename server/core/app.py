@@ -46,6 +46,7 @@ BLUEPRINT_MODULES = [
     "admin.reports",
     "admin.tariffs",
     "admin.sharing",
+    "admin.finance",
     "server.wechat.routes",
 ]
 
