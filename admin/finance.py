@@ -4,31 +4,44 @@
   by site, channel, type, status, account and local dates, with the filter's totals, paged;
   `?format=xlsx` streams every row of the filter to Excel.
 
+- `/admin/finance/counter`: the counter (收费台) — cash / 公对公 recharge (then its printable
+  receipt `/admin/finance/receipts/<id>`), a counter refund and a balance adjustment, each
+  with a reason; above the thresholds they wait for a second person (refunds on
+  /admin/refunds, adjustments here: approve / reject, never by the requester).
+
 Every page reads within the staff member's scope (`?site=` outside it is a 404); money moves
 only through the services, which write the operation log.
 """
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime, timedelta
+from decimal import InvalidOperation
 
 from sanic import Request
-from sanic.response import HTTPResponse
+from sanic.response import HTTPResponse, redirect
 from sanic_ext import openapi
 
 from admin.web import (
     PATH,
     admin_blueprint,
     arg,
+    field,
     int_arg,
     paging,
     render,
+    requires,
+    scope_ids,
     staff_of,
     staff_required,
     xlsx_stream,
 )
+from server.core.errors import ShuidianError, ValidationFailed
 from server.core.excel import StreamSheet
-from server.finance.service import orders
+from server.core.money import parse_yuan
+from server.finance.service import counter, orders
+from server.staff.service.permissions import Action
 
 bp = admin_blueprint("admin_finance")
 FINANCE = f"{PATH}/finance"
@@ -73,3 +86,155 @@ async def order_overview(request: Request) -> HTTPResponse:
         channels=orders.CHANNEL_LABELS, types=orders.TYPE_LABELS,
         statuses=orders.STATUS_LABELS, tab="orders",
     )  # fmt: skip
+
+
+# -- the counter --------------------------------------------------------------------------------
+def _amount(request: Request, name: str, label: str, *, signed: bool = False) -> int:
+    raw = field(request, name).replace(",", "").replace("¥", "").replace("，", "")
+    try:
+        fen = parse_yuan(raw)
+    except (ValueError, InvalidOperation):
+        raise ValidationFailed(f"{label}须为金额（元，最多两位小数）", field=name) from None
+    if fen == 0 or (fen < 0 and not signed) or abs(fen) >= 10**11:
+        raise ValidationFailed(f"{label}须为{'非零' if signed else '大于零的'}金额", field=name)
+    return fen
+
+
+async def _counter_page(
+    request: Request, *, error: str = "", status: int = 200, form: str = ""
+) -> HTTPResponse:
+    staff = staff_of(request)
+    site_ids = await scope_ids(request)
+    tz = request.app.ctx.settings.tz
+    values = {k: (v[0] if isinstance(v, list) else v) for k, v in dict(request.form or {}).items()}
+    if not values and arg(request, "account"):
+        values = {"account": arg(request, "account"), "site": arg(request, "site")}
+    return render(
+        request, "finance/counter.html", status=status, error=error, form=form, values=values,
+        sites=await staff.scope.sites(), channels=counter.CHANNEL_LABELS,
+        receipts=await counter.recent_receipts(site_ids, tz),
+        adjustments=await counter.pending_adjustments(site_ids, tz),
+        request_key=f"{staff.id}:{secrets.token_urlsafe(12)}", done=arg(request, "done"),
+        settings=request.app.ctx.payments.settings, tab="counter",
+    )  # fmt: skip
+
+
+@bp.get(f"{FINANCE}/counter")
+@openapi.exclude()
+@staff_required
+async def counter_page(request: Request) -> HTTPResponse:
+    return await _counter_page(request)
+
+
+async def _account(request: Request) -> counter.AccountRef:
+    return await counter.find_account(
+        await scope_ids(request), field(request, "account"), int_arg_form(request, "site")
+    )
+
+
+def int_arg_form(request: Request, name: str) -> int | None:
+    value = field(request, name)
+    return int(value) if value.isdigit() and len(value) < 10 else None
+
+
+@bp.post(f"{FINANCE}/counter")
+@openapi.exclude()
+@staff_required
+@requires(Action.MONEY)
+async def counter_recharge(request: Request) -> HTTPResponse:
+    try:
+        account = await _account(request)
+        payment_id, _ = await counter.counter_recharge(
+            await scope_ids(request), account, field(request, "channel"),
+            _amount(request, "amount", "金额"), field(request, "reference"),
+            payer_name=field(request, "payer_name")[:100], memo=field(request, "memo")[:200],
+            actor=staff_of(request).actor,
+        )  # fmt: skip
+    except ShuidianError as exc:
+        if exc.status_code == 403:
+            raise
+        return await _counter_page(request, error=exc.message, status=exc.status_code, form="pay")
+    return redirect(f"{FINANCE}/receipts/{payment_id}", status=303)
+
+
+@bp.get(f"{FINANCE}/receipts/<counter_payment_id:int>")
+@openapi.exclude()
+@staff_required
+async def receipt(request: Request, counter_payment_id: int) -> HTTPResponse:
+    found = await counter.receipt(
+        await scope_ids(request), counter_payment_id, request.app.ctx.settings.tz
+    )
+    return render(request, "finance/receipt.html", r=found)
+
+
+@bp.post(f"{FINANCE}/refund")
+@openapi.exclude()
+@staff_required
+@requires(Action.MONEY)
+async def counter_refund(request: Request) -> HTTPResponse:
+    try:
+        account = await _account(request)
+        key = field(request, "request_key")
+        if not key:
+            raise ValidationFailed("页面已过期，请刷新后重试", field="request_key")
+        refund = await counter.request_refund(
+            request.app.ctx.payments.settings, await scope_ids(request), account,
+            field(request, "channel"), _amount(request, "amount", "退款金额"),
+            reason=field(request, "reason")[:200], payee_name=field(request, "payee_name"),
+            payee_account=field(request, "payee_account"), request_key=key[:120],
+            actor=staff_of(request).actor,
+        )  # fmt: skip
+    except ShuidianError as exc:
+        if exc.status_code == 403:
+            raise
+        return await _counter_page(
+            request, error=exc.message, status=exc.status_code, form="refund"
+        )
+    if refund.status == "pending":  # waiting for a second person
+        return redirect(f"{PATH}/refunds", status=303)
+    return redirect(f"{FINANCE}/counter?done=refund", status=303)
+
+
+@bp.post(f"{FINANCE}/adjustments")
+@openapi.exclude()
+@staff_required
+@requires(Action.MONEY)
+async def adjustment_request(request: Request) -> HTTPResponse:
+    try:
+        account = await _account(request)
+        adjustment = await counter.request_adjust(
+            request.app.ctx.payments.settings, await scope_ids(request), account,
+            _amount(request, "amount", "调账金额", signed=True),
+            reason=field(request, "reason")[:200], actor=staff_of(request).actor,
+        )  # fmt: skip
+    except ShuidianError as exc:
+        if exc.status_code == 403:
+            raise
+        return await _counter_page(
+            request, error=exc.message, status=exc.status_code, form="adjust"
+        )
+    done = "adjust-pending" if adjustment.status == "pending" else "adjust"
+    return redirect(f"{FINANCE}/counter?done={done}", status=303)
+
+
+@bp.post(f"{FINANCE}/adjustments/<adjustment_id:int>/approve")
+@openapi.exclude()
+@staff_required
+@requires(Action.MONEY)
+async def adjustment_approve(request: Request, adjustment_id: int) -> HTTPResponse:
+    await counter.approve_adjust(
+        await scope_ids(request), adjustment_id, actor=staff_of(request).actor
+    )
+    return redirect(f"{FINANCE}/counter?done=approved", status=303)
+
+
+@bp.post(f"{FINANCE}/adjustments/<adjustment_id:int>/reject")
+@openapi.exclude()
+@staff_required
+@requires(Action.MONEY)
+async def adjustment_reject(request: Request, adjustment_id: int) -> HTTPResponse:
+    await counter.reject_adjust(
+        await scope_ids(request), adjustment_id, actor=staff_of(request).actor,
+        reason=field(request, "reason")[:200],
+    )  # fmt: skip
+    return redirect(f"{FINANCE}/counter?done=rejected", status=303)

@@ -49,3 +49,64 @@ def split_by_weights(total: int, weights: Sequence[Decimal | int]) -> list[int]:
     for i in order[:short]:
         parts[i] += 1
     return [sign * p for p in parts]
+
+
+_DIGITS = "零壹贰叁肆伍陆柒捌玖"
+_SMALL_UNITS = ("", "拾", "佰", "仟")
+_BIG_UNITS = ("", "万", "亿", "万亿")
+
+
+def in_words(fen: int) -> str:
+    """An amount in Chinese capital numerals as receipts write it (人民币大写): 12,345.60 →
+    壹万贰仟叁佰肆拾伍元陆角整; 100.05 → 壹佰元零伍分; 0.50 → 伍角整; 0 → 零元整."""
+    if fen < 0:
+        return "负" + in_words(-fen)
+    whole, cents = divmod(int(fen), FEN_PER_YUAN)
+    jiao, fen_part = divmod(cents, 10)
+    if whole == 0 and cents == 0:
+        return "零元整"
+    text = _integer_words(whole) + "元" if whole else ""
+    if jiao == 0 and fen_part == 0:
+        return text + "整"
+    if jiao:
+        text += _DIGITS[jiao] + "角"
+    elif whole:
+        text += "零"
+    if fen_part:
+        text += _DIGITS[fen_part] + "分"
+    else:
+        text += "整"
+    return text
+
+
+def _integer_words(n: int) -> str:
+    groups: list[int] = []
+    while n:
+        n, group = divmod(n, 10_000)
+        groups.append(group)
+    out, zero = "", False
+    for i in range(len(groups) - 1, -1, -1):
+        group = groups[i]
+        if group == 0:
+            zero = bool(out)
+            continue
+        if out and (zero or group < 1000):
+            out += "零"
+        out += _group_words(group) + _BIG_UNITS[i]
+        zero = False
+    return out
+
+
+def _group_words(n: int) -> str:
+    """1..9999 in capital numerals, inner zeros read once (壹仟零伍)."""
+    out, zero = "", False
+    for position in range(3, -1, -1):
+        digit = n // 10**position % 10
+        if digit == 0:
+            zero = bool(out)
+            continue
+        if zero:
+            out += "零"
+            zero = False
+        out += _DIGITS[digit] + _SMALL_UNITS[position]
+    return out

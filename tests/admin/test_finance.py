@@ -5,6 +5,7 @@ as numbers formatted ¥0.00."""
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 from openpyxl import load_workbook
@@ -102,3 +103,61 @@ async def test_the_export_walks_the_filter_in_chunks_without_losing_a_row(
     got = [r async for part in chunks([ids["north"]], wanted, tz, chunk=2) for r in part]
     assert len(got) == 4 and len({r.id for r in got}) == 4
     assert [r.at for r in got] == sorted((r.at for r in got), reverse=True)
+
+
+async def test_the_counter_recharges_once_prints_a_receipt_and_needs_a_second_person(
+    admin_app: AdminApp,
+) -> None:
+    org = await create_organisation(name="丙物业")
+    site = await create_site(org, name="东园")
+    account = await create_account(site=site, number="E001", tenant_name="东园花店")
+    await create_staff("clerk", StaffRole.FINANCE, org)
+    await create_staff("chief", StaffRole.FINANCE, org)
+    pay = {"account": "E001", "channel": "cash", "amount": "1,234.50", "reference": "SJ-0001"}
+    async with signed_in(admin_app, "clerk") as clerk:
+        token = await clerk.csrf()
+        done = await clerk.post("/admin/finance/counter", data=pay | {"csrf_token": token})
+        assert done.status_code == 303 and "/admin/finance/receipts/" in done.headers["location"]
+        again = await clerk.post("/admin/finance/counter", data=pay | {"csrf_token": token})
+        assert again.headers["location"] == done.headers["location"]  # the same payment
+        paper = main_of(await clerk.get(done.headers["location"]))
+        assert (
+            "人民币壹仟贰佰叁拾肆元伍角整" in paper and "SJ-0001" in paper and "东园花店" in paper
+        )
+        other = pay | {"reference": "SJ-0001", "amount": "1", "csrf_token": token}
+        refused = await clerk.post("/admin/finance/counter", data=other)
+        assert refused.status_code == 409 and "已登记" in refused.text
+        # A refund above ¥500 and an adjustment above ¥100 wait for a second person.
+        page = await clerk.get("/admin/finance/counter")
+        key = re.search(r'name="request_key" value="([^"]+)"', page.text)[1]  # type: ignore[index]
+        refund = {"account": "E001", "channel": "cash", "amount": "600", "reason": "多缴退回",
+                  "request_key": key, "csrf_token": token}  # fmt: skip
+        asked = await clerk.post("/admin/finance/refund", data=refund)
+        assert asked.headers["location"] == "/admin/refunds"
+        adjust = {"account": "E001", "amount": "-150", "reason": "抄表差错", "csrf_token": token}
+        assert (
+            "adjust-pending"
+            in (await clerk.post("/admin/finance/adjustments", data=adjust)).headers["location"]
+        )
+        pending = main_of(await clerk.get("/admin/finance/counter"))
+        adjustment_id = re.search(r"/admin/finance/adjustments/(\d+)/approve", pending)[1]  # type: ignore[index]
+        own = await clerk.post(
+            f"/admin/finance/adjustments/{adjustment_id}/approve", data={"csrf_token": token}
+        )
+        assert own.status_code == 403 and "审批人不能是申请人" in own.text
+    assert await ledger.balance_of(f"wallet:{account.id}") == 123_450 - 60_000
+    async with signed_in(admin_app, "chief") as chief:
+        token = await chief.csrf()
+        ok = await chief.post(
+            f"/admin/finance/adjustments/{adjustment_id}/approve", data={"csrf_token": token}
+        )
+        assert ok.status_code == 303
+        approvals = main_of(await chief.get("/admin/refunds"))
+        refund_id = re.search(r"/admin/refunds/counter/(\d+)/approve", approvals)[1]  # type: ignore[index]
+        paid = await chief.post(
+            f"/admin/refunds/counter/{refund_id}/approve", data={"csrf_token": token}
+        )
+        assert paid.status_code == 303
+        overview = main_of(await chief.get("/admin/finance", params={"account": "E001"}))
+    assert await ledger.balance_of(f"wallet:{account.id}") == 123_450 - 60_000 - 15_000
+    assert "已退款" in overview and "抄表差错" in overview and "SJ-0001" in overview

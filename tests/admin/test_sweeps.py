@@ -33,9 +33,22 @@ from server.ledger import service as ledger
 from server.ledger.posting import Channel
 from server.metering.models import Gateway, HeldReading, Meter, MeterCommand
 from server.payments.config import PaymentSettings
-from server.payments.models import CounterRefund, OrderStatus, RechargeOrder, Refund
+from server.payments.models import (
+    BalanceAdjustment,
+    CounterPayment,
+    CounterRefund,
+    OrderStatus,
+    RechargeOrder,
+    Refund,
+)
 from server.payments.providers.base import Channel as PayChannel
-from server.payments.service import Payments, request_counter_refund, request_refund
+from server.payments.service import (
+    Payments,
+    record_counter_payment,
+    request_adjustment,
+    request_counter_refund,
+    request_refund,
+)
 from server.places.models import Building, Floor, Organisation, Room, Site
 from server.sharing.models import LossPeriod, SharingMember, SharingPool
 from server.sharing.service.losses import entry_of, run_losses
@@ -80,6 +93,8 @@ class Park:
     plan_id: int
     pool_id: int
     loss_id: int
+    counter_payment_id: int
+    adjustment_id: int
     names: tuple[str, ...]
 
     def path_ids(self) -> dict[str, int]:
@@ -89,6 +104,7 @@ class Park:
             "user_id": self.user_id, "account_id": self.account_id, "held_id": self.held_id,
             "counter_refund_id": self.counter_refund_id, "refund_id": self.refund_id,
             "plan_id": self.plan_id, "pool_id": self.pool_id, "loss_id": self.loss_id,
+            "counter_payment_id": self.counter_payment_id, "adjustment_id": self.adjustment_id,
         }  # fmt: skip
 
 
@@ -113,13 +129,20 @@ async def a_park(tag: str) -> Park:
     )  # fmt: skip
     await assign(account.id, plan.id)
     pool_id, loss_id = await _sharing(site, account, tag)
+    payment, _ = await record_counter_payment(account.id, "cash", 800, f"SWEEP-RC-{ord(tag)}",
+                                              actor="staff:0")  # fmt: skip
+    adjustment = await request_adjustment(
+        PaymentSettings(adjustment_approval_above_fen=0), account.id, 100, reason="扫描",
+        actor="staff:0",
+    )  # fmt: skip
     names = (
         site.name, building.name, floor.name, room.name, account.tenant_name, account.number,
         gateway.code, meter.address, user.username, plan.name, f"{tag}方公摊",
     )  # fmt: skip
     return Park(
         org.id, site.id, building.id, floor.id, room.id, account.id, gateway.id, meter.id,
-        user.id, held.id, counter_refund_id, refund_id, plan.id, pool_id, loss_id, names,
+        user.id, held.id, counter_refund_id, refund_id, plan.id, pool_id, loss_id, payment.id,
+        adjustment.id, names,
     )  # fmt: skip
 
 
@@ -191,6 +214,12 @@ async def snapshot(park: Park) -> dict[str, Any]:
         "assignments": await TariffAssignment.filter(account__site_id=site)
         .order_by("id")
         .values("id", "account_id", "kind", "plan_id"),
+        "counter_payments": await CounterPayment.filter(account__site_id=site)
+        .order_by("id")
+        .values(),
+        "adjustments": await BalanceAdjustment.filter(account__site_id=site)
+        .order_by("id")
+        .values(),
         "staff": await AdminUser.filter(organisation_id=park.organisation_id)
         .order_by("id")
         .values(),
@@ -252,7 +281,7 @@ def shows_none_of(answer: httpx.Response, names: tuple[str, ...]) -> list[str]:
 
 
 async def test_every_admin_route_but_sign_in_needs_a_session(admin_app: AdminApp) -> None:
-    ids = dict.fromkeys(Park(*[1] * 15, ()).path_ids(), 1)
+    ids = dict.fromkeys(Park(*[1] * 17, ()).path_ids(), 1)
     async with admin_app.browser() as anonymous:
         for path, method, _ in admin_routes(admin_app):
             if path in OPEN:
