@@ -8,8 +8,9 @@ import contextlib
 import importlib
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
@@ -98,6 +99,7 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
     from server.payments.demo import start_sandbox_for_demo
     from server.seed import (
         offline_addresses,
+        seed_history,
         seed_money,
         seed_non_payers,
         seed_park,
@@ -136,6 +138,10 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
         now = datetime.now(UTC)
         summary = await seed_park(sim.park.meters.values(), sim.directory, now=now)
         await seed_money(summary.site_id, now=now)
+        # 30 days of use and payments before today: every chart and list has a month to show.
+        started = time.perf_counter()
+        posted = await seed_history(summary.site_id, now=now, tz=settings.tz)
+        log.info("demo history: %d postings in %.2f s", posted, time.perf_counter() - started)
         await seed_non_payers(summary.site_id)
         # The alarm service sees the opening balances at once: the low ones are in alarm and
         # those at ¥0 tripped (room monitoring has them to show), without waiting for billing.
@@ -148,6 +154,7 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
             defaults={"poll_interval_s": settings.demo_poll_interval_s}, site_id=summary.site_id
         )
         pay = await start_sandbox_for_demo(f"http://{settings.host}:{settings.port}")
+        await _reconcile_yesterday(pay.payments, now.astimezone(settings.tz).date())
         if settings.demo_speed != 1:  # polled readings stamped by the park's (fast) clock
             settings = settings.model_copy(update={"sim_clock": sim.park.clock.spec()})
         for name in WORKERS:
@@ -185,6 +192,17 @@ async def demo(settings: Settings, stop: asyncio.Event) -> None:
                 raise result
             if isinstance(result, Exception):
                 log.error("task ended with an error: %r", result)
+
+
+async def _reconcile_yesterday(payments: Any, today: date) -> None:
+    """Yesterday's bills from the sandbox, matched as the scheduler does each morning: the
+    finance pages' reconciliation has a day to show at start-up."""
+    from server.payments.service import reconcile_yesterday
+
+    try:
+        await reconcile_yesterday(payments, today)
+    except Exception:  # the demo starts without it; the log says why
+        log.exception("demo reconciliation of yesterday failed")
 
 
 async def _tenants_recharge(pay: Any, stop: asyncio.Event, period: float = 60.0) -> None:

@@ -11,13 +11,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
 from server.accounts.models import Account, TenantType
+from server.ledger.posting import TxKind
 from server.metering.models import Gateway, GatewayKind, Meter, MeterBilling
 from server.metering.vocabulary import MeterKind, MeterProtocol, RelayState
 from server.places.models import Building, Floor, Organisation, Room, Site
@@ -373,3 +375,80 @@ async def seed_staff(site_id: int) -> tuple[str, str]:
             display_name="演示管理员", actor="system:seed",
         )  # fmt: skip
     return username, password
+
+
+# -- the demo's back-dated month -----------------------------------------------------------------
+HISTORY_DAYS = 30
+_SPLIT = (10, 30, 35, 25, 0)  # a day's electricity per TOU band (尖 峰 平 谷 深谷), percent
+_HISTORY_CHANNELS = ("wechat", "wechat", "alipay", "cash", "bank", "wechat", "cash")
+
+
+async def seed_history(
+    site_id: int, *, now: datetime, tz: ZoneInfo, days: int = HISTORY_DAYS
+) -> int:
+    """The site's last `days` local days before today, so every chart and list has something
+    to show at start-up: each platform-billed meter's daily use (`daily_usage`) and its
+    charge through the ledger (one per meter and day, at 23:00), and each paying account's
+    recharges — one a week, by WeChat Pay, Alipay, cash or bank transfer, each paying for the
+    week after it — posted at their own times (`post_batch(at=…)`). An account's recharges add
+    up to its charges, so the balances the demo starts from (`seed_money`, `seed_non_payers`)
+    are unchanged. Deterministic, one batch. Returns how many postings were written."""
+    from server.ledger.batch import post_batch
+    from server.ledger.posting import Channel, ChargeType, Posting, charge_legs, recharge_posting
+    from server.metering.models import DailyUsage
+
+    today = now.astimezone(tz).date()
+    meters = (
+        await Meter.filter(
+            site_id=site_id, account_id__not_isnull=True, billing=MeterBilling.PLATFORM
+        )
+        .order_by("id")
+        .values_list("id", "account_id", "kind")
+    )
+    postings: list[Posting] = []
+    times: list[datetime] = []
+    usage: list[DailyUsage] = []
+    owed: dict[tuple[int, int], int] = {}  # (account, week) -> fen charged that week
+    for meter_id, account_id, kind in meters:
+        if opening_fen(account_id) == 0:  # the non-payers have no history of paying
+            continue
+        water = kind == MeterKind.WATER
+        for back in range(days, 0, -1):
+            day = today - timedelta(days=back)
+            wobble = (meter_id * 7919 + back * 104729) % 1000  # deterministic, 0..999
+            # electricity 8–38 kWh at ~¥1.05; water 0.2–1.6 m³ at ¥4.60 (the seed's tariffs)
+            e4 = (2_000 + wobble * 14) if water else (80_000 + wobble * 300)
+            fen = e4 * (460 if water else 105) // 10_000
+            bands = [0, 0, 0, 0, 0] if water else [e4 * p // 100 for p in _SPLIT]
+            if not water:
+                bands[2] += e4 - sum(bands)
+            at = datetime.combine(day, time(23), tz)
+            usage.append(DailyUsage(
+                meter_id=meter_id, account_id=account_id, day=day, quantity_e4=e4,
+                band1_e4=bands[0], band2_e4=bands[1], band3_e4=bands[2], band4_e4=bands[3],
+                band5_e4=bands[4], amount_fen=fen, updated_at=at,
+            ))  # fmt: skip
+            item = ChargeType.WATER if water else ChargeType.ELECTRICITY
+            postings.append(Posting(
+                f"usage:history:{meter_id}:{day.isoformat()}", TxKind.CHARGE,
+                charge_legs(account_id, item, fen), f"{'水费' if water else '电费'} {day}",
+                "system:billing", allow_arrears=True,
+            ))  # fmt: skip
+            times.append(at)
+            week = (back - 1) // 7
+            owed[(account_id, week)] = owed.get((account_id, week), 0) + fen
+    for (account_id, week), fen in sorted(owed.items()):
+        back = min(days, week * 7 + 7)  # the week's first day: paid that morning
+        day = today - timedelta(days=back)
+        channel = _HISTORY_CHANNELS[(account_id + week) % len(_HISTORY_CHANNELS)]
+        label = {"wechat": "微信充值", "alipay": "支付宝充值", "cash": "现金充值",
+                 "bank": "对公转账充值"}[channel]  # fmt: skip
+        postings.append(recharge_posting(
+            account_id, Channel(channel), fen, key=f"history:recharge:{account_id}:{day}",
+            actor="system:seed", memo=f"{label}（历史）",
+        ))  # fmt: skip
+        times.append(datetime.combine(day, time(9 + account_id % 9, account_id % 60), tz))
+    async with in_transaction():
+        await DailyUsage.bulk_create(usage, batch_size=2_000)
+        await post_batch(postings, at=times)
+    return len(postings)

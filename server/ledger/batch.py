@@ -18,6 +18,7 @@ refusals per posting.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from tortoise import connections
 from tortoise.backends.base.client import TransactionalDBClient
@@ -30,14 +31,21 @@ from server.ledger.write import RowColumns, Written, write
 __all__ = ["BatchNotPosted", "RowColumns", "Written", "post_batch"]
 
 
-async def post_batch(postings: Sequence[Posting], *, columns: RowColumns | None = None) -> Written:
+async def post_batch(
+    postings: Sequence[Posting],
+    *,
+    columns: RowColumns | None = None,
+    at: Sequence[datetime] | None = None,
+) -> Written:
     """Post every posting (all new keys) in the caller's open transaction and set `columns`
     on the same account rows, or raise `BatchNotPosted` (see the module docstring);
-    `result.posted[i]` answers `postings[i]`."""
+    `result.posted[i]` answers `postings[i]`. `at`, when given, is each posting's time (a
+    history taken over, the demo's back-dated month: `server.seed.seed_history`); the
+    postings are otherwise exactly those of now, balanced and checked the same way."""
     conn = connections.get("default")
     if not isinstance(conn, TransactionalDBClient):
         raise RuntimeError("post_batch runs inside the caller's transaction (in_transaction)")
     checked = [posting.checked(p) for p in postings]
     if len({p.key for p in checked}) != len(checked):
         raise UnbalancedTransaction("同一批记账中幂等键重复")
-    return await write(conn, checked, columns)
+    return await write(conn, checked, columns, at=at)

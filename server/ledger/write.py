@@ -38,6 +38,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -161,8 +162,11 @@ async def write(
     columns: RowColumns | None = None,
     *,
     undo: bool = False,
+    at: Sequence[datetime] | None = None,
 ) -> Written:
-    """Write checked postings (see the module docstring); `posted[i]` answers `postings[i]`."""
+    """Write checked postings (see the module docstring); `posted[i]` answers `postings[i]`.
+    `at` gives each posting's time (a history taken over, the demo's back-dated month);
+    by default every one is stamped now."""
     plan = _Plan(postings)
     finals = await _move_wallets(conn, plan, columns, undo)
     if not postings:  # only the caller's columns moved
@@ -177,7 +181,7 @@ async def write(
         *postings, strict=True
     )
     rows = [keys, [_TEXT[k] for k in kinds], memos, actors, [_TEXT[c] for c in channels],
-            plan.accounts, balances, reverses, resolves, [now()] * len(postings)]  # fmt: skip
+            plan.accounts, balances, reverses, resolves, _times(at, len(postings))]  # fmt: skip
     codes = sorted({code for p in postings for code, _ in p.legs})
     ids, chart = await _insert_transactions(conn, rows, codes, undo)
     missing = {i: None for i, key in enumerate(keys) if key not in ids}
@@ -188,6 +192,14 @@ async def write(
     tx_ids = [ids[key] for key in keys]
     await _insert_legs(conn, postings, tx_ids, chart)
     return Written(list(keys), tx_ids, balances, finals)
+
+
+def _times(at: Sequence[datetime] | None, n: int) -> list[datetime]:
+    if at is None:
+        return [now()] * n
+    if len(at) != n or any(t.tzinfo is None for t in at):
+        raise ValueError("one aware posting time per posting")
+    return [t.astimezone(UTC) for t in at]
 
 
 # -- 1. wallets -------------------------------------------------------------------------------
