@@ -9,6 +9,15 @@
   with a reason; above the thresholds they wait for a second person (refunds on
   /admin/refunds, adjustments here: approve / reject, never by the requester).
 
+- `/admin/finance/income`: income (收入概况) by day, month or year over any range of local
+  days — money in by channel and revenue by item (electricity, water, fees), each as an
+  ECharts chart with its table, adding up to the ledger; Excel of both tables.
+
+- `/admin/finance/reconciliation?day=`: the day's three-way reconciliation — the channels'
+  bills ↔ our orders ↔ the ledger ↔ the meters' purchase counts and money registers — every
+  mismatch with the way to resolve it; bills downloaded and matched again on demand, the
+  quarantined notifications and held orders resolved with a note (MONEY action).
+
 Every page reads within the staff member's scope (`?site=` outside it is a 404); money moves
 only through the services, which write the operation log.
 """
@@ -18,6 +27,7 @@ from __future__ import annotations
 import secrets
 from datetime import date, datetime, timedelta
 from decimal import InvalidOperation
+from urllib.parse import urlencode
 
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
@@ -37,10 +47,10 @@ from admin.web import (
     staff_required,
     xlsx_stream,
 )
-from server.core.errors import ShuidianError, ValidationFailed
-from server.core.excel import StreamSheet
-from server.core.money import parse_yuan
-from server.finance.service import counter, orders
+from server.core.errors import NotFound, ShuidianError, ValidationFailed
+from server.core.excel import Column, Kind, StreamSheet
+from server.core.money import parse_yuan, yuan
+from server.finance.service import counter, income, orders, reconciliation
 from server.staff.service.permissions import Action
 
 bp = admin_blueprint("admin_finance")
@@ -238,3 +248,122 @@ async def adjustment_reject(request: Request, adjustment_id: int) -> HTTPRespons
         reason=field(request, "reason")[:200],
     )  # fmt: skip
     return redirect(f"{FINANCE}/counter?done=rejected", status=303)
+
+
+# -- income ---------------------------------------------------------------------------------------
+@bp.get(f"{FINANCE}/income")
+@openapi.exclude()
+@staff_required
+async def income_page(request: Request) -> HTTPResponse:
+    staff = staff_of(request)
+    site_ids = await staff.scope.site_ids_of(int_arg(request, "site"))
+    grain_arg = arg(request, "grain")
+    grain = income.Grain(grain_arg) if grain_arg in income.GRAIN_LABELS else income.Grain.DAY
+    today = _today(request)
+    default_since = {
+        income.Grain.DAY: today - timedelta(days=29),
+        income.Grain.MONTH: today.replace(day=1, month=1),
+        income.Grain.YEAR: today.replace(day=1, month=1, year=today.year - 4),
+    }[grain]
+    since = _day(request, "since") or default_since
+    until = _day(request, "until") or today
+    tz = request.app.ctx.settings.tz
+    found = await income.income(site_ids, since, until, grain, tz)
+    if arg(request, "format") == "xlsx":
+        return await xlsx_stream(request, "收入概况.xlsx", *_income_sheets(found))
+    chart = {
+        "periods": [p.label for p in found.periods],
+        "channels": [
+            {"name": label, "values": [str(yuan(p.channels[ch])) for p in found.periods]}
+            for ch, label in orders.CHANNEL_LABELS.items()
+        ],
+        "items": [
+            {"name": orders.ITEM_LABELS.get(item, item),
+             "values": [str(yuan(p.items[item])) for p in found.periods]}
+            for item in found.items
+        ],
+    }  # fmt: skip
+    return render(
+        request, "finance/income.html", found=found, chart=chart, grains=income.GRAIN_LABELS,
+        channels=orders.CHANNEL_LABELS, item_labels=orders.ITEM_LABELS,
+        sites=await staff.scope.sites(), site_id=int_arg(request, "site"), tab="income",
+    )  # fmt: skip
+
+
+def _income_sheets(found: income.Income) -> tuple[StreamSheet, StreamSheet]:
+    by_channel = StreamSheet(
+        "按渠道",
+        [Column("周期", Kind.TEXT, 12)]
+        + [Column(label, Kind.MONEY, 14) for label in orders.CHANNEL_LABELS.values()]
+        + [Column("合计", Kind.MONEY, 14)],
+        [[(p.label, *p.channels.values(), p.money_in_fen) for p in found.periods]
+         + [("合计", *found.channel_totals.values(), found.money_in_fen)]],
+    )  # fmt: skip
+    by_item = StreamSheet(
+        "按构成",
+        [Column("周期", Kind.TEXT, 12)]
+        + [Column(orders.ITEM_LABELS.get(i, i), Kind.MONEY, 14) for i in found.items]
+        + [Column("合计", Kind.MONEY, 14)],
+        [[(p.label, *p.items.values(), p.revenue_fen) for p in found.periods]
+         + [("合计", *found.item_totals.values(), found.revenue_fen)]],
+    )  # fmt: skip
+    return by_channel, by_item
+
+
+# -- reconciliation -------------------------------------------------------------------------------
+def _unattributed(request: Request) -> bool:
+    """Items naming no order of ours belong to no site: the platform's own staff see them."""
+    return staff_of(request).role == "superadmin"
+
+
+@bp.get(f"{FINANCE}/reconciliation")
+@openapi.exclude()
+@staff_required
+async def reconciliation_page(request: Request) -> HTTPResponse:
+    day = _day(request, "day") or _today(request) - timedelta(days=1)
+    view = await reconciliation.day_view(
+        await scope_ids(request), day, request.app.ctx.settings.tz,
+        unattributed=_unattributed(request),
+    )  # fmt: skip
+    return render(
+        request, "finance/reconciliation.html", v=view, channels=orders.CHANNEL_LABELS,
+        failed=request.args.getlist("failed") or [], done=arg(request, "done"),
+        previous=day - timedelta(days=1), next=day + timedelta(days=1), tab="reconciliation",
+    )  # fmt: skip
+
+
+@bp.post(f"{FINANCE}/reconciliation/run")
+@openapi.exclude()
+@staff_required
+@requires(Action.MONEY)
+async def reconciliation_run(request: Request) -> HTTPResponse:
+    try:
+        day = date.fromisoformat(field(request, "day"))
+    except ValueError:
+        raise ValidationFailed("日期无效", field="day") from None
+    failed = await reconciliation.run_bills(request.app.ctx.payments, day, _today(request))
+    query = urlencode([("day", day.isoformat()), ("done", "run")] + [("failed", f) for f in failed])
+    return redirect(f"{FINANCE}/reconciliation?{query}", status=303)
+
+
+@bp.post(f"{FINANCE}/quarantine/resolve")
+@openapi.exclude()
+@staff_required
+@requires(Action.MONEY)
+async def quarantine_resolve(request: Request) -> HTTPResponse:
+    number = field(request, "quarantine")
+    if not number.isdigit() or len(number) > 18:
+        raise NotFound("异常记录不存在")
+    await reconciliation.resolve(
+        await scope_ids(request), int(number), unattributed=_unattributed(request),
+        actor=staff_of(request).actor, resolution=field(request, "resolution")[:500],
+    )  # fmt: skip
+    day = _day_field(request)
+    return redirect(f"{FINANCE}/reconciliation?day={day}&done=resolved", status=303)
+
+
+def _day_field(request: Request) -> str:
+    try:
+        return date.fromisoformat(field(request, "day")).isoformat()
+    except ValueError:
+        return ""

@@ -6,20 +6,32 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from openpyxl import load_workbook
 
 from server.core.settings import Settings
+from server.finance.service.income import Grain, income
 from server.finance.service.orders import OrderFilter, chunks, totals
 from server.ledger import service as ledger
 from server.ledger.posting import Channel, ChargeType
+from server.metering.models import ReconciliationItem
 from server.payments.config import PaymentSettings
-from server.payments.service import record_counter_payment, request_adjustment
+from server.payments.models import (
+    OrderStatus,
+    Quarantine,
+    QuarantineReason,
+    RechargeOrder,
+    ReconciliationDifference,
+    ReconciliationReport,
+)
+from server.payments.providers.base import Channel as PayChannel
+from server.payments.service import quarantine, record_counter_payment, request_adjustment
 from server.payments.service.counter_refunds import request_counter_refund
 from server.staff.models import StaffRole
 from tests.admin.conftest import AdminApp, create_staff, main_of, signed_in
-from tests.factories import create_account, create_organisation, create_site
+from tests.factories import create_account, create_meter, create_organisation, create_site
 
 
 async def books() -> dict[str, Any]:
@@ -161,3 +173,101 @@ async def test_the_counter_recharges_once_prints_a_receipt_and_needs_a_second_pe
         overview = main_of(await chief.get("/admin/finance", params={"account": "E001"}))
     assert await ledger.balance_of(f"wallet:{account.id}") == 123_450 - 60_000 - 15_000
     assert "已退款" in overview and "抄表差错" in overview and "SJ-0001" in overview
+
+
+async def test_income_by_channel_and_composition_adds_up_to_the_ledger(
+    admin_app: AdminApp,
+) -> None:
+    ids = await books()
+    tz = admin_app.app.ctx.settings.tz
+    today = datetime.now(tz).date()
+    every_site = [ids["north"], ids["north"] + 1, ids["west"]]
+    found = await income(every_site, today - timedelta(days=3), today, Grain.DAY, tz)
+    for channel in ("wechat", "alipay", "cash", "bank"):
+        assert found.channel_totals[channel] == -await ledger.balance_of(f"clearing:{channel}")
+    for item in ("electricity", "rent"):
+        assert found.item_totals[item] == await ledger.balance_of(f"revenue:{item}")
+    assert found.channel_totals["cash"] == 30_000 - 1_000 + 99_900  # the refund left the till
+    assert [p.label for p in found.periods][-1] == today.isoformat() and len(found.periods) == 4
+    assert found.periods[-1].money_in_fen == found.money_in_fen
+    async with signed_in(admin_app, "boss") as boss:
+        page = main_of(await boss.get("/admin/finance/income"))
+        assert "¥340.00" in page and "¥17.34" in page  # A's money in; its revenue
+        year = main_of(await boss.get("/admin/finance/income", params={"grain": "year"}))
+        assert str(today.year) in year and "¥340.00" in year
+        export = await boss.get("/admin/finance/income", params={"format": "xlsx"})
+        long = await boss.get("/admin/finance/income", params={"since": "2000-01-01"})
+    book = load_workbook(io.BytesIO(export.content))
+    last = list(book["按渠道"].iter_rows(values_only=True))[-1]
+    assert last[0] == "合计" and last[-1] == 340
+    assert long.status_code == 422 and "区间太长" in long.text
+
+
+async def test_the_days_three_way_reconciliation_lists_every_mismatch_and_resolves(
+    admin_app: AdminApp,
+) -> None:
+    org = await create_organisation(name="丁物业")
+    site = await create_site(org, name="中园")
+    other = await create_site(await create_organisation(name="戊物业"), name="外园")
+    account = await create_account(site=site, number="M001", tenant_name="中园超市")
+    stranger = await create_account(site=other, number="X001", tenant_name="外园商户")
+    meter = await create_meter(account, address="000000123456")
+    await create_staff("auditor", StaffRole.FINANCE, org)
+    tz = admin_app.app.ctx.settings.tz
+    now = datetime.now(UTC)
+    day = now.astimezone(tz).date()
+    for no, acc, credited in (
+        ("W1", account, True),
+        ("W2", account, False),
+        ("W3", stranger, True),
+    ):
+        await RechargeOrder.create(
+            out_trade_no=no, account_id=acc.id, channel=PayChannel.WECHAT, amount_fen=2_000,
+            status=OrderStatus.PAID, expires_at=now, paid_at=now, created_by="tenant:o1",
+        )  # fmt: skip
+        if credited:
+            await ledger.recharge(acc.id, Channel.WECHAT, 2_000, key=f"pay:wechat:{no}",
+                                  actor="system:payments")  # fmt: skip
+    await record_counter_payment(account.id, "bank", 8_800, "YH-77", actor="staff:1")
+    report = await ReconciliationReport.create(
+        channel=PayChannel.WECHAT, bill_date=day, matched=1, missing=1, extra=0,
+        amount_mismatches=0, duplicates=0, ignored_rows=0, clean=False,
+    )  # fmt: skip
+    for number in ("W1", "W3"):  # W3 belongs to another organisation: never shown here
+        await ReconciliationDifference.create(
+            report=report, kind="amount", row_type="payment", number=number, bill_fen=1_999,
+            ours_fen=2_000,
+        )  # fmt: skip
+    await ReconciliationItem.create(
+        meter=meter, day=day, kind="count_mismatch", meter_count=5, platform_count=4,
+        meter_fen=1_000, platform_fen=1_000, detail="表内购电次数与平台确认次数不一致",
+    )  # fmt: skip
+    held = await quarantine(PayChannel.WECHAT, QuarantineReason.AMOUNT_MISMATCH, "W2",
+                            out_trade_no="W2", expected_fen=2_000, notified_fen=200)  # fmt: skip
+    async with signed_in(admin_app, "auditor") as auditor:
+        page = main_of(await auditor.get("/admin/finance/reconciliation", params={"day": day}))
+        assert "有差异待处理" in page and "金额不符" in page and "¥19.99" in page
+        assert "订单已付款但账本无入账" in page and "W2" in page  # ② orders ↔ ledger
+        assert "购电次数不一致" in page and "000000123456" in page  # ③ ledger ↔ meters
+        assert "通知金额与订单金额不符" in page  # ④ quarantined, to resolve
+        assert "1 笔 ¥88.00" in page  # the bank transfer, order and credit agree
+        assert "W3" not in page and "外园" not in page
+        token = await auditor.csrf()
+        empty = await auditor.post(
+            "/admin/finance/quarantine/resolve",
+            data={"quarantine": held.id, "resolution": "", "csrf_token": token},
+        )
+        assert empty.status_code == 422
+        done = await auditor.post(
+            "/admin/finance/quarantine/resolve",
+            data={"quarantine": held.id, "resolution": "已联系微信支付核实", "day": str(day),
+                  "csrf_token": token},
+        )  # fmt: skip
+        assert done.status_code == 303
+        after = main_of(await auditor.get(done.headers["location"]))
+        assert "异常已处理" in after and "通知金额与订单金额不符" not in after
+        ran = await auditor.post(
+            "/admin/finance/reconciliation/run", data={"day": str(day), "csrf_token": token}
+        )
+        assert ran.status_code == 422 and "已结束的日期" in ran.text
+    assert (await Quarantine.get(id=held.id)).resolved_by.startswith("staff:")
