@@ -167,6 +167,7 @@ async def write(
     """Write checked postings (see the module docstring); `posted[i]` answers `postings[i]`.
     `at` gives each posting's time (a history taken over, the demo's back-dated month);
     by default every one is stamped now."""
+    times = _times(at, len(postings))  # checked before anything is written
     plan = _Plan(postings)
     finals = await _move_wallets(conn, plan, columns, undo)
     if not postings:  # only the caller's columns moved
@@ -181,7 +182,7 @@ async def write(
         *postings, strict=True
     )
     rows = [keys, [_TEXT[k] for k in kinds], memos, actors, [_TEXT[c] for c in channels],
-            plan.accounts, balances, reverses, resolves, _times(at, len(postings))]  # fmt: skip
+            plan.accounts, balances, reverses, resolves, times]  # fmt: skip
     codes = sorted({code for p in postings for code, _ in p.legs})
     ids, chart = await _insert_transactions(conn, rows, codes, undo)
     missing = {i: None for i, key in enumerate(keys) if key not in ids}
