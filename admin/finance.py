@@ -341,7 +341,9 @@ async def reconciliation_run(request: Request) -> HTTPResponse:
         day = date.fromisoformat(field(request, "day"))
     except ValueError:
         raise ValidationFailed("日期无效", field="day") from None
-    failed = await reconciliation.run_bills(request.app.ctx.payments, day, _today(request))
+    failed = await reconciliation.run_bills(
+        request.app.ctx.payments, day, _today(request), actor=staff_of(request).actor
+    )
     query = urlencode([("day", day.isoformat()), ("done", "run")] + [("failed", f) for f in failed])
     return redirect(f"{FINANCE}/reconciliation?{query}", status=303)
 

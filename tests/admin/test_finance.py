@@ -11,6 +11,7 @@ from typing import Any
 
 from openpyxl import load_workbook
 
+from server.audit.models import OperationLog
 from server.core.settings import Settings
 from server.finance.service.income import Grain, income
 from server.finance.service.orders import OrderFilter, chunks, totals
@@ -270,4 +271,10 @@ async def test_the_days_three_way_reconciliation_lists_every_mismatch_and_resolv
             "/admin/finance/reconciliation/run", data={"day": str(day), "csrf_token": token}
         )
         assert ran.status_code == 422 and "已结束的日期" in ran.text
+        yesterday = str(day - timedelta(days=1))
+        ran = await auditor.post(
+            "/admin/finance/reconciliation/run", data={"day": yesterday, "csrf_token": token}
+        )
+        assert ran.status_code == 303 and f"day={yesterday}" in ran.headers["location"]
+    assert await OperationLog.exists(action="reconciliation.run", target_id=yesterday)
     assert (await Quarantine.get(id=held.id)).resolved_by.startswith("staff:")

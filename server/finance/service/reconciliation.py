@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from tortoise import connections
 from tortoise.expressions import Q, Subquery
 
+from server.audit.service import record
 from server.core.errors import NotFound, ShuidianError, ValidationFailed
 from server.finance.service.orders import CHANNEL_LABELS
 from server.ledger.sql import fetch, in_list
@@ -371,11 +372,17 @@ async def day_view(site_ids: Sequence[int], day: date, tz: ZoneInfo, *,
     )  # fmt: skip
 
 
-async def run_bills(payments: Payments, day: date, today: date) -> list[str]:
+async def run_bills(payments: Payments, day: date, today: date, *, actor: str) -> list[str]:
     """Download each configured channel's bill of `day` and reconcile it now (what the
-    scheduler does each morning); the channels whose bill could not be had, in Chinese."""
+    scheduler does each morning), in the operation log with who asked; the channels whose
+    bill could not be had, in Chinese."""
     if day >= today:
         raise ValidationFailed("只能对已结束的日期对账（账单次日生成）", field="day")
+    channels = [Channel(ch).value for ch in payments.configured_channels()]
+    await record(
+        actor, "reconciliation.run", target_type="reconciliation", target_id=day.isoformat(),
+        reason=f"下载 {day} 的账单并对账", detail={"channels": channels},
+    )  # fmt: skip
     failed = []
     for channel in payments.configured_channels():
         try:
