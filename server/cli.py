@@ -101,6 +101,13 @@ def _parser() -> argparse.ArgumentParser:
     sh.add_argument("action", choices=["run", "preview"])
     sh.add_argument("period", help="the month, e.g. 2026-11")
     sh.add_argument("--site", type=int, action="append", required=True, help="site id (repeatable)")
+    tf = sub.add_parser("tariffs", help="tariff tools")
+    tf_sub = tf.add_subparsers(dest="action", required=True)
+    levy = tf_sub.add_parser(
+        "levy-capacity", help="levy two-part plans' basic charge (基本电费) of an ended month"
+    )
+    levy.add_argument("--month", required=True, help="the month, e.g. 2026-11")
+    levy.add_argument("--organisation", type=int, help="one organisation's accounts only")
     for name, parser in sub.choices.items():
         parser.set_defaults(func=COMMANDS.get(name))
     return p
@@ -358,6 +365,28 @@ def cmd_sharing(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tariffs(settings: Settings, args: argparse.Namespace) -> int:
+    """`tariffs levy-capacity --month YYYY-MM`: the month's basic charge of two-part plans,
+    once per account (a second run charges nothing and says how many were charged before)."""
+    from server.core.db import close_db
+    from server.tariffs.levy import levy_capacity
+
+    async def go() -> Any:
+        await open_existing_db(settings)
+        try:
+            return await levy_capacity(args.month, args.organisation, actor=_cli_actor())
+        finally:
+            await close_db()
+
+    report = _run(go)
+    money = f"¥{report.charged_fen / 100:,.2f}"
+    print(f"{report.month} 基本电费：本次征收 {report.charged} 户 {money}，"
+          f"此前已征收 {report.already} 户，跳过 {len(report.skipped)} 户")  # fmt: skip
+    for skipped in report.skipped:
+        print(f"  跳过 {skipped.number}：{skipped.reason}")
+    return 0
+
+
 def cmd_tenant(settings: Settings, args: argparse.Namespace) -> int:
     """`tenant qr`: a signed, one-use binding ticket drawn as a QR card with its caption."""
     from pathlib import Path
@@ -542,6 +571,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "ledger": cmd_ledger,
     "sharing": cmd_sharing,
     "status": cmd_status,
+    "tariffs": cmd_tariffs,
     "usage": cmd_usage,
     "tenant": cmd_tenant,
     "wechat": cmd_wechat,

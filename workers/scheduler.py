@@ -12,6 +12,9 @@ Once a day (at `daily_at`, local time):
   every difference with the platform's (server.metering.service.reconcile);
 - purge old finished jobs.
 
+Once a month (from the 1st at `daily_at`): levy the basic charge (基本电费) of two-part
+plans for the month just ended (server.tariffs.levy, once per account and month).
+
 The work runs as durable jobs (server.jobs, docs/jobs.md): each period's job is enqueued
 with a key naming the period (`scheduler.tick:<slot>`, `scheduler.daily:<date>`), so however
 many scheduler processes run, each period's work is done once, and a daily run interrupted by
@@ -46,12 +49,13 @@ from server.metering.models import (
 from server.metering.service import commands as cmds
 from server.metering.service.alarm_service import evaluate_accounts
 from server.metering.service.reconcile import reconcile_meter
+from server.tariffs.levy import levy_capacity
 from workers.meters.base import MeterError
 from workers.registry import DriverRegistry, NoRoute
 
 log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-TICK, DAILY = "scheduler.tick", "scheduler.daily"
+TICK, DAILY, LEVY = "scheduler.tick", "scheduler.daily", "scheduler.levy"
 DAILY_LEASE_S = 6 * 3600.0  # a park's reconciliation reads every meter-billed meter
 KEEP_DONE, KEEP_DEAD = timedelta(days=7), timedelta(days=30)
 STOP_GRACE_S = 10.0
@@ -137,7 +141,14 @@ class Scheduler:
         async def daily(_: Claimed) -> None:
             await self.daily()
 
-        return {TICK: tick, DAILY: daily}
+        async def levy(job: Claimed) -> None:
+            report = await levy_capacity(job.payload["month"], now=self.clock())
+            log.info(
+                "levy %s: %d charged (%d fen), %d before, %d skipped", report.month,
+                report.charged, report.charged_fen, report.already, len(report.skipped),
+            )  # fmt: skip
+
+        return {TICK: tick, DAILY: daily, LEVY: levy}
 
     async def enqueue_due(self, *, tick: float = 60.0, daily_at: time = time(2, 0)) -> None:
         """This period's jobs; a period already enqueued (by any process) is left alone."""
@@ -148,12 +159,15 @@ class Scheduler:
         if local.time() >= daily_at:
             day = local.date().isoformat()
             await enqueue(DAILY, {"day": day}, run_at=now, dedupe_key=f"{DAILY}:{day}")
+            ended = (local.date().replace(day=1) - timedelta(days=1)).isoformat()[:7]
+            await enqueue(LEVY, {"month": ended}, run_at=now, dedupe_key=f"{LEVY}:{ended}")
 
     async def run(
         self, stop: asyncio.Event, *, tick: float = 60.0, daily_at: time = time(2, 0)
     ) -> None:
         runner = Runner(
-            self.handlers(), leases={TICK: max(300.0, 5 * tick), DAILY: DAILY_LEASE_S},
+            self.handlers(),
+            leases={TICK: max(300.0, 5 * tick), DAILY: DAILY_LEASE_S, LEVY: DAILY_LEASE_S},
             clock=self.clock,
         )  # fmt: skip
         ending = asyncio.Event()

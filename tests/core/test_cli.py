@@ -155,3 +155,16 @@ def test_ledger_check_of_a_migrated_database_runs(tmp_path: Path) -> None:
     assert _shuidian("migrate", env=env, cwd=tmp_path).returncode == 0
     result = _shuidian("ledger", "check", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_tariffs_levy_capacity_runs_and_refuses_a_month_not_ended(tmp_path: Path) -> None:
+    env = {"SHUIDIAN_DB_URL": f"sqlite://{tmp_path}/t.sqlite3"}
+    assert _shuidian("migrate", env=env, cwd=tmp_path).returncode == 0
+    done = _shuidian("tariffs", "levy-capacity", "--month", "2026-01", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "2026-01 基本电费：本次征收 0 户 ¥0.00" in done.stdout
+    future = _shuidian("tariffs", "levy-capacity", "--month", "2999-01", env=env, cwd=tmp_path)
+    assert (
+        future.returncode == 1
+        and future.stderr.strip() == "shuidian: 该月尚未结束，不能征收基本电费"
+    )
