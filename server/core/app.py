@@ -45,6 +45,7 @@ BLUEPRINT_MODULES = [
     "admin.monitor",
     "admin.reports",
     "admin.tariffs",
+    "admin.alarm_settings",
     "admin.sharing",
     "admin.finance",
     "server.wechat.routes",
