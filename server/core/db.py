@@ -30,6 +30,7 @@ MODEL_MODULES = [
     "server.tenancy.models",
     "server.sharing.models",
     "server.invoices.models",
+    "server.property.models",
 ]
 
 

@@ -5,6 +5,8 @@ Chart of accounts, by code (credit-positive amounts, see models.py):
     wallet:<account id>     a tenant's prepaid wallet           recharge +, charge −
     clearing:<channel>      money held by WeChat Pay / Alipay / cash / bank
     revenue:<charge type>   electricity, water, rent, property fee, … income
+    revenue:item:<id>       income of an organisation's own fee item (自定义收费, property)
+    receivable:<account id> what a tenant owes on issued bills (催缴账单, arrears): an asset
     refunds_payable         refunds promised but not yet paid out (two-phase refunds)
     adjustments             staff corrections, each with a reason
 
@@ -15,6 +17,12 @@ Chart of accounts, by code (credit-positive amounts, see models.py):
     refund settle  refunds_payable −a, clearing +a        (phase 2a: money left the channel)
     refund void    refunds_payable −a, wallet +a          (phase 2b: refund failed)
     transfer       wallet(from) −a, wallet(to) +a         (过户: the balance to the new tenant)
+    bill           receivable −t, revenue +a…, [wallet +c] (a bill issued: its lines' income;
+                                                          a postpaid period's usage debt c
+                                                          moved from the wallet onto the bill)
+    bill settle    wallet −a, receivable +a               (a bill paid from the wallet; online
+                                                          and counter payments are a recharge
+                                                          of the amount, then this)
     reversal       every leg of the original, negated
 
 Everything here is a value in, a value out; the service does the database work.
@@ -37,6 +45,7 @@ class LedgerAccountKind(StrEnum):
     REVENUE = "revenue"  # income per charge type
     REFUNDS_PAYABLE = "refunds_payable"  # refunds accepted but not yet paid out
     ADJUSTMENTS = "adjustments"  # manual corrections by staff, with a reason
+    RECEIVABLE = "receivable"  # what a tenant owes on issued bills (asset: negative sums)
 
 
 class TxKind(StrEnum):
@@ -48,6 +57,8 @@ class TxKind(StrEnum):
     REFUND_VOID = "refund_void"
     REVERSAL = "reversal"
     TRANSFER = "transfer"  # wallet to wallet (过户 with the balance carried over)
+    BILL = "bill"  # a bill issued: the tenant's receivable against revenue (property)
+    BILL_SETTLE = "bill_settle"  # a bill paid from the wallet: wallet to receivable
 
 
 class Channel(StrEnum):
@@ -121,9 +132,24 @@ def revenue(charge_type: ChargeType) -> str:
     return f"revenue:{ChargeType(charge_type).value}"
 
 
+def receivable(account_id: int) -> str:
+    return f"receivable:{int(account_id)}"
+
+
+def item_revenue(item_id: int) -> str:
+    """The revenue account of an organisation's own fee item (its id: one account each)."""
+    if type(item_id) is not int or item_id <= 0:
+        raise UnbalancedTransaction("收费项目编号无效", item_id=item_id)
+    return f"revenue:item:{item_id}"
+
+
 def spec_of(code: str) -> AccountSpec:
     """Parse a code; an unknown one is refused (no account springs from a typo)."""
     head, _, tail = code.partition(":")
+    if head == "revenue" and tail.startswith("item:") and tail[5:].isdigit():
+        return AccountSpec(code, LedgerAccountKind.REVENUE, f"收费项目{tail[5:]}收入", None)
+    if head == "receivable" and tail.isdigit():
+        return AccountSpec(code, LedgerAccountKind.RECEIVABLE, f"账户{tail}应收", None)
     if head == "wallet" and tail.isdigit():
         return AccountSpec(code, LedgerAccountKind.WALLET, f"账户{tail}钱包", int(tail))
     if head == "clearing" and tail in Channel._value2member_map_:
@@ -192,6 +218,41 @@ def recharge_legs(account_id: int, channel: Channel, amount_fen: int) -> tuple[L
 def charge_legs(account_id: int, charge_type: ChargeType, amount_fen: int) -> tuple[Leg, ...]:
     a = check_amount(amount_fen)
     return Leg(wallet(account_id), -a), Leg(revenue(charge_type), a)
+
+
+def fee_legs(account_id: int, revenue_code: str, amount_fen: int) -> tuple[Leg, ...]:
+    """A fee from the wallet to a revenue account (a charge type's or a fee item's)."""
+    a = check_amount(amount_fen)
+    if spec_of(revenue_code).kind is not LedgerAccountKind.REVENUE:
+        raise UnbalancedTransaction("收费只能记入收入科目", code=revenue_code)
+    return Leg(wallet(account_id), -a), Leg(revenue_code, a)
+
+
+def bill_legs(
+    account_id: int, lines: Sequence[tuple[str, int]], carried_fen: int = 0
+) -> tuple[Leg, ...]:
+    """A bill issued: each line's amount to its revenue account (lines of one account are
+    summed), the whole onto the tenant's receivable; `carried_fen` is a postpaid period's
+    usage already charged to the wallet, moved from the wallet onto the bill."""
+    per_code: dict[str, int] = {}
+    for code, amount in lines:
+        if spec_of(code).kind is not LedgerAccountKind.REVENUE:
+            raise UnbalancedTransaction("账单明细只能记入收入科目", code=code)
+        per_code[code] = per_code.get(code, 0) + check_amount(amount)
+    if type(carried_fen) is not int or carried_fen < 0:
+        raise UnbalancedTransaction("结转金额必须是非负整数（分）", carried_fen=carried_fen)
+    total = sum(per_code.values()) + carried_fen
+    check_amount(total)
+    legs = [Leg(receivable(account_id), -total)]
+    legs += [Leg(code, amount) for code, amount in sorted(per_code.items())]
+    if carried_fen:
+        legs.append(Leg(wallet(account_id), carried_fen))
+    return tuple(legs)
+
+
+def bill_settle_legs(account_id: int, amount_fen: int) -> tuple[Leg, ...]:
+    a = check_amount(amount_fen)
+    return Leg(wallet(account_id), -a), Leg(receivable(account_id), a)
 
 
 def adjust_legs(account_id: int, amount_fen: int) -> tuple[Leg, ...]:

@@ -117,6 +117,59 @@ async def charge(
     )  # fmt: skip
 
 
+async def charge_fee(
+    account_id: int,
+    revenue_code: str,
+    amount_fen: int,
+    *,
+    key: str,
+    actor: str,
+    memo: str,
+    allow_arrears: bool = False,
+) -> Posted:
+    """A property fee from the wallet to its revenue account (`revenue(…)` of a charge type or
+    `item_revenue(id)` of an organisation's own fee item); the wallet's floor holds unless
+    `allow_arrears` (a site where fees may cut supply)."""
+    legs = posting.fee_legs(account_id, revenue_code, amount_fen)
+    return await _post(
+        key, TxKind.CHARGE, legs, memo=memo, actor=actor, allow_arrears=allow_arrears,
+        require_open=True,
+    )  # fmt: skip
+
+
+async def issue_bill(
+    account_id: int,
+    lines: Sequence[tuple[str, int]],
+    *,
+    key: str,
+    actor: str,
+    memo: str,
+    carried_fen: int = 0,
+) -> Posted:
+    """A bill issued: its lines' revenue against the tenant's receivable (`bill_legs`); a
+    postpaid period's usage `carried_fen` moves from the wallet onto the bill."""
+    legs = posting.bill_legs(account_id, lines, carried_fen)
+    return await _post(key, TxKind.BILL, legs, memo=memo, actor=actor, account_id=int(account_id))
+
+
+async def settle_bill(
+    account_id: int,
+    amount_fen: int,
+    *,
+    key: str,
+    actor: str,
+    memo: str,
+    allow_arrears: bool = False,
+) -> Posted:
+    """Pay `amount_fen` of the tenant's receivable from the wallet (floor permitting, unless
+    `allow_arrears`: a payment whose recharge of the same amount was just posted)."""
+    legs = posting.bill_settle_legs(account_id, amount_fen)
+    return await _post(
+        key, TxKind.BILL_SETTLE, legs, memo=memo, actor=actor, allow_arrears=allow_arrears,
+        account_id=int(account_id),
+    )  # fmt: skip
+
+
 async def adjust(account_id: int, amount_fen: int, *, key: str, actor: str, reason: str) -> Posted:
     """A staff correction (± fen) against the adjustments account; the reason is required."""
     if not reason.strip():

@@ -12,6 +12,9 @@ When a level clears, its count resets, so it may speak again next time it is rea
 A days-left forecast at or below `forecast_days` activates level 1 early ("余额预计可用 2
 天"); it clears when the forecast rises `forecast_clear_days` above that.
 
+Postpaid (后付费) accounts are never tripped for their balance and raise no balance alarm:
+their usage is billed after the period, and an overdue bill is their arrears.
+
 Relay. At the last level's threshold the platform trips the relay, unless the meter is
 protected (保电), the moment is inside a no-cut window (nights, weekends, holidays: see
 nocut.py; the decision says when cutting is next allowed), or the account is within its
@@ -173,6 +176,9 @@ class MeterContext:
     trip_cause: TripCause | None = None  # who opened the relay, when it is open
     protected: bool = False  # 保电
     forecast: DaysLeft | None = None
+    # 后付费: the tenant pays bills after use; its balance never trips the relay and raises no
+    # balance or arrears alarm (overdue bills are its arrears: server.property).
+    postpaid: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +213,9 @@ def evaluate(
 ) -> Decision:
     """Decide alarms and relay action for an account's current balance."""
     context = context or MeterContext()
+    if context.postpaid:
+        relay = _relay(balance_fen, config, now, context)
+        return Decision(alarms=(), relay=relay, state=AlarmState())
     forecast_on = _forecast_active(state, config, context.forecast)
     level = _active_level(balance_fen, state.level, config)
     if forecast_on:
@@ -311,6 +320,8 @@ def _relay(
 def _trip(balance_fen: int, config: AlarmConfig, now: datetime, ctx: MeterContext) -> RelayDecision:
     if ctx.relay is RelayState.OPEN:
         return RelayDecision(RelayVerdict.KEEP, "已处于跳闸状态")
+    if ctx.postpaid:
+        return RelayDecision(RelayVerdict.KEEP, "后付费账户不因余额不足跳闸，按账单催缴")
     if not config.auto_trip:
         return RelayDecision(RelayVerdict.KEEP, "未启用自动跳闸")
     if config.credit_limit_fen > 0 and balance_fen >= -config.credit_limit_fen:

@@ -31,6 +31,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from server.accounts.balance import available
+from server.accounts.models import BillingMode
 from server.audit.service import Entry, record_many
 from server.ledger.sql import Col, fetch, in_list, insert_rows, is_pg
 from server.metering import alarms
@@ -91,13 +92,16 @@ class _Row:
     exists: bool = False
 
 
-def _context(meter: _Meter, forecast: DaysLeft | None) -> alarms.MeterContext:
+def _context(
+    meter: _Meter, forecast: DaysLeft | None, postpaid: bool = False
+) -> alarms.MeterContext:
     cause = alarms.TripCause(meter.trip_cause) if meter.trip_cause else None
     return alarms.MeterContext(
         relay=RelayState(meter.relay_state),
         trip_cause=cause,
         protected=meter.protected,
         forecast=forecast,
+        postpaid=postpaid,
     )
 
 
@@ -160,7 +164,10 @@ def _decide(
     if _quiet(balance, row, config, forecast, platform):
         return
     state = state_from_json(row.state)
-    decision = alarms.evaluate(balance, state, config, out.now, _context(meters[0], forecast))
+    postpaid = account["billing_mode"] == BillingMode.POSTPAID.value
+    decision = alarms.evaluate(
+        balance, state, config, out.now, _context(meters[0], forecast, postpaid)
+    )
     out.balances[account_id] = balance
     for alarm in decision.alarms:
         out.alarms.append(
@@ -190,7 +197,9 @@ def _decide(
             )
         )
     for meter in platform:
-        verdict = alarms.evaluate(balance, state, config, out.now, _context(meter, forecast))
+        verdict = alarms.evaluate(
+            balance, state, config, out.now, _context(meter, forecast, postpaid)
+        )
         if verdict.relay.verdict is not alarms.RelayVerdict.KEEP:
             out.relay.append((meter, verdict.relay))
     new_state = state_to_json(decision.state)
@@ -316,7 +325,7 @@ async def _lock_accounts(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, d
     lock = " FOR UPDATE" if is_pg(conn) else ""
     rows = await fetch(
         conn,
-        "SELECT id, site_id, balance_fen, credit_limit_fen AS credit FROM account"
+        "SELECT id, site_id, balance_fen, credit_limit_fen AS credit, billing_mode FROM account"
         f" WHERE {where} ORDER BY id{lock}",
         params,
     )
