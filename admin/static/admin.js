@@ -65,10 +65,13 @@
     document.querySelectorAll("select[data-autosubmit]").forEach(function (el) {
       el.addEventListener("change", function () { el.form.submit(); });
     });
-    // Actions ask first: <form data-confirm="确定停用 3 号楼？"> (plain forms; htmx has hx-confirm).
+    // Actions ask first: <form data-confirm="确定停用 3 号楼？"> (plain forms; htmx has hx-confirm),
+    // or only one of a form's buttons: <button data-confirm="…">.
     document.addEventListener("submit", function (event) {
       var form = event.target;
-      var question = form.getAttribute && form.getAttribute("data-confirm");
+      var button = event.submitter;
+      var question = (button && button.getAttribute && button.getAttribute("data-confirm")) ||
+        (form.getAttribute && form.getAttribute("data-confirm"));
       if (question && !window.confirm(question)) event.preventDefault();
     }, true);
     // The tariff editor shows the sections of the chosen shape: <div data-shapes="tou tiered">

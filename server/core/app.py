@@ -48,6 +48,7 @@ BLUEPRINT_MODULES = [
     "admin.alarm_settings",
     "admin.sharing",
     "admin.finance",
+    "admin.property",
     "server.wechat.routes",
 ]
 

@@ -50,6 +50,11 @@ from server.payments.service import (
     request_refund,
 )
 from server.places.models import Building, Floor, Organisation, Room, Site
+from server.property.models import Bill, FeeItem, FeeRun
+from server.property.service import items as fee_items
+from server.property.service.bills import BillFilter, list_bills
+from server.property.service.items import ItemForm
+from server.property.service.run import run_month
 from server.sharing.models import LossPeriod, SharingMember, SharingPool
 from server.sharing.service.losses import entry_of, run_losses
 from server.sharing.service.pools import add_member, create_pool
@@ -95,6 +100,9 @@ class Park:
     loss_id: int
     counter_payment_id: int
     adjustment_id: int
+    fee_item_id: int
+    run_id: int
+    bill_id: int
     names: tuple[str, ...]
 
     def path_ids(self) -> dict[str, int]:
@@ -105,6 +113,7 @@ class Park:
             "counter_refund_id": self.counter_refund_id, "refund_id": self.refund_id,
             "plan_id": self.plan_id, "pool_id": self.pool_id, "loss_id": self.loss_id,
             "counter_payment_id": self.counter_payment_id, "adjustment_id": self.adjustment_id,
+            "fee_item_id": self.fee_item_id, "run_id": self.run_id, "bill_id": self.bill_id,
         }  # fmt: skip
 
 
@@ -135,6 +144,7 @@ async def a_park(tag: str) -> Park:
         PaymentSettings(adjustment_approval_above_fen=0), account.id, 100, reason="扫描",
         actor="staff:0",
     )  # fmt: skip
+    fee_item_id, run_id, bill_id = await _fees_billed(site.id, tag)
     names = (
         site.name, building.name, floor.name, room.name, account.tenant_name, account.number,
         gateway.code, meter.address, user.username, plan.name, f"{tag}方公摊",
@@ -142,8 +152,19 @@ async def a_park(tag: str) -> Park:
     return Park(
         org.id, site.id, building.id, floor.id, room.id, account.id, gateway.id, meter.id,
         user.id, held.id, counter_refund_id, refund_id, plan.id, pool_id, loss_id, payment.id,
-        adjustment.id, names,
+        adjustment.id, fee_item_id, run_id, bill_id, names,
     )  # fmt: skip
+
+
+async def _fees_billed(site_id: int, tag: str) -> tuple[int, int, int]:
+    """A fee item billed to the park's account by a posted monthly run: item, run, bill."""
+    form = ItemForm(f"{tag}方卫生费", "custom", "fixed", "10.00", "monthly", collection="bill")
+    item = await fee_items.create_item(site_id, form, actor="staff:0")
+    run = await run_month(
+        site_id, "2026-03", preview=False, actor="staff:0", tz=ZoneInfo("Asia/Shanghai")
+    )
+    [bill] = await list_bills(BillFilter([site_id]), today=run.created_at.date())
+    return item.id, run.id, bill.id
 
 
 async def _sharing(site: Site, account: Account, tag: str) -> tuple[int, int]:
@@ -220,6 +241,9 @@ async def snapshot(park: Park) -> dict[str, Any]:
         "adjustments": await BalanceAdjustment.filter(account__site_id=site)
         .order_by("id")
         .values(),
+        "fee_items": await FeeItem.filter(site_id=site).order_by("id").values(),
+        "fee_runs": await FeeRun.filter(site_id=site).order_by("id").values(),
+        "bills": await Bill.filter(site_id=site).order_by("id").values(),
         "staff": await AdminUser.filter(organisation_id=park.organisation_id)
         .order_by("id")
         .values(),
@@ -281,7 +305,7 @@ def shows_none_of(answer: httpx.Response, names: tuple[str, ...]) -> list[str]:
 
 
 async def test_every_admin_route_but_sign_in_needs_a_session(admin_app: AdminApp) -> None:
-    ids = dict.fromkeys(Park(*[1] * 17, ()).path_ids(), 1)
+    ids = dict.fromkeys(Park(*[1] * 20, ()).path_ids(), 1)
     async with admin_app.browser() as anonymous:
         for path, method, _ in admin_routes(admin_app):
             if path in OPEN:

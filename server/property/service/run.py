@@ -53,6 +53,7 @@ from server.property.models import (
     BillStatus,
     FeeItem,
     FeeRun,
+    FeeRunLine,
     LineOutcome,
     PropertySettings,
     RunStatus,
@@ -401,3 +402,49 @@ def add_step(name: str, step: Step, *, before: str | None = None) -> None:
 async def list_runs(site_ids: Sequence[int], *, limit: int = 100) -> list[RunView]:
     rows = await FeeRun.filter(site_id__in=list(site_ids)).order_by("-id").limit(limit)
     return [_run_view(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class LineView:
+    account_id: int
+    account_number: str
+    tenant_name: str
+    item_name: str
+    period_start: date
+    period_end: date
+    days: int
+    period_days: int
+    full_fen: int
+    amount_fen: int
+    deducted_fen: int
+    billed_fen: int
+    outcome: LineOutcome
+    bill_id: int | None
+
+
+OUTCOME_LABELS = {LineOutcome.CHARGED: "已入账", LineOutcome.ALREADY: "此前已入账（跳过）",
+                  LineOutcome.PREVIEW: "试算"}  # fmt: skip
+STATUS_LABELS = {RunStatus.PREVIEW: "试算", RunStatus.POSTED: "正式计费"}
+
+
+async def get_run(site_ids: Sequence[int], run_id: int) -> tuple[RunView, list[LineView]]:
+    """A run of the scope with its per-account lines (NotFound outside the scope)."""
+    from server.core.errors import NotFound
+
+    run = await FeeRun.get_or_none(id=run_id, site_id__in=list(site_ids))
+    if run is None:
+        raise NotFound("计费批次不存在")
+    rows = await (
+        FeeRunLine.filter(run_id=run.id)
+        .select_related("account", "item")
+        .order_by("account_id", "item_id", "period_start")
+    )
+    lines = [
+        LineView(
+            r.account_id, r.account.number, r.account.tenant_name, r.item.name,  # type: ignore[attr-defined]
+            r.period_start, r.period_end, r.days, r.period_days, r.full_fen, r.amount_fen,
+            r.deducted_fen, r.billed_fen, LineOutcome(r.outcome), r.bill_id,  # type: ignore[attr-defined]
+        )
+        for r in rows
+    ]  # fmt: skip
+    return _run_view(run), lines
