@@ -18,7 +18,7 @@ from server.core.migration_sql import StateOnlyAlterField
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0024_monitor_indexes")]
+    dependencies = [("models", "0025_sharing")]
 
     initial = False
 
