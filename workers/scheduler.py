@@ -10,7 +10,13 @@ Once a day (at `daily_at`, local time):
 - refresh each account's days-left forecast rate from its last 14 days of usage charges;
 - reconcile every meter-billed meter: read its money register and purchase count and store
   every difference with the platform's (server.metering.service.reconcile);
-- purge old finished jobs.
+- purge old finished jobs;
+- remind tenants with overdue bills (server.property's arrears, through the notifier).
+
+Once a month (from the 1st, at `daily_at`): the property billing run of the month before
+for every site (server.property.service.run: fees, postpaid bills and the steps other
+modules add), posted for real — idempotent per account, item and period, so a run taken up
+again after a restart charges nothing twice.
 
 Once a month (from the 1st at `daily_at`): levy the basic charge (基本电费) of two-part
 plans for the month just ended (server.tariffs.levy, once per account and month).
@@ -49,6 +55,9 @@ from server.metering.models import (
 from server.metering.service import commands as cmds
 from server.metering.service.alarm_service import evaluate_accounts
 from server.metering.service.reconcile import reconcile_meter
+from server.places.models import Site
+from server.property.service.bills import remind_overdue
+from server.property.service.run import run_month
 from server.tariffs.levy import levy_capacity
 from workers.meters.base import MeterError
 from workers.registry import DriverRegistry, NoRoute
@@ -56,6 +65,7 @@ from workers.registry import DriverRegistry, NoRoute
 log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TICK, DAILY, LEVY = "scheduler.tick", "scheduler.daily", "scheduler.levy"
+MONTHLY = "property.monthly"
 DAILY_LEASE_S = 6 * 3600.0  # a park's reconciliation reads every meter-billed meter
 KEEP_DONE, KEEP_DEAD = timedelta(days=7), timedelta(days=30)
 STOP_GRACE_S = 10.0
@@ -131,7 +141,16 @@ class Scheduler:
         await self.refresh_forecasts()
         await self.reconcile()
         now = self.clock()
+        await remind_overdue(today=now.astimezone(SHANGHAI).date(), now=now)
         await purge(done_before=now - KEEP_DONE, dead_before=now - KEEP_DEAD)
+
+    async def monthly(self, month: str) -> int:
+        """The property billing run of `month` for every site in service; how many sites."""
+        sites = await Site.filter(retired_at=None).order_by("id").values_list("id", flat=True)
+        for site_id in sites:
+            await run_month(site_id, month, preview=False, actor="system:scheduler",
+                            tz=SHANGHAI, now=self.clock())  # fmt: skip
+        return len(sites)
 
     def handlers(self) -> dict[str, Handler]:
         async def tick(_: Claimed) -> None:
@@ -141,6 +160,9 @@ class Scheduler:
         async def daily(_: Claimed) -> None:
             await self.daily()
 
+        async def monthly(job: Claimed) -> None:
+            await self.monthly(str(job.payload["month"]))
+
         async def levy(job: Claimed) -> None:
             report = await levy_capacity(job.payload["month"], now=self.clock())
             log.info(
@@ -148,7 +170,7 @@ class Scheduler:
                 report.charged, report.charged_fen, report.already, len(report.skipped),
             )  # fmt: skip
 
-        return {TICK: tick, DAILY: daily, LEVY: levy}
+        return {TICK: tick, DAILY: daily, LEVY: levy, MONTHLY: monthly}
 
     async def enqueue_due(self, *, tick: float = 60.0, daily_at: time = time(2, 0)) -> None:
         """This period's jobs; a period already enqueued (by any process) is left alone."""
@@ -159,6 +181,8 @@ class Scheduler:
         if local.time() >= daily_at:
             day = local.date().isoformat()
             await enqueue(DAILY, {"day": day}, run_at=now, dedupe_key=f"{DAILY}:{day}")
+            last = (local.date().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+            await enqueue(MONTHLY, {"month": last}, run_at=now, dedupe_key=f"{MONTHLY}:{last}")
             ended = (local.date().replace(day=1) - timedelta(days=1)).isoformat()[:7]
             await enqueue(LEVY, {"month": ended}, run_at=now, dedupe_key=f"{LEVY}:{ended}")
 
@@ -167,7 +191,10 @@ class Scheduler:
     ) -> None:
         runner = Runner(
             self.handlers(),
-            leases={TICK: max(300.0, 5 * tick), DAILY: DAILY_LEASE_S, LEVY: DAILY_LEASE_S},
+            leases={
+                TICK: max(300.0, 5 * tick), DAILY: DAILY_LEASE_S, LEVY: DAILY_LEASE_S,
+                MONTHLY: DAILY_LEASE_S,
+            },
             clock=self.clock,
         )  # fmt: skip
         ending = asyncio.Event()

@@ -80,11 +80,15 @@ async def test_each_period_runs_once_however_many_schedulers_run(db: None) -> No
     for s in schedulers:
         await s.enqueue_due(tick=60, daily_at=time(2, 0))
     kinds = sorted(await Job.all().values_list("kind", flat=True))
-    # …and February's basic charge of two-part plans (server.tariffs.levy), once a month.
-    assert kinds == ["scheduler.daily", "scheduler.levy", "scheduler.tick", "scheduler.tick"]
+    # …and February's basic charge of two-part plans (server.tariffs.levy) and property
+    # billing run, once a month each.
+    assert kinds == [
+        "property.monthly", "scheduler.daily", "scheduler.levy", "scheduler.tick",
+        "scheduler.tick",
+    ]  # fmt: skip
     assert await Job.filter(kind="scheduler.levy").values_list("dedupe_key", flat=True) == [
         "scheduler.levy:2026-02"
     ]
     ran = [await Runner(s.handlers(), clock=lambda: now).run_once() for s in schedulers]
-    assert sorted(ran) == [0, 4]
+    assert sorted(ran) == [0, 5]
     assert set(await Job.all().values_list("status", flat=True)) == {JobStatus.DONE}
