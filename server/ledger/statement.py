@@ -4,6 +4,8 @@ records page shows; and the sites' money in per day, what the admin's dashboard 
     entries(account_id, *, before_id, kinds, limit) -> [Entry]        newest first
     usage_days(account_id, *, before_id, before_day, tz, limit) -> [DayTotal]
     money_in_days(site_ids, *, tz, first) -> {day: fen}                 per site, per day
+    position_at(account_id, at) -> fen          wallet + receivable (bills owed), before `at`
+    movements(account_id, start, end) -> [Movement]     what moved that position, by cause
 
 Usage charges (billing posts one per billed reading, key `usage:<meter>:<time>`: a year of
 15-minute readings is 35,000 a meter) are never listed one by one: `usage_days` sums them
@@ -38,6 +40,7 @@ from zoneinfo import ZoneInfo
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from server.ledger import posting
 from server.ledger.posting import LedgerAccountKind, TxKind
 from server.ledger.sql import fetch, in_list, is_pg
 
@@ -220,3 +223,54 @@ def _datetime(value: Any) -> datetime:
     """asyncpg gives datetimes; SQLite the text stored (UTC)."""
     at = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     return at if at.tzinfo else at.replace(tzinfo=ZoneInfo("UTC"))
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """What one transaction did to a tenant's position (wallet + receivable), seen from the
+    other side: each leg on an account that is not the tenant's own, negated."""
+
+    transaction_id: int
+    kind: TxKind
+    key: str
+    counter_code: str  # the other side's account ("revenue:rent", "clearing:cash", …)
+    amount_fen: int  # + raised the tenant's position, − lowered it
+
+
+async def position_at(account_id: int, at: datetime) -> int:
+    """The tenant's position (wallet + receivable, credit-positive) just before `at`."""
+    conn = connections.get("default")
+    codes = [posting.wallet(account_id), posting.receivable(account_id)]
+    where, params = in_list(conn, "a.code", codes, 2, "text")
+    rows = await fetch(
+        conn,
+        "SELECT COALESCE(SUM(l.amount_fen), 0) AS s FROM ledger_leg l"
+        " JOIN ledger_account a ON a.id = l.ledger_account_id"
+        " JOIN ledger_transaction t ON t.id = l.transaction_id"
+        f" WHERE t.created_at < $1 AND {where}",
+        [at.astimezone(UTC), *params],
+    )
+    return int(rows[0]["s"])
+
+
+async def movements(account_id: int, start: datetime, end: datetime) -> list[Movement]:
+    """Every transaction in [start, end) that touched the tenant's wallet or receivable, as
+    movements of its position: they sum to `position_at(end) − position_at(start)`."""
+    conn = connections.get("default")
+    own = {posting.wallet(account_id), posting.receivable(account_id)}
+    where, params = in_list(conn, "oa.code", sorted(own), 3, "text")
+    rows = await fetch(
+        conn,
+        'SELECT t.id, t.kind, t."key", a.code, l.amount_fen FROM ledger_transaction t'
+        " JOIN ledger_leg l ON l.transaction_id = t.id"
+        " JOIN ledger_account a ON a.id = l.ledger_account_id"
+        " WHERE t.created_at >= $1 AND t.created_at < $2 AND t.id IN (SELECT ol.transaction_id"
+        " FROM ledger_leg ol JOIN ledger_account oa ON oa.id = ol.ledger_account_id"
+        f" WHERE {where}) ORDER BY t.id, l.id",
+        [start.astimezone(UTC), end.astimezone(UTC), *params],
+    )
+    return [
+        Movement(int(r["id"]), TxKind(r["kind"]), r["key"], r["code"], -int(r["amount_fen"]))
+        for r in rows
+        if r["code"] not in own
+    ]
