@@ -29,6 +29,7 @@ BLUEPRINT_MODULES = [
     "server.accounts.routes.auth",
     "server.tenant.routes.accounts",
     "server.tenant.routes.binding",
+    "server.tenant.routes.bills",
     "server.tenant.routes.invoices",
     "server.tenant.routes.compliance",
     "admin.routes",

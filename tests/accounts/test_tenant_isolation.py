@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from server.payments.providers.base import Channel
 from server.payments.service import create_recharge_order
+from server.property.service import items as fee_items
+from server.property.service.bills import BillFilter, list_bills
+from server.property.service.items import ItemForm
+from server.property.service.run import run_month
 from tests.accounts.tenant_fixtures import (
     Tenant,
     login,
@@ -51,6 +56,7 @@ PARAMS: dict[str, Callable[[World], Any]] = {
     "account_id": lambda w: w.ids["account_id"],
     "meter_id": lambda w: w.ids["meter_id"],
     "order_no": lambda w: w.ids["order_no"],
+    "bill_id": lambda w: w.ids["bill_id"],
 }
 
 
@@ -66,10 +72,29 @@ async def _world(pay: PayApp) -> World:
     )
     world.a = await tenant_of(pay, mine)
     world.b = await tenant_of(pay, await create_account(site=site_b))
-    world.ids = {"account_id": mine.id, "meter_id": meter.id, "order_no": order.out_trade_no}
+    bill_id = await _a_bill(site_a.id)
+    world.ids = {"account_id": mine.id, "meter_id": meter.id, "order_no": order.out_trade_no,
+                 "bill_id": bill_id}  # fmt: skip
     # (not A's ids: B sent them, and a 404 may name what was asked for)
-    world.secrets = ["A-SECRET-7", "甲方秘密餐饮", "998877665544", "13800001111", "12345"]
+    world.secrets = [
+        "A-SECRET-7",
+        "甲方秘密餐饮",
+        "998877665544",
+        "13800001111",
+        "12345",
+        "甲方秘密卫生费",
+    ]
     return world
+
+
+async def _a_bill(site_id: int) -> int:
+    """A fees bill (催缴账单) of A's account: a billed item through a posted monthly run."""
+    form = ItemForm("甲方秘密卫生费", "custom", "fixed", "123.45", "monthly", collection="bill")
+    await fee_items.create_item(site_id, form, actor="staff:0")
+    run = await run_month(site_id, "2026-03", preview=False, actor="staff:0",
+                          tz=ZoneInfo("Asia/Shanghai"))  # fmt: skip
+    [bill] = await list_bills(BillFilter([site_id]), today=run.created_at.date())
+    return bill.id
 
 
 def _swept(pay: PayApp) -> list[tuple[str, str, Any]]:
