@@ -520,9 +520,9 @@ async def pay_bill(
     now: datetime | None = None,
 ) -> BillView:
     """Pay an issued bill: from the wallet (`channel` None: what the free wallet covers, at
-    most what is owed) or with money in at the counter / online (`channel`, the amount given,
-    at most what is owed). Idempotent on the bill's state: the settlement's key names how
-    much had been paid before it."""
+    most what is owed or `amount_fen`) or with money in at the counter / online (`channel`,
+    the amount given, at most what is owed). Idempotent on the bill's state: the
+    settlement's key names how much had been paid before it."""
     now = now or datetime.now(UTC)
     async with in_transaction() as tx:
         bill = await _locked(tx, site_ids, bill_id)
@@ -533,7 +533,7 @@ async def pay_bill(
         key = f"{bill.key}:pay:{bill.paid_fen}"
         if channel is None:
             free = (await available_balances([account_id], conn=tx))[account_id].free_wallet_fen
-            amount = min(owed, max(0, free))
+            amount = min(owed, max(0, free), amount_fen or owed)
             if amount <= 0:
                 raise Conflict("余额不足，请先充值再缴费")
             await ledger.settle_bill(

@@ -9,8 +9,14 @@ from sanic_ext import openapi
 
 from server.accounts.routes.guard import tenant_of, tenant_required
 from server.core.apidoc import error_answers, query_docs
-from server.tenant.schemas import query_params
-from server.tenant.schemas.bills import BillList, BillOut, StatementOut, StatementQuery
+from server.tenant.schemas import parse_body, query_params
+from server.tenant.schemas.bills import (
+    BillList,
+    BillOut,
+    PayBillIn,
+    StatementOut,
+    StatementQuery,
+)
 from server.tenant.service import bills
 
 bp = Blueprint("tenant_bills")
@@ -42,15 +48,17 @@ async def bill(request: Request, account_id: int, bill_id: int) -> HTTPResponse:
 
 @bp.post("/api/v1/accounts/<account_id:int>/bills/<bill_id:int>/pay")
 @openapi.summary("用余额缴纳账单（余额不足请先充值）")
+@openapi.body({_JSON: PayBillIn}, required=False)
 @openapi.response(200, {_JSON: BillOut}, "缴费后的账单（余额只够部分时为部分缴纳）")
-@error_answers(NOT_FOUND, (409, "账单已结清，或余额不足"))
+@error_answers(NOT_FOUND, (409, "账单已结清，或余额不足"), (422, "金额不合法（detail.field）"))
 @tenant_required
 async def pay_bill(request: Request, account_id: int, bill_id: int) -> HTTPResponse:
+    asked = parse_body(request, PayBillIn)
     tenant = tenant_of(request)
     tz = request.app.ctx.settings.tz
-    return json(
-        await bills.pay_from_wallet(tenant.identity_id, tenant.openid, account_id, bill_id, tz)
-    )
+    return json(await bills.pay_from_wallet(
+        tenant.identity_id, tenant.openid, account_id, bill_id, tz, asked.amount_fen
+    ))  # fmt: skip
 
 
 @bp.get("/api/v1/accounts/<account_id:int>/statement")

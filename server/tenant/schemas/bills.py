@@ -33,6 +33,12 @@ class BillList(BaseModel):
     owed_fen: int = Field(description="全部未结清账单的欠缴合计（分）")
 
 
+class PayBillIn(Body):
+    amount_fen: int | None = Field(
+        default=None, ge=1, le=10**10, description="缴多少（分）；默认余额所能缴的全部欠款"
+    )
+
+
 class StatementQuery(Body):
     month: str | None = Field(
         default=None, pattern=r"^\d{4}-\d{2}$", examples=["2026-11"], description="默认本月"

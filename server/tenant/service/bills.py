@@ -48,11 +48,19 @@ async def bill_detail(identity_id: int, account_id: int, bill_id: int, tz: ZoneI
 
 
 async def pay_from_wallet(
-    identity_id: int, openid: str, account_id: int, bill_id: int, tz: ZoneInfo
+    identity_id: int,
+    openid: str,
+    account_id: int,
+    bill_id: int,
+    tz: ZoneInfo,
+    amount_fen: int | None = None,
 ) -> dict[str, Any]:
-    """Pay what the wallet covers of the bill (recharge online first for the rest)."""
+    """Pay what the wallet covers of the bill, or `amount_fen` of it (recharge online first
+    for the rest)."""
     bill = await _own_bill(identity_id, account_id, bill_id)
-    paid = await bills.pay_bill([bill.site_id], bill.id, actor=f"tenant:{openid}")
+    paid = await bills.pay_bill(
+        [bill.site_id], bill.id, actor=f"tenant:{openid}", amount_fen=amount_fen
+    )
     today = datetime.now(UTC).astimezone(tz).date()
     return _bill(paid, today, lines=True)
 
