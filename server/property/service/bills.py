@@ -27,7 +27,7 @@ from server.core.errors import Conflict, NotFound, ValidationFailed
 from server.ledger import posting
 from server.ledger import service as ledger
 from server.ledger.posting import Channel, Posting, TxKind
-from server.ledger.sql import Col, fetch, in_list, insert_rows
+from server.ledger.sql import Col, fetch, in_list, insert_rows, is_pg
 from server.metering.service.balance import available_balances
 from server.notify.service.reminders import ArrearsNotice, BillNotice, arrears_due, bills_issued
 from server.property.models import Bill, BillKind, BillLine, BillStatus, PropertySettings
@@ -265,14 +265,7 @@ async def _draft_period_bills(
             line_bills.append((ln["id"], key))
         drafts.append(draft)
     ids = await create_bills(conn, drafts, now=ctx.now)
-    for line_id, key in line_bills:
-        await conn.execute_query(
-            *_sql(
-                conn,
-                "UPDATE property_fee_run_line SET bill_id = $1 WHERE id = $2",
-                [ids[key], line_id],
-            )
-        )
+    await _set_bills(conn, [(line_id, ids[key]) for line_id, key in line_bills])
     for bill_id, ln in appended:
         await BillLine.create(
             bill_id=bill_id,
@@ -300,6 +293,24 @@ async def _draft_period_bills(
         "total_fen": sum(d.total_fen for d in drafts),
         "appended": len(appended),
     }
+
+
+async def _set_bills(conn: BaseDBAsyncClient, pairs: Sequence[tuple[int, int]]) -> None:
+    """Each run line's bill: one statement on PostgreSQL, one per line on SQLite."""
+    if not pairs:
+        return
+    if is_pg(conn):
+        await conn.execute_query(
+            "UPDATE property_fee_run_line l SET bill_id = u.b FROM unnest($1::bigint[],"
+            " $2::int[]) AS u(id, b) WHERE l.id = u.id",
+            [[p[0] for p in pairs], [p[1] for p in pairs]],
+        )
+        return
+    for line_id, bill_id in pairs:
+        await conn.execute_query(
+            *_sql(conn, "UPDATE property_fee_run_line SET bill_id = $1 WHERE id = $2",
+                  [bill_id, line_id])
+        )  # fmt: skip
 
 
 def _sql(conn: BaseDBAsyncClient, sql: str, params: list[Any]) -> tuple[str, list[Any]]:

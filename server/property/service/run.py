@@ -62,7 +62,7 @@ from server.property.service.bills import BillDraft, create_bills, postpaid_step
 from server.property.service.context import RunContext
 from server.property.service.items import ItemView, view
 
-CHUNK = 1000
+CHUNK = 2000
 FAR = date(9999, 1, 1)
 
 
@@ -173,9 +173,9 @@ async def fee_step(ctx: RunContext) -> dict[str, Any]:
     """The fee step (see the module docstring)."""
     items = [view(i) for i in await FeeItem.filter(site_id=ctx.site_id, active=True).order_by("id")]
     plans = [
-        (item, p)
-        for item in items
-        for p in fees.periods_starting_in(item.rule, ctx.year, ctx.month)
+        (item, rule, p)
+        for item, rule in ((item, item.rule) for item in items)
+        for p in fees.periods_starting_in(rule, ctx.year, ctx.month)
     ]
     tally = _Tally()
     settings = await PropertySettings.get_or_none(site_id=ctx.site_id)
@@ -250,7 +250,7 @@ async def _chunk(
     conn: BaseDBAsyncClient,
     ctx: RunContext,
     ids: Sequence[int],
-    plans: Sequence[tuple[ItemView, fees.Span]],
+    plans: Sequence[tuple[ItemView, fees.Rule, fees.Span]],
     floor: int | None,
     due_days: int,
     tally: _Tally,
@@ -258,8 +258,8 @@ async def _chunk(
     accounts = await _accounts(conn, ctx, ids)
     lines: list[_Line] = []
     for account in accounts:
-        for item, period in plans:
-            found = fees.charge(item.rule, account.area, period, account.held)
+        for item, rule, period in plans:
+            found = fees.charge(rule, account.area, period, account.held)
             if found is not None and found.amount_fen > 0:
                 key = fee_key(account.id, item.id, period.start)
                 lines.append(_Line(account, item, found, key))
