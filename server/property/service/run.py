@@ -61,6 +61,7 @@ from server.property.models import (
 from server.property.service.bills import BillDraft, create_bills, postpaid_step
 from server.property.service.context import RunContext
 from server.property.service.items import ItemView, view
+from server.tariffs.levy import levy_capacity
 
 CHUNK = 2000
 FAR = date(9999, 1, 1)
@@ -388,7 +389,23 @@ async def _post(
     return {account_id: ids[d.key] for account_id, d in drafts.items()}
 
 
-STEPS: list[tuple[str, Step]] = [("fees", fee_step), ("postpaid", postpaid_step)]
+async def capacity_step(ctx: RunContext) -> dict[str, Any]:
+    """The basic charge of two-part plans (server.tariffs.levy, once per account and month;
+    the scheduler levies it too, and the second call charges nothing)."""
+    if ctx.preview:
+        return {"skipped": "试算不征收基本电费"}
+    try:
+        report = await levy_capacity(ctx.label, site_ids=[ctx.site_id], now=ctx.now,
+                                     actor=ctx.actor)  # fmt: skip
+    except ValidationFailed as refused:
+        return {"skipped": refused.message}
+    return {"charged": report.charged, "charged_fen": report.charged_fen,
+            "already": report.already, "skipped": len(report.skipped)}  # fmt: skip
+
+
+STEPS: list[tuple[str, Step]] = [
+    ("fees", fee_step), ("capacity", capacity_step), ("postpaid", postpaid_step),
+]  # fmt: skip
 
 
 def add_step(name: str, step: Step, *, before: str | None = None) -> None:

@@ -18,7 +18,7 @@ from server.core.migration_sql import StateOnlyAlterField
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0028_reports")]
+    dependencies = [("models", "0029_tariff_levy")]
 
     initial = False
 
