@@ -50,6 +50,7 @@ BLUEPRINT_MODULES = [
     "admin.sharing",
     "admin.finance",
     "admin.property",
+    "admin.batches",
     "server.wechat.routes",
 ]
 

@@ -19,7 +19,7 @@ import io
 import itertools
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,7 +31,15 @@ from tortoise.expressions import Q
 from server.accounts.models import Account
 from server.ledger import service as ledger
 from server.ledger.posting import Channel
-from server.metering.models import Gateway, HeldReading, Meter, MeterCommand
+from server.metering.models import (
+    Gateway,
+    HeldReading,
+    Meter,
+    MeterBatch,
+    MeterBatchItem,
+    MeterCommand,
+)
+from server.metering.service import batches
 from server.payments.config import PaymentSettings
 from server.payments.models import (
     BalanceAdjustment,
@@ -103,6 +111,7 @@ class Park:
     fee_item_id: int
     run_id: int
     bill_id: int
+    batch_id: int
     names: tuple[str, ...]
 
     def path_ids(self) -> dict[str, int]:
@@ -114,6 +123,7 @@ class Park:
             "plan_id": self.plan_id, "pool_id": self.pool_id, "loss_id": self.loss_id,
             "counter_payment_id": self.counter_payment_id, "adjustment_id": self.adjustment_id,
             "fee_item_id": self.fee_item_id, "run_id": self.run_id, "bill_id": self.bill_id,
+            "batch_id": self.batch_id,
         }  # fmt: skip
 
 
@@ -132,6 +142,10 @@ async def a_park(tag: str) -> Park:
         outcome="reset", reason="表码由 900.00 降至 5.00，疑似电表清零或被更换", source="poll",
     )  # fmt: skip
     counter_refund_id, refund_id = await _refunds_waiting(account, tag)
+    batch = await batches.create_batch(
+        [site.id], action="trip", selection=batches.Selection(site_id=site.id),
+        title=f"{tag}方批量", run_at=datetime.now(UTC) + timedelta(days=1), actor="staff:0",
+    )  # fmt: skip
     plan = await create_plan(
         site.id, f"{tag}方电价", TariffKind.ELECTRICITY, {"kind": "flat", "price": "0.6"},
         effective_from=datetime(2026, 1, 1, tzinfo=UTC), actor="staff:0",
@@ -148,11 +162,12 @@ async def a_park(tag: str) -> Park:
     names = (
         site.name, building.name, floor.name, room.name, account.tenant_name, account.number,
         gateway.code, meter.address, user.username, plan.name, f"{tag}方公摊",
+        batch.title,
     )  # fmt: skip
     return Park(
         org.id, site.id, building.id, floor.id, room.id, account.id, gateway.id, meter.id,
         user.id, held.id, counter_refund_id, refund_id, plan.id, pool_id, loss_id, payment.id,
-        adjustment.id, fee_item_id, run_id, bill_id, names,
+        adjustment.id, fee_item_id, run_id, bill_id, batch.id, names,
     )  # fmt: skip
 
 
@@ -226,6 +241,8 @@ async def snapshot(park: Park) -> dict[str, Any]:
         .values(),
         "commands": await MeterCommand.filter(meter__site_id=site).order_by("id").values(),
         "held": await HeldReading.filter(meter__site_id=site).order_by("id").values(),
+        "batches": await MeterBatch.filter(site_id=site).order_by("id").values(),
+        "batch_items": await MeterBatchItem.filter(batch__site_id=site).order_by("id").values(),
         "counter_refunds": await CounterRefund.filter(account__site_id=site)
         .order_by("id")
         .values(),
@@ -305,7 +322,7 @@ def shows_none_of(answer: httpx.Response, names: tuple[str, ...]) -> list[str]:
 
 
 async def test_every_admin_route_but_sign_in_needs_a_session(admin_app: AdminApp) -> None:
-    ids = dict.fromkeys(Park(*[1] * 20, ()).path_ids(), 1)
+    ids = dict.fromkeys(Park(*[1] * 21, ()).path_ids(), 1)
     async with admin_app.browser() as anonymous:
         for path, method, _ in admin_routes(admin_app):
             if path in OPEN:

@@ -27,7 +27,6 @@ Every batch is in the operation log: created, released, retried, cancelled, and 
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from tortoise.transactions import in_transaction
 
 from server.audit.service import Entry, record_many
 from server.core.errors import Conflict, NotFound, ValidationFailed
+from server.core.excel import read_xlsx
 from server.core.money import parse_yuan
 from server.core.paging import Page, Paging
 from server.ledger.sql import fetch, in_list, is_pg
@@ -61,6 +61,7 @@ from server.metering.models import (
 from server.metering.service import commands as cmds
 from server.metering.service.credits import send_wallet_to_meter
 from server.metering.vocabulary import MeterKind, RelayState
+from server.places.models import Floor
 
 MAX_METERS = 20_000
 ACTOR = "system:batches"
@@ -132,16 +133,8 @@ class Selection:
 def parse_address_list(data: bytes) -> list[str]:
     """The meter addresses of an uploaded workbook: the column headed 表地址 (or 地址) of its
     first sheet, else its first column; blank cells and repeats are left out."""
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a file that is not xlsx
-        raise ValidationFailed("无法读取该文件，请上传 .xlsx 格式的 Excel 表格") from exc
-    try:
-        rows = list(book.worksheets[0].iter_rows(values_only=True))
-    finally:
-        book.close()
+    sheets = read_xlsx(data)
+    rows = next(iter(sheets.values()), [])
     if not rows:
         raise ValidationFailed("表格是空的")
     header = [str(c or "").strip() for c in rows[0]]
@@ -155,10 +148,29 @@ def parse_address_list(data: bytes) -> list[str]:
         if text.endswith(".0") and text[:-2].isdigit():
             text = text[:-2]  # a number cell
         if text:
-            seen.setdefault(text, None)
+            seen.setdefault(text[:32], None)
     if not seen:
         raise ValidationFailed("表格中没有表地址")
+    if len(seen) > MAX_METERS:
+        raise ValidationFailed(f"一个批量操作最多 {MAX_METERS} 块表")
     return list(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class FloorChoice:
+    site_id: int
+    building_id: int
+    building: str
+    floor_id: int
+    floor: str
+
+
+async def floor_choices(site_ids: Sequence[int]) -> list[FloorChoice]:
+    """The buildings and floors of the scope, for picking meters by place."""
+    rows = await Floor.filter(building__site_id__in=list(site_ids)).order_by(
+        "building__site_id", "building__name", "building_id", "sort_order", "id"
+    ).values_list("building__site_id", "building_id", "building__name", "id", "name")  # fmt: skip
+    return [FloorChoice(*r) for r in rows]
 
 
 async def select_meters(selection: Selection, action: BatchAction | None = None) -> list[Meter]:
