@@ -3,7 +3,7 @@ total, quantities and money as numbers (money in yuan)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,8 @@ from admin.web import xlsx
 from server.core.excel import Sheet
 from server.core.money import yuan
 from server.reports.service.common import quantity
+from server.reports.service.compare import CompareReport
+from server.reports.service.energy import BY_LABELS, KIND_LABELS, Cell, EnergyReport
 from server.reports.service.monthly import (
     BAND_NAMES,
     BANDS,
@@ -60,3 +62,40 @@ def monthly_sheet(report: MonthlyReport) -> Sheet:
     rows = [_monthly_row(s, channels) for s in report.rows]
     rows.append(_monthly_row(report.total, channels))
     return Sheet(f"{report.month.label}综合报表", headers, rows)
+
+
+def energy_sheet(report: EnergyReport) -> Sheet:
+    what, unit = KIND_LABELS[report.kind]
+    headers = [BY_LABELS[report.by]]
+    for p in report.periods:
+        headers += [f"{p} {what}({unit})", f"{p} 金额(元)"]
+    headers += [f"合计{what}({unit})", "合计金额(元)"]
+
+    def row(label: str, cells: Mapping[str, Cell], total: Cell) -> list[Any]:
+        out: list[Any] = [label]
+        for p in report.periods:
+            cell = cells.get(p, Cell())
+            out += [quantity(cell.quantity_e4), money(cell.amount_fen)]
+        return [*out, quantity(total.quantity_e4), money(total.amount_fen)]
+
+    rows = [row(r.label, r.cells, r.total) for r in report.rows]
+    rows.append(row("合计", report.totals, report.total))
+    return Sheet(f"{what}统计", headers, rows)
+
+
+def compare_sheet(report: CompareReport) -> Sheet:
+    what, unit = KIND_LABELS[report.kind]
+    m = report.month
+    headers = [BY_LABELS[report.by], f"{m.label}{what}({unit})", f"{m.label}金额(元)",
+               f"{m.previous().label}{what}({unit})", "环比(%)",
+               f"{m.year_before().label}{what}({unit})", "同比(%)"]  # fmt: skip
+
+    def q(cell: Cell | None) -> Decimal | None:
+        return None if cell is None else quantity(cell.quantity_e4)
+
+    rows = [
+        [r.label, q(r.current), None if r.current is None else money(r.current.amount_fen),
+         q(r.previous), r.mom_pct, q(r.year_before), r.yoy_pct]
+        for r in [*report.rows, report.total]
+    ]  # fmt: skip
+    return Sheet(f"{what}同比环比", headers, rows)

@@ -53,3 +53,36 @@ async def test_monthly_report_page_export_and_print(
         assert (await b.get(f"/admin/reports/monthly?site={other.id}")).status_code == 404
         bad = await b.get("/admin/reports/monthly?month=2026-13")
         assert bad.status_code == 422 and "YYYY-MM" in bad.text
+
+
+async def test_energy_and_compare_pages(
+    admin_app: AdminApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    park = await seed_november(monkeypatch)
+    org = await Organisation.get(id=park.organisation_id)
+    await create_staff("finance", StaffRole.FINANCE, org)
+    async with signed_in(admin_app, "finance") as b:
+        page = await b.get(
+            "/admin/reports/energy?by=account&grain=month&since=2026-10-01&until=2026-11-30"
+        )
+        body = main_of(page)
+        assert page.status_code == 200 and "A101 一号便利店" in body and "190.00" in body
+        sheet = await b.get(
+            "/admin/reports/energy?by=building&grain=month&since=2026-10-01"
+            "&until=2026-11-30&format=xlsx"
+        )
+        rows = list(load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True))
+        assert rows[0][:3] == ("楼栋", "2026-10 用电(kWh)", "2026-10 金额(元)")
+        assert rows[1][0] == "A栋" and rows[1][3] == 200 and rows[-1][0] == "合计"
+        too_long = await b.get("/admin/reports/energy?grain=day&since=2026-01-01&until=2026-12-31")
+        assert too_long.status_code == 422 and "92" in too_long.text
+        assert (await b.get("/admin/reports/energy?grain=week")).status_code == 422
+
+        compare = await b.get("/admin/reports/compare?month=2026-11&by=account")
+        body = main_of(compare)
+        assert compare.status_code == 200 and "+1900.0%" in body and "上期没有数据" in body
+        sheet = await b.get("/admin/reports/compare?month=2026-11&by=site&format=xlsx")
+        rows = list(load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True))
+        assert rows[0][4:] == ("环比(%)", "2025年11月用电(kWh)", "同比(%)")
+        assert rows[1][1] == 200 and rows[1][4] == 1900 and rows[1][6] is None
+        assert (await b.get("/admin/reports/compare?by=meter")).status_code == 422
