@@ -103,8 +103,21 @@ async def truncate_all() -> None:
     )
     tables = [t for t in tables if t not in KEEP_TABLES]
     if conn.capabilities.dialect == "postgres":
-        quoted = ", ".join(f'"{t}"' for t in tables)
-        await conn.execute_script(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+        # DELETE, not TRUNCATE: a TRUNCATE of ~60 tables gives each a new file, ~1.5 s per
+        # test on this machine, where a DELETE of a test's few rows takes milliseconds. The
+        # replica role skips foreign-key and ledger triggers (as TRUNCATE did), so the order
+        # does not matter; the tables' id sequences restart, as RESTART IDENTITY did.
+        listed = ", ".join(f"'{t}'" for t in tables)
+        statements = ["SET session_replication_role = replica"]
+        statements += [f'DELETE FROM "{t}"' for t in tables]
+        statements += [
+            "SET session_replication_role = DEFAULT",
+            "SELECT setval(d.objid::regclass, 1, false) FROM pg_depend d"
+            " JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'"
+            " JOIN pg_class t ON t.oid = d.refobjid"
+            f" WHERE d.deptype IN ('a', 'i') AND t.relname IN ({listed})",
+        ]
+        await conn.execute_script(";\n".join(statements))
     else:
         statements = ["PRAGMA foreign_keys = OFF"]
         statements += [f'DELETE FROM "{t}"' for t in tables]
