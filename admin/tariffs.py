@@ -1,8 +1,10 @@
 """Tariff plans (资费, /admin/tariffs): the list of the scope's plans (Excel), a plan's page
-(its versions, a price preview for a sample month, the accounts on it), the editor for a new
-plan or a price change (effective now or at a set time), and assigning a plan to the open
-accounts of a building, a floor or a search. Every change goes through server/tariffs/service
-(validated by the engine itself, in the operation log) and needs the TARIFFS action."""
+(its versions, a price preview for a sample month, the accounts on it), a version's page (the
+set-price batch that wrote it into the meter-billed meters, with every meter's result), the
+editor for a new plan or a price change (effective now or at a set time), and assigning a
+plan to the open accounts of a building, a floor or a search. Every change goes through
+server/tariffs/service (validated by the engine itself, in the operation log) and needs the
+TARIFFS action."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from admin.web import (
     arg,
     field,
     int_arg,
+    paging,
     render,
     requires,
     scope_ids,
@@ -28,9 +31,11 @@ from admin.web import (
     staff_required,
     xlsx,
 )
-from server.core.errors import ShuidianError, ValidationFailed
+from server.core.errors import NotFound, ShuidianError, ValidationFailed
 from server.core.excel import Sheet
+from server.metering.service import batches
 from server.staff.service.permissions import Action
+from server.tariffs import push
 from server.tariffs import service as tariffs
 from server.tariffs.service import KIND_LABELS, VERSION_STATE_LABELS, TariffKind
 
@@ -211,7 +216,7 @@ async def change(request: Request, plan_id: int) -> HTTPResponse:
         at = None if now else _when(request, field(request, "effective_from"))
         if at is None and not now:
             raise ValidationFailed("请填写生效时间，或选择立即生效")
-        await tariffs.change_price(
+        version = await tariffs.change_price(
             site_ids, plan_id, spec_of(values, UNITS[plan.kind]), effective_from=at,
             now=_now(), actor=staff_of(request).actor,
         )  # fmt: skip
@@ -220,7 +225,30 @@ async def change(request: Request, plan_id: int) -> HTTPResponse:
             request, status=exc.status_code, values=values, unit=UNITS[plan.kind], plan=plan,
             error=exc.message,
         )  # fmt: skip
+    if at is None:  # in force now: its set-price batch at once (else the scheduler's tick)
+        await push.push_version(version.id, now=_now())
     return redirect(f"{TARIFFS}/{plan_id}?changed=1", status=303)
+
+
+@bp.get(f"{TARIFFS}/<plan_id:int>/versions/<version_id:int>")
+@openapi.exclude()
+@staff_required
+async def version_page(request: Request, plan_id: int, version_id: int) -> HTTPResponse:
+    """A version: its prices and what became of them in the meter-billed meters (the
+    set-price batch with every meter's result, linked to its 批量操作 page)."""
+    site_ids = await scope_ids(request)
+    plan = await tariffs.plan_view(site_ids, plan_id, now=_now())
+    version = next((v for v in plan.versions if v.id == version_id), None)
+    if version is None:
+        raise NotFound("价格版本不存在", version_id=version_id)
+    pushed = await push.version_push(site_ids, plan_id, version_id, now=_now())
+    items = None
+    if pushed.batch is not None:
+        items = await batches.batch_items(site_ids, pushed.batch.id, paging(request))
+    return render(
+        request, "tariffs/version.html", plan=plan, v=version, pushed=pushed, page=items,
+        states=VERSION_STATE_LABELS, args=request.args,
+    )  # fmt: skip
 
 
 @bp.post(f"{TARIFFS}/<plan_id:int>/assign")

@@ -4,7 +4,9 @@ Every `tick` (default 60 s):
 - expire queued commands past their `expires_at` (the controller also does it when it
   reaches them; the sweep covers meters whose bus is stuck behind a silent one);
 - sweep alarms: accounts with an active level, a negative balance or a deferred trip whose
-  no-cut window has ended are evaluated again (repeats, arrears reminders, deferred trips).
+  no-cut window has ended are evaluated again (repeats, arrears reminders, deferred trips);
+- push the price changes that have come into force to the meter-billed meters on their
+  plans (server.tariffs.push: one set-price batch per version, created once).
 
 Once a day (at `daily_at`, local time):
 - refresh each account's days-left forecast rate from its last 14 days of usage charges;
@@ -59,6 +61,7 @@ from server.places.models import Site
 from server.property.service.bills import remind_overdue
 from server.property.service.run import run_month
 from server.tariffs.levy import levy_capacity
+from server.tariffs.push import push_due
 from workers.meters.base import MeterError
 from workers.registry import DriverRegistry, NoRoute
 
@@ -156,6 +159,7 @@ class Scheduler:
         async def tick(_: Claimed) -> None:
             await self.expire_commands()
             await self.sweep_alarms()
+            await push_due(self.clock())
 
         async def daily(_: Claimed) -> None:
             await self.daily()

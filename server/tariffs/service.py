@@ -161,6 +161,7 @@ class VersionView:
     summary: str
     created_by: str
     state: VersionState
+    batch_id: int | None = None  # its set-price batch (server.tariffs.push; 0: none needed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +196,7 @@ def _views(rows: list[TariffVersion], now: datetime) -> tuple[VersionView, ...]:
             r.id, r.effective_from, r.spec, summary(r.spec), r.created_by,
             VersionState.IN_FORCE if r.id == current
             else VersionState.PENDING if r.effective_from > now else VersionState.PAST,
+            r.batch_id,
         )
         for r in rows
     )  # fmt: skip

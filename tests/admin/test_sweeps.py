@@ -112,6 +112,7 @@ class Park:
     run_id: int
     bill_id: int
     batch_id: int
+    version_id: int
     names: tuple[str, ...]
 
     def path_ids(self) -> dict[str, int]:
@@ -123,7 +124,7 @@ class Park:
             "plan_id": self.plan_id, "pool_id": self.pool_id, "loss_id": self.loss_id,
             "counter_payment_id": self.counter_payment_id, "adjustment_id": self.adjustment_id,
             "fee_item_id": self.fee_item_id, "run_id": self.run_id, "bill_id": self.bill_id,
-            "batch_id": self.batch_id,
+            "batch_id": self.batch_id, "version_id": self.version_id,
         }  # fmt: skip
 
 
@@ -167,7 +168,8 @@ async def a_park(tag: str) -> Park:
     return Park(
         org.id, site.id, building.id, floor.id, room.id, account.id, gateway.id, meter.id,
         user.id, held.id, counter_refund_id, refund_id, plan.id, pool_id, loss_id, payment.id,
-        adjustment.id, fee_item_id, run_id, bill_id, batch.id, names,
+        adjustment.id, fee_item_id, run_id, bill_id, batch.id,
+        await TariffVersion.get(plan_id=plan.id).values_list("id", flat=True), names,
     )  # fmt: skip
 
 

@@ -6,18 +6,29 @@ the staff member's organisation, changed only by the roles with the TARIFFS acti
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from openpyxl import load_workbook
 
+from server.accounts.models import Account
 from server.audit.models import OperationLog
+from server.metering.models import (
+    BatchAction,
+    BatchStatus,
+    MeterBatch,
+    MeterBatchItem,
+    MeterBilling,
+)
 from server.staff.models import StaffRole
-from server.tariffs.models import TariffAssignment, TariffPlan, TariffVersion
+from server.tariffs.models import TariffAssignment, TariffKind, TariffPlan, TariffVersion
+from server.tariffs.push import push_due, push_version
+from server.tariffs.service import assign, create_plan
 from tests.admin.conftest import AdminApp, create_staff, main_of, signed_in
 from tests.factories import (
     create_account,
     create_building,
     create_floor,
+    create_meter,
     create_organisation,
     create_room,
     create_site,
@@ -120,3 +131,62 @@ async def test_a_tou_plan_created_previewed_changed_and_assigned(admin_app: Admi
                                                                     "name": "偷"})  # fmt: skip
         assert answer.status_code == 404
     assert await TariffVersion.filter(plan_id=plan.id).count() == 2
+
+
+async def test_a_price_change_now_makes_one_set_price_batch_shown_on_the_version(
+    admin_app: AdminApp,
+) -> None:
+    ids = await a_company()
+    plan = await create_plan(
+        ids["site"], "商业电价", TariffKind.ELECTRICITY, {"kind": "flat", "price": "0.65"},
+        effective_from=datetime(2026, 1, 1, tzinfo=UTC), actor="staff:1",
+    )  # fmt: skip
+    accounts = await Account.filter(site_id=ids["site"]).order_by("id")
+    billed = []
+    for n, account in enumerate(accounts[:3]):
+        await assign(account.id, plan.id)
+        meter = await create_meter(
+            account, billing=MeterBilling.METER if n < 2 else MeterBilling.PLATFORM
+        )
+        billed += [meter.address] if n < 2 else []
+    page_url = f"/admin/tariffs/{plan.id}"
+    async with signed_in(admin_app, "cash") as cash:
+        form = {"csrf_token": await cash.csrf(), "shape": "flat", "price": "0.7125",
+                "when": "now"}  # fmt: skip
+        assert (await cash.post(f"{page_url}/change", data=form)).status_code == 303
+        version = await TariffVersion.filter(plan_id=plan.id).order_by("-id").first()
+        assert version is not None and version.batch_id
+        batch = await MeterBatch.get(id=version.batch_id)
+        assert batch.action is BatchAction.PRICES and batch.status is BatchStatus.SCHEDULED
+        assert batch.params == {"prices": {b: "0.7125" for b in ("1", "2", "3", "4")}}
+        items = await MeterBatchItem.filter(batch_id=batch.id).values_list(
+            "meter__address", flat=True
+        )
+        assert sorted(items) == sorted(billed)  # the meter-billed meters only
+        assert await push_due(datetime.now(UTC)) == 0  # a re-run creates no second batch
+        assert await push_version(version.id) == batch.id
+        assert await MeterBatch.all().count() == 1
+        listing = main_of(await cash.get(page_url))
+        assert f"批量操作 #{batch.id}" in listing and "无需下发" in listing  # the first version
+        shown = main_of(await cash.get(f"{page_url}/versions/{version.id}"))
+        assert f'href="/admin/batches/{batch.id}"' in shown and all(a in shown for a in billed)
+        assert "待执行" in shown  # released by the controller's next pass
+        later = (datetime.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+        tiers = {"csrf_token": form["csrf_token"], "shape": "tiered", "period": "month",
+                 "tiers": "200 0.5\n以上 0.8", "when": "at", "effective_from": later}  # fmt: skip
+        assert (await cash.post(f"{page_url}/change", data=tiers)).status_code == 303
+        tiered = await TariffVersion.filter(plan_id=plan.id).order_by("-id").first()
+        assert tiered is not None and tiered.batch_id is None
+        assert "生效时写入" in main_of(await cash.get(f"{page_url}/versions/{tiered.id}"))
+        at = datetime.now(UTC) + timedelta(days=4)  # its time comes: nothing a meter can hold
+        assert await push_due(at) == 0
+        await tiered.refresh_from_db()
+        assert tiered.batch_id == 0
+        assert "阶梯电价无法写入" in main_of(await cash.get(f"{page_url}/versions/{tiered.id}"))
+    async with signed_in(admin_app, "look") as look:
+        shown = await look.get(f"{page_url}/versions/{version.id}")
+        assert shown.status_code == 200 and "<form" not in main_of(shown)
+    async with signed_in(admin_app, "west") as west:
+        assert (await west.get(f"{page_url}/versions/{version.id}")).status_code == 404
+    logged = await OperationLog.filter(actor="system:tariffs", target_type="tariff_plan")
+    assert sorted(e.action for e in logged) == ["调价下发表端", "调价无需下发表端"]

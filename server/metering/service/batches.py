@@ -115,7 +115,8 @@ class Selection:
     state: str | None = None  # a key of STATES
     search: str = ""  # meter address or room name contains
     addresses: tuple[str, ...] = ()  # an uploaded list (表地址)
-    source: str = ""  # the uploaded file's name
+    source: str = ""  # the uploaded file's name, or what picked the meters
+    meter_ids: tuple[int, ...] = ()  # picked by another service (a price change's meters)
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"site_id": self.site_id}
@@ -127,6 +128,8 @@ class Selection:
             out["kind"] = self.kind.value
         if self.addresses:
             out["addresses"] = len(self.addresses)
+        if self.meter_ids:
+            out["meters"] = len(self.meter_ids)
         return out
 
 
@@ -202,6 +205,8 @@ async def select_meters(selection: Selection, action: BatchAction | None = None)
         )
     if action in METER_BILLED_ONLY:
         query = query.filter(billing=MeterBilling.METER)
+    if selection.meter_ids:
+        query = query.filter(id__in=list(selection.meter_ids))
     if selection.addresses:
         wanted = list(selection.addresses)
         found = await Meter.filter(
