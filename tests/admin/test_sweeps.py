@@ -324,7 +324,7 @@ def shows_none_of(answer: httpx.Response, names: tuple[str, ...]) -> list[str]:
 
 
 async def test_every_admin_route_but_sign_in_needs_a_session(admin_app: AdminApp) -> None:
-    ids = dict.fromkeys(Park(*[1] * 21, ()).path_ids(), 1)
+    ids = dict.fromkeys(Park(*[1] * 22, ()).path_ids(), 1)
     async with admin_app.browser() as anonymous:
         for path, method, _ in admin_routes(admin_app):
             if path in OPEN:
