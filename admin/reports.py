@@ -13,7 +13,7 @@ from sanic import Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
-from admin.report_sheets import compare_sheet, energy_sheet, monthly_sheet, xlsx_money
+from admin.report_sheets import compare_sheet, energy_sheet, monthly_sheet, xlsx_sheets
 from admin.web import (
     PATH,
     admin_blueprint,
@@ -51,6 +51,17 @@ REPORTS = [
         "同比环比",
         "按园区、楼栋、账户：本月与上月、去年同月比较，全年走势",
     ),
+    (
+        "/admin/reports/combined",
+        "能耗财务综合表",
+        "按月：期初期末余额、缴费、扣费、退费，用电用水量与金额",
+    ),
+    ("/admin/finance/income", "收入概况", "按渠道与按构成的收入（财务管理）"),
+    ("/admin/reports/ranking", "充值排行", "所选月份缴费最多的账户，按渠道"),
+    ("/admin/reports/arrears", "欠费账户", "可用余额为负的账户、欠费金额与天数"),
+    ("/admin/reports/offline", "离线仪表", "离线超过 N 天的仪表，按网关"),
+    ("/admin/reports/faults", "告警与故障记录", "余额告警、异常读数、指令失败，按日"),
+    ("/admin/reports/commands", "指令成功率", "各网关的表计指令确认、失败、过期与成功率"),
 ]
 
 
@@ -98,7 +109,7 @@ async def monthly(request: Request) -> HTTPResponse:
     month = _month(request)
     report = await monthly_report(ids, month, _tz(request))
     if arg(request, "format") == "xlsx":
-        return xlsx_money(f"月度综合报表-{month}.xlsx", monthly_sheet(report))
+        return await xlsx_sheets(request, f"月度综合报表-{month}.xlsx", monthly_sheet(report))
     t = report.total
     chart = {
         "kind": "bar",
@@ -163,7 +174,7 @@ async def energy(request: Request) -> HTTPResponse:
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from exc
     if arg(request, "format") == "xlsx":
-        return xlsx_money(f"能耗统计-{since}-{until}.xlsx", energy_sheet(report))
+        return await xlsx_sheets(request, f"能耗统计-{since}-{until}.xlsx", energy_sheet(report))
     what, unit = KIND_LABELS[kind]
     chart = {
         "kind": "bar", "axes": [unit, "元"], "categories": report.periods,
@@ -193,7 +204,7 @@ async def compare(request: Request) -> HTTPResponse:
     kind = _kind(request)
     report = await compare_report(ids, kind=kind, by=by, month=month)
     if arg(request, "format") == "xlsx":
-        return xlsx_money(f"同比环比-{month}.xlsx", compare_sheet(report))
+        return await xlsx_sheets(request, f"同比环比-{month}.xlsx", compare_sheet(report))
     what, unit = KIND_LABELS[kind]
 
     def line(values: list[int | None]) -> list[str | None]:

@@ -45,6 +45,7 @@ BLUEPRINT_MODULES = [
     "admin.notify",
     "admin.monitor",
     "admin.reports",
+    "admin.report_pages",
     "admin.tariffs",
     "admin.alarm_settings",
     "admin.sharing",

@@ -5,14 +5,28 @@ scope (another organisation's site is 404, bad input a clear 422)."""
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from openpyxl import load_workbook
 
-from server.places.models import Organisation
+from server.ledger.posting import ChargeType
+from server.ledger.service import charge
+from server.metering.models import AlarmRecord, CommandStatus, HeldReading, Meter
+from server.metering.service.commands import queue_command, transition
+from server.places.models import Organisation, Site
 from server.staff.models import StaffRole
 from tests.admin.conftest import AdminApp, create_staff, main_of, signed_in
-from tests.factories import create_organisation, create_site
+from tests.factories import (
+    create_account,
+    create_building,
+    create_floor,
+    create_gateway,
+    create_organisation,
+    create_room,
+    create_site,
+)
 from tests.reports.seeded import seed_november
 
 
@@ -86,3 +100,81 @@ async def test_energy_and_compare_pages(
         assert rows[0][4:] == ("环比(%)", "2025年11月用电(kWh)", "同比(%)")
         assert rows[1][1] == 200 and rows[1][4] == 1900 and rows[1][6] is None
         assert (await b.get("/admin/reports/compare?by=meter")).status_code == 422
+
+
+async def test_the_other_reports(admin_app: AdminApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Combined, ranking, arrears, offline meters, alarms and faults, command rates: each page
+    with its figures, one Excel opened, one print view — on the seeded November plus a shop in
+    arrears, a gateway whose commands partly fail, an alarm and a held reading."""
+    park = await seed_november(monkeypatch)
+    org = await Organisation.get(id=park.organisation_id)
+    site = await Site.get(id=park.site_id)
+    await create_staff("viewer", StaffRole.VIEWER, org)
+    floor = await create_floor(await create_building(site, name="B栋"), name="2F")
+    room = await create_room(floor, name="B201")
+    a103 = await create_account(room, site, number="B201", tenant_name="三号面馆")
+    await charge(
+        a103.id, ChargeType.WATER, 4_250, key="w-B201", actor="system:t", allow_arrears=True
+    )
+    now = datetime.now(UTC)
+    await AlarmRecord.create(account_id=a103.id, kind="arrears", level=3, balance_fen=-4_250,
+                             message="已欠费 ¥42.50", created_at=now)  # fmt: skip
+    gateway = await create_gateway(site, name="A栋网关")
+    await Meter.filter(id=park.meter_a101).update(gateway_id=gateway.id, online=True)
+    await Meter.filter(id=park.meter_a102).update(online=False)
+    m2 = await Meter.get(id=park.meter_a102)
+    await HeldReading.create(
+        meter_id=m2.id, taken_at=now, total=Decimal("99999"), outcome="implausible",
+        reason="读数跳变过大", source="poll",
+    )  # fmt: skip
+    for i, (status, error) in enumerate([("acked", ""), ("acked", ""), ("failed", "应答超时")]):
+        cmd = await queue_command(park.meter_a101, "read", actor="staff:0", reason=f"点抄{i}")
+        await transition(cmd, CommandStatus(status), now=now, error=error)
+
+    async with signed_in(admin_app, "viewer") as b:
+        index = main_of(await b.get("/admin/reports"))
+        for href in ("combined", "ranking", "arrears", "offline", "faults", "commands"):
+            assert f"/admin/reports/{href}" in index, href
+        assert "/admin/finance/income" in index
+
+        page = await b.get("/admin/reports/combined?since=2026-10&until=2026-11")
+        body = main_of(page)
+        assert page.status_code == 200 and "2026年11月" in body and "¥416.50" in body
+        sheet = await b.get("/admin/reports/combined?since=2026-10&until=2026-11&format=xlsx")
+        rows = list(load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True))
+        header = rows[0]
+        october, november, total = (dict(zip(header, r, strict=True)) for r in rows[1:])
+        assert (october["期初余额(元)"], october["期末余额(元)"]) == (0, 500)
+        assert (november["期初余额(元)"], november["期末余额(元)"]) == (500, 416.5)
+        assert (total["期初余额(元)"], total["缴费(元)"], total["期末余额(元)"]) == (0, 700, 416.5)
+        assert november["用电量(kWh)"] == 200
+        printed = await b.get("/admin/reports/combined?since=2026-10&until=2026-11&view=print")
+        assert "<nav" not in printed.text and "data-print" in printed.text
+
+        body = main_of(await b.get("/admin/reports/ranking?since=2026-10&until=2026-11"))
+        assert body.index("一号便利店") < body.index("二号茶饮") and "¥700.00" in body
+
+        body = main_of(await b.get("/admin/reports/arrears"))
+        assert "三号面馆" in body and "¥42.50" in body and "一号便利店" not in body
+        sheet = await b.get("/admin/reports/arrears?format=xlsx")
+        rows = list(load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True))
+        assert rows[1][4:7] == ("B201", "三号面馆", 42.5) and rows[-1][0] == "合计"
+
+        body = main_of(await b.get("/admin/reports/offline?days=3"))
+        assert m2.address in body and "（无网关）" in body
+        assert (await b.get("/admin/reports/offline?days=0")).status_code == 422
+
+        body = main_of(await b.get("/admin/reports/faults"))
+        assert "已欠费 ¥42.50" in body and "读数跳变过大" in body and "应答超时" in body
+        sheet = await b.get("/admin/reports/faults?format=xlsx")
+        assert load_workbook(io.BytesIO(sheet.content)).sheetnames == [
+            "余额告警",
+            "异常读数",
+            "指令失败",
+        ]
+
+        body = main_of(await b.get("/admin/reports/commands"))
+        assert "A栋网关" in body and "66.7" in body
+        sheet = await b.get("/admin/reports/commands?format=xlsx")
+        rows = list(load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True))
+        assert rows[1][0] == "A栋网关" and rows[1][3:6] == (3, 2, 1) and rows[1][-1] == 66.7

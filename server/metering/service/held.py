@@ -74,6 +74,8 @@ class HeldFilter:
     reason: str = ""  # conflict | reset | implausible
     status: str = ReviewStatus.OPEN.value  # "" for every status
     q: str = ""  # meter address, room, account number or tenant
+    held_from: datetime | None = None  # held (created) at or after
+    held_before: datetime | None = None  # held before
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +206,10 @@ async def list_held(site_ids: Sequence[int], paging: Paging, f: HeldFilter) -> P
         query = query.filter(outcome=f.reason)
     if f.status in STATUS_LABELS:
         query = query.filter(status=f.status)
+    if f.held_from is not None:
+        query = query.filter(created_at__gte=f.held_from)
+    if f.held_before is not None:
+        query = query.filter(created_at__lt=f.held_before)
     if f.q:
         query = query.filter(
             Q(meter__address__icontains=f.q)
