@@ -47,6 +47,7 @@ BLUEPRINT_MODULES = [
     "admin.reports",
     "admin.report_pages",
     "admin.tariffs",
+    "admin.tariff_levy",
     "admin.alarm_settings",
     "admin.sharing",
     "admin.finance",

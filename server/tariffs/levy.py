@@ -269,6 +269,15 @@ class BasisRow:
     kva: Decimal | None
     demand_kw: Decimal | None  # in the month shown
     levied_fen: int | None  # that month's levy, if any
+    demand_source: DemandSource | None = None  # entered by staff or read from the meter
+    demand_by: str = ""
+
+    @property
+    def demand_label(self) -> str:
+        return {DemandSource.STAFF: "人工录入", DemandSource.METER: "电表读取"}.get(
+            self.demand_source,  # type: ignore[arg-type]
+            "",
+        )
 
 
 async def basis_rows(site_ids: Sequence[int], plan_id: int, month: str | date) -> list[BasisRow]:
@@ -280,18 +289,22 @@ async def basis_rows(site_ids: Sequence[int], plan_id: int, month: str | date) -
                                                "account__tenant_name")  # fmt: skip
     ids = [r[0] for r in rows]
     kva = dict(await AccountCapacity.filter(account_id__in=ids).values_list("account_id", "kva"))
-    demand = dict(
-        await DemandEntry.filter(account_id__in=ids, month=label).values_list("account_id", "kw")
-    )
+    demand = {
+        a: (kw, DemandSource(source), by)
+        for a, kw, source, by in await DemandEntry.filter(account_id__in=ids, month=label)
+        .values_list("account_id", "kw", "source", "entered_by")
+    }  # fmt: skip
     levied = dict(
         await CapacityLevy.filter(account_id__in=ids, month=label).values_list(
             "account_id", "amount_fen"
         )
     )
+    none: tuple[None, None, str] = (None, None, "")
     return [
-        BasisRow(i, number, name, kva.get(i), demand.get(i), levied.get(i))
+        BasisRow(i, number, name, kva.get(i), demand.get(i, none)[0], levied.get(i),
+                 demand.get(i, none)[1], demand.get(i, none)[2])
         for i, number, name in rows
-    ]
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,3 +343,15 @@ async def levies(site_ids: Sequence[int], month: str | date) -> list[LevyRow]:
         )
         for r in rows
     ]  # fmt: skip
+
+
+async def plan_basis(plan_id: int, month: str | date) -> ChargeBasis | None:
+    """What a plan's basic charge for `month` is levied on (kVA or kW), None when the plan
+    in force at the month's end is not two-part."""
+    _, end = month_bounds(parse_month(month))
+    at = end - timedelta(microseconds=1)
+    tariff = (await load_tariffs([plan_id])).get(plan_id)
+    if tariff is None or tariff.versions[0].effective_from > at:
+        return None
+    plan = tariff.plan_at(at)
+    return plan.basis if isinstance(plan, TwoPartPlan) else None

@@ -20,6 +20,7 @@ from server.metering.models import (
     MeterBilling,
 )
 from server.staff.models import StaffRole
+from server.tariffs.levy import levy_capacity
 from server.tariffs.models import TariffAssignment, TariffKind, TariffPlan, TariffVersion
 from server.tariffs.push import push_due, push_version
 from server.tariffs.service import assign, create_plan
@@ -190,3 +191,56 @@ async def test_a_price_change_now_makes_one_set_price_batch_shown_on_the_version
         assert (await west.get(f"{page_url}/versions/{version.id}")).status_code == 404
     logged = await OperationLog.filter(actor="system:tariffs", target_type="tariff_plan")
     assert sorted(e.action for e in logged) == ["调价下发表端", "调价无需下发表端"]
+
+
+async def test_two_part_capacity_and_demand_recorded_then_levied(admin_app: AdminApp) -> None:
+    ids = await a_company()
+    plan = await create_plan(
+        ids["site"], "大工业按需量", TariffKind.ELECTRICITY,
+        {"kind": "two_part", "basis": "demand", "rate": "42.5",
+         "energy": {"kind": "flat", "price": "0.65"}},
+        effective_from=datetime(2026, 1, 1, tzinfo=UTC), actor="staff:1",
+    )  # fmt: skip
+    first, second = await Account.filter(site_id=ids["site"]).order_by("id").limit(2)
+    for account in (first, second):
+        await assign(account.id, plan.id)
+    basis = f"/admin/tariffs/{plan.id}/basis"
+    async with signed_in(admin_app, "cash") as cash:
+        token = await cash.csrf()
+        assert "容量与需量" in main_of(await cash.get(f"/admin/tariffs/{plan.id}"))
+        nov = {"csrf_token": token, "month": "2026-11"}
+        kva = await cash.post(f"{basis}/{first.id}/capacity", data=nov | {"kva": "315"})
+        assert kva.status_code == 303 and "month=2026-11" in kva.headers["location"]
+        bad = await cash.post(f"{basis}/{first.id}/demand", data=nov | {"kw": "八十"})
+        assert bad.status_code == 422 and "最大需量必须是数字" in main_of(bad)
+        kw = await cash.post(f"{basis}/{first.id}/demand", data=nov | {"kw": "86.4"})
+        assert kw.status_code == 303
+        page = main_of(await cash.get(f"{basis}?month=2026-11"))
+        assert "按最大需量" in page and "315.00" in page and "86.400" in page and "人工录入" in page
+        sheet = await cash.get(f"{basis}?month=2026-11&format=xlsx")
+        rows = list(load_workbook(io.BytesIO(sheet.content)).active.values)
+        assert rows[0][:3] == ("户号", "租户", "变压器容量(kVA)")
+        assert rows[1][:5] == (first.number, first.tenant_name, 315, 86.4, "人工录入")
+        assert rows[2][2:4] == (None, None)
+
+        report = await levy_capacity("2026-11", now=datetime(2026, 12, 1, 2, tzinfo=UTC))
+        assert (report.charged, report.charged_fen) == (1, 367_200)  # 86.4 kW × ¥42.5
+        assert [s.number for s in report.skipped] == [second.number]
+        page = main_of(await cash.get(f"{basis}?month=2026-11"))
+        assert "¥3,672.00" in page and f"/basis/{first.id}/demand" not in page  # levied: kept
+        late = await cash.post(f"{basis}/{first.id}/demand", data=nov | {"kw": "99"})
+        assert late.status_code == 409
+        levied = main_of(await cash.get("/admin/tariffs/levies?month=2026-11"))
+        assert first.number in levied and "¥3,672.00" in levied
+        sheet = await cash.get("/admin/tariffs/levies?month=2026-11&format=xlsx")
+        book = load_workbook(io.BytesIO(sheet.content)).active
+        assert book["I2"].value == 3672 and "¥" in book["I2"].number_format
+    async with signed_in(admin_app, "look") as look:
+        shown = await look.get(f"{basis}?month=2026-11")
+        assert shown.status_code == 200 and "<form" not in main_of(shown).split("</form>", 1)[1]
+        refused = await look.post(f"{basis}/{second.id}/capacity",
+                                  data={"csrf_token": await look.csrf(), "kva": "1"})  # fmt: skip
+        assert refused.status_code == 403
+    async with signed_in(admin_app, "west") as west:
+        assert (await west.get(basis)).status_code == 404
+        assert first.number not in main_of(await west.get("/admin/tariffs/levies?month=2026-11"))
