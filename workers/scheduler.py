@@ -21,7 +21,10 @@ modules add), posted for real — idempotent per account, item and period, so a 
 again after a restart charges nothing twice.
 
 Once a month (from the 1st at `daily_at`): levy the basic charge (基本电费) of two-part
-plans for the month just ended (server.tariffs.levy, once per account and month).
+plans for the month just ended (server.tariffs.levy, once per account and month), after
+reading the month's maximum demand from the meters that report it (DL/T 645 上1结算日:
+the meters settled at 00:00 on the 1st) for the accounts on a plan by demand whose demand
+staff did not enter.
 
 The work runs as durable jobs (server.jobs, docs/jobs.md): each period's job is enqueued
 with a key naming the period (`scheduler.tick:<slot>`, `scheduler.daily:<date>`), so however
@@ -60,9 +63,15 @@ from server.metering.service.reconcile import reconcile_meter
 from server.places.models import Site
 from server.property.service.bills import remind_overdue
 from server.property.service.run import run_month
-from server.tariffs.levy import levy_capacity
+from server.tariffs.levy import (
+    demand_meters,
+    levy_capacity,
+    month_bounds,
+    parse_month,
+    store_meter_demand,
+)
 from server.tariffs.push import push_due
-from workers.meters.base import MeterError
+from workers.meters.base import DemandReader, MeterError
 from workers.registry import DriverRegistry, NoRoute
 
 log = logging.getLogger(__name__)
@@ -147,6 +156,34 @@ class Scheduler:
         await remind_overdue(today=now.astimezone(SHANGHAI).date(), now=now)
         await purge(done_before=now - KEEP_DONE, dead_before=now - KEEP_DEAD)
 
+    async def collect_demand(self, month: str) -> int:
+        """Read the maximum demand of `month` from the meters of the accounts on a plan by
+        demand and store it for the levy; how many accounts got one. An account with several
+        such meters is left to staff (no one meter measures its supply's demand)."""
+        start, end = month_bounds(parse_month(month))
+        stored = 0
+        for account_id, meters in (await demand_meters(month)).items():
+            if len(meters) != 1:
+                log.warning("account %d has %d demand meters: enter its demand", account_id,
+                            len(meters))  # fmt: skip
+                continue
+            meter = meters[0]
+            try:
+                driver = self.registry.driver(meter)
+                if not isinstance(driver, DemandReader):
+                    continue
+                demand = await driver.read_max_demand(previous=True)
+            except (MeterError, NoRoute) as exc:
+                log.warning("meter %s: no maximum demand for %s: %s", meter.address, month, exc)
+                continue
+            if demand.at is None or not start < demand.at <= end:
+                log.warning("meter %s: its last settled period is not %s (%s)", meter.address,
+                            month, demand.at)  # fmt: skip
+                continue
+            kw = demand.kw * meter.multiplier  # the meter counts behind its CT and PT
+            stored += await store_meter_demand(account_id, month, kw)
+        return stored
+
     async def monthly(self, month: str) -> int:
         """The property billing run of `month` for every site in service; how many sites."""
         sites = await Site.filter(retired_at=None).order_by("id").values_list("id", flat=True)
@@ -168,6 +205,7 @@ class Scheduler:
             await self.monthly(str(job.payload["month"]))
 
         async def levy(job: Claimed) -> None:
+            await self.collect_demand(job.payload["month"])
             report = await levy_capacity(job.payload["month"], now=self.clock())
             log.info(
                 "levy %s: %d charged (%d fen), %d before, %d skipped", report.month,

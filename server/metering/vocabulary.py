@@ -26,6 +26,10 @@ class MeterProtocol(StrEnum):
     MQTT_GATEWAY = "mqtt_gateway"
 
 
+# The protocols whose meters report their maximum demand (DL/T 645-2007 0101xxxx), which a
+# two-part plan by demand levies on; other meters' demand is entered by staff.
+DEMAND_PROTOCOLS = frozenset({MeterProtocol.DLT645})
+
 KIND_LABELS = {MeterKind.ELECTRICITY: "电表", MeterKind.WATER: "水表"}
 
 PROTOCOL_LABELS = {

@@ -16,6 +16,11 @@ second scheduler or the property-billing run calling it again charges nothing tw
 `CapacityLevy` row (UNIQUE account + month) records what was levied and on what. Exact yuan
 are rounded to the fen half up, once per account and month.
 
+A month's maximum demand comes from staff (`enter_demand`) or from the meter: before the
+levy, the scheduler reads the previous settlement period's maximum demand (DL/T 645
+01010001) of the one demand-capable meter of each account on a plan by demand
+(`demand_meters`) and stores it (`store_meter_demand`), never over what staff entered.
+
 A month is levied once it has ended (a maximum demand is only known then). An account
 without its kVA or the month's demand is skipped and reported, not charged zero: staff
 record it and run the levy again; the accounts already charged are left alone.
@@ -36,6 +41,8 @@ from server.audit.service import record
 from server.core.errors import Conflict, NotFound, ValidationFailed
 from server.ledger import service as ledger
 from server.ledger.posting import ChargeType
+from server.metering.models import Meter, MeterStatus
+from server.metering.vocabulary import DEMAND_PROTOCOLS, MeterKind
 from server.tariffs.calendar import LOCAL_TZ, next_period_start
 from server.tariffs.models import (
     AccountCapacity,
@@ -355,3 +362,69 @@ async def plan_basis(plan_id: int, month: str | date) -> ChargeBasis | None:
         return None
     plan = tariff.plan_at(at)
     return plan.basis if isinstance(plan, TwoPartPlan) else None
+
+
+# -- the maximum demand read from meters -----------------------------------------------------
+
+
+async def demand_meters(month: str | date) -> dict[int, list[Meter]]:
+    """The open accounts on a plan by demand in `month` (as the levy finds them) without a
+    demand entered by staff, each with its active meters whose protocol reports the maximum
+    demand (gateway loaded), to read before the levy."""
+    first = parse_month(month)
+    label = first.isoformat()[:7]
+    _, end = month_bounds(first)
+    at = end - timedelta(microseconds=1)
+    assigned = await TariffAssignment.filter(
+        kind=TariffKind.ELECTRICITY, account__status=AccountStatus.OPEN,
+        account__opened_at__lt=end,
+    ).values_list("account_id", "plan_id")  # fmt: skip
+    tariffs = await load_tariffs({plan_id for _, plan_id in assigned})
+    wanted = []
+    for account_id, plan_id in assigned:
+        tariff = tariffs.get(plan_id)
+        if tariff is None or tariff.versions[0].effective_from > at:
+            continue
+        plan = tariff.plan_at(at)
+        if isinstance(plan, TwoPartPlan) and plan.basis is ChargeBasis.DEMAND:
+            wanted.append(account_id)
+    staff = set(
+        await DemandEntry.filter(
+            account_id__in=wanted, month=label, source=DemandSource.STAFF
+        ).values_list("account_id", flat=True)
+    )
+    levied = set(
+        await CapacityLevy.filter(account_id__in=wanted, month=label).values_list(
+            "account_id", flat=True
+        )
+    )
+    meters = await Meter.filter(
+        account_id__in=[a for a in wanted if a not in staff | levied],
+        kind=MeterKind.ELECTRICITY, status=MeterStatus.ACTIVE,
+        protocol__in=list(DEMAND_PROTOCOLS),
+    ).order_by("id").prefetch_related("gateway")  # fmt: skip
+    out: dict[int, list[Meter]] = {}
+    for meter in meters:
+        out.setdefault(meter.account_id, []).append(meter)  # type: ignore[attr-defined]
+    return out
+
+
+async def store_meter_demand(
+    account_id: int, month: str | date, kw: Decimal, *, actor: str = ACTOR
+) -> bool:
+    """Store the maximum demand read from an account's meter for `month`, unless staff
+    entered one or the month is levied; whether it was stored."""
+    label = parse_month(month).isoformat()[:7]
+    quantity = _quantity(Decimal(kw).quantize(Decimal("0.001"), ROUND_HALF_UP), "最大需量", 3)
+    async with in_transaction():
+        if await CapacityLevy.filter(account_id=account_id, month=label).exists():
+            return False
+        if await DemandEntry.filter(
+            account_id=account_id, month=label, source=DemandSource.STAFF
+        ).exists():
+            return False
+        await DemandEntry.update_or_create(
+            defaults={"kw": quantity, "source": DemandSource.METER, "entered_by": actor},
+            account_id=account_id, month=label,
+        )  # fmt: skip
+    return True

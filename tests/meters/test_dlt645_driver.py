@@ -149,6 +149,22 @@ async def test_writes_prices_and_alarm_amounts(bus):
     assert (meters[A].alarm_1_fen, meters[A].alarm_2_fen) == (3000, 1000)
 
 
+async def test_maximum_demand_of_this_and_the_previous_period(bus):
+    meters, _, hub, real = bus
+    d = driver(hub, A)
+    before = await d.read_max_demand(previous=True)
+    assert before.kw == 0 and before.at is None  # never settled in the simulation
+    now = await d.read_max_demand()
+    assert (now.kw, now.at) == (meters[A].demand_kw, meters[A].demand_at)
+    assert now.at is not None and 0 < now.kw <= meters[A].rated_kw
+    real.tick(60 * 24 * 17)  # 17 simulated days: into August, the meter settled on the 1st
+    last = await d.read_max_demand(previous=True)
+    assert last.at is not None and last.at.month == 7 and last.kw >= now.kw
+    assert (last.kw, last.at) == (meters[A].last_demand_kw, meters[A].last_demand_at)
+    august = await d.read_max_demand()
+    assert august.at is not None and august.at.month == 8
+
+
 async def test_wrong_password_is_rejected(bus):
     meters, _, hub, _ = bus
     with pytest.raises(MeterRejected) as exc:

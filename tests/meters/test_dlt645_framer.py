@@ -59,6 +59,17 @@ VECTORS = [
     ),
     ("68 61 01 00 00 00 00 68 9C 00 CE 16", ADDR, 0x9C, ""),
     ("68 61 01 00 00 00 00 68 D1 01 35 39 16", ADDR, 0xD1, "02"),
+    # read 01010000 (当前)正向有功总最大需量及发生时间, and the reply: 86.4000 kW at
+    # 2026-11-17 14:30 (XX.XXXX then YYMMDDhhmm, each low byte first, +0x33)
+    ("68 61 01 00 00 00 00 68 11 04 33 33 34 34 15 16", ADDR, 0x11, "00 00 01 01"),
+    (
+        "68 61 01 00 00 00 00 68 91 0C 33 33 34 34 33 73 B9 63 47 4A 44 59 8D 16",
+        ADDR,
+        0x91,
+        "00 00 01 01 00 40 86 30 14 17 11 26",
+    ),
+    # 01010001: the same for the period before the last settlement (上1结算日)
+    ("68 61 01 00 00 00 00 68 11 04 34 33 34 34 16 16", ADDR, 0x11, "01 00 01 01"),
 ]
 
 
@@ -84,6 +95,20 @@ def test_reference_values_decode():
     ok, err = parsed(hx(VECTORS[7][0])), parsed(hx(VECTORS[8][0]))
     assert ok.is_reply and not ok.is_error and ok.function == 0x1C
     assert err.is_error and err.function == 0x11 and err.error_code == 0x02
+
+
+def test_maximum_demand_decodes():
+    request, reply, previous = (parsed(hx(v[0])) for v in VECTORS[-3:])
+    assert di.decode_di(request.data) == di.MAX_DEMAND
+    assert di.decode_di(previous.data) == di.MAX_DEMAND_LAST
+    at = datetime(2026, 11, 17, 14, 30, tzinfo=SHANGHAI)
+    assert di.decode_value(di.MAX_DEMAND, reply.data[4:]) == (Decimal("86.4"), at)
+    assert di.encode_value(di.MAX_DEMAND, (Decimal("86.4"), at)) == reply.data[4:]
+    # a meter that has completed no demand interval yet answers zeros: no time
+    assert di.decode_value(di.MAX_DEMAND_LAST, bytes(8)) == (Decimal(0), None)
+    assert di.encode_value(di.MAX_DEMAND_LAST, (Decimal(0), None)) == bytes(8)
+    with pytest.raises(di.BadValue):  # XX.XXXX: below 100 kW, four decimals
+        di.encode_value(di.MAX_DEMAND, (Decimal("100"), at))
 
 
 def test_control_bits():

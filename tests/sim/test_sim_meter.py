@@ -218,3 +218,37 @@ def test_power_curve_shapes():
     night = power_kw(LoadProfile.OFFICE, T0.replace(hour=3), Decimal(10), rng)
     day = power_kw(LoadProfile.OFFICE, T0.replace(hour=10), Decimal(10), rng)
     assert night < day <= Decimal(10)
+
+
+def test_maximum_demand_is_the_highest_15_minute_average_and_settles_on_the_first():
+    m = meter(rated_kw=Decimal("10"))
+    t = datetime(2024, 7, 31, 23, 30, tzinfo=SHANGHAI)
+
+    def run(kw: str, minutes: int) -> None:  # the power the meter integrates, held a while
+        nonlocal t
+        m.power = Decimal(kw)
+        m._demand(t, t + timedelta(minutes=minutes))
+        t += timedelta(minutes=minutes)
+
+    run("4", 10)
+    run("8", 5)  # 23:30–23:45: (4 × 600 + 8 × 300) / 900 = 5.3333 kW
+    assert (m.demand_kw, m.demand_at) == (Decimal("5.3333"), t)
+    run("2", 15)  # a lower interval leaves the maximum where it was
+    assert m.demand_kw == Decimal("5.3333") and m.demand_at == t - timedelta(minutes=15)
+    run("1", 15)  # 00:00–00:15 on 1 August: the meter settled at 00:00
+    assert (m.last_demand_kw, m.last_demand_at) == (
+        Decimal("5.3333"), datetime(2024, 7, 31, 23, 45, tzinfo=SHANGHAI)
+    )  # fmt: skip
+    assert (m.demand_kw, m.demand_at) == (Decimal("1.0000"), t)
+    m.relay_action(RelayAction.TRIP)  # an open relay draws nothing
+    run("9", 15)
+    assert m.demand_kw == Decimal("1.0000")
+    run("9", 7)  # an interval not yet complete counts only once it ends
+    assert m.demand_kw == Decimal("1.0000")
+
+
+def test_the_simulated_day_records_a_maximum_demand_within_the_rating():
+    m = meter(profile=LoadProfile.SHOP, rated_kw=Decimal("8"))
+    m.advance(datetime(2024, 7, 15, 8, 0, tzinfo=SHANGHAI))
+    m.advance(datetime(2024, 7, 15, 20, 0, tzinfo=SHANGHAI))
+    assert m.demand_at is not None and 0 < m.demand_kw <= m.rated_kw

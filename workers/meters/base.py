@@ -11,6 +11,7 @@ a meter that answers "no" raises `MeterRejected` with the meter's own error code
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
@@ -26,7 +27,9 @@ from server.metering.vocabulary import (
 )
 
 __all__ = [
+    "DemandReader",
     "Instant",
+    "MaxDemand",
     "MeterDriver",
     "MeterError",
     "MeterKind",
@@ -109,4 +112,24 @@ class MeterDriver(Protocol):
 
     async def write_recharge(self, amount_fen: int, purchase_count: int) -> MoneyRegister:
         """Write a recharge; `purchase_count` must be the meter's count + 1."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MaxDemand:
+    """A meter's maximum demand (最大需量) over a settlement period: the highest average
+    active power (kW) of any demand interval, and when that interval ended (None: the
+    meter has not completed one in the period)."""
+
+    kw: Decimal
+    at: datetime | None
+
+
+@runtime_checkable
+class DemandReader(Protocol):
+    """A driver whose protocol offers the maximum demand (DL/T 645-2007 0101xxxx)."""
+
+    async def read_max_demand(self, previous: bool = False) -> MaxDemand:
+        """The current period's maximum demand, or the period before the meter last settled
+        (`previous`: 上1结算日, the month before once the meter settled on the 1st)."""
         ...

@@ -1,11 +1,12 @@
 """A DL/T 645-2007 TCP server for simulated meters: a transparent channel (like a serial
 server on an RS-485 bus) with many SimMeters behind it, answering by address.
 
-Supported: 0x11/0x12 read (multi-frame when a reply exceeds `max_data`), 0x14 write
-(prices, alarm amounts, overdraft limit, the Shuidian recharge DI), 0x08 broadcast time
-(recorded, no reply), 0x13 read address (answers only when exactly one meter is on the
-bus — several would collide), 0x1C relay / 保电. Frames for unknown addresses are ignored,
-like other meters on a bus would.
+Supported: 0x11/0x12 read (energy, instant values, status, money, prices, the maximum
+demand of this and the previous settlement period; multi-frame when a reply exceeds
+`max_data`), 0x14 write (prices, alarm amounts, overdraft limit, the Shuidian recharge DI),
+0x08 broadcast time (recorded, no reply), 0x13 read address (answers only when exactly one
+meter is on the bus — several would collide), 0x1C relay / 保电. Frames for unknown
+addresses are ignored, like other meters on a bus would.
 
 Fault switches (`Faults`), per server or per meter: silence, bad checksum, split frames
 (sent in pieces with small delays), slow replies, random FE preamble count.
@@ -97,6 +98,8 @@ READERS: dict[int, Callable[[SimMeter], object]] = {
     di.ALARM_1: lambda m: _yuan(m.alarm_1_fen),
     di.ALARM_2: lambda m: _yuan(m.alarm_2_fen),
     di.OVERDRAFT_LIMIT: lambda m: _yuan(m.overdraft_fen),
+    di.MAX_DEMAND: lambda m: (m.demand_kw, m.demand_at),
+    di.MAX_DEMAND_LAST: lambda m: (m.last_demand_kw, m.last_demand_at),
 }
 for _band, _di in di.ENERGY_BANDS.items():
     READERS[_di] = lambda m, b=_band: m.bands[b]

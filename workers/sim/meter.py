@@ -25,6 +25,10 @@ Choices (documented for the platform, see docs/dlt645.md):
   close-allowed and waits for the button, like most real prepaid meters.
 - PROTECT_ON closes the relay (保电 means power stays on); PROTECT_OFF only clears the flag.
 - Water meters have no bands and one price, kept under band 3 (flat).
+- Maximum demand (最大需量, electricity): the average power of each 15-minute interval on the
+  clock (block demand, the DL/T 645 default 需量周期), the highest one of the settlement
+  period and the end of its interval; the meter settles at 00:00 on the 1st (local), when
+  the period's maximum becomes the previous period's (上1结算日) and a new period starts.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ KWS_PER_STEP = Decimal(36)  # 0.01 kWh = 36 kW·s
 PRICE_STEP = Decimal("0.0001")
 ELECTRIC_BANDS = (1, 2, 3, 4)
 WATER_BAND = 3
+DEMAND_PERIOD = timedelta(minutes=15)
+DEMAND_STEP = Decimal("0.0001")  # kW, DL/T 645 XX.XXXX
 
 # DL/T 645 error byte bits, reused as SimRefused codes.
 ERR_OTHER = 0x01
@@ -114,6 +120,13 @@ class SimMeter:
     seed: int = 0
     last_advance: datetime | None = None
     close_allowed_pending: bool = False
+    demand_kw: Decimal = Decimal("0.0000")  # this settlement period's maximum demand
+    demand_at: datetime | None = None  # the end of its interval
+    last_demand_kw: Decimal = Decimal("0.0000")  # the period before (上1结算日)
+    last_demand_at: datetime | None = None
+    _window: datetime | None = field(default=None, init=False, repr=False)
+    _window_kws: Decimal = field(default=Decimal(0), init=False, repr=False)
+    _period: tuple[int, int] | None = field(default=None, init=False, repr=False)
     _kws_carry: Decimal = field(default=Decimal(0), init=False, repr=False)
     _fen_carry: Decimal = field(default=Decimal(0), init=False, repr=False)
     _tripped_for_money: bool = field(default=False, init=False, repr=False)
@@ -169,6 +182,7 @@ class SimMeter:
             end = min(now, hour_end)
             self._sample(t)
             self._integrate(self.band_at(t), _seconds(end - t))
+            self._demand(t, end)
             self._check_trip()
             t = end
         self.last_advance = now
@@ -205,6 +219,35 @@ class SimMeter:
             whole = _floor_int(self._fen_carry)
             self._fen_carry -= whole
             self.remaining_fen -= whole
+
+    def _demand(self, start: datetime, end: datetime) -> None:
+        """Add [start, end) at the present power to the demand intervals it falls in."""
+        if self.kind is not MeterKind.ELECTRICITY:
+            return
+        power = self.power if self.relay is RelayState.CLOSED else Decimal(0)
+        t = start
+        while t < end:
+            local = t.astimezone(SHANGHAI)
+            window = local.replace(minute=local.minute - local.minute % 15, second=0,
+                                   microsecond=0)  # fmt: skip
+            if window != self._window:
+                self._window, self._window_kws = window, Decimal(0)
+            stop = min(end, window + DEMAND_PERIOD)
+            self._window_kws += power * _seconds(stop - t)
+            if stop == window + DEMAND_PERIOD:
+                self._close_window(window)
+            t = stop
+
+    def _close_window(self, window: datetime) -> None:
+        period = (window.year, window.month)
+        if self._period is not None and period != self._period:  # settled on the 1st
+            self.last_demand_kw, self.last_demand_at = self.demand_kw, self.demand_at
+            self.demand_kw, self.demand_at = Decimal("0.0000"), None
+        self._period = period
+        kw = (self._window_kws / _seconds(DEMAND_PERIOD)).quantize(DEMAND_STEP, ROUND_FLOOR)
+        if kw > self.demand_kw or self.demand_at is None:
+            self.demand_kw, self.demand_at = kw, window + DEMAND_PERIOD
+        self._window = None
 
     def _at_trip_level(self) -> bool:
         return self.meter_billing and self.remaining_fen <= -self.overdraft_fen

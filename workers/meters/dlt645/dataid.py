@@ -39,6 +39,11 @@ PURCHASE_COUNT = 0x03330201
 ALARM_1 = 0x04001001
 ALARM_2 = 0x04001002
 OVERDRAFT_LIMIT = 0x04001003
+# Maximum demand (最大需量及发生时间): forward active total, XX.XXXX kW then the minute it
+# happened (YYMMDDhhmm). DI0 is the settlement: 00 the current period (since the meter last
+# settled, normally 00:00 on the 1st), 01 the period before it (上1结算日), … 0C.
+MAX_DEMAND = 0x01010000
+MAX_DEMAND_LAST = 0x01010001
 # Ours: recharge as one plaintext write of amount XXXXXX.XX yuan + purchase count NNNN.
 SHUIDIAN_RECHARGE = 0x04A00101
 
@@ -48,6 +53,7 @@ class Kind(StrEnum):
     WORD = "word"  # int bit field
     ADDRESS = "address"  # 12-digit str
     DATETIME = "datetime"  # YYMMDDWWhhmmss
+    DEMAND = "demand"  # (kW XX.XXXX, YYMMDDhhmm or None): a maximum demand and when
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,7 @@ class Fmt:
 KWH = Fmt(4, 2)
 YUAN = Fmt(4, 2)
 PRICE = Fmt(4, 4)
+DEMAND = Fmt(8, kind=Kind.DEMAND)
 
 DI_FORMATS: dict[int, Fmt] = {
     ENERGY_TOTAL: KWH,
@@ -86,6 +93,8 @@ DI_FORMATS: dict[int, Fmt] = {
     ALARM_1: YUAN,
     ALARM_2: YUAN,
     OVERDRAFT_LIMIT: YUAN,
+    MAX_DEMAND: DEMAND,
+    MAX_DEMAND_LAST: DEMAND,
 }
 
 
@@ -165,6 +174,18 @@ def _decode_datetime7(raw: bytes) -> datetime:
     return _from_digits(text[:6] + text[8:])
 
 
+def _encode_demand(value: object) -> bytes:
+    kw, at = value  # type: ignore[misc]
+    when = bytes(5) if at is None else bytes.fromhex(f"{at.astimezone(SHANGHAI):%y%m%d%H%M}")
+    return encode_number(kw, 3, 4) + when[::-1]
+
+
+def _decode_demand(raw: bytes) -> tuple[Decimal, datetime | None]:
+    """A meter that has seen no demand period yet answers zeros: (0, None)."""
+    text = raw[3:8][::-1].hex()
+    return decode_number(raw[:3], 4), None if text == "0" * 10 else _from_digits(text + "00")
+
+
 def encode_value(di: int, value: object) -> bytes:
     """Encode `value` in the format of `di` (KeyError for an unknown DI)."""
     fmt = DI_FORMATS[di]
@@ -175,6 +196,8 @@ def encode_value(di: int, value: object) -> bytes:
     if fmt.kind is Kind.DATETIME:
         assert isinstance(value, datetime)
         return _encode_datetime7(value)
+    if fmt.kind is Kind.DEMAND:
+        return _encode_demand(value)
     values = value if fmt.items > 1 else (value,)
     if len(values) != fmt.items:  # type: ignore[arg-type]
         raise BadValue(f"DI {di:08X} takes {fmt.items} values")
@@ -192,6 +215,8 @@ def decode_value(di: int, raw: bytes) -> object:
         return raw[: fmt.length][::-1].hex().upper()
     if fmt.kind is Kind.DATETIME:
         return _decode_datetime7(raw[: fmt.length])
+    if fmt.kind is Kind.DEMAND:
+        return _decode_demand(raw[: fmt.length])
     numbers = tuple(
         decode_number(raw[k * fmt.length : (k + 1) * fmt.length], fmt.decimals, fmt.signed)
         for k in range(fmt.items)

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from workers.meters.base import (
     Instant,
+    MaxDemand,
     MeterRejected,
     MeterSnapshot,
     MeterStatus,
@@ -207,6 +208,14 @@ class Dlt645Driver:
         reading = await self.read_energy()
         status, money = await self._status()
         return MeterSnapshot(address=self.address, reading=reading, status=status, money=money)
+
+    async def read_max_demand(self, previous: bool = False) -> MaxDemand:
+        """Forward active total maximum demand and when it happened: the current settlement
+        period (01010000) or the one before (01010001, 上1结算日)."""
+        value = await self.read(di.MAX_DEMAND_LAST if previous else di.MAX_DEMAND)
+        assert isinstance(value, tuple)
+        kw, at = value
+        return MaxDemand(kw, at)
 
     async def relay(self, action: RelayAction) -> MeterStatus:
         valid_until = self.clock() + self.valid_for
