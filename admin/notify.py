@@ -2,7 +2,9 @@
 searched by account number, recipient, channel, state, site and dates, paged, exported to
 Excel; a failed message resent as a new one) and the template editor
 (/admin/notify/templates: an organisation's own texts, checked in the Jinja2 sandbox on save,
-and a site's quiet hours for voice calls). Resending and quiet hours need the NOTIFY action,
+and a site's quiet hours for voice calls); an account's recipients and their channels per
+message kind (/admin/accounts/<id>/recipients: the owner, the accountants bound in WeChat,
+the contacts staff add). Resending, quiet hours and recipients need the NOTIFY action,
 templates (organisation-wide) the STAFF action (the page itself: NOTIFY); each change is in
 the operation log."""
 
@@ -32,7 +34,8 @@ from admin.web import (
 from server.core.errors import NotFound, ValidationFailed
 from server.core.excel import Sheet
 from server.core.paging import Paging
-from server.notify.service import deliveries, overrides
+from server.notify import templates
+from server.notify.service import deliveries, overrides, recipients
 from server.staff.service.permissions import Action
 
 bp = admin_blueprint("admin_notify")
@@ -157,3 +160,71 @@ async def save_quiet_hours(request: Request) -> HTTPResponse:
     except ValidationFailed as exc:
         return await _editor(request, site_id, status=exc.status_code, quiet_error=exc.message)
     return redirect(f"{NOTIFY}/templates?site={site_id}&saved=quiet", status=303)
+
+
+# -- an account's recipients -----------------------------------------------------------------
+RECIPIENTS = f"{PATH}/accounts/<account_id:int>/recipients"
+
+
+async def _recipients(request: Request, account_id: int, status: int = 200, **extra: object):  # type: ignore[no-untyped-def]
+    view = await recipients.account_recipients(await scope_ids(request), account_id)
+    return render(
+        request, "notify_recipients.html", status=status, v=view,
+        kinds=[(k, templates.KINDS[k]) for k in templates.TENANT_KINDS],
+        groups=recipients.GROUP_LABELS, applies=recipients.applies,
+        roles=[(r.value, recipients.ROLE_LABELS[r]) for r in recipients.CONTACT_ROLES],
+        saved=arg(request, "saved"), **extra,
+    )  # fmt: skip
+
+
+@bp.get(RECIPIENTS)
+@openapi.exclude()
+@staff_required
+async def recipients_page(request: Request, account_id: int) -> HTTPResponse:
+    return await _recipients(request, account_id)
+
+
+@bp.post(RECIPIENTS)
+@openapi.exclude()
+@staff_required
+@requires(Action.NOTIFY)
+async def add_recipient(request: Request, account_id: int) -> HTTPResponse:
+    try:
+        await recipients.add_contact(
+            await scope_ids(request), account_id, role=field(request, "role"),
+            name=field(request, "name"), phone=field(request, "phone"),
+            email=field(request, "email"), actor=staff_of(request).actor,
+        )  # fmt: skip
+    except ValidationFailed as exc:
+        form = {k: field(request, k) for k in ("role", "name", "phone", "email")}
+        return await _recipients(
+            request, account_id, status=exc.status_code, error=exc.message, form=form
+        )
+    return redirect(f"{PATH}/accounts/{account_id}/recipients?saved=added", status=303)
+
+
+@bp.post(f"{RECIPIENTS}/remove")
+@openapi.exclude()
+@staff_required
+@requires(Action.NOTIFY)
+async def remove_recipient(request: Request, account_id: int) -> HTTPResponse:
+    contact = field(request, "contact")
+    if not contact.isdigit() or len(contact) > 9:
+        raise NotFound("接收人不存在")
+    await recipients.remove_contact(
+        await scope_ids(request), account_id, int(contact), actor=staff_of(request).actor
+    )
+    return redirect(f"{PATH}/accounts/{account_id}/recipients?saved=removed", status=303)
+
+
+@bp.post(f"{RECIPIENTS}/preferences")
+@openapi.exclude()
+@staff_required
+@requires(Action.NOTIFY)
+async def save_recipient_preferences(request: Request, account_id: int) -> HTTPResponse:
+    who = field(request, "who")
+    await recipients.save_preferences(
+        await scope_ids(request), account_id, who, recipients.checked(list(request.form or {})),
+        actor=staff_of(request).actor,
+    )  # fmt: skip
+    return redirect(f"{PATH}/accounts/{account_id}/recipients?saved={who}#r-{who}", status=303)

@@ -82,11 +82,33 @@ class Message(Model):
         # The claim's partial index and the (account, template) look-up: migration 0018.
 
 
+class Contact(Model):
+    """One more recipient of an account's messages beside its owner (户主: the account's phone
+    and bound WeChat users): its accountant (财务) or a member of staff (员工) who wants them,
+    reached by phone (SMS, voice) and e-mail."""
+
+    id = fields.IntField(primary_key=True)
+    account: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Account", related_name="notify_contacts", on_delete=fields.CASCADE
+    )
+    role = fields.CharEnumField(Role, max_length=10, default=Role.ACCOUNTANT)
+    name = fields.CharField(max_length=32)
+    phone = fields.CharField(max_length=20, default="")
+    email = fields.CharField(max_length=128, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "notify_recipient"
+
+
 class Preference(Model):
-    """One recipient's choice for one channel (no row: the channel is on). A tenant recipient
-    is (account, role: owner or accountant); a staff recipient is (staff, role staff) and
-    holds for every site the staff member is reached about. Unique per (account, staff, role,
-    channel): an expression index of migration 0026 (NULLs compared as 0)."""
+    """One recipient's choice for one channel and one message kind (templates.KINDS; "" for
+    every kind, which a kind's own row overrides). No row: the channel is on. A tenant
+    recipient is (account, role: owner or accountant — their bound WeChat users; the owner's
+    phone) or (account, contact); a staff recipient is (staff, role staff) and holds for every
+    site the staff member is reached about. Unique per (account, staff, contact, role, kind,
+    channel): an expression index of migration 0031 (NULLs compared as 0)."""
 
     id = fields.IntField(primary_key=True)
     account: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
@@ -95,7 +117,11 @@ class Preference(Model):
     staff: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.AdminUser", related_name="notify_preferences", on_delete=fields.CASCADE, null=True
     )
+    contact: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Contact", related_name="preferences", on_delete=fields.CASCADE, null=True
+    )
     role = fields.CharEnumField(Role, max_length=10, default=Role.OWNER)
+    kind = fields.CharField(max_length=16, default="")
     channel = fields.CharEnumField(Channel, max_length=8)
     enabled = fields.BooleanField(default=True)
     updated_at = fields.DatetimeField(auto_now=True)

@@ -41,9 +41,22 @@ class Template:
     extra: tuple[str, ...] = ("message", "level")
     audience: str = "tenant"  # "tenant" (owner, accountant) or "staff"
     voice: bool = False  # also called by voice (urgent ones only: a call costs and wakes)
+    # What a recipient switches channels on and off for (KINDS): several templates, one kind.
+    kind: str = "alarm"
 
 
 COMMON = ("site", "account", "tenant", "balance")
+# Message kinds, as a recipient's channel preferences name them: tenant kinds, then staff.
+KINDS = {
+    "alarm": "余额告警",
+    "trip": "断电/恢复",
+    "recharge": "充值到账",
+    "bill": "账单",
+    "arrears": "欠费催缴",
+    "gateway": "网关离线",
+    "reconciliation": "对账差异",
+}
+TENANT_KINDS = ("alarm", "trip", "recharge", "bill", "arrears")
 STAFF_COMMON = ("site",)
 
 
@@ -74,12 +87,14 @@ _ALL = (
         "充值后自动恢复。",
         "power_off",
         voice=True,
+        kind="trip",
     ),
     Template(
         "alarm.close",
         "恢复供电/供水通知",
         "【{{ site }}】{{ account }} {{ tenant }}：余额 {{ balance }} 元，已恢复供电/供水。",
         "power_off",
+        kind="trip",
     ),
     Template(
         "recharge.done",
@@ -89,6 +104,7 @@ _ALL = (
         "recharge_done",
         ("account", "amount", "balance"),
         ("amount",),
+        kind="recharge",
     ),
     Template(
         "bill.issued",
@@ -98,6 +114,7 @@ _ALL = (
         None,
         ("account", "period", "amount", "due"),
         ("period", "amount", "due"),
+        kind="bill",
     ),
     Template(
         "arrears.reminder",
@@ -108,6 +125,7 @@ _ALL = (
         ("account", "amount", "days"),
         ("amount", "days"),
         voice=True,
+        kind="arrears",
     ),
     Template(
         "staff.gateway_offline",
@@ -119,6 +137,7 @@ _ALL = (
         ("gateway", "name", "last_seen"),
         audience="staff",
         voice=True,
+        kind="gateway",
     ),
     Template(
         "staff.reconciliation",
@@ -129,9 +148,11 @@ _ALL = (
         ("channel", "day"),
         ("channel", "day", "missing", "extra", "mismatches", "duplicates"),
         audience="staff",
+        kind="reconciliation",
     ),
 )
 TEMPLATES: dict[str, Template] = {t.key: t for t in _ALL}
+VOICE_KINDS = frozenset(t.kind for t in _ALL if t.voice)  # the kinds that may call
 
 _env = SandboxedEnvironment(
     autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False

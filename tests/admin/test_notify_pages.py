@@ -12,7 +12,14 @@ from openpyxl import load_workbook
 from tortoise import connections
 
 from server.audit.models import OperationLog
-from server.notify.models import Channel, Message, MessageState, TemplateOverride
+from server.notify.models import (
+    Channel,
+    Contact,
+    Message,
+    MessageState,
+    Preference,
+    TemplateOverride,
+)
 from server.notify.service.outbox import Event, enqueue
 from server.staff.models import StaffRole
 from tests.admin.conftest import AdminApp, create_staff, main_of, signed_in
@@ -134,3 +141,48 @@ async def test_templates_saved_by_staff_roles_refused_with_the_reason(
         })  # fmt: skip
         assert foreign.status_code == 404
     assert await TemplateOverride.all().count() == 1
+
+
+async def test_an_accounts_recipients_added_and_switched_by_notify_roles(
+    admin_app: AdminApp,
+) -> None:
+    ids = await two_companies()
+    account, url = ids["北园"], f"/admin/accounts/{ids['北园']}/recipients"
+    async with signed_in(admin_app, "ops") as ops:  # NOTIFY
+        token = await ops.csrf()
+        bad = await ops.post(url, data={"role": "accountant", "name": "王会计",
+                                        "csrf_token": token})  # fmt: skip
+        assert bad.status_code == 422 and "至少填写一项" in bad.text and "王会计" in bad.text
+        added = await ops.post(url, data={
+            "role": "accountant", "name": "王会计", "phone": "13900139000",
+            "email": "wang@tenant.cn", "csrf_token": token,
+        })  # fmt: skip
+        assert added.status_code == 303
+        contact = await Contact.get(account_id=account)
+        saved = await ops.post(f"{url}/preferences", data={
+            "who": f"contact:{contact.id}", "on:trip:sms": "1", "on:alarm:email": "1",
+            "csrf_token": token,
+        })  # fmt: skip
+        assert saved.status_code == 303
+        page = main_of(await ops.get(url))
+        assert "王会计" in page and "wang@tenant.cn" in page and 'method="post"' in page
+        assert 'name="on:trip:sms" value="1" aria-label="王会计 断电/恢复 短信" checked' in page
+        assert 'aria-label="王会计 断电/恢复 邮件">' in page  # not ticked
+    off = await Preference.filter(contact_id=contact.id, enabled=False).count()
+    on = await Preference.filter(contact_id=contact.id, enabled=True).count()
+    assert (on, off) == (2, 10)  # 5 kinds × (SMS, e-mail) + the 2 kinds that call
+    assert await OperationLog.filter(action="notify.preferences").count() == 1
+    async with signed_in(admin_app, "look") as look:  # a viewer reads, in a disabled fieldset
+        page = main_of(await look.get(url))
+        assert "王会计" in page and 'method="post"' not in page and "<fieldset disabled>" in page
+        token = await look.csrf()
+        refused = await look.post(
+            f"{url}/remove", data={"contact": contact.id, "csrf_token": token}
+        )
+        assert refused.status_code == 403
+    async with signed_in(admin_app, "keeper") as keeper:  # the other site's account: 404
+        assert (await keeper.get(f"/admin/accounts/{ids['南园']}/recipients")).status_code == 404
+        token = await keeper.csrf()
+        gone = await keeper.post(f"{url}/remove", data={"contact": contact.id, "csrf_token": token})
+        assert gone.status_code == 303
+    assert await Contact.all().count() == 0 and await Preference.all().count() == 0

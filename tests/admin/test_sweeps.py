@@ -40,6 +40,8 @@ from server.metering.models import (
     MeterCommand,
 )
 from server.metering.service import batches
+from server.notify.models import Contact, Preference
+from server.notify.service import recipients
 from server.payments.config import PaymentSettings
 from server.payments.models import (
     BalanceAdjustment,
@@ -160,10 +162,14 @@ async def a_park(tag: str) -> Park:
         actor="staff:0",
     )  # fmt: skip
     fee_item_id, run_id, bill_id = await _fees_billed(site.id, tag)
+    contact = await recipients.add_contact(
+        [site.id], account.id, role="accountant", name=f"{tag}方会计", phone="13900139000",
+        actor="staff:0",
+    )  # fmt: skip
     names = (
         site.name, building.name, floor.name, room.name, account.tenant_name, account.number,
         gateway.code, meter.address, user.username, plan.name, f"{tag}方公摊",
-        batch.title,
+        batch.title, contact.name,
     )  # fmt: skip
     return Park(
         org.id, site.id, building.id, floor.id, room.id, account.id, gateway.id, meter.id,
@@ -269,6 +275,8 @@ async def snapshot(park: Park) -> dict[str, Any]:
         "pools": await SharingPool.filter(site_id=site).order_by("id").values(),
         "members": await SharingMember.filter(pool__site_id=site).order_by("id").values(),
         "losses": await LossPeriod.filter(site_id=site).order_by("id").values(),
+        "contacts": await Contact.filter(account__site_id=site).order_by("id").values(),
+        "preferences": await Preference.filter(account__site_id=site).order_by("id").values(),
         "staff_sites": await AdminUser.filter(organisation_id=park.organisation_id)
         .order_by("id", "sites__id")
         .values_list("id", "sites__id"),

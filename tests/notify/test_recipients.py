@@ -13,13 +13,13 @@ import pytest
 from tortoise import connections
 
 from server.accounts.models import AccountBinding, BindingRole, TenantApp
-from server.core.errors import ValidationFailed
+from server.core.errors import NotFound, ValidationFailed
 from server.metering.service.gateway_status import gateway_status
 from server.notify import templates
 from server.notify.config import quiet_until
 from server.notify.models import Channel, Message, MessageState, Role, TemplateOverride
 from server.notify.sandbox import NotifySandbox
-from server.notify.service import overrides
+from server.notify.service import overrides, recipients
 from server.notify.service.delivery import deliver_due
 from server.notify.service.outbox import Event, enqueue
 from server.notify.service.reminders import ArrearsNotice, BillNotice, arrears_due, bills_issued
@@ -82,15 +82,76 @@ async def test_owner_and_accountant_over_every_channel_and_their_preferences(db:
         (Channel.OFFICIAL, "o-mp-acct", Role.ACCOUNTANT),
     }
     # The accountant switches the official account off, the owner the voice call.
-    await overrides.set_preference(Channel.OFFICIAL, False, account_id=account.id,
+    await recipients.set_preference(Channel.OFFICIAL, False, account_id=account.id,
                                    role=Role.ACCOUNTANT)  # fmt: skip
-    await overrides.set_preference(Channel.VOICE, False, account_id=account.id)
+    await recipients.set_preference(Channel.VOICE, False, account_id=account.id)
     await Message.all().delete()
     assert await enqueue(conn, [trip(account.id, 1)], now=NOON) == 2
     got = {(m.channel, m.recipient) for m in await Message.all()}
     assert got == {(Channel.SMS, "13800138000"), (Channel.OFFICIAL, "o-mp-owner")}
     with pytest.raises(ValidationFailed):
-        await overrides.set_preference(Channel.SMS, False, account_id=account.id, staff_id=1)
+        await recipients.set_preference(Channel.SMS, False, account_id=account.id, staff_id=1)
+
+
+async def test_contacts_and_preferences_per_message_kind(db: None) -> None:
+    """An accountant contact hears the account's messages by SMS, call and e-mail; the owner
+    keeps SMS for the trip but not for balance alarms; a contact's table saved from the admin
+    form switches its e-mail off for trips only; a removed contact hears nothing."""
+    site = await create_site()
+    account = await create_account(site=site, phone="13800138000")
+    scope = [site.id]
+    cash = await recipients.add_contact(
+        scope, account.id, role="accountant", name="王会计", phone="13900139000",
+        email="wang@tenant.cn", actor="staff:1",
+    )  # fmt: skip
+    with pytest.raises(ValidationFailed):  # neither phone nor e-mail
+        await recipients.add_contact(scope, account.id, role="staff", name="x", actor="staff:1")
+    with pytest.raises(NotFound):  # outside the scope
+        await recipients.add_contact([site.id + 99], account.id, role="staff", name="x",
+                                     phone="13700137000", actor="staff:1")  # fmt: skip
+    await recipients.set_preference(Channel.SMS, False, account_id=account.id, kind="alarm")
+    balance = Event(
+        account.id,
+        "alarm.balance",
+        "bal:1",
+        "alarm.balance.1",
+        {"message": "余额不足", "level": 1},
+        0,
+    )
+    conn = connections.get("default")
+    await enqueue(conn, [balance, trip(account.id)], now=NOON)
+    got = sorted((m.template, m.channel.value, m.recipient) for m in await Message.all())
+    assert got == [
+        ("alarm.balance", "email", "wang@tenant.cn"),
+        ("alarm.balance", "sms", "13900139000"),
+        ("alarm.trip", "email", "wang@tenant.cn"),
+        ("alarm.trip", "sms", "13800138000"),
+        ("alarm.trip", "sms", "13900139000"),
+        ("alarm.trip", "voice", "13800138000"),
+        ("alarm.trip", "voice", "13900139000"),
+    ]
+    assert (
+        await Message.get(recipient="wang@tenant.cn", template="alarm.trip")
+    ).role is Role.ACCOUNTANT
+    # The admin form: every box of the contact's table ticked but the trip's e-mail.
+    view = await recipients.account_recipients(scope, account.id)
+    assert [r.who for r in view.recipients] == ["owner", "accountant", f"contact:{cash.id}"]
+    owner = view.recipients[0]
+    assert ("alarm", "sms") not in owner.on and ("trip", "sms") in owner.on
+    keys = [f"on:{k}:{g}" for k in templates.TENANT_KINDS for g in ("sms", "voice", "email")]
+    keys.remove("on:trip:email")
+    on = recipients.checked(["csrf_token", "who", *keys])
+    await recipients.save_preferences(scope, account.id, f"contact:{cash.id}", on, actor="staff:1")
+    contact = (await recipients.account_recipients(scope, account.id)).recipients[2]
+    assert ("trip", "email") not in contact.on and ("alarm", "email") in contact.on
+    assert ("alarm", "voice") not in contact.on  # a balance alarm never calls
+    await Message.all().delete()
+    await enqueue(conn, [trip(account.id, 1)], now=NOON + timedelta(hours=2))
+    assert await Message.filter(recipient="wang@tenant.cn").count() == 0
+    assert await Message.filter(recipient="13900139000").count() == 2
+    await recipients.remove_contact(scope, account.id, cash.id, actor="staff:1")
+    await enqueue(conn, [trip(account.id, 2)], now=NOON + timedelta(hours=4))
+    assert await Message.filter(recipient="13900139000").count() == 2
 
 
 async def test_a_call_in_quiet_hours_waits_for_the_morning_and_is_not_dropped(
@@ -140,8 +201,8 @@ async def test_gateway_offline_alerts_the_sites_staff_with_contacts_once(db: Non
     await create_staff("quiet", StaffRole.OPERATOR, org)  # no contact: not reached
     await create_staff("money", StaffRole.FINANCE, org, phone="13400134000")  # not its role
     mute = await create_staff("mute", StaffRole.SITE_ADMIN, org, phone="13300133000")
-    await overrides.set_preference(Channel.SMS, False, staff_id=mute.id)
-    await overrides.set_preference(Channel.VOICE, False, staff_id=mute.id)
+    await recipients.set_preference(Channel.SMS, False, staff_id=mute.id)
+    await recipients.set_preference(Channel.VOICE, False, staff_id=mute.id)
     assert await gateway_status(gw.code, False, now=NOON + timedelta(minutes=5))
     got = sorted((m.channel.value, m.recipient) for m in await Message.all())
     assert got == [("email", "ops@x.cn"), ("sms", "13600136000"), ("voice", "13600136000")]

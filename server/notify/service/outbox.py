@@ -3,12 +3,14 @@
 Recipients per account: the owner (户主: the account's phone for SMS, and voice for the
 urgent templates; bound owner identities for WeChat), the accountant (财务: bound accountant
 identities), each over the mini-program's subscribe messages (while an allowance is held)
-and the official account's template messages (identities of the official account); staff
-(`enqueue_staff`: the site's active staff of the template's roles, by their phone and
-e-mail). Each recipient's channel preferences (notify_preference: per account and role, or
-per staff member) switch channels off. Voice messages falling in the site's quiet hours wait
-until they end (`next_attempt_at`). An organisation's template override gives the text of
-the free-text channels (e-mail, voice, official account).
+and the official account's template messages (identities of the official account); the
+account's contacts (notify_recipient: an accountant or a member of staff, by phone — SMS,
+voice for the urgent templates — and e-mail); staff (`enqueue_staff`: the site's active
+staff of the template's roles, by their phone and e-mail). Each recipient's preferences
+(notify_preference: per account and role, per contact, or per staff member; per message
+kind, templates.KINDS, or for every kind) switch channels off. Voice messages falling in
+the site's quiet hours wait until they end (`next_attempt_at`). An organisation's template
+override gives the text of the free-text channels (e-mail, voice, official account).
 
 `enqueue(conn, events, now=…)` resolves each event's recipients in a few batch reads (the
 accounts' phones, sites and organisations, preferences, bound identities, overrides, the
@@ -71,6 +73,20 @@ class Recipient:
     channel: Channel
     address: str  # phone, e-mail address or openid
     role: Role = Role.OWNER
+    contact_id: int = 0  # a notify_recipient row's id; 0 for the owner and bound users
+
+
+# (account or staff id, role, contact id or 0, kind or "", channel) → enabled
+Preferences = dict[tuple[int, str, int, str, str], bool]
+
+
+def switched_off(prefs: Preferences, who: tuple[int, str, int], kind: str, channel: str) -> bool:
+    """Whether `who` switched `channel` off for messages of `kind`: its row for the kind
+    decides, else its row for every kind, else the channel is on."""
+    own = prefs.get((*who, kind, channel))
+    if own is None:
+        own = prefs.get((*who, "", channel), True)
+    return not own
 
 
 # Which staff roles hear a staff template (staff.models.StaffRole values).
@@ -131,7 +147,8 @@ async def enqueue(
     purposes = {t.purpose: t.template_id for t in (tenant or default_tenant).subscribe_templates}
     ids = sorted({e.account_id for e in events})
     accounts = await _accounts(conn, ids)
-    off = await _channels_off(conn, ids)
+    prefs = await _preferences(conn, "account_id", ids)
+    contacts = await _contacts(conn, ids)
     openids = await _subscribed(conn, ids, sorted(set(purposes.values())))
     followers = await _followers(conn, ids)
     overrides = await _overrides(
@@ -149,10 +166,11 @@ async def enqueue(
         free = _render_override(event.template, params, own) if own else text
         recipients = _recipients(
             account, openids.get(event.account_id, {}), followers.get(event.account_id, []),
-            purposes, tpl,
+            contacts.get(event.account_id, []), purposes, tpl,
         )  # fmt: skip
         for r in recipients:
-            if (event.account_id, r.role.value, r.channel) not in off:
+            who = (event.account_id, r.role.value, r.contact_id)
+            if not switched_off(prefs, who, tpl.kind, r.channel.value):
                 planned.append((event, r, free if r.channel in FREE_TEXT else text))
     limited = [p for p in planned if p[0].limited]
     since = now - timedelta(seconds=settings.dedup_interval_s)
@@ -210,13 +228,13 @@ async def enqueue_staff(
         text = templates.render(event.template, params)
         own = overrides.get((organisation_id, event.template))
         free = _render_override(event.template, params, own) if own else text
-        staff = await _staff_of(conn, event.site_id, organisation_id, event.template)
-        for phone, email in staff:
+        staff = await _staff_of(conn, event.site_id, organisation_id, event.template, tpl.kind)
+        for sms, call, email in staff:
             recipients = []
-            if phone:
-                recipients.append(Recipient(Channel.SMS, phone, Role.STAFF))
-                if tpl.voice:
-                    recipients.append(Recipient(Channel.VOICE, phone, Role.STAFF))
+            if sms:
+                recipients.append(Recipient(Channel.SMS, sms, Role.STAFF))
+            if call and tpl.voice:
+                recipients.append(Recipient(Channel.VOICE, call, Role.STAFF))
             if email:
                 recipients.append(Recipient(Channel.EMAIL, email, Role.STAFF))
             for r in recipients:
@@ -280,12 +298,14 @@ def _recipients(
     account: _Account,
     openids: Mapping[str, list[tuple[str, Role]]],
     followers: list[tuple[str, Role]],
+    contacts: list[_Contact],
     purposes: Mapping[str, str],
     tpl: templates.Template,
 ) -> Iterable[Recipient]:
     """The owner's phone (SMS, and voice for the urgent templates); every bound mini-program
     user holding an allowance for the template's subscribe purpose (WeChat); every bound
-    official-account follower (template message) — owners and accountants alike."""
+    official-account follower (template message) — owners and accountants alike; each
+    contact's phone (SMS, voice for the urgent ones) and e-mail address."""
     if account.phone:
         yield Recipient(Channel.SMS, account.phone, Role.OWNER)
         if tpl.voice:
@@ -295,6 +315,13 @@ def _recipients(
         yield Recipient(Channel.WECHAT, openid, role)
     for openid, role in followers:
         yield Recipient(Channel.OFFICIAL, openid, role)
+    for c in contacts:
+        if c.phone:
+            yield Recipient(Channel.SMS, c.phone, c.role, c.id)
+            if tpl.voice:
+                yield Recipient(Channel.VOICE, c.phone, c.role, c.id)
+        if c.email:
+            yield Recipient(Channel.EMAIL, c.email, c.role, c.id)
 
 
 def _row(
@@ -345,15 +372,44 @@ async def _accounts(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, _Accou
     }
 
 
-async def _channels_off(conn: BaseDBAsyncClient, ids: list[int]) -> set[tuple[int, str, Channel]]:
-    """(account, role, channel) each tenant recipient switched off."""
+async def _preferences(conn: BaseDBAsyncClient, column: str, ids: list[int]) -> Preferences:
+    """The preferences of the accounts' recipients (`column` account_id) or of staff members
+    (staff_id), keyed as `switched_off` reads them."""
+    where, params = in_list(conn, column, ids, 1, "int")
+    rows = await fetch(
+        conn,
+        f"SELECT {column} AS who, role, COALESCE(contact_id, 0) AS contact, kind, channel,"
+        f" enabled FROM notify_preference WHERE {where}",
+        params,
+    )
+    return {
+        (r["who"], r["role"], int(r["contact"]), r["kind"], r["channel"]): bool(r["enabled"])
+        for r in rows
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Contact:
+    id: int
+    role: Role
+    phone: str
+    email: str
+
+
+async def _contacts(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, list[_Contact]]:
     where, params = in_list(conn, "account_id", ids, 1, "int")
     rows = await fetch(
         conn,
-        f"SELECT account_id, role, channel FROM notify_preference WHERE {where} AND NOT enabled",
+        f"SELECT id, account_id, role, phone, email FROM notify_recipient WHERE {where}"
+        " ORDER BY id",
         params,
     )
-    return {(r["account_id"], r["role"], Channel(r["channel"])) for r in rows}
+    out: dict[int, list[_Contact]] = {}
+    for r in rows:
+        out.setdefault(r["account_id"], []).append(
+            _Contact(r["id"], Role(r["role"]), r["phone"], r["email"])
+        )
+    return out
 
 
 async def _followers(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, list[tuple[str, Role]]]:
@@ -411,10 +467,11 @@ async def _sites(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, tuple[str
 
 
 async def _staff_of(
-    conn: BaseDBAsyncClient, site_id: int, organisation_id: int, template: str
-) -> list[tuple[str, str]]:
-    """(phone, e-mail) of the active staff of the template's roles who may see the site
-    (no site rows: every site of the organisation), less the channels each switched off."""
+    conn: BaseDBAsyncClient, site_id: int, organisation_id: int, template: str, kind: str
+) -> list[tuple[str, str, str]]:
+    """(phone for SMS, phone for calls, e-mail) of the active staff of the template's roles
+    who may see the site (no site rows: every site of the organisation); "" where there is
+    none or the staff member switched that channel off for the kind."""
     roles = STAFF_ROLES.get(template, ("org_admin", "site_admin"))
     where, params = in_list(conn, "u.role", list(roles), 3, "text")
     rows = await fetch(
@@ -429,20 +486,13 @@ async def _staff_of(
     )
     if not rows:
         return []
-    ids, more = in_list(conn, "staff_id", [r["id"] for r in rows], 1, "int")
-    off_rows = await fetch(
-        conn,
-        f"SELECT staff_id, channel FROM notify_preference WHERE {ids} AND NOT enabled",
-        more,
-    )
-    off = {(r["staff_id"], r["channel"]) for r in off_rows}
-    return [
-        (
-            r["phone"] if (r["id"], "sms") not in off else "",
-            r["email"] if (r["id"], "email") not in off else "",
-        )
-        for r in rows
-    ]
+    prefs = await _preferences(conn, "staff_id", [r["id"] for r in rows])
+
+    def on(r: Mapping[str, Any], channel: str, column: str) -> str:
+        off = switched_off(prefs, (r["id"], Role.STAFF.value, 0), kind, channel)
+        return "" if off else r[column]
+
+    return [(on(r, "sms", "phone"), on(r, "voice", "phone"), on(r, "email", "email")) for r in rows]
 
 
 async def _subscribed(

@@ -1,8 +1,8 @@
 """What staff set for the notifier: an organisation's own template texts (checked in the
-Jinja2 sandbox on save: `templates.check_override`), a site's quiet hours for voice calls, and
-each recipient's channel preferences. Every change writes the operation log in its
-transaction. Functions take the site ids of the caller's scope: a site outside it is
-NotFound; the organisation is the site's.
+Jinja2 sandbox on save: `templates.check_override`) and a site's quiet hours for voice calls
+(an account's recipients and their preferences: recipients.py). Every change writes the
+operation log in its transaction. Functions take the site ids of the caller's scope: a site
+outside it is NotFound; the organisation is the site's.
 """
 
 from __future__ import annotations
@@ -17,9 +17,6 @@ from server.notify import templates
 from server.notify.config import NotifySettings, parse_hhmm
 from server.notify.models import (
     CHANNEL_LABELS,
-    Channel,
-    Preference,
-    Role,
     SiteSetting,
     TemplateOverride,
 )
@@ -156,36 +153,6 @@ async def set_quiet_hours(
             site_id=site_id, reason=f"语音免打扰时段 {start}–{end}",
         )  # fmt: skip
     return await quiet_hours(site_ids, site_id)
-
-
-async def set_preference(
-    channel: Channel,
-    enabled: bool,
-    *,
-    account_id: int | None = None,
-    role: Role = Role.OWNER,
-    staff_id: int | None = None,
-) -> None:
-    """One recipient's choice for one channel: a tenant recipient (account, owner or
-    accountant) or a staff member (staff_id)."""
-    if (account_id is None) == (staff_id is None):
-        raise ValidationFailed("偏好要么属于账户的户主/财务，要么属于员工")
-    if staff_id is not None:
-        role = Role.STAFF
-    elif role is Role.STAFF:
-        raise ValidationFailed("账户的接收人只能是户主或财务")
-    async with in_transaction():
-        found = await Preference.get_or_none(
-            account_id=account_id, staff_id=staff_id, role=role, channel=channel
-        )
-        if found is None:
-            await Preference.create(
-                account_id=account_id, staff_id=staff_id, role=role, channel=channel,
-                enabled=enabled,
-            )  # fmt: skip
-        else:
-            found.enabled = enabled
-            await found.save()
 
 
 CHANNEL_NAMES = {c.value: label for c, label in CHANNEL_LABELS.items()}
