@@ -56,6 +56,9 @@ class OfficialSettings(BaseSettings):
     miniapp_appid: str = ""
     recharge_page: str = "pages/recharge/recharge"
     recharge_url: str = "https://mp.weixin.qq.com/"
+    # The mini-program's invoice page the 发票 reply links to; empty (no such page yet): the
+    # reply says to ask the property's service desk instead.
+    invoice_page: str = ""
 
     def secret_value(self) -> str:
         return _secret(self.secret, self.secret_file)

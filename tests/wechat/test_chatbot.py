@@ -16,13 +16,16 @@ from server.accounts.models import (
     TenantIdentity,
 )
 from server.accounts.service.tickets import issue_ticket
+from server.invoices.service.requests import request_invoice
 from server.ledger.service import Channel, recharge
+from server.places.models import Site
 from server.tenant.service import views
 from server.wechat.config import OfficialSettings
 from server.wechat.service.inbox import Inbox
 from server.wechat.service.menu import load_menu, publish
 from server.wechat.service.store import RedisStore
 from tests.factories import bind, create_account, create_identity
+from tests.invoices.fixtures import company, paid_counter, set_up_invoicing
 from tests.wechat.conftest import Bot
 
 MODES = pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
@@ -80,7 +83,15 @@ async def test_commands(db: None, chatbot: Bot, encrypted: bool) -> None:
     assert "¥500.00" in link
     bills = await say("账单")
     assert "微信充值 ¥500.00" in bills
-    assert "建设中" in await say("发票")
+    assert "暂未开通电子发票" in await say("发票")
+    # Invoicing set up, a counter payment of ¥300, ¥100 of it asked for: what the tenant API
+    # shows the mini-program (invoiceable amount, the invoice's state) and how to ask.
+    await set_up_invoicing((await Site.get(id=account.site_id)).organisation_id)  # type: ignore[attr-defined]
+    paid = await paid_counter(account, 30_000)  # type: ignore[arg-type]
+    await request_invoice(account.id, company(), [paid], actor="tenant:o", amount_fen=10_000)
+    invoices = await say("开票")
+    assert "可开票金额：¥200.00" in invoices and "普通发票 ¥100.00 待审核" in invoices
+    assert "联系物业服务中心" in invoices and "短信或邮件" in invoices
     assert "余额 — 查看可用余额" in await say("帮助")
     assert "回复「帮助」" in await say("今天天气怎么样")
     assert "绑定户号有两种方式" in await say("绑定")

@@ -2,7 +2,8 @@
 clicks (the same commands by key, see server/wechat/menu.json) and the follow/unfollow events.
 
 Every number comes from the tenant API's own services (server.tenant.service: views,
-detail, usage, records), called with the identity the follower acts as
+detail, usage, records, invoices — the invoice states and invoiceable amount are
+server.invoices' own, read through them), called with the identity the follower acts as
 (server.wechat.service.people), so the chatbot shows exactly what the mini-program shows —
 the available balance of server.accounts.balance, never a raw wallet. Binding goes through
 server.accounts.service (sms, tickets): the same codes, limits and operation-log lines as
@@ -25,7 +26,7 @@ from server.core.errors import ShuidianError
 from server.core.money import yuan
 from server.metering.service.daily_usage import zone
 from server.places.service.sites import site_by_ref, tenant_site_choices
-from server.tenant.service import detail, records, usage, views
+from server.tenant.service import detail, invoices, records, usage, views
 from server.wechat.config import OfficialSettings
 from server.wechat.service.people import Person
 from server.wechat.service.store import Store
@@ -39,7 +40,7 @@ HELP = (
     "用电 — 今日与本月用电、用水\n"
     "充值 — 打开小程序充值\n"
     "账单 — 最近的交易记录\n"
-    "发票 — 开具发票\n"
+    "发票 — 发票状态与开票方法\n"
     "绑定 — 绑定您的户号\n"
     "帮助 — 显示本说明"
 )
@@ -51,10 +52,11 @@ BIND_HOW = (
     "登记的手机，再回复「绑定 验证码」。\n"
     "2. 扫码：点菜单「服务 → 扫码绑定」，扫描物业提供的绑定二维码。"
 )
-INVOICE = (
-    "电子发票功能正在建设中，暂不能在线开具。如需发票，请联系物业服务中心，"
-    "并提供户号和需要开票的充值记录。"
-)
+INVOICES_SHOWN = 3
+INVOICE_OFF = "该园区暂未开通电子发票，如需发票请联系物业服务中心。"
+INVOICE_ASK = "申请开票：请在小程序发票页选择缴费记录、填写抬头后提交"
+INVOICE_DESK = "申请开票：请联系物业服务中心，提供户号、发票抬头和税号"
+INVOICE_SENT = "开具后发票将通过短信或邮件发送给您。"
 WELCOME = "感谢关注水电缴费！\n"
 # Menu keys (menu.json) → the command they stand for.
 CLICKS = {
@@ -141,8 +143,6 @@ async def _text(chat: Chat, who: Person, text: str) -> str:
 async def _command(chat: Chat, who: Person, command: str, rest: str) -> str:
     if command == "帮助":
         return HELP
-    if command == "发票":
-        return INVOICE
     if command == "绑定":
         return await _bind(chat, who, rest)
     # The accounts the follower may see (bound_rows' isolation join), listed once per reply.
@@ -157,6 +157,8 @@ async def _command(chat: Chat, who: Person, command: str, rest: str) -> str:
         return await _recharge(chat, bound)
     if command == "账单":
         return await _records(who, bound)
+    if command == "发票":
+        return await _invoices(chat, who, bound)
     return HELP
 
 
@@ -239,6 +241,39 @@ async def _records(who: Person, bound: list[dict[str, Any]]) -> str:
         if not page["items"]:
             lines.append("暂无记录")
     lines.append("完整记录请在小程序「记录」页查看。")
+    return "\n".join(lines)
+
+
+async def _invoices(chat: Chat, who: Person, bound: list[dict[str, Any]]) -> str:
+    """Per account: what may still be invoiced, the latest invoices with their states, and how
+    to ask for one (the mini-program's invoice page when configured, else the service desk)."""
+    lines = []
+    asked = False
+    for account in bound:
+        lines.append(_title(account))
+        found = await invoices.overview(who.identity_id, account["id"])
+        if not found["enabled"] and not found["invoices"]:
+            lines.append(INVOICE_OFF)
+            continue
+        lines.append(f"可开票金额：{_money(found['invoiceable_fen'])}")
+        for v in found["invoices"][:INVOICES_SHOWN]:
+            day = (v["issued_at"] or v["requested_at"] or "")[:10]
+            state = v["status_label"] + (f"，发票号码 {v['invoice_no']}" if v["invoice_no"] else "")
+            lines.append(f"{day} {v['kind_label']} {_money(v['amount_fen'])} {state}")
+        if not found["invoices"]:
+            lines.append("暂无发票")
+        if found["enabled"] and found["invoiceable_fen"] > 0 and not asked:
+            asked = True
+    if asked:
+        if chat.settings.invoice_page:
+            link = (
+                f'<a href="{chat.settings.recharge_url}" data-miniprogram-appid='
+                f'"{chat.miniapp_appid}" data-miniprogram-path="{chat.settings.invoice_page}">'
+                "点此申请</a>"
+            )
+            lines.append(f"{INVOICE_ASK}：{link}。{INVOICE_SENT}")
+        else:
+            lines.append(f"{INVOICE_DESK}。{INVOICE_SENT}")
     return "\n".join(lines)
 
 
