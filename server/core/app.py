@@ -32,6 +32,7 @@ BLUEPRINT_MODULES = [
     "server.tenant.routes.bills",
     "server.tenant.routes.invoices",
     "server.tenant.routes.compliance",
+    "server.tenant.routes.monthly",
     "admin.routes",
     "admin.staffpages",
     "admin.oplog",

@@ -157,3 +157,4 @@ async def test_no_route_shows_tenant_a_to_tenant_b(pay_app: PayApp) -> None:
             answer = await (await login(pay_app, world.a.identity)).get(path)
             assert answer.status_code == 200, f"A {method} {path}: {answer.status_code}"
     assert any("/orders/" in c for c in checked) and any("/usage" in c for c in checked)
+    assert sum("/monthly-statement" in c for c in checked) == 2  # the statement and its Excel

@@ -123,6 +123,40 @@ async function logout() {
   }
 }
 
+// One download through wx.downloadFile; resolves {status, file}, rejects ApiError on no answer.
+function fetchFile(path, token) {
+  return new Promise((resolve, reject) => {
+    wx.downloadFile({
+      url: config.baseUrl + path,
+      header: token ? { Authorization: `Bearer ${token}` } : {},
+      timeout: config.timeout,
+      success: (res) => resolve({ status: res.statusCode, file: res.tempFilePath }),
+      fail: (err) => {
+        const text = (err && err.errMsg) || '';
+        const code = /timeout|超时/i.test(text) ? 'timeout' : 'network';
+        reject(new ApiError(0, code, MESSAGES[code], { errMsg: text }));
+      },
+    });
+  });
+}
+
+// download('/api/v1/…/xlsx') -> the downloaded file's temporary path, with the token (one
+// log-in again and one retry on 401, as `request`); rejects ApiError (the body is a file, so
+// the message is ours).
+async function download(path) {
+  let token = getToken();
+  if (!token) token = (await login()).token;
+  let answer = await fetchFile(path, token);
+  if (answer.status === 401) {
+    setToken('');
+    token = (await login()).token;
+    answer = await fetchFile(path, token);
+  }
+  if (answer.status >= 200 && answer.status < 300) return answer.file;
+  if (answer.status === 401) setToken('');
+  throw toError(answer.status, null);
+}
+
 // Shows an error the way every page does: the server's Chinese message in a toast.
 function showError(err) {
   const message = (err && err.message) || MESSAGES.unknown;
@@ -137,6 +171,7 @@ module.exports = {
   get: (path, options) => request('GET', path, undefined, options),
   post: (path, data, options) => request('POST', path, data, options),
   del: (path, options) => request('DELETE', path, undefined, options),
+  download,
   login,
   logout,
   getToken,

@@ -55,6 +55,20 @@ function installWx(routes = {}) {
       }, 0);
       return { abort() {} };
     }),
+    // Downloads answer from the same routes: {status, file} (the temporary file's path).
+    downloadFile: jest.fn((opts) => {
+      const url = new URL(opts.url);
+      const call = { method: 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams), header: opts.header || {} };
+      calls.push(call);
+      const route = server.routes[`GET ${call.path}`];
+      setTimeout(() => {
+        const answer = typeof route === 'function' ? route(call) : route;
+        if (answer && answer.fail) opts.fail({ errMsg: answer.fail });
+        else opts.success({ statusCode: answer ? answer.status || 200 : 404, tempFilePath: (answer && answer.file) || 'wxfile://tmp/download' });
+      }, 0);
+      return { abort() {} };
+    }),
+    openDocument: jest.fn(({ success }) => success && success({ errMsg: 'openDocument:ok' })),
     login: jest.fn(({ success }) => success({ code: 'wx-code-1', errMsg: 'login:ok' })),
     getStorageSync: jest.fn((k) => (storage.has(k) ? storage.get(k) : '')),
     setStorageSync: jest.fn((k, v) => storage.set(k, v)),
