@@ -68,6 +68,13 @@ def create_app(settings: Settings, *, name: str = "shuidian", manage_db: bool = 
     app.config.API_TITLE = "水电 Shuidian API"
     app.config.API_VERSION = "0.1.0"
     app.config.API_DESCRIPTION = "Prepaid water & electricity platform: tenants, payments, meters."
+    # sanic-ext would add a HEAD and an OPTIONS route beside every route once the server starts,
+    # one at a time, each re-building the whole router: quadratic in the ~600 routes (seconds
+    # per start, most of an admin test's time). Nothing here needs them (no CORS, no browser
+    # preflight); /healthz answers HEAD itself for load balancers.
+    app.config.HTTP_AUTO_HEAD = False
+    app.config.HTTP_AUTO_OPTIONS = False
+    app.config.CORS = False  # sanic-ext refuses auto-options off while its CORS wants them
     app.ctx.settings = settings
     app.ctx.redis = None
 

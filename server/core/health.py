@@ -40,7 +40,7 @@ def add_health(app: Sanic, settings: Settings) -> None:
     app.ctx.mqtt_health = CachedHealth(
         partial(check_mqtt, settings), settings.health_mqtt_interval_s
     )
-    app.add_route(healthz, "/healthz", methods=["GET"])
+    app.add_route(healthz, "/healthz", methods=["GET", "HEAD"])
 
 
 @openapi.summary("服务健康状态")
