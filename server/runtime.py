@@ -22,7 +22,7 @@ from server.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-WORKERS = ("collector", "controller", "scheduler", "payments", "notifier")
+WORKERS = ("collector", "controller", "scheduler", "payments", "notifier", "invoices")
 
 WorkerRun = Callable[[Settings, asyncio.Event], Awaitable[None]]
 
