@@ -54,6 +54,7 @@ BLUEPRINT_MODULES = [
     "admin.finance",
     "admin.property",
     "admin.batches",
+    "admin.invoices",
     "server.wechat.routes",
 ]
 

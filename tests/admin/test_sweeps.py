@@ -29,6 +29,10 @@ from openpyxl import load_workbook
 from tortoise.expressions import Q
 
 from server.accounts.models import Account
+from server.invoices.models import Invoice
+from server.invoices.service.buyer import checked_buyer
+from server.invoices.service.requests import request_invoice
+from server.invoices.service.setup import set_item, set_profile
 from server.ledger import service as ledger
 from server.ledger.posting import Channel
 from server.metering.models import (
@@ -115,6 +119,7 @@ class Park:
     bill_id: int
     batch_id: int
     version_id: int
+    invoice_id: int
     names: tuple[str, ...]
 
     def path_ids(self) -> dict[str, int]:
@@ -127,6 +132,7 @@ class Park:
             "counter_payment_id": self.counter_payment_id, "adjustment_id": self.adjustment_id,
             "fee_item_id": self.fee_item_id, "run_id": self.run_id, "bill_id": self.bill_id,
             "batch_id": self.batch_id, "version_id": self.version_id,
+            "invoice_id": self.invoice_id,
         }  # fmt: skip
 
 
@@ -162,6 +168,7 @@ async def a_park(tag: str) -> Park:
         actor="staff:0",
     )  # fmt: skip
     fee_item_id, run_id, bill_id = await _fees_billed(site.id, tag)
+    invoice = await _invoice_requested(org.id, account.id, f"C{payment.id}", tag)
     contact = await recipients.add_contact(
         [site.id], account.id, role="accountant", name=f"{tag}方会计", phone="13900139000",
         actor="staff:0",
@@ -169,14 +176,25 @@ async def a_park(tag: str) -> Park:
     names = (
         site.name, building.name, floor.name, room.name, account.tenant_name, account.number,
         gateway.code, meter.address, user.username, plan.name, f"{tag}方公摊",
-        batch.title, contact.name,
+        batch.title, contact.name, invoice.buyer_name,
     )  # fmt: skip
     return Park(
         org.id, site.id, building.id, floor.id, room.id, account.id, gateway.id, meter.id,
         user.id, held.id, counter_refund_id, refund_id, plan.id, pool_id, loss_id, payment.id,
         adjustment.id, fee_item_id, run_id, bill_id, batch.id,
-        await TariffVersion.get(plan_id=plan.id).values_list("id", flat=True), names,
+        await TariffVersion.get(plan_id=plan.id).values_list("id", flat=True), invoice.id, names,
     )  # fmt: skip
+
+
+async def _invoice_requested(org_id: int, account_id: int, payment: str, tag: str) -> Invoice:
+    """Invoicing set up and a company's request over the counter payment, waiting for review."""
+    await set_profile(org_id, seller_name=f"{tag}方物业", seller_tax_id="91350100M000100Y43",
+                      actor="staff:0")  # fmt: skip
+    await set_item(org_id, "electricity", "*供电*电费", "1100101000000000000", "13%",
+                   actor="staff:0")  # fmt: skip
+    buyer = checked_buyer("normal", "company", f"{tag}方开票单位", tax_id="91110108MA01KPGK0L",
+                          email="a@example.com")  # fmt: skip
+    return await request_invoice(account_id, buyer, [payment], actor="staff:0")
 
 
 async def _fees_billed(site_id: int, tag: str) -> tuple[int, int, int]:
@@ -277,6 +295,7 @@ async def snapshot(park: Park) -> dict[str, Any]:
         "losses": await LossPeriod.filter(site_id=site).order_by("id").values(),
         "contacts": await Contact.filter(account__site_id=site).order_by("id").values(),
         "preferences": await Preference.filter(account__site_id=site).order_by("id").values(),
+        "invoices": await Invoice.filter(site_id=site).order_by("id").values(),
         "staff_sites": await AdminUser.filter(organisation_id=park.organisation_id)
         .order_by("id", "sites__id")
         .values_list("id", "sites__id"),
@@ -332,7 +351,7 @@ def shows_none_of(answer: httpx.Response, names: tuple[str, ...]) -> list[str]:
 
 
 async def test_every_admin_route_but_sign_in_needs_a_session(admin_app: AdminApp) -> None:
-    ids = dict.fromkeys(Park(*[1] * 22, ()).path_ids(), 1)
+    ids = dict.fromkeys(Park(*[1] * 23, ()).path_ids(), 1)
     async with admin_app.browser() as anonymous:
         for path, method, _ in admin_routes(admin_app):
             if path in OPEN:

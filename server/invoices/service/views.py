@@ -46,6 +46,7 @@ def invoice_view(invoice: Invoice, lines: list[Any] | None = None) -> dict[str, 
                 "name": line.name,
                 "tax_code": line.tax_code,
                 "tax_rate": str(line.tax_rate.normalize()),
+                "rate_label": f"{(line.tax_rate * 100).normalize():f}%",
                 "amount_fen": line.amount_fen,
                 "tax_fen": line.tax_fen,
             }
