@@ -128,6 +128,15 @@ _ALL = (
         kind="arrears",
     ),
     Template(
+        "invoice.issued",
+        "电子发票已开具",
+        "【{{ site }}】{{ account }} {{ tenant }}：您申请的电子发票（{{ amount }} 元）已开具，"
+        "发票号码 {{ number }}，下载：{{ url }}",
+        None,
+        ("account", "amount", "number", "url"),
+        ("amount", "number", "url"),
+    ),
+    Template(
         "staff.gateway_offline",
         "网关离线告警",
         "【{{ site }}】网关 {{ gateway }}（{{ name }}）已离线，最后上报 {{ last_seen }}，"
@@ -192,7 +201,8 @@ def sample(key: str) -> dict[str, str]:
     values |= {"period": "2026年11月", "due": "2026-12-15", "gateway": "GW-001"}
     values |= {"name": "1号楼网关", "last_seen": "2026-12-05 10:00", "channel": "微信支付"}
     values |= {"day": "2026-12-04", "missing": "1", "extra": "0", "mismatches": "0"}
-    values |= {"duplicates": "0"}
+    values |= {"duplicates": "0", "number": "26442000000000000001"}
+    values |= {"url": "https://example.com/fp/1.pdf"}
     return {name: values.get(name, name) for name in variables(key)}
 
 

@@ -15,6 +15,7 @@ from server.invoices.service.issuing import approve, issue_round, reject, retry
 from server.invoices.service.requests import invoiceable, request_invoice
 from server.invoices.service.views import account_invoices
 from server.jobs.service import retry_delay
+from server.notify.models import Message
 from server.payments.models import Refund, RefundStatus
 from server.payments.providers.base import Channel
 from server.payments.service import request_refund
@@ -57,6 +58,12 @@ async def test_review_issue_retry_and_failures(db: None) -> None:
             (seen,) = await account_invoices(account.id)
             assert (seen["status"], seen["status_label"]) == ("issued", "已开具")
             assert len(seen["invoice_no"]) == 20 and seen["pdf_url"].endswith(".pdf")
+            # the link goes to the address given with the request, through the notifier
+            (mail,) = await Message.filter(template="invoice.issued").values(
+                "channel", "recipient", "text"
+            )
+            assert (mail["channel"], mail["recipient"]) == ("email", "finance@example.com")
+            assert seen["invoice_no"] in mail["text"] and seen["pdf_url"] in mail["text"]
 
             # within the rule: queued at once; the platform is down → retried with back-off
             auto = await request_invoice(account.id, company(), [small], actor="tenant:o")

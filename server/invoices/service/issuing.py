@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
+from server.core.money import yuan
 from server.invoices.errors import InvoiceNotFound, WrongInvoiceState
 from server.invoices.models import Invoice, InvoiceLine, InvoiceProfile, InvoiceStatus
 from server.invoices.providers.base import (
@@ -36,6 +37,8 @@ from server.invoices.providers.base import (
 )
 from server.invoices.service.reversals import reverse_refunded
 from server.jobs.service import retry_delay
+from server.notify.models import Channel
+from server.notify.service.outbox import Event, Recipient, enqueue
 from server.places.models import Site
 
 log = logging.getLogger(__name__)
@@ -272,7 +275,9 @@ async def poll_due(
 
 
 async def _issued(invoice: Invoice, result: IssueResult, now: datetime) -> None:
-    async with in_transaction():
+    """Record the numbers and links; the blue invoice's link goes to the tenant (SMS to the
+    phone, e-mail to the address given with the request) in the same transaction."""
+    async with in_transaction() as conn:
         done = await Invoice.filter(id=invoice.id, status=InvoiceStatus.ISSUING).update(
             status=InvoiceStatus.ISSUED, serial=result.serial or invoice.serial,
             invoice_code=result.invoice_code, invoice_no=result.invoice_no,
@@ -283,3 +288,13 @@ async def _issued(invoice: Invoice, result: IssueResult, now: datetime) -> None:
             await Invoice.filter(id=invoice.reverses_id, status=InvoiceStatus.REVERSING).update(
                 status=InvoiceStatus.REVERSED
             )
+        elif done:
+            to = [Recipient(Channel.SMS, invoice.phone)] if invoice.phone else []
+            to += [Recipient(Channel.EMAIL, invoice.email)] if invoice.email else []
+            url = result.pdf_url or result.ofd_url
+            if to and url:
+                params = {"amount": str(yuan(invoice.amount_fen)), "number": result.invoice_no,
+                          "url": url}  # fmt: skip
+                event = Event(invoice.account_id, "invoice.issued", f"invoice:{invoice.number}",
+                              "invoice.issued", params, limited=False, to=tuple(to))  # fmt: skip
+                await enqueue(conn, [event], now=now)

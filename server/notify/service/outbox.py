@@ -55,6 +55,9 @@ class Event:
     balance_fen: int = 0
     # De-duplicated and rate limited (alarms); a recharge's confirmation is neither.
     limited: bool = True
+    # Where it goes instead of the account's own recipients (an invoice goes to the phone
+    # and e-mail address the tenant gave with the request).
+    to: tuple[Recipient, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +167,7 @@ async def enqueue(
         own = overrides.get((account.organisation_id, event.template))
         text = templates.render(event.template, params)
         free = _render_override(event.template, params, own) if own else text
-        recipients = _recipients(
+        recipients = event.to or _recipients(
             account, openids.get(event.account_id, {}), followers.get(event.account_id, []),
             contacts.get(event.account_id, []), purposes, tpl,
         )  # fmt: skip
