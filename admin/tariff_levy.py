@@ -37,6 +37,7 @@ from admin.web import (
 )
 from server.core.errors import ValidationFailed
 from server.core.excel import Column, Kind, StreamSheet
+from server.staff.service.oplog import actor_names
 from server.staff.service.permissions import Action
 from server.tariffs import levy
 from server.tariffs import service as tariffs
@@ -77,7 +78,8 @@ async def _basis_page(
     basis = await levy.plan_basis(plan_id, month)
     return render(
         request, "tariffs/basis.html", status=status, plan=plan, rows=rows, month=month,
-        basis=basis, basis_labels=BASIS_LABELS, saved=arg(request, "saved"), **extra,
+        basis=basis, basis_labels=BASIS_LABELS, saved=arg(request, "saved"),
+        names=await actor_names(r.demand_by for r in rows if r.demand_by), **extra,
     )  # fmt: skip
 
 
@@ -145,6 +147,7 @@ async def levies_page(request: Request) -> HTTPResponse:
         sheet = StreamSheet("基本电费", columns, body, chunked=False)
         return await xlsx_stream(request, f"基本电费-{month}.xlsx", sheet)
     return render(
-        request, "tariffs/levies.html", rows=rows, month=month, args=request.args,
+        request, "tariffs/levies.html", names=await actor_names(r.levied_by for r in rows),
+        rows=rows, month=month, args=request.args,
         total_fen=sum(r.amount_fen for r in rows), sites=await staff_of(request).scope.sites(),
     )  # fmt: skip

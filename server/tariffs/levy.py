@@ -329,6 +329,11 @@ class LevyRow:
     levied_at: datetime
     levied_by: str
 
+    @property
+    def rate_text(self) -> str:
+        """The rate without trailing zeros ("40", "42.5")."""
+        return f"{self.rate.normalize():f}"
+
 
 async def levies(site_ids: Sequence[int], month: str | date) -> list[LevyRow]:
     """What was levied for `month` on the accounts of `site_ids`."""

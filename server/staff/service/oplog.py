@@ -120,6 +120,8 @@ SYSTEM_ACTORS = {
     "system:alarms": "系统（余额告警与自动通断）",
     "system:payments": "系统（充值转入表端）",
     "system:controller": "系统（命令执行）",
+    "system:levy": "系统（基本电费征收）",
+    "system:tariffs": "系统（调价下发表端）",
 }
 
 
