@@ -43,6 +43,14 @@ describe('我的 me', () => {
     expect(t).toContain('剩余 2 次');
   });
 
+  test('电子发票 opens the invoice page for the current account', async () => {
+    const { wx } = setup();
+    const page = await shown();
+    expect(text(page)).toContain('电子发票');
+    page.instance.onInvoices();
+    expect(wx.navigateTo).toHaveBeenCalledWith({ url: '/pages/invoice/invoice?account=12' });
+  });
+
   test('unbind asks first, then deletes the binding and reloads', async () => {
     const { wx, server, storage } = setup();
     const page = await shown();

@@ -73,6 +73,9 @@ Component({
     onBind() {
       wx.navigateTo({ url: '/pages/bind/bind' });
     },
+    onInvoices() {
+      wx.navigateTo({ url: `/pages/invoice/invoice?account=${currentAccountId() || ''}` });
+    },
     async onSubscribe() {
       const ids = this.data.templates.map((t) => t.id);
       if (!ids.length || this.data.subscribing) return;
