@@ -4,12 +4,14 @@ Why a database-polling loop and not a task queue: the command row *is* the job. 
 message can be lost or delivered twice and would need reconciling with the row anyway; a loop
 over `meter_command` rows (indexed on open commands) is durable by construction, survives a
 restart of anything, and needs nothing in embedded mode. Latency is the poll interval
-(default 0.5 s). Any number of controllers may run: on PostgreSQL each bus with due
+(default 0.5 s), and nothing when a bus has just finished its work: that starts the next
+pass at once. Any number of controllers may run: on PostgreSQL each bus with due
 commands is owned by one of them at a time (`workers.leases`, advisory locks held while its
 commands run), so every command is executed by one controller.
 
 Each pass takes the oldest open command of every meter (`due_commands`), groups them by bus
-(`workers.registry.bus_key`) and runs one task per idle bus, commands in id order. A command:
+(`workers.registry.bus_key`) and runs one task per idle bus with all of that bus's due
+commands, in id order: at most one command in flight per meter, every bus busy at once. A command:
 
     queued --(mark sent, attempts+1)--> sent --(meter confirms)--> acked
                                          |--(meter says no)------> failed
@@ -107,6 +109,7 @@ class Controller:
         self.backoff, self.backoff_cap, self.replied = backoff, backoff_cap, replied
         self._busy: dict[str, asyncio.Task[None]] = {}
         self._inflight: set[int] = set()
+        self._freed = asyncio.Event()  # a bus finished its work: pass again at once
 
     # -- scheduling ---------------------------------------------------------------------------
     async def dispatch(self) -> int:
@@ -146,11 +149,21 @@ class Controller:
                         buses_busy=sorted(self._busy), buses_held=sorted(self.leases.held())
                     )
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval)
+                    await asyncio.wait_for(self._until_freed(stop), interval)
         finally:
             for task in self._busy.values():
                 task.cancel()
             await asyncio.gather(*self._busy.values(), return_exceptions=True)
+
+    async def _until_freed(self, stop: asyncio.Event) -> None:
+        """Wait until a bus is free again or `stop` is set."""
+        self._freed.clear()
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._freed.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     async def _run_bus(self, bus: str, work: list[MeterCommand]) -> None:
         try:
@@ -165,6 +178,7 @@ class Controller:
                     self._inflight.discard(cmd.id)
         finally:
             self._busy.pop(bus, None)
+            self._freed.set()
 
     # -- one command ----------------------------------------------------------------------------
     async def execute(self, cmd: MeterCommand) -> None:

@@ -80,6 +80,9 @@ async def test_a_trip_batch_runs_now_with_every_meters_result(park: Park) -> Non
     assert logged == ["batch.create", "batch.queue", "batch.release", "batch.done"]
     done = await OperationLog.get(action="batch.done")
     assert done.detail["outcome"] == view.counts
+    # the failed meters and why are in the batch's entry, no entry per command's outcome
+    assert done.detail["failures"] == [[r.address, r.error] for r in rows if r.status == "failed"]
+    assert not await OperationLog.filter(action__in=["command.acked", "command.failed"]).exists()
     # another site's staff see nothing of it
     assert (await batches.list_batches([park.site.id + 999], Paging())).total == 0
 

@@ -22,7 +22,9 @@ command never sent) or skipped (could not be queued: meter removed, nothing to r
 
 Retry queues a new command for the failed and expired items only; cancel fails the commands
 not yet sent (one conditional statement against the controller's conditional `mark_sent`).
-Every batch is in the operation log: created, released, retried, cancelled, and its outcome.
+Every batch is in the operation log: created, released, retried, cancelled, and its outcome
+with the meters that failed and why (its commands' own transitions are not logged one by
+one: `commands.transition`).
 """
 
 from __future__ import annotations
@@ -443,15 +445,27 @@ async def settle(now: datetime | None = None) -> int:
         if batch_id in busy:
             continue
         outcome = await _counts(int(batch_id))
+        failures = await _failures(int(batch_id))
         async with in_transaction() as conn:
             done = await MeterBatch.filter(id=batch_id, status=BatchStatus.RUNNING).using_db(
                 conn
             ).update(status=BatchStatus.DONE, finished_at=now, outcome=outcome)  # fmt: skip
             if done:
                 batch = await MeterBatch.get(id=batch_id).using_db(conn)
-                await record_many([_entry(batch, "done", ACTOR, now, outcome=outcome)], conn=conn)
+                entry = _entry(batch, "done", ACTOR, now, outcome=outcome, failures=failures)
+                await record_many([entry], conn=conn)
                 closed += 1
     return closed
+
+
+async def _failures(batch_id: int, limit: int = 200) -> list[list[str]]:
+    """[meter address, error] of the batch's failed and expired meters (the first `limit`)."""
+    failed = MeterBatchItem.filter(
+        batch_id=batch_id, state=BatchItemState.RELEASED,
+        command__status__in=[CommandStatus.FAILED, CommandStatus.EXPIRED],
+    ).order_by("meter_id").limit(limit)  # fmt: skip
+    rows = await failed.values_list("meter__address", "command__last_error")
+    return [[str(a), str(e)] for a, e in rows]
 
 
 async def _counts(batch_id: int) -> dict[str, int]:

@@ -5,6 +5,11 @@ Every transition is recorded in the operation log with its actor and reason. A c
 carry an idempotency `key` (unique): queueing the same key again returns the first row, so a
 retried caller (a payment notification delivered twice) never queues two recharges.
 
+A batch operation's commands (`batch_id` set, `queue_many`) are one staff action: the log
+has the batch's entries (queued, released, done with its outcome and failures), not an entry
+per command and transition — each would take the log's chain lock, and 10,000 of them in a
+row made every bus wait on the lock (bench/batch.py). The command rows keep every result.
+
 Ordering: the controller runs each meter's commands strictly in id order, one at a time
 (`due_commands` returns at most the oldest open command per meter), so a recharge's purchase
 count, fixed at its first send, can never be overtaken by a later recharge.
@@ -213,13 +218,14 @@ async def mark_sent(cmd: MeterCommand, at: datetime, params: Mapping[str, Any] |
     return True
 
 
-async def due_commands(now: datetime, exclude: set[int], limit: int = 500) -> list[MeterCommand]:
+async def due_commands(now: datetime, exclude: set[int], limit: int = 20_000) -> list[MeterCommand]:
     """The oldest open command of each meter, if it is due (sent ones always are: a sent
-    command nobody is working on was interrupted and must be resolved)."""
+    command nobody is working on was interrupted and must be resolved); at most `limit`,
+    enough for the largest batch (a cap of 500 left most buses of a 10,000-meter batch idle)."""
     open_rows = (
         await MeterCommand.filter(status__in=OPEN)
         .order_by("id")
-        .limit(limit * 4)
+        .limit(limit * 2)
         .only("id", "meter_id", "status", "next_attempt_at")
     )
     first: dict[int, MeterCommand] = {}
@@ -257,7 +263,7 @@ async def transition(
     if status in TERMINAL:
         cmd.finished_at = now
     await cmd.save()
-    if status in TERMINAL or log_action:
+    if (status in TERMINAL and not cmd.batch_id) or log_action:  # a batch logs its outcome
         await record(
             actor,
             log_action or f"command.{status.value}",
