@@ -76,7 +76,11 @@ async def test_a_trip_batch_runs_now_with_every_meters_result(park: Park) -> Non
         "acked": sum(r.status == "acked" for r in rows),
         **({"failed": view.failed} if view.failed else {}),
     }
-    logged = await OperationLog.filter(target_type="meter_batch").values_list("action", flat=True)
+    logged = (
+        await OperationLog.filter(target_type="meter_batch")
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
     assert logged == ["batch.create", "batch.queue", "batch.release", "batch.done"]
     done = await OperationLog.get(action="batch.done")
     assert done.detail["outcome"] == view.counts
