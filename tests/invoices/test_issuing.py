@@ -4,10 +4,12 @@ visible as such, retried by staff; a refusal failing with the platform's code; a
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from server.core.settings import Settings
 from server.invoices.errors import InvoiceNotFound, WrongInvoiceState
 from server.invoices.models import Invoice, InvoiceStatus
 from server.invoices.sandbox import FakeNuonuo
@@ -27,6 +29,7 @@ from tests.payments.service_fixtures import (  # noqa: F401  (fixtures)
     new_order,
     pay_app_fixture,
 )
+from workers import invoices as invoices_worker
 
 S = timedelta(seconds=1)
 
@@ -158,3 +161,27 @@ async def test_refund_after_invoicing_reverses_the_invoice(pay_app: PayApp) -> N
             assert (await invoiceable(account.id)).total_fen == 7_000
         finally:
             await platform.aclose()
+
+
+async def test_the_worker_issues_on_the_fake_platform_in_embedded_mode(
+    db: None, settings: Settings
+) -> None:
+    """`shuidian worker invoices` without a Nuonuo app key, embedded: its own fake platform."""
+    org = await create_organisation()
+    await set_up_invoicing(org.id, auto_issue_max_fen=50_000)
+    account = await create_account(site=await create_site(org))
+    queued = await request_invoice(
+        account.id, company(), [await paid_counter(account, 1_000)], actor="tenant:o"
+    )
+    assert settings.mode == "embedded"
+    stop = asyncio.Event()
+    worker = asyncio.create_task(invoices_worker.run(settings, stop, period=0.05))
+    try:
+        for _ in range(500):  # its first round submits it (due now): at most 10 s
+            if (await Invoice.get(id=queued.id)).status is not InvoiceStatus.QUEUED:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await worker
+    assert (await Invoice.get(id=queued.id)).status is InvoiceStatus.ISSUING
