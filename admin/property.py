@@ -315,7 +315,7 @@ async def _bills_page(request: Request, status: str, title: str, template: str) 
         template,
         bills=found,
         today=today.date(),
-        status=status,
+        bill_status=status,  # not `status`: render() takes that as the HTTP status
         statuses=bills.STATUS_LABELS,
         sites=await staff_of(request).scope.sites(),
         site=int_arg(request, "site"),
