@@ -5,7 +5,8 @@
   `?format=xlsx` streams every row of the filter to Excel.
 
 - `/admin/finance/counter`: the counter (收费台) — cash / 公对公 recharge (then its printable
-  receipt `/admin/finance/receipts/<id>`), a counter refund and a balance adjustment, each
+  receipt `/admin/finance/receipts/<id>` on the organisation's print template, `?format=pdf`
+  its PDF), a counter refund and a balance adjustment, each
   with a reason; above the thresholds they wait for a second person (refunds on
   /admin/refunds, adjustments here: approve / reject, never by the requester).
 
@@ -33,6 +34,7 @@ from sanic import Request
 from sanic.response import HTTPResponse, redirect
 from sanic_ext import openapi
 
+from admin.printing import paper
 from admin.web import (
     PATH,
     admin_blueprint,
@@ -51,6 +53,7 @@ from server.core.errors import NotFound, ShuidianError, ValidationFailed
 from server.core.excel import Column, Kind, StreamSheet
 from server.core.money import parse_yuan, yuan
 from server.finance.service import counter, income, orders, reconciliation
+from server.property.service import prints
 from server.staff.service.permissions import Action
 
 bp = admin_blueprint("admin_finance")
@@ -171,10 +174,13 @@ async def counter_recharge(request: Request) -> HTTPResponse:
 @openapi.exclude()
 @staff_required
 async def receipt(request: Request, counter_payment_id: int) -> HTTPResponse:
-    found = await counter.receipt(
+    """The receipt on the organisation's print template (admin/printing.py), or its PDF."""
+    printed = await prints.print_receipt(
         await scope_ids(request), counter_payment_id, request.app.ctx.settings.tz
     )
-    return render(request, "finance/receipt.html", r=found)
+    return await paper(
+        request, printed, filename=f"{printed.title}.pdf", back=(f"{FINANCE}/counter", "返回收费台")
+    )
 
 
 @bp.post(f"{FINANCE}/refund")

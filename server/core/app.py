@@ -53,6 +53,7 @@ BLUEPRINT_MODULES = [
     "admin.sharing",
     "admin.finance",
     "admin.property",
+    "admin.printing",
     "admin.batches",
     "admin.invoices",
     "server.wechat.routes",

@@ -1,5 +1,5 @@
 """Property billing tables: fee items, a site's property settings, monthly runs with their
-per-account lines, bills with their lines.
+per-account lines, bills with their lines, organisations' print templates.
 
 Idempotency: a run line that charged or billed carries `posted_key` — `fee:<account>:<item>:
 <period start>` — UNIQUE, written in the same database transaction as its ledger posting, so
@@ -15,6 +15,7 @@ from tortoise import fields
 from tortoise.models import Model
 
 from server.property.fees import FeeBasis, FeeCollection, FeeCycle, FeeKind
+from server.property.printing import PrintKind
 
 
 class RunStatus(StrEnum):
@@ -178,3 +179,21 @@ class BillLine(Model):
 
     class Meta:
         table = "property_bill_line"
+
+
+class PrintTemplate(Model):
+    """An organisation's own paper for bills or counter receipts (Jinja2 source, rendered in
+    the sandbox: server.property.printing). No row: our default for the kind."""
+
+    id = fields.IntField(primary_key=True)
+    organisation: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Organisation", related_name="print_templates", on_delete=fields.CASCADE
+    )
+    kind = fields.CharEnumField(PrintKind, max_length=8)
+    source = fields.TextField()
+    updated_by = fields.CharField(max_length=100, default="")
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "property_print_template"
+        unique_together = (("organisation", "kind"),)

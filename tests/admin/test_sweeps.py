@@ -64,7 +64,7 @@ from server.payments.service import (
     request_refund,
 )
 from server.places.models import Building, Floor, Organisation, Room, Site
-from server.property.models import Bill, FeeItem, FeeRun
+from server.property.models import Bill, FeeItem, FeeRun, PrintTemplate
 from server.property.service import items as fee_items
 from server.property.service.bills import BillFilter, list_bills
 from server.property.service.items import ItemForm
@@ -173,10 +173,13 @@ async def a_park(tag: str) -> Park:
         [site.id], account.id, role="accountant", name=f"{tag}方会计", phone="13900139000",
         actor="staff:0",
     )  # fmt: skip
+    await PrintTemplate.create(
+        organisation=org, kind="bill", source=f"<h1>{tag}方账单</h1>{{{{ bill.number }}}}"
+    )
     names = (
         site.name, building.name, floor.name, room.name, account.tenant_name, account.number,
         gateway.code, meter.address, user.username, plan.name, f"{tag}方公摊",
-        batch.title, contact.name, invoice.buyer_name,
+        batch.title, contact.name, invoice.buyer_name, f"{tag}方账单",
     )  # fmt: skip
     return Park(
         org.id, site.id, building.id, floor.id, room.id, account.id, gateway.id, meter.id,
@@ -287,6 +290,9 @@ async def snapshot(park: Park) -> dict[str, Any]:
         "fee_items": await FeeItem.filter(site_id=site).order_by("id").values(),
         "fee_runs": await FeeRun.filter(site_id=site).order_by("id").values(),
         "bills": await Bill.filter(site_id=site).order_by("id").values(),
+        "print_templates": await PrintTemplate.filter(organisation_id=park.organisation_id)
+        .order_by("id")
+        .values(),
         "staff": await AdminUser.filter(organisation_id=park.organisation_id)
         .order_by("id")
         .values(),
