@@ -199,6 +199,7 @@ async def runs(request: Request) -> HTTPResponse:
         names={s.id: s.name for s in sites},
         month=month,
         labels=run.STATUS_LABELS,
+        entered=arg(request, "entered")[:7],
     )
 
 

@@ -1,6 +1,7 @@
 """公摊 / 线损 / 合规 (issue #17) over `server/sharing/service/`: the common accounts (master
 meter, tariff, members, rule) and their period's split, previewed then posted once; the
-site's period of line losses (grid readings and bill entered, previewed, posted once); the
+site's period of line losses (grid readings and bill entered, previewed, posted once — or
+录入 for the monthly run to post, /admin/losses/entry); the
 resale compliance statement, printable. Every list exports to Excel. Reading is the scope's
 business; changes need the MONEY action (they charge wallets)."""
 
@@ -254,6 +255,21 @@ async def losses_post(request: Request) -> HTTPResponse:
         loss_service.entry_of(form), tz=_tz(request), actor=staff_of(request).actor,
     )  # fmt: skip
     return redirect(f"{PATH}/losses/{view.id}", status=303)
+
+
+@bp.post(f"{PATH}/losses/entry")
+@openapi.exclude()
+@staff_required
+@requires(Action.MONEY)
+async def losses_enter(request: Request) -> HTTPResponse:
+    """录入: keep the figures for the monthly run's losses step (server.property)."""
+    form = {k: field(request, k) for k in _LOSS_FIELDS}
+    site_id = int_arg_form(request, "site_id")
+    entry = await loss_service.enter_losses(
+        await scope_ids(request), site_id if site_id is not None else -1,
+        loss_service.entry_of(form), tz=_tz(request), actor=staff_of(request).actor,
+    )  # fmt: skip
+    return redirect(f"{PATH}/runs?site={site_id}&entered={entry.period}", status=303)
 
 
 @bp.get(f"{PATH}/losses/<loss_id:int>")

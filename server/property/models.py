@@ -181,6 +181,28 @@ class BillLine(Model):
         table = "property_bill_line"
 
 
+class RunShareLine(Model):
+    """What a run's sharing step did for one account: its share of a pool's common-area use
+    (`sharing`) or of the site's line losses (`losses`), charged through server.sharing under
+    that context's ledger key (`share:<pool>:<month>:<account>`, `loss:<site>:<month>:<account>`),
+    previewed, or found charged before."""
+
+    id = fields.BigIntField(primary_key=True)
+    run: fields.ForeignKeyRelation[FeeRun] = fields.ForeignKeyField(
+        "models.FeeRun", related_name="share_lines", on_delete=fields.CASCADE
+    )
+    account: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Account", related_name="run_share_lines", on_delete=fields.RESTRICT
+    )
+    step = fields.CharField(max_length=16)  # "sharing" | "losses"
+    label = fields.CharField(max_length=100)
+    amount_fen = fields.BigIntField()
+    outcome = fields.CharEnumField(LineOutcome, max_length=8)
+
+    class Meta:
+        table = "property_run_share_line"
+
+
 class PrintTemplate(Model):
     """An organisation's own paper for bills or counter receipts (Jinja2 source, rendered in
     the sandbox: server.property.printing). No row: our default for the kind."""

@@ -102,3 +102,27 @@ class LossPeriod(Model):
     class Meta:
         table = "loss_period"
         unique_together = (("site", "period"),)
+
+
+class LossEntryRecord(Model):
+    """A period's grid figures entered ahead of the monthly run (录入): the property run's
+    losses step posts them through `run_losses`, which keeps them as a `LossPeriod`."""
+
+    id = fields.IntField(primary_key=True)
+    site: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Site", related_name="loss_entries", on_delete=fields.RESTRICT
+    )
+    period = fields.CharField(max_length=7)
+    start_reading = fields.CharField(max_length=40)
+    end_reading = fields.CharField(max_length=40)
+    multiplier = fields.IntField(default=1)
+    bill_fen = fields.BigIntField()
+    own_use_kwh = fields.CharField(max_length=40, default="0")
+    method = fields.CharEnumField(Method, max_length=8, default=Method.USAGE)
+    cap = fields.CharField(max_length=12, default="0.10")
+    entered_by = fields.CharField(max_length=100)
+    entered_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "loss_entry"
+        unique_together = (("site", "period"),)

@@ -62,8 +62,12 @@ async def test_sharing_losses_and_compliance_from_the_pages(admin_app: AdminApp)
         assert seen.status_code == 200 and "5.00%" in seen.text and "确认分摊并扣费" in seen.text
         wrong = await browser.post("/admin/losses/preview", data=form | {"end_reading": "11000"})
         assert wrong.status_code == 422 and "关口表电量小于" in wrong.text
+        entered = await browser.post("/admin/losses/entry", data=form)  # for the monthly run
+        assert entered.status_code == 303 and "entered=2026-11" in entered.headers["location"]
         done = await browser.post("/admin/losses", data=form)
         assert done.status_code == 303
+        late = await browser.post("/admin/losses/entry", data=form)
+        assert late.status_code == 422 and "已入账" in late.text
         detail = await browser.get(done.headers["location"])
         assert "已扣费" in main_of(detail) and "¥29.17" in detail.text  # 500/1,200 of ¥70
         assert len(_cells((await browser.get("/admin/losses?format=xlsx")).content)) == 2

@@ -69,7 +69,7 @@ from server.property.service import items as fee_items
 from server.property.service.bills import BillFilter, list_bills
 from server.property.service.items import ItemForm
 from server.property.service.run import run_month
-from server.sharing.models import LossPeriod, SharingMember, SharingPool
+from server.sharing.models import LossEntryRecord, LossPeriod, SharingMember, SharingPool
 from server.sharing.service.losses import entry_of, run_losses
 from server.sharing.service.pools import add_member, create_pool
 from server.staff.models import AdminUser, StaffRole
@@ -302,6 +302,7 @@ async def snapshot(park: Park) -> dict[str, Any]:
         "contacts": await Contact.filter(account__site_id=site).order_by("id").values(),
         "preferences": await Preference.filter(account__site_id=site).order_by("id").values(),
         "invoices": await Invoice.filter(site_id=site).order_by("id").values(),
+        "loss_entries": await LossEntryRecord.filter(site_id=site).order_by("id").values(),
         "staff_sites": await AdminUser.filter(organisation_id=park.organisation_id)
         .order_by("id", "sites__id")
         .values_list("id", "sites__id"),

@@ -2,10 +2,12 @@
 
     run_month(site_id, "2026-11", preview=True, actor=…) -> RunView
 
-`STEPS` is the run's list of steps, in order; the first is this module's fee step. Other
-modules contribute theirs with `add_step(name, step)` (common-area and loss sharing, the
-capacity levy): each step gets the `RunContext` and returns a small summary (JSON-able) that
-the run stores in `fee_run.steps[name]` for the staff's page.
+`STEPS` is the run's list of steps, in order: this module's fee step, common-area sharing
+and line losses (shares.py, through server.sharing's services), the capacity levy, the
+postpaid bills; other modules may add theirs with `add_step(name, step)`. Each step gets the
+`RunContext` and returns a small summary (JSON-able) that the run stores in
+`fee_run.steps[name]` for the staff's page; the sharing steps also write per-account lines
+(`RunShareLine`), which `get_run` lists after the fee lines.
 
 The fee step charges each active fee item's periods that start in the month (fees.py) to
 each account open in the site, prorated by the days the tenant held the room:
@@ -56,11 +58,13 @@ from server.property.models import (
     FeeRunLine,
     LineOutcome,
     PropertySettings,
+    RunShareLine,
     RunStatus,
 )
 from server.property.service.bills import BillDraft, create_bills, postpaid_step
 from server.property.service.context import RunContext
 from server.property.service.items import ItemView, view
+from server.property.service.shares import losses_step, sharing_step
 from server.tariffs.levy import levy_capacity
 
 CHUNK = 2000
@@ -131,10 +135,15 @@ async def run_month(
     for name, step in STEPS:
         summaries[name] = await step(ctx)
     fee = summaries.get("fees", {})
+    shared = sum(
+        summaries.get(name, {}).get(part, 0)
+        for name in ("sharing", "losses")
+        for part in ("charged_fen", "preview_fen")
+    )
     await FeeRun.filter(id=run.id).update(
         steps=summaries,
         accounts=fee.get("accounts", 0),
-        charged_fen=fee.get("charged_fen", 0),
+        charged_fen=fee.get("charged_fen", 0) + shared,
         billed_fen=fee.get("billed_fen", 0),
         already=fee.get("already", 0),
     )
@@ -404,7 +413,8 @@ async def capacity_step(ctx: RunContext) -> dict[str, Any]:
 
 
 STEPS: list[tuple[str, Step]] = [
-    ("fees", fee_step), ("capacity", capacity_step), ("postpaid", postpaid_step),
+    ("fees", fee_step), ("sharing", sharing_step), ("losses", losses_step),
+    ("capacity", capacity_step), ("postpaid", postpaid_step),
 ]  # fmt: skip
 
 
@@ -463,5 +473,18 @@ async def get_run(site_ids: Sequence[int], run_id: int) -> tuple[RunView, list[L
             r.deducted_fen, r.billed_fen, LineOutcome(r.outcome), r.bill_id,  # type: ignore[attr-defined]
         )
         for r in rows
+    ]  # fmt: skip
+    year, month = fees.parse_month(run.month)
+    span = fees.month_span(year, month)
+    days = (span.end - span.start).days
+    shares = await RunShareLine.filter(run_id=run.id).select_related("account").order_by("id")
+    lines += [
+        LineView(
+            r.account_id, r.account.number, r.account.tenant_name, r.label,  # type: ignore[attr-defined]
+            span.start, span.end, days, days, r.amount_fen, r.amount_fen,
+            0 if r.outcome == LineOutcome.ALREADY else r.amount_fen, 0,
+            LineOutcome(r.outcome), None,
+        )
+        for r in shares
     ]  # fmt: skip
     return _run_view(run), lines

@@ -4,7 +4,10 @@ loss (`server.sharing.losses.balance`) is shared over the open accounts that use
 in the period, by usage (default), area or equally, and charged through the ledger
 (LOSS_SHARE, key `loss:<site>:<period>:<account>`, in arrears if need be) — once: a
 `LossPeriod` row per site and period keeps what was posted, and posting it again returns it.
-Closed accounts' use counts in the balance but they bear no share (they cannot be charged)."""
+Closed accounts' use counts in the balance but they bear no share (they cannot be charged).
+
+Staff may also enter a period's figures ahead (`enter_losses`, 录入): the property monthly
+run's losses step (server.property.service.shares) previews and posts them (`entered`)."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from server.ledger.posting import ChargeType
 from server.places.models import Site
 from server.sharing.allocation import METHOD_LABELS, Member, Method, allocate
 from server.sharing.losses import Balance, GridEntry, balance
-from server.sharing.models import LossPeriod, SharingPool
+from server.sharing.models import LossEntryRecord, LossPeriod, SharingPool
 from server.sharing.periods import Period, period_of
 from server.sharing.service.usage import meter_use, site_account_use
 
@@ -247,3 +250,40 @@ async def posted_period(site_id: int, period: str) -> LossView | None:
     """The site's posted period, if any (for the compliance statement)."""
     row = await LossPeriod.filter(site_id=site_id, period=period).prefetch_related("site").first()
     return _stored(row.site, row) if row else None  # type: ignore[attr-defined]
+
+
+async def enter_losses(
+    site_ids: Sequence[int], site_id: int, entry: LossEntry, *, tz: ZoneInfo, actor: str
+) -> LossEntry:
+    """Keep the period's figures for the monthly run (replacing an earlier entry; a period
+    posted already is refused)."""
+    site = await _site(site_ids, site_id)
+    period = period_of(entry.period, tz)
+    if await LossPeriod.exists(site_id=site.id, period=period.code):
+        raise ValidationFailed(f"{period.code} 的线变损已入账，不能再录入")
+    g = entry.grid
+    values = {
+        "start_reading": str(g.start_reading), "end_reading": str(g.end_reading),
+        "multiplier": g.multiplier, "bill_fen": g.bill_fen, "own_use_kwh": str(g.own_use_kwh),
+        "method": entry.method, "cap": str(entry.cap), "entered_by": actor,
+    }  # fmt: skip
+    async with in_transaction():
+        await LossEntryRecord.update_or_create(values, site_id=site.id, period=period.code)
+        await record(
+            actor, "losses.enter", target_type="site", target_id=site.id, site_id=site.id,
+            reason=f"{period.code} 线变损录入（随月度计费入账）",
+            detail={"period": period.code, "bill_fen": g.bill_fen},
+        )  # fmt: skip
+    return LossEntry(period.code, g, entry.method, entry.cap)
+
+
+async def entered(site_id: int, period: str) -> LossEntry | None:
+    """The figures entered for the site's period, if any."""
+    row = await LossEntryRecord.get_or_none(site_id=site_id, period=period)
+    if row is None:
+        return None
+    grid = GridEntry(
+        Decimal(row.start_reading), Decimal(row.end_reading), row.multiplier, row.bill_fen,
+        Decimal(row.own_use_kwh),
+    )  # fmt: skip
+    return LossEntry(row.period, grid, Method(row.method), Decimal(row.cap))
