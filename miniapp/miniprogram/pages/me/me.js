@@ -76,6 +76,9 @@ Component({
     onInvoices() {
       wx.navigateTo({ url: `/pages/invoice/invoice?account=${currentAccountId() || ''}` });
     },
+    onCompliance() {
+      wx.navigateTo({ url: '/pages/compliance/compliance' });
+    },
     async onSubscribe() {
       const ids = this.data.templates.map((t) => t.id);
       if (!ids.length || this.data.subscribing) return;
