@@ -205,12 +205,17 @@ def check(kind: PrintKind, source: str, context: Mapping[str, Any]) -> str:
     return render(kind, source, context)
 
 
+_OPEN = (
+    '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><link rel="icon" href="data:,">'
+)
+
+
 def document(kind: PrintKind, title: str, body: str, *, head: str = "", before: str = "") -> str:
     """The whole page around a rendered template: our base and page CSS (fonts, the paper's
     size), the template's body in `<main class="sheet …">`. `head` (a script) and `before`
     (the toolbar, hidden when printing) only for the browser; the PDF gets neither."""
     return (
-        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        f"{_OPEN}"
         f"<title>{escape(title)}</title><style>{_BASE_CSS}{PAGE[kind]}</style>{head}</head>"
         f'<body>{before}<main class="sheet {kind.value}" id="{kind.value}">{body}</main>'
         "</body></html>"
@@ -221,7 +226,7 @@ def problem_document(title: str, message: str, *, before: str = "") -> str:
     """The page shown instead of the paper when the template failed."""
     body = f'<div class="print-problem" id="print-problem">打印模板出错：{escape(message)}</div>'
     return (
-        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        f"{_OPEN}"
         f"<title>{escape(title)}</title><style>{_BASE_CSS}</style></head>"
         f"<body>{before}<main>{body}</main></body></html>"
     )

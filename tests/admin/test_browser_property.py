@@ -1,12 +1,18 @@
 """In Debian's Chromium: finance defines a fee item (property fee, ¥3.50/m², deducted), runs
 November in preview (nothing posted) then for real, and finds the per-account lines, the
-wallet debited and a second run skipping what was charged. Screenshot property.png."""
+wallet debited (what a small wallet cannot cover billed) and a second run skipping what was
+charged; then edits the organisation's bill template, prints the bill (the toolbar hidden
+by the print CSS) and downloads it as PDF, whose text is read back. Screenshots
+property.png, print-template.png, print-bill.png."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from io import BytesIO
 from zoneinfo import ZoneInfo
+
+from pypdf import PdfReader
 
 from server.accounts.models import Account
 from server.ledger import Channel, recharge
@@ -37,7 +43,8 @@ async def test_define_a_fee_item_then_preview_and_post_the_month(admin_app: Admi
         room = await create_room(floor, name=f"30{n + 1}", area_m2=Decimal(area))
         opened = datetime(2026, 11, 17 if n else 1, 9, tzinfo=TZ)
         account = await create_account(room, site, tenant_name=name, opened_at=opened)
-        await recharge(account.id, Channel.CASH, 200_000, key=f"open{n}", actor="staff:0")
+        wallet = 5_000 if n else 200_000
+        await recharge(account.id, Channel.CASH, wallet, key=f"open{n}", actor="staff:0")
         tenants.append(account)
     async with chromium() as browser:
         page, errors = await watched_page(browser)
@@ -76,6 +83,37 @@ async def test_define_a_fee_item_then_preview_and_post_the_month(admin_app: Admi
         await page.click("button >> text=正式计费")
         await page.wait_for_url("**/admin/runs/*")
         assert "此前已入账" in await page.inner_text("#run-lines")
+
+        # 91.96 due from a 50.00 wallet: 49.99 deducted (a fee never trips), 41.97 billed.
+        await page.click("nav >> text=账单")
+        await page.click("#bills >> text=蓝海贸易 >> xpath=.. >> a")
+        await page.wait_for_url("**/admin/bills/*")
+        number = (await page.inner_text("h1")).split()[1]
+        await page.click("#bill-print")
+        await page.wait_for_url("**/print")
+        printing = page.url
+        await page.click("#print-toolbar >> text=打印模板")
+        await page.wait_for_url("**/admin/print-templates?*")
+        source = await page.input_value("#source")
+        await page.fill("#source", source.replace("{{ bill.kind_label }}", "物业费缴费通知单"))
+        await page.click("button >> text=预览")
+        preview = page.frame_locator("#print-preview")
+        assert "物业费缴费通知单" in await preview.locator("h1").inner_text()
+        await page.click("button >> text=保存")
+        await page.wait_for_url("**saved=1")
+        await page.screenshot(path=str(ARTEFACTS / "print-template.png"), full_page=True)
+        await page.goto(printing)
+        assert "¥41.97" in await page.inner_text("#bill")
+        await page.screenshot(path=str(ARTEFACTS / "print-bill.png"), full_page=True)
+        await page.emulate_media(media="print")
+        assert not await page.is_visible("#print-toolbar")
+        await page.emulate_media(media="screen")
+        async with page.expect_download() as downloading:
+            await page.click("#print-pdf")
+        pdf = await (await downloading.value).path()
+        text = "".join(p.extract_text() for p in PdfReader(BytesIO(pdf.read_bytes())).pages)
+        assert "科技园 物业费缴费通知单" in text and number in text and "蓝海贸易" in text
+        assert "¥41.97" in text and "人民币肆拾壹元玖角柒分" in text
         assert errors == []
     wallets = await Account.filter(id__in=[t.id for t in tenants]).order_by("id")
-    assert [a.balance_fen for a in wallets] == [200_000 - 42_000, 200_000 - 9_196]
+    assert [a.balance_fen for a in wallets] == [200_000 - 42_000, 1]

@@ -82,6 +82,10 @@ async def test_a_clerk_edits_previews_prints_and_downloads_the_bill(admin_app: A
                                               actor="staff:0", payer_name="李老板")  # fmt: skip
     await create_staff("clerk", StaffRole.FINANCE, org)
     async with signed_in(admin_app, "clerk") as clerk:
+        listed = await clerk.get("/admin/bills")  # the list, then the print page's link
+        assert listed.status_code == 200 and bill.number in listed.text
+        assert (await clerk.get("/admin/arrears")).status_code == 200
+        assert f"/admin/bills/{bill.id}/print" in (await clerk.get(f"/admin/bills/{bill.id}")).text
         editor = await clerk.get("/admin/print-templates", params={"site": site.id})
         assert editor.status_code == 200
         assert bill.number in editor.text and "bill.total_fen" in main_of(editor)  # real bill
