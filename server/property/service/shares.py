@@ -26,7 +26,6 @@ from server.ledger.sql import Col, insert_rows
 from server.property.models import LineOutcome
 from server.property.service.context import RunContext
 from server.sharing.service import losses, sharing
-from server.sharing.service.pools import pools
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,22 +65,20 @@ async def _write(ctx: RunContext, step: str, shares: Sequence[_Share]) -> dict[s
 
 async def sharing_step(ctx: RunContext) -> dict[str, Any]:
     """Each pool's month (see the module docstring)."""
-    site_ids = [ctx.site_id]
-    shares: list[_Share] = []
-    found = [p for p in await pools(site_ids, site_id=ctx.site_id) if p.members]
     posting = not ctx.preview and _ended(ctx)
-    for view in found:
-        computed = await sharing.preview(site_ids, view.id, ctx.label, ctx.tz)
-        outcome = LineOutcome.ALREADY if computed.posted else LineOutcome.PREVIEW
-        if not computed.posted and posting:
-            [computed] = await sharing.run_sharing(
-                ctx.label, site_ids=site_ids, tz=ctx.tz, actor=ctx.actor, pool_ids=[view.id]
-            )
-            outcome = LineOutcome.CHARGED
-        label = f"公摊：{view.name}（{computed.quantity} kWh）"
+    done = await sharing.site_month(
+        ctx.site_id, ctx.label, tz=ctx.tz, actor=ctx.actor, post=posting
+    )
+    shares: list[_Share] = []
+    for computed, before in done:
+        if before:
+            outcome = LineOutcome.ALREADY
+        else:
+            outcome = LineOutcome.CHARGED if posting else LineOutcome.PREVIEW
+        label = f"公摊：{computed.pool.name}（{computed.quantity} kWh）"
         shares += [_Share(x.account_id, label, x.amount_fen, outcome) for x in computed.lines]
-    summary = await _write(ctx, "sharing", shares) | {"pools": len(found)}
-    if found and not ctx.preview and not posting:
+    summary = await _write(ctx, "sharing", shares) | {"pools": len(done)}
+    if done and not ctx.preview and not posting:
         summary["skipped"] = "月份未结束，公摊仅试算"
     return summary
 

@@ -22,13 +22,13 @@ from server.accounts.models import Account, AccountStatus
 from server.audit.service import record
 from server.core.errors import NotFound, ValidationFailed
 from server.core.money import parse_yuan
-from server.ledger import service as ledger
 from server.ledger.posting import ChargeType
 from server.places.models import Site
 from server.sharing.allocation import METHOD_LABELS, Member, Method, allocate
 from server.sharing.losses import Balance, GridEntry, balance
 from server.sharing.models import LossEntryRecord, LossPeriod, SharingPool
 from server.sharing.periods import Period, period_of
+from server.sharing.service.sharing import charge_all
 from server.sharing.service.usage import meter_use, site_account_use
 
 ZERO = Decimal(0)
@@ -121,9 +121,15 @@ async def _compute(site: Site, entry: LossEntry, period: Period) -> LossView:
         sum((u.kwh for u in use.values()), ZERO),
         sum((u.quantity for u in common.values()), ZERO),
     )
-    accounts = await Account.filter(
-        id__in=list(use), status=AccountStatus.OPEN
-    ).order_by("id").values("id", "number", "tenant_name", "room__area_m2")  # fmt: skip
+    # The site's open accounts that used electricity (by site, not by an IN list of ids: a
+    # park of 100,000 accounts is over a statement's parameters).
+    accounts = [
+        a
+        for a in await Account.filter(site_id=site.id, status=AccountStatus.OPEN)
+        .order_by("id")
+        .values("id", "number", "tenant_name", "room__area_m2")
+        if a["id"] in use
+    ]
     if not accounts:
         return LossView(site.id, site.name, entry, b, (), False)
     members = [
@@ -167,13 +173,11 @@ async def run_losses(
         if stored is not None:
             return _stored(site, stored)
         view = await _compute(site, entry, period)
-        for line in view.lines:
-            if line.amount_fen > 0:
-                await ledger.charge(
-                    line.account_id, ChargeType.LOSS_SHARE, line.amount_fen,
-                    key=loss_key(site.id, period.code, line.account_id), actor=actor,
-                    memo=f"{period.code} 线变损分摊", allow_arrears=True,
-                )  # fmt: skip
+        await charge_all(
+            [(x.account_id, x.amount_fen, loss_key(site.id, period.code, x.account_id))
+             for x in view.lines],
+            ChargeType.LOSS_SHARE, memo=f"{period.code} 线变损分摊", actor=actor,
+        )  # fmt: skip
         row = await LossPeriod.create(
             site_id=site.id, period=period.code, start_reading=str(entry.grid.start_reading),
             end_reading=str(entry.grid.end_reading), multiplier=entry.grid.multiplier,

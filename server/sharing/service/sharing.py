@@ -20,8 +20,9 @@ from tortoise.transactions import in_transaction
 
 from server.audit.service import record
 from server.billing.usage import settle
-from server.ledger import service as ledger
-from server.ledger.posting import ChargeType
+from server.ledger import posting
+from server.ledger.batch import post_batch
+from server.ledger.posting import ChargeType, Posting, TxKind
 from server.sharing.allocation import Member, Share, allocate
 from server.sharing.models import SharingPool, SharingRun
 from server.sharing.periods import Period, period_of
@@ -126,6 +127,25 @@ async def preview(site_ids: Sequence[int], pool_id: int, period: str, tz: ZoneIn
     return _stored(view, run) if run else await _compute(view, p)
 
 
+CHUNK = 2000
+
+
+async def charge_all(
+    lines: Sequence[tuple[int, int, str]], charge_type: ChargeType, *, memo: str, actor: str
+) -> None:
+    """Each (account, fen, key) with fen > 0 charged to its wallet, in arrears if need be
+    (the energy was used already), as ledger batches in the caller's transaction: a pool or
+    a site of thousands of accounts is a few statements a chunk, not a round trip each."""
+    postings = [
+        Posting(key, TxKind.CHARGE, posting.charge_legs(account_id, charge_type, fen), memo,
+                actor, allow_arrears=True, require_open=True)
+        for account_id, fen, key in lines
+        if fen > 0
+    ]  # fmt: skip
+    for i in range(0, len(postings), CHUNK):
+        await post_batch(postings[i : i + CHUNK])
+
+
 def share_key(pool_id: int, period: str, account_id: int) -> str:
     return f"share:{pool_id}:{period}:{account_id}"
 
@@ -148,6 +168,31 @@ async def run_sharing(
     return done
 
 
+async def site_month(
+    site_id: int, period: str, *, tz: ZoneInfo, actor: str, post: bool
+) -> list[tuple[Computed, bool]]:
+    """Every pool of the site with members, its month computed or (`post`) posted once, each
+    with whether it had been posted before (the monthly run's sharing step). The pools are
+    read once, whatever their number."""
+    p = period_of(period, tz)
+    found = [v for v in await pools([site_id], site_id=site_id) if v.members]
+    posted = dict(
+        await SharingRun.filter(pool_id__in=[v.id for v in found], period=p.code).values_list(
+            "pool_id", "id"
+        )
+    )
+    done: list[tuple[Computed, bool]] = []
+    for view in found:
+        if view.id in posted:
+            run = await SharingRun.get(id=posted[view.id])
+            done.append((_stored(view, run), True))
+        elif post:
+            done.append((await _post_pool(view, p, actor), False))
+        else:
+            done.append((await _compute(view, p), False))
+    return done
+
+
 async def _post_pool(view: PoolView, period: Period, actor: str) -> Computed:
     async with in_transaction():
         await SharingPool.select_for_update().filter(id=view.id).first()  # one run at a time
@@ -155,13 +200,11 @@ async def _post_pool(view: PoolView, period: Period, actor: str) -> Computed:
         if run is not None:
             return _stored(view, run)
         computed = await _compute(view, period)
-        for line in computed.lines:
-            if line.amount_fen > 0:
-                await ledger.charge(
-                    line.account_id, ChargeType.COMMON_SHARE, line.amount_fen,
-                    key=share_key(view.id, period.code, line.account_id), actor=actor,
-                    memo=f"{period.code} 公摊：{view.name}", allow_arrears=True,
-                )  # fmt: skip
+        await charge_all(
+            [(x.account_id, x.amount_fen, share_key(view.id, period.code, x.account_id))
+             for x in computed.lines],
+            ChargeType.COMMON_SHARE, memo=f"{period.code} 公摊：{view.name}", actor=actor,
+        )  # fmt: skip
         await SharingRun.create(
             pool_id=view.id, period=period.code, method=view.method,
             quantity=str(computed.quantity), exact_yuan=str(computed.exact_yuan),
