@@ -70,9 +70,9 @@ async def create_site(conn: asyncpg.Connection, organisation: str, now: datetime
 
 
 async def clone_rows(
-    conn: asyncpg.Connection, table: str, n: int, override: dict[str, str]
+    conn: asyncpg.Connection, table: str, n: int, override: dict[str, str], *, first: int = 2
 ) -> None:
-    """Copy row id 1 of `table` to ids 2..n, with `override` SQL expressions per column."""
+    """Copy row id 1 of `table` to ids `first`..n, with `override` SQL expressions per column."""
     columns = [
         r["column_name"]
         for r in await conn.fetch(
@@ -84,5 +84,5 @@ async def clone_rows(
     exprs = ["g" if c == "id" else override.get(c, f"t.{c}") for c in columns]
     await conn.execute(
         f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(exprs)}"
-        f" FROM {table} t, generate_series(2, {n}) g WHERE t.id = 1"
+        f" FROM {table} t, generate_series({first}, {n}) g WHERE t.id = 1"
     )

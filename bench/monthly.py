@@ -1,6 +1,7 @@
 """Month-end benchmark (issue #17): the property billing run of a month for a park of N
 accounts on PostgreSQL — fee items prorated and deducted or billed, fees bills issued,
-postpaid period bills drafted — next to a raw baseline.
+common-area sharing and line losses charged, postpaid period bills drafted — next to a raw
+baseline.
 
     .venv/bin/python -m bench.monthly --accounts 100000     # full size (goal < 60 s)
 
@@ -8,7 +9,10 @@ Set-up (not timed): a database of its own (`shuidian_bench_monthly_<pid>`, migra
 at the end); one site of N rooms (20–220 m²) and N open accounts, one in ten postpaid, one
 in twenty moved in on the 17th; prepaid wallets of 0–5,000 元 through the ledger's batch form
 (so some cannot cover their rent: the rest is billed); three fee items: rent ¥3,000 a month
-(deducted), property fee ¥3.50/m² (billed), service fee ¥50 (deducted).
+(deducted), property fee ¥3.50/m² (billed), service fee ¥50 (deducted). Each account has an
+electricity meter that used 100–499 kWh in November (one daily-usage row); a lift master
+meter per 1,000 accounts (2,000 kWh at ¥0.80, shared by area over its 1,000 accounts); the
+grid's figures entered for the month with a 6 % loss, shared by usage over every account.
 
 Timed: `run_month(site, "2026-11", preview=True)`, then for real, then again (which must
 charge nothing). The raw baseline, in the same run: a plain asyncpg `COPY` of as many rows as
@@ -25,7 +29,7 @@ import os
 import random
 import resource
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -34,8 +38,9 @@ from bench.common import admin, asyncpg_dsn, clone_rows, create_site, database_u
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONTH = "2026-11"
-TABLES = ("property_fee_run_line", "ledger_transaction", "ledger_leg", "property_bill",
-          "property_bill_line")  # fmt: skip
+TABLES = ("property_fee_run_line", "property_run_share_line", "ledger_transaction",
+          "ledger_leg", "property_bill", "property_bill_line")  # fmt: skip
+POOL = 1_000  # accounts sharing one lift
 
 
 async def _populate(url: str, n: int, seed: int) -> None:
@@ -71,10 +76,10 @@ async def _populate(url: str, n: int, seed: int) -> None:
         })  # fmt: skip
         for table in ("room", "account"):
             await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {n})")
-        await conn.execute("ANALYZE")
     finally:
         await conn.close()
     await _wallets(n, seed)
+    await _usage(url, n)
 
 
 async def _wallets(n: int, seed: int) -> None:
@@ -95,6 +100,66 @@ async def _wallets(n: int, seed: int) -> None:
     for i in range(0, len(postings), 5_000):
         async with in_transaction():
             await post_batch(postings[i : i + 5_000])
+
+
+async def _usage(url: str, n: int) -> None:
+    """A meter per account with its November use, a lift master meter per POOL accounts,
+    the pools and their members, the grid's figures with a 6 % loss."""
+    from decimal import Decimal
+
+    from server.metering.models import DailyUsage, Meter
+    from server.sharing.service.losses import enter_losses, entry_of
+    from server.sharing.service.pools import create_pool
+    from server.tariffs.models import TariffKind
+    from server.tariffs.service import create_plan
+
+    now = datetime.now(UTC)
+    await Meter.create(site_id=1, account_id=1, room_id=1, kind="electricity",
+                       protocol="dlt645", address="000000000001")  # fmt: skip
+    await DailyUsage.create(meter_id=1, account_id=1, day=date(2026, 11, 15),
+                            quantity_e4=100 * 10_000, amount_fen=7_000, updated_at=now)  # fmt: skip
+    pools = -(-n // POOL)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await clone_rows(conn, "meter", n, {"account_id": "g", "room_id": "g",
+                                            "address": "lpad(g::text, 12, '0')"})  # fmt: skip
+        await clone_rows(conn, "meter", n + pools, {
+            "account_id": "NULL", "room_id": "NULL", "address": "'L' || lpad(g::text, 11, '0')",
+        }, first=n + 1)  # fmt: skip
+        await conn.execute(f"SELECT setval(pg_get_serial_sequence('meter', 'id'), {n + pools})")
+        await clone_rows(conn, "daily_usage", n, {
+            "meter_id": "g", "account_id": "g", "quantity_e4": "(100 + g % 400) * 10000",
+            "amount_fen": "(100 + g % 400) * 70",
+        })  # fmt: skip
+        await clone_rows(conn, "daily_usage", n + pools, {
+            "meter_id": "g", "account_id": "NULL", "quantity_e4": "2000 * 10000",
+            "amount_fen": "NULL",
+        }, first=n + 1)  # fmt: skip
+        used = await conn.fetchval("SELECT sum(quantity_e4) / 10000 FROM daily_usage")
+    finally:
+        await conn.close()
+    plan = await create_plan(
+        1, "公共区域电价", TariffKind.ELECTRICITY, {"kind": "flat", "unit": "kWh", "price": "0.80"},
+        effective_from=datetime(2026, 1, 1, tzinfo=UTC), actor="bench",
+    )  # fmt: skip
+    for i in range(pools):
+        await create_pool([1], 1, name=f"{i + 1}号电梯", meter_address=f"L{n + i + 1:011d}",
+                          plan_id=plan.id, method="area", actor="bench")  # fmt: skip
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute(
+            "INSERT INTO sharing_member (pool_id, account_id, ratio)"
+            f" SELECT p.id, g, 1 FROM generate_series(1, {n}) g"
+            f" JOIN sharing_pool p ON p.name = (((g - 1) / {POOL}) + 1) || '号电梯'"
+        )
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    grid = (Decimal(used) * Decimal("1.06")).quantize(Decimal(1))
+    form = {"period": MONTH, "start_reading": "0", "end_reading": str(grid), "multiplier": "1",
+            "bill": str(grid * Decimal("0.70")), "own_use": "0", "method": "usage",
+            "cap_pct": "10"}  # fmt: skip
+    await enter_losses([1], 1, entry_of(form), tz=SHANGHAI, actor="bench")
 
 
 async def _items() -> None:
@@ -189,7 +254,7 @@ def _print(args: argparse.Namespace, times: dict, written: dict, raw: float,
     n = args.accounts
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"monthly benchmark: {n:,} accounts (10 % postpaid, 5 % moved in on the 17th),"
-          f" 3 fee items, month {MONTH}")  # fmt: skip
+          f" 3 fee items, {-(-n // POOL)} lift pools, 6 % line loss, month {MONTH}")  # fmt: skip
     for label, (seconds, done) in times.items():
         print(f"  {label:8} {seconds:7.1f} s  {n / seconds:9,.0f} accounts/s  charged"
               f" ¥{done.charged_fen / 100:,.2f}, billed ¥{done.billed_fen / 100:,.2f},"
