@@ -57,8 +57,9 @@ async def run(
             claimed = 0
             try:
                 claimed = await deliver_due(
-                    senders, batch=ns.batch, max_attempts=ns.max_attempts, tenant=tenant
-                )
+                    senders, batch=ns.batch, max_attempts=ns.max_attempts, tenant=tenant,
+                    concurrency=ns.concurrency,
+                )  # fmt: skip
                 sent += claimed
                 if loop.time() >= next_receipts:
                     next_receipts = loop.time() + min(ns.receipt_period_s, 10 * wait)

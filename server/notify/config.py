@@ -84,6 +84,8 @@ class NotifySettings(BaseSettings):
     rate_per_hour: int = Field(default=10, ge=1)
     max_attempts: int = Field(default=6, ge=1)
     batch: int = Field(default=50, ge=1)
+    # Sends in flight per notifier (the providers' answers are awaited concurrently).
+    concurrency: int = Field(default=8, ge=1)
     period_s: float = Field(default=2.0, gt=0)
 
     def aliyun_secret(self) -> str:
