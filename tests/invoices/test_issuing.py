@@ -134,11 +134,15 @@ async def test_refund_after_invoicing_reverses_the_invoice(pay_app: PayApp) -> N
             now = datetime.now(UTC)
             await issue_round(platform, now=now)
             assert (await issue_round(platform, now=now + 6 * S)).issued == 1
+            # the platform completes the refund when the test says (auto-completion raced the
+            # request's own answer: on a fast run the notice settled it before it returned)
+            pay_app.sandbox.wechat.auto_complete_refunds = False
             refund = await request_refund(
                 pay_app.payments, order.out_trade_no, 3_000, reason="多充", actor="staff:1"
             )
             assert refund.status is not RefundStatus.SUCCEEDED  # in flight: nothing yet
             assert (await issue_round(platform, now=now + 7 * S)).reversals == 0
+            pay_app.sandbox.wechat.complete_refund(refund.out_refund_no)
             await drain(pay_app)  # the platform's REFUND.SUCCESS notice settles it
             assert (await Refund.get(id=refund.id)).status is RefundStatus.SUCCEEDED
             done = await issue_round(platform, now=now + 8 * S)
